@@ -1,0 +1,92 @@
+# target-pg build.  `make` builds ./target-pg; see README.md for the rest.
+# Object files live under build/<variant>/ so plain, asan and fuzz builds
+# never mix.
+
+PREFIX ?= /usr/local
+CC ?= cc
+VARIANT ?= release
+BUILD := build/$(VARIANT)
+
+PKGS := jansson libzstd libpq
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null || echo -I/usr/include/postgresql)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lzstd -lpq)
+
+WARN := -Wall -Wextra -Werror -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wformat=2 -Wwrite-strings -Wvla -Wswitch-enum
+DEFS := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+OPT_release := -O2 -D_FORTIFY_SOURCE=2
+OPT_asan := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+OPT_debug := -O0
+CFLAGS_ALL := -std=c11 -g $(OPT_$(VARIANT)) $(WARN) $(DEFS) -Isrc -Idrivers $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
+SAN_LDFLAGS_asan := -fsanitize=address,undefined
+LDFLAGS_ALL := $(SAN_LDFLAGS_$(VARIANT)) $(LDFLAGS)
+LIBS := $(PKG_LIBS) -lpthread -lm
+
+CORE_SRC := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard drivers/*.c) \
+            $(wildcard drivers/postgres/*.c)
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+MAIN_OBJ := $(BUILD)/src/main.o
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+BIN_release := target-pg
+BIN := $(if $(filter release,$(VARIANT)),target-pg,$(BUILD)/target-pg)
+
+.PHONY: all deps test unit asan valgrind demo bench install fmt clean check-build
+
+all: $(BIN)
+
+$(BIN): $(CORE_OBJ) $(MAIN_OBJ)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $< $(CORE_OBJ) $(LDFLAGS_ALL) $(LIBS) -lcmocka
+
+unit-bins: $(UNIT_BIN)
+
+# Every Debian package the build, the tests, the demo and the benchmark need.
+DEPS_PKGS := build-essential pkg-config libjansson-dev libzstd-dev zstd libpq-dev postgresql-15 \
+             postgresql-client-15 unixodbc-dev libcmocka-dev python3 valgrind clang \
+             libclang-rt-14-dev
+deps:
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	 $$SUDO apt-get update -qq && \
+	 DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEPS_PKGS)
+
+# Unit tests, golden CLI cases, integration and conformance against a
+# throwaway PostgreSQL started by the test scripts.
+test: $(BIN) unit-bins
+	TARGET_PG=$(abspath $(BIN)) UNIT_DIR=$(abspath $(BUILD)/tests) tests/run_all.sh
+
+unit: unit-bins
+	@for t in $(UNIT_BIN); do $$t || exit 1; done
+
+asan:
+	$(MAKE) VARIANT=asan test
+
+valgrind: all unit-bins
+	TARGET_PG_WRAPPER="valgrind -q --leak-check=full --error-exitcode=99" \
+	TARGET_PG=$(abspath $(BIN)) UNIT_DIR=$(abspath $(BUILD)/tests) tests/run_all.sh
+
+demo: $(BIN)
+	scripts/demo.sh
+
+bench: $(BIN)
+	scripts/bench.sh
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/target-pg
+
+fmt:
+	clang-format -i src/*.c src/*.h drivers/*.h drivers/*/*.c drivers/*/*.h tests/unit/*.c
+
+clean:
+	rm -rf build target-pg
+
+-include $(CORE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)

@@ -1,0 +1,91 @@
+/*
+ * driver.h - the one interface between the core and a warehouse.
+ *
+ * The core never includes libpq or sql.h; it talks to a tgt_driver through
+ * this table of operations.  A driver sees this header, the table model
+ * (table.h), the settings (config.h), the string builder and the error type,
+ * nothing else.  All identifiers are quoted by the driver; values never
+ * appear in SQL text (they travel in the bulk stream or as parameters).
+ *
+ * Transactions: the core calls begin() before the first write of a commit
+ * point, then any number of write_begin/write_data/write_end sequences (one
+ * bulk stream open at a time), merge() for keyed tables at the commit point,
+ * then commit().  DDL (ensure_schema, create_table, add_column,
+ * alter_column_type) is issued outside that transaction: the core commits
+ * pending rows before it changes a table, and each DDL call is atomic on its
+ * own.  On any error the core calls rollback() (which must be safe to call
+ * with no transaction open or a broken connection) and stops.
+ *
+ * Bulk rows arrive in PostgreSQL COPY text format (see copy.h): the core
+ * encodes once, drivers for other warehouses parse that format if they need
+ * to.  A staging write (TGT_WRITE_STAGING) carries one more trailing column,
+ * the batch sequence number, used by merge() so the newest record per key
+ * wins.
+ */
+#ifndef TGT_DRIVER_H
+#define TGT_DRIVER_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "error.h"
+#include "sbuf.h"
+#include "table.h"
+
+typedef enum tgt_write_mode {
+    TGT_WRITE_APPEND = 0, /* rows go straight into the table */
+    TGT_WRITE_STAGING     /* rows go into the table's staging area + sequence column */
+} tgt_write_mode;
+
+typedef struct tgt_driver tgt_driver;
+
+typedef struct tgt_driver_ops {
+    const char *name;
+
+    /* Connects using cfg.  Errors name host/port/db but never a password. */
+    int (*connect)(tgt_driver *d, const tgt_config *cfg, tgt_error *err);
+    /* Closes the connection and frees the driver (NULL is a no-op). */
+    void (*free)(tgt_driver *d);
+
+    /* Reads the live table: columns with types and NOT NULL, primary key.
+     * A missing table is not an error: out->exists = 0. */
+    int (*describe_table)(tgt_driver *d, const char *schema, const char *table,
+                          tgt_live_table *out, tgt_error *err);
+
+    /* DDL, each atomic.  create_table creates every column of t (with
+     * the primary key over t->key_columns) and marks nothing; add_column adds
+     * t->columns[col]; alter_column_type changes it to t->columns[col].type
+     * keeping every value.  All must be safe against a concurrent loader doing
+     * the same (IF NOT EXISTS, re-check). */
+    int (*ensure_schema)(tgt_driver *d, const char *schema, tgt_error *err);
+    int (*create_table)(tgt_driver *d, const tgt_table *t, tgt_error *err);
+    int (*add_column)(tgt_driver *d, const tgt_table *t, size_t col, tgt_error *err);
+    int (*alter_column_type)(tgt_driver *d, const tgt_table *t, size_t col, tgt_error *err);
+
+    int (*begin)(tgt_driver *d, tgt_error *err);
+    int (*commit)(tgt_driver *d, tgt_error *err);
+    void (*rollback)(tgt_driver *d);
+
+    /* Opens the bulk stream into t (all of t's columns that exist, in order,
+     * plus the sequence column for staging). */
+    int (*write_begin)(tgt_driver *d, const tgt_table *t, tgt_write_mode mode, tgt_error *err);
+    /* Sends COPY-text bytes: whole rows, or any split of them. */
+    int (*write_data)(tgt_driver *d, const char *data, size_t len, tgt_error *err);
+    /* Ends the bulk stream; reports how many rows the warehouse took. */
+    int (*write_end)(tgt_driver *d, unsigned long *rows, tgt_error *err);
+
+    /* Moves t's staged rows into t: newest sequence per key wins, rows whose
+     * non-key data did not change are left alone.  *changed receives the
+     * number of rows inserted or updated. */
+    int (*merge)(tgt_driver *d, const tgt_table *t, unsigned long *changed, tgt_error *err);
+} tgt_driver_ops;
+
+/* Every driver struct starts with this. */
+struct tgt_driver {
+    const tgt_driver_ops *ops;
+};
+
+/* The PostgreSQL driver (drivers/postgres/).  NULL on allocation failure. */
+tgt_driver *tgt_postgres_driver_new(tgt_error *err);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * config.h - settings: where they come from (JSON files given with --config,
+ * or TARGET_PG_<SETTING> environment variables with --config ENV), their
+ * types, defaults, aliases and descriptions.
+ *
+ * One table in config.c describes every setting; it drives parsing,
+ * validation, `--about` (JSON Schema and markdown) and the README table, so a
+ * setting cannot exist in one place and not the others.  Later sources
+ * override earlier ones key by key.  Unknown keys give a warning; a value of
+ * the wrong type is a TGT_ERR_USAGE error naming the setting.
+ *
+ * A tgt_config owns all its strings; tgt_config_deinit frees them.
+ */
+#ifndef TGT_CONFIG_H
+#define TGT_CONFIG_H
+
+#include <stddef.h>
+
+#include "error.h"
+#include "sbuf.h"
+
+/* A source-schema -> target-schema pair from schema_mapping. */
+typedef struct tgt_schema_map_entry {
+    char *source;
+    char *target;
+} tgt_schema_map_entry;
+
+typedef struct tgt_config {
+    /* Connection; NULL means "not set: let libpq use its defaults and PG*". */
+    char *host;
+    char *port;
+    char *user;
+    char *password;
+    char *dbname;
+    char *sslmode;
+    char *sslrootcert;
+    char *sslcert;
+    char *sslkey;
+    char *conninfo; /* a full libpq string or URI; wins over the fields above */
+
+    char *default_target_schema; /* never NULL after tgt_config_finish */
+    tgt_schema_map_entry *schema_mapping;
+    size_t n_schema_mapping;
+
+    long batch_size_rows;       /* >= 1 */
+    long max_batch_age_seconds; /* >= 1 */
+    char *timestamp_column;     /* never NULL after tgt_config_finish */
+    long flattening_max_depth;  /* >= 0 */
+    char *log_level;            /* "debug" | "info" | "warning" | "error" */
+} tgt_config;
+
+/* Sets every field to its built-in default (strings NULL until finish). */
+void tgt_config_init(tgt_config *cfg);
+void tgt_config_deinit(tgt_config *cfg);
+
+/* Merges the JSON object in file `path` into cfg (later wins). */
+int tgt_config_load_file(tgt_config *cfg, const char *path, tgt_error *err);
+
+/* Merges TARGET_PG_<SETTING> environment variables (and alias names). */
+int tgt_config_load_env(tgt_config *cfg, tgt_error *err);
+
+/* Fills defaults that depend on the environment (default_target_schema from
+ * $MELTANO_EXTRACT__LOAD_SCHEMA, else "public") and checks ranges. */
+int tgt_config_finish(tgt_config *cfg, tgt_error *err);
+
+/* Target schema for a source schema (NULL: none) per schema_mapping, else
+ * default_target_schema.  Borrowed. */
+const char *tgt_config_target_schema(const tgt_config *cfg, const char *source, size_t source_len);
+
+/* Writes the plugin description (name, description, version, capabilities,
+ * settings as JSON Schema) as JSON, or as markdown when markdown != 0. */
+int tgt_config_write_about(tgt_sbuf *out, int markdown);
+
+#endif

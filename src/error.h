@@ -1,0 +1,67 @@
+/*
+ * error.h - the one error value that travels down every fallible call.
+ *
+ * A tgt_error is owned by the caller (usually on main's stack) and passed as
+ * the last argument.  The first error set wins: later tgt_error_set() calls on
+ * an error that already holds one are ignored, so a low-level cause is never
+ * overwritten by a generic message from a caller further up.  Callers add
+ * context (input line, stream, property) with tgt_error_where(), which only
+ * fills the "where" part once.  Nothing here prints or exits; main.c does.
+ */
+#ifndef TGT_ERROR_H
+#define TGT_ERROR_H
+
+#include <stddef.h>
+
+/* What kind of failure it is; main.c maps these to exit statuses. */
+typedef enum tgt_error_code {
+    TGT_OK = 0,
+    TGT_ERR_INPUT,    /* malformed or out-of-order input: exit 1 */
+    TGT_ERR_DATA,     /* a value or schema the target cannot load: exit 1 */
+    TGT_ERR_LOAD,     /* the database refused or failed: exit 1 */
+    TGT_ERR_USAGE,    /* bad command line or settings: exit 2 */
+    TGT_ERR_NOMEM,    /* allocation failed: exit 3 */
+    TGT_ERR_INTERNAL, /* a bug or an unexpected system failure: exit 3 */
+    TGT_ERR_IO        /* reading input or writing stdout failed: exit 1 */
+} tgt_error_code;
+
+#define TGT_ERROR_MESSAGE_MAX 1024
+#define TGT_ERROR_DETAIL_MAX 2048
+#define TGT_ERROR_HINT_MAX 512
+#define TGT_ERROR_WHERE_MAX 512
+
+typedef struct tgt_error {
+    tgt_error_code code;
+    char sqlstate[6]; /* five characters and a NUL, empty when not from SQL */
+    char message[TGT_ERROR_MESSAGE_MAX];
+    char detail[TGT_ERROR_DETAIL_MAX];
+    char hint[TGT_ERROR_HINT_MAX];
+    char where[TGT_ERROR_WHERE_MAX];
+} tgt_error;
+
+/* Resets err to "no error". */
+void tgt_error_init(tgt_error *err);
+
+/* True when err holds an error. */
+int tgt_error_is_set(const tgt_error *err);
+
+/* Sets code and printf-style message unless err already holds an error.
+ * Always returns -1 so callers can write `return tgt_error_set(...)`. */
+int tgt_error_set(tgt_error *err, tgt_error_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Fills the detail, hint or where part, each only if still empty. */
+void tgt_error_detail(tgt_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tgt_error_hint(tgt_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tgt_error_where(tgt_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Records a five-character SQLSTATE (NULL or shorter strings are ignored). */
+void tgt_error_sqlstate(tgt_error *err, const char *sqlstate);
+
+/* Shortcut for allocation failures; returns -1. */
+int tgt_error_nomem(tgt_error *err);
+
+/* Exit status documented in the README for an error code. */
+int tgt_error_exit_status(tgt_error_code code);
+
+#endif

@@ -1,0 +1,188 @@
+/*
+ * evolve.c - schema evolution decisions (see evolve.h).  The live table is
+ * always read from the catalog, never remembered from an earlier SCHEMA:
+ * another run, a person or another loader may have changed it since.
+ */
+#include "evolve.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+void tgt_evolve_plan_init(tgt_evolve_plan *plan)
+{
+    memset(plan, 0, sizeof(*plan));
+}
+
+void tgt_evolve_plan_deinit(tgt_evolve_plan *plan)
+{
+    free(plan->add);
+    free(plan->alter);
+    tgt_evolve_plan_init(plan);
+}
+
+int tgt_evolve_plan_is_empty(const tgt_evolve_plan *plan)
+{
+    return !plan->create_table && plan->n_add == 0 && plan->n_alter == 0;
+}
+
+static int narrowing_error(const tgt_table *t, const tgt_column *c, const tgt_live_column *live,
+                           const char *stream, tgt_error *err)
+{
+    char wanted[64];
+    tgt_error_set(err, TGT_ERR_DATA,
+                  "stream \"%s\": column \"%s\" of \"%s\".\"%s\" is %s in the database but the "
+                  "SCHEMA asks for %s, a narrower type",
+                  stream, c->name, t->schema, t->name, live->sql_type,
+                  tgt_type_sql(c->type, wanted, sizeof(wanted)));
+    tgt_error_detail(err, "Columns are only ever widened (e.g. bigint -> numeric -> text); "
+                          "narrowing could lose or reject values already stored.");
+    tgt_error_hint(err, "Fix the tap's schema, or alter or rename the column yourself.");
+    return -1;
+}
+
+static int key_names_match(const tgt_table *t, const tgt_live_table *live)
+{
+    if (t->n_keys != live->n_keys)
+        return 0;
+    for (size_t i = 0; i < t->n_keys; i++) {
+        int found = 0;
+        for (size_t j = 0; j < live->n_keys; j++)
+            found |= strcmp(t->columns[t->key_columns[i]].name, live->key[j]) == 0;
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
+
+static void key_list(const tgt_table *t, const tgt_live_table *live, int from_live, char *buf,
+                     size_t cap)
+{
+    size_t n = from_live ? live->n_keys : t->n_keys;
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && used < cap; i++) {
+        const char *name = from_live ? live->key[i] : t->columns[t->key_columns[i]].name;
+        int w = snprintf(buf + used, cap - used, "%s%s", i ? ", " : "", name);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    if (n == 0)
+        snprintf(buf, cap, "none");
+}
+
+static int check_keys(const tgt_table *t, const tgt_live_table *live, const char *stream,
+                      tgt_error *err)
+{
+    if (t->n_keys == 0 || key_names_match(t, live))
+        return 0;
+    char wanted[512], have[512];
+    key_list(t, live, 0, wanted, sizeof(wanted));
+    key_list(t, live, 1, have, sizeof(have));
+    tgt_error_set(err, TGT_ERR_DATA,
+                  "stream \"%s\": key_properties give primary key (%s) but \"%s\".\"%s\" has "
+                  "primary key (%s)",
+                  stream, wanted, t->schema, t->name, have);
+    tgt_error_hint(err, "Upserting on a key the table does not enforce could duplicate rows; "
+                        "change the table's primary key or the tap's key_properties.");
+    return -1;
+}
+
+static int push(size_t **list, size_t *n, size_t value)
+{
+    size_t *grown = realloc(*list, (*n + 1) * sizeof(**list));
+    if (grown == NULL)
+        return -1;
+    grown[(*n)++] = value;
+    *list = grown;
+    return 0;
+}
+
+/* Decides what happens to one column that exists in the live table. */
+static int diff_column(tgt_table *t, size_t i, const tgt_live_column *live, const char *stream,
+                       tgt_evolve_plan *plan, tgt_error *err)
+{
+    tgt_column *c = &t->columns[i];
+    c->exists = 1;
+    int ok = 1;
+    tgt_coltype joined;
+    switch (tgt_type_compare(c->type, live->type)) {
+    case TGT_ORDER_EQUAL:
+        c->live_type = live->type;
+        return 0;
+    case TGT_ORDER_LOWER:
+        return narrowing_error(t, c, live, stream, err);
+    case TGT_ORDER_HIGHER:
+        break;
+    case TGT_ORDER_INCOMPARABLE:
+        joined = tgt_type_join(c->type, live->type, &ok);
+        if (!ok) {
+            /* a type outside the lattice: load into it as it is and let the
+             * database parse the text form */
+            tgt_log(TGT_LOG_WARN, "column \"%s\".\"%s\".\"%s\" has type %s, which target-pg "
+                    "does not manage; values are sent as text", t->schema, t->name, c->name,
+                    live->sql_type);
+            c->live_type = live->type;
+            return 0;
+        }
+        c->type = joined;
+        break;
+    }
+    c->live_type = c->type;
+    if (push(&plan->alter, &plan->n_alter, i) != 0)
+        return tgt_error_nomem(err);
+    return 0;
+}
+
+int tgt_evolve_diff(tgt_driver *d, tgt_table *t, const char *stream, tgt_evolve_plan *plan,
+                    tgt_error *err)
+{
+    tgt_live_table live;
+    tgt_live_table_init(&live);
+    if (d->ops->describe_table(d, t->schema, t->name, &live, err) != 0)
+        return -1;
+    int rc = 0;
+    if (!live.exists) {
+        plan->create_table = 1;
+        for (size_t i = 0; i < t->n_columns; i++)
+            t->columns[i].live_type = t->columns[i].type;
+        goto done;
+    }
+    rc = check_keys(t, &live, stream, err);
+    for (size_t i = 0; rc == 0 && i < t->n_columns; i++) {
+        const tgt_live_column *lc = tgt_live_table_find(&live, t->columns[i].name);
+        if (lc != NULL) {
+            rc = diff_column(t, i, lc, stream, plan, err);
+        } else {
+            t->columns[i].live_type = t->columns[i].type;
+            if (push(&plan->add, &plan->n_add, i) != 0)
+                rc = tgt_error_nomem(err);
+        }
+    }
+done:
+    tgt_live_table_deinit(&live);
+    return rc;
+}
+
+int tgt_evolve_apply(tgt_driver *d, tgt_table *t, const tgt_evolve_plan *plan, tgt_error *err)
+{
+    if (plan->create_table) {
+        if (d->ops->ensure_schema(d, t->schema, err) != 0 || d->ops->create_table(d, t, err) != 0)
+            return -1;
+        for (size_t i = 0; i < t->n_columns; i++)
+            t->columns[i].exists = 1;
+    }
+    for (size_t i = 0; i < plan->n_add; i++) {
+        if (d->ops->add_column(d, t, plan->add[i], err) != 0)
+            return -1;
+        t->columns[plan->add[i]].exists = 1;
+    }
+    for (size_t i = 0; i < plan->n_alter; i++) {
+        if (d->ops->alter_column_type(d, t, plan->alter[i], err) != 0)
+            return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,42 @@
+/*
+ * evolve.h - a stream's wanted table against the live one (DESIGN.md "Type
+ * lattice"): what DDL brings the live table up to the wanted shape, and
+ * which changes are refused.
+ *
+ * tgt_evolve_diff reads the live table through the driver and decides;
+ * nothing is changed yet, so a refused change leaves the database and the
+ * pending batch alone.  tgt_evolve_apply then runs the DDL.  Rules: a
+ * missing table is created; a missing column is added; a column whose live
+ * type is lower in the lattice (or incomparable) is altered to the join of
+ * both, keeping every value; a live type higher than the wanted one is a
+ * narrowing: refused with an error naming stream, column, live and requested
+ * type.  Columns are never dropped.  After diff, every column's live_type is
+ * the type it will have once the plan is applied.
+ */
+#ifndef TGT_EVOLVE_H
+#define TGT_EVOLVE_H
+
+#include <stddef.h>
+
+#include "driver.h"
+#include "error.h"
+#include "table.h"
+
+typedef struct tgt_evolve_plan {
+    int create_table;
+    size_t *add;   /* owned: column indexes to add */
+    size_t n_add;
+    size_t *alter; /* owned: column indexes whose type changes */
+    size_t n_alter;
+} tgt_evolve_plan;
+
+void tgt_evolve_plan_init(tgt_evolve_plan *plan);
+void tgt_evolve_plan_deinit(tgt_evolve_plan *plan);
+int tgt_evolve_plan_is_empty(const tgt_evolve_plan *plan);
+
+int tgt_evolve_diff(tgt_driver *d, tgt_table *t, const char *stream, tgt_evolve_plan *plan,
+                    tgt_error *err);
+
+int tgt_evolve_apply(tgt_driver *d, tgt_table *t, const tgt_evolve_plan *plan, tgt_error *err);
+
+#endif

@@ -1,0 +1,420 @@
+/*
+ * loader.c - messages -> committed rows -> STATE (see loader.h for the
+ * guarantees).  The order of operations at a commit point is the product's
+ * promise, so it lives in one function, commit_point().
+ */
+#include "loader.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "evolve.h"
+#include "log.h"
+#include "naming.h"
+#include "record.h"
+#include "schema.h"
+
+static double seconds_since(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+int tgt_loader_init(tgt_loader *l, const tgt_config *cfg, tgt_driver *driver,
+                    const char *input_name, FILE *state_out, tgt_error *err)
+{
+    memset(l, 0, sizeof(*l));
+    l->cfg = cfg;
+    l->driver = driver;
+    l->state_out = state_out;
+    l->input_name = input_name;
+    tgt_stream_registry_init(&l->streams);
+    tgt_state_init(&l->state);
+    tgt_sbuf_init(&l->scratch);
+    const char *ts = cfg->timestamp_column;
+    size_t ts_len = strlen(ts);
+    if (tgt_naming_identifier(&ts, &ts_len, 1, l->timestamp_column) != 0)
+        return tgt_error_nomem(err);
+    return 0;
+}
+
+void tgt_loader_deinit(tgt_loader *l)
+{
+    tgt_stream_registry_deinit(&l->streams);
+    tgt_state_deinit(&l->state);
+    tgt_sbuf_deinit(&l->scratch);
+}
+
+static int ensure_connected(tgt_loader *l, tgt_error *err)
+{
+    if (l->connected)
+        return 0;
+    if (l->driver->ops->connect(l->driver, l->cfg, err) != 0)
+        return -1;
+    l->connected = 1;
+    return 0;
+}
+
+/* The receive time as COPY text, re-formatted only when the second changes. */
+static void update_loaded_at(tgt_loader *l)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (now.tv_sec != l->loaded_at_second || l->loaded_at_len == 0) {
+        struct tm tm;
+        gmtime_r(&now.tv_sec, &tm);
+        strftime(l->loaded_at, sizeof(l->loaded_at), "%Y-%m-%d %H:%M:%S", &tm);
+        l->loaded_at_second = now.tv_sec;
+    }
+    long micros = now.tv_nsec / 1000;
+    char *p = l->loaded_at + 19;
+    *p++ = '.';
+    for (int i = 5; i >= 0; i--, micros /= 10)
+        p[i] = (char)('0' + micros % 10);
+    memcpy(p + 6, "+00", 4);
+    l->loaded_at_len = 19 + 1 + 6 + 3;
+}
+
+static int end_bulk_write(tgt_loader *l, tgt_error *err)
+{
+    if (l->copy_stream == NULL)
+        return 0;
+    unsigned long rows = 0;
+    tgt_stream *s = l->copy_stream;
+    l->copy_stream = NULL;
+    if (l->driver->ops->write_end(l->driver, &rows, err) != 0)
+        return -1;
+    if (rows != l->copy_rows)
+        return tgt_error_set(err, TGT_ERR_INTERNAL,
+                             "stream \"%s\": PostgreSQL took %lu rows of %lu sent", s->name, rows,
+                             l->copy_rows);
+    return 0;
+}
+
+static void release_chunk(tgt_loader *l, tgt_stream *s)
+{
+    l->buffered -= s->chunk.len;
+    /* a huge row grew this chunk; give the memory back rather than keep it
+     * per stream for the rest of the run */
+    if (s->chunk.cap > 4 * TGT_CHUNK_BYTES)
+        tgt_sbuf_deinit(&s->chunk);
+    else
+        tgt_sbuf_reset(&s->chunk);
+    s->rows_in_chunk = 0;
+}
+
+/* Sends a stream's encoded rows to the driver, opening the transaction and
+ * the stream's bulk write as needed. */
+static int ship(tgt_loader *l, tgt_stream *s, tgt_error *err)
+{
+    if (s->chunk.len == 0)
+        return 0;
+    tgt_driver *d = l->driver;
+    if (!l->in_txn) {
+        if (d->ops->begin(d, err) != 0)
+            return -1;
+        l->in_txn = 1;
+    }
+    if (l->copy_stream != s) {
+        if (end_bulk_write(l, err) != 0)
+            return -1;
+        tgt_write_mode mode = s->model.table.n_keys > 0 ? TGT_WRITE_STAGING : TGT_WRITE_APPEND;
+        if (d->ops->write_begin(d, &s->model.table, mode, err) != 0)
+            return -1;
+        l->copy_stream = s;
+        l->copy_rows = 0;
+    }
+    if (d->ops->write_data(d, s->chunk.data, s->chunk.len, err) != 0) {
+        tgt_error_where(err, "loading stream \"%s\"", s->name);
+        return -1;
+    }
+    l->copy_rows += s->rows_in_chunk;
+    release_chunk(l, s);
+    return 0;
+}
+
+static int ship_all(tgt_loader *l, tgt_error *err)
+{
+    /* the open bulk write first: it saves one switch */
+    if (l->copy_stream != NULL && ship(l, l->copy_stream, err) != 0)
+        return -1;
+    for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order) {
+        if (ship(l, s, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void emit_metric(const char *type, const char *metric, json_t *value, const char *stream)
+{
+    json_t *m = json_pack("{s:s, s:s, s:o, s:{s:s, s:s}}", "type", type, "metric", metric,
+                          "value", value, "tags", "stream", stream, "status", "succeeded");
+    char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
+    if (text != NULL)
+        tgt_log_metric(text);
+    free(text);
+    json_decref(m);
+}
+
+static void report_commit(tgt_loader *l, double seconds)
+{
+    for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order) {
+        if (s->rows_pending == 0)
+            continue;
+        emit_metric("counter", "record_count", json_integer((json_int_t)s->rows_pending),
+                    s->name);
+        emit_metric("timer", "batch_processing_time", json_real(seconds), s->name);
+        s->rows_committed += s->rows_pending;
+        s->rows_pending = 0;
+    }
+}
+
+static int merge_keyed(tgt_loader *l, tgt_error *err)
+{
+    for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order) {
+        if (s->rows_pending == 0 || s->model.table.n_keys == 0)
+            continue;
+        unsigned long changed = 0;
+        if (l->driver->ops->merge(l->driver, &s->model.table, &changed, err) != 0) {
+            tgt_error_where(err, "merging stream \"%s\"", s->name);
+            return -1;
+        }
+        tgt_log(TGT_LOG_DEBUG, "stream \"%s\": %lu rows merged, %lu inserted or changed",
+                s->name, s->rows_pending, changed);
+        s->seq = 0;
+    }
+    return 0;
+}
+
+/* Ship, merge, commit, then (and only then) write the latest STATE. */
+static int commit_point(tgt_loader *l, tgt_error *err)
+{
+    if (l->pending_rows > 0) {
+        struct timespec started;
+        clock_gettime(CLOCK_MONOTONIC, &started);
+        if (ship_all(l, err) != 0 || end_bulk_write(l, err) != 0 || merge_keyed(l, err) != 0)
+            return -1;
+        if (l->driver->ops->commit(l->driver, err) != 0)
+            return -1;
+        l->in_txn = 0;
+        report_commit(l, seconds_since(&l->batch_start));
+        l->pending_rows = 0;
+        tgt_log(TGT_LOG_DEBUG, "commit took %.3f s", seconds_since(&started));
+    }
+    return tgt_state_emit(&l->state, l->state_out, err);
+}
+
+static int check_age(tgt_loader *l, tgt_error *err)
+{
+    if (l->pending_rows == 0 ||
+        seconds_since(&l->batch_start) < (double)l->cfg->max_batch_age_seconds)
+        return 0;
+    return commit_point(l, err);
+}
+
+/* Compact, key-sorted JSON of the schema and keys: equal text = same SCHEMA. */
+static char *schema_fingerprint(const json_t *schema, const json_t *keys)
+{
+    char *a = json_dumps(schema, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    char *b = keys ? json_dumps(keys, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    tgt_sbuf fp;
+    tgt_sbuf_init(&fp);
+    if (a != NULL) {
+        tgt_sbuf_append_str(&fp, a);
+        tgt_sbuf_append_char(&fp, '\n');
+        tgt_sbuf_append_str(&fp, b ? b : "[]");
+    }
+    free(a);
+    free(b);
+    return a != NULL ? tgt_sbuf_take(&fp) : (tgt_sbuf_deinit(&fp), NULL);
+}
+
+static int table_identity(tgt_loader *l, const tgt_stream *s, tgt_schema_options *opt,
+                          char table[TGT_IDENT_MAX + 1], tgt_error *err)
+{
+    const char *source, *name;
+    size_t source_len, name_len;
+    tgt_naming_split_stream(s->name, s->name_len, &source, &source_len, &name, &name_len);
+    if (tgt_naming_identifier(&name, &name_len, 1, table) != 0)
+        return tgt_error_nomem(err);
+    opt->stream = s->name;
+    opt->target_schema = tgt_config_target_schema(l->cfg, source, source_len);
+    opt->table_name = table;
+    opt->timestamp_column = l->timestamp_column;
+    opt->flattening_max_depth = l->cfg->flattening_max_depth;
+    return 0;
+}
+
+/* Diffs the new model against the live table, commits what is pending if
+ * the change needs it, runs the DDL and installs the model. */
+static int evolve_and_install(tgt_loader *l, tgt_stream *s, tgt_schema_model *model,
+                              char *fingerprint, tgt_error *err)
+{
+    tgt_evolve_plan plan;
+    tgt_evolve_plan_init(&plan);
+    int rc = -1;
+    model->table.shape_version = s->model.table.shape_version + 1;
+    if (ensure_connected(l, err) != 0 ||
+        tgt_evolve_diff(l->driver, &model->table, s->name, &plan, err) != 0)
+        goto out;
+    /* rows encoded under the old shape must reach the database first, and
+     * DDL runs in its own transaction */
+    if ((s->rows_pending > 0 || (l->in_txn && !tgt_evolve_plan_is_empty(&plan))) &&
+        commit_point(l, err) != 0)
+        goto out;
+    if (tgt_evolve_apply(l->driver, &model->table, &plan, err) != 0)
+        goto out;
+    if (model->flatten_depth < l->cfg->flattening_max_depth)
+        tgt_log(TGT_LOG_DEBUG, "stream \"%s\": objects flattened to depth %d (column budget %d)",
+                s->name, model->flatten_depth, TGT_FLATTEN_COLUMN_BUDGET);
+    rc = tgt_stream_set_model(s, model, fingerprint, err);
+    fingerprint = NULL;
+out:
+    free(fingerprint);
+    tgt_evolve_plan_deinit(&plan);
+    return rc;
+}
+
+static int on_schema(tgt_loader *l, const char *line, size_t len, const tgt_message *msg,
+                     tgt_error *err)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(line, len, JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &jerr);
+    if (root == NULL)
+        return tgt_error_set(err, TGT_ERR_INPUT, "cannot read SCHEMA for stream \"%.*s\": %s",
+                             (int)msg->stream_len, msg->stream, jerr.text);
+    const json_t *schema = json_object_get(root, "schema");
+    const json_t *keys = json_object_get(root, "key_properties");
+    int rc = -1;
+    tgt_schema_model model;
+    tgt_schema_model_init(&model);
+    char *fingerprint = schema_fingerprint(schema, keys);
+    tgt_stream *s = tgt_stream_get_or_add(&l->streams, msg->stream, msg->stream_len, err);
+    if (fingerprint == NULL || s == NULL) {
+        tgt_error_nomem(err);
+        goto out;
+    }
+    if (tgt_stream_has_model(s) && strcmp(fingerprint, s->schema_fingerprint) == 0) {
+        rc = 0; /* the same SCHEMA again: nothing to do */
+        goto out;
+    }
+    tgt_schema_options opt;
+    char table[TGT_IDENT_MAX + 1];
+    if (table_identity(l, s, &opt, table, err) != 0 ||
+        tgt_schema_build(schema, keys, &opt, &model, err) != 0)
+        goto out;
+    rc = evolve_and_install(l, s, &model, fingerprint, err);
+    fingerprint = NULL;
+out:
+    free(fingerprint);
+    tgt_schema_model_deinit(&model);
+    json_decref(root);
+    return rc;
+}
+
+static void warn_nul_once(tgt_stream *s)
+{
+    if (s->nul_replaced == 0 || s->nul_warned)
+        return;
+    s->nul_warned = 1;
+    tgt_log(TGT_LOG_WARN,
+            "stream \"%s\": text holds U+0000, which PostgreSQL cannot store; it is replaced "
+            "by U+FFFD (the count is reported at the end)",
+            s->name);
+}
+
+static int on_record(tgt_loader *l, const tgt_json_parser *p, const char *line,
+                     unsigned long line_no, const tgt_message *msg, tgt_error *err)
+{
+    tgt_stream *s = tgt_stream_find(&l->streams, msg->stream, msg->stream_len);
+    if (s == NULL || !tgt_stream_has_model(s))
+        return tgt_error_set(err, TGT_ERR_INPUT,
+                             "RECORD for stream \"%.*s\" arrives before any SCHEMA for it",
+                             (int)msg->stream_len, msg->stream);
+    update_loaded_at(l);
+    tgt_record_context ctx = {l->input_name, line_no,  l->loaded_at, l->loaded_at_len,
+                              s->model.table.n_keys > 0, &l->scratch};
+    size_t before = s->chunk.len;
+    if (tgt_record_encode(s, p, line, (size_t)msg->record, &ctx, err) != 0)
+        return -1;
+    warn_nul_once(s);
+    l->buffered += s->chunk.len - before;
+    if (l->pending_rows++ == 0)
+        clock_gettime(CLOCK_MONOTONIC, &l->batch_start);
+    if (s->chunk.len >= TGT_CHUNK_BYTES && ship(l, s, err) != 0)
+        return -1;
+    if (l->buffered >= TGT_BUFFERED_MAX && ship_all(l, err) != 0)
+        return -1;
+    if (s->rows_pending >= (unsigned long)l->cfg->batch_size_rows)
+        return commit_point(l, err);
+    if ((++l->records_seen & 1023) == 0)
+        return check_age(l, err);
+    return 0;
+}
+
+static int on_state(tgt_loader *l, const tgt_json_parser *p, const char *line,
+                    const tgt_message *msg, tgt_error *err)
+{
+    const tgt_json_token *v = &p->tokens[msg->value];
+    const char *start = line + v->start - (v->type == TGT_JSON_STRING);
+    size_t len = v->len + (v->type == TGT_JSON_STRING ? 2 : 0);
+    if (tgt_state_receive(&l->state, start, len, err) != 0)
+        return -1;
+    /* nothing uncommitted precedes it: it can go out now */
+    if (l->pending_rows == 0)
+        return tgt_state_emit(&l->state, l->state_out, err);
+    return check_age(l, err);
+}
+
+int tgt_loader_handle(tgt_loader *l, const tgt_json_parser *p, const char *line, size_t len,
+                      unsigned long line_no, const tgt_message *msg, tgt_error *err)
+{
+    switch (msg->type) {
+    case TGT_MSG_RECORD:
+        return on_record(l, p, line, line_no, msg, err);
+    case TGT_MSG_SCHEMA:
+        return on_schema(l, line, len, msg, err);
+    case TGT_MSG_STATE:
+        return on_state(l, p, line, msg, err);
+    case TGT_MSG_ACTIVATE_VERSION:
+    case TGT_MSG_BATCH:
+        tgt_error_set(err, TGT_ERR_INPUT,
+                      "%s messages are not supported by this version of target-pg (stream "
+                      "\"%.*s\")",
+                      tgt_message_type_name(msg->type), (int)msg->stream_len, msg->stream);
+        tgt_error_hint(err, "Nothing after this message was loaded; the last STATE written is "
+                            "safe to resume from.");
+        return -1;
+    }
+    return 0;
+}
+
+int tgt_loader_idle(tgt_loader *l, tgt_error *err)
+{
+    return check_age(l, err);
+}
+
+int tgt_loader_finish(tgt_loader *l, tgt_error *err)
+{
+    if (commit_point(l, err) != 0)
+        return -1;
+    for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order) {
+        if (s->nul_replaced > 0)
+            tgt_log(TGT_LOG_WARN, "stream \"%s\": %zu U+0000 characters replaced by U+FFFD",
+                    s->name, s->nul_replaced);
+        tgt_log(TGT_LOG_INFO, "stream \"%s\": %lu records loaded into \"%s\".\"%s\"", s->name,
+                s->rows_committed, s->model.table.schema ? s->model.table.schema : "",
+                s->model.table.name ? s->model.table.name : "");
+    }
+    return 0;
+}
+
+void tgt_loader_abort(tgt_loader *l)
+{
+    if (l->connected)
+        l->driver->ops->rollback(l->driver);
+    l->in_txn = 0;
+    l->copy_stream = NULL;
+}

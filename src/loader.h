@@ -1,0 +1,79 @@
+/*
+ * loader.h - turns Singer messages into committed rows and honest STATE.
+ *
+ * The loader owns the streams, the commit points and the STATE promise:
+ * - RECORDs are encoded into per-stream COPY chunks (record.c) and shipped
+ *   to the driver as chunks fill, so memory is bounded by the chunk sizes,
+ *   never by batch_size_rows.  Keyed streams go to staging and are merged at
+ *   the commit point; unkeyed streams are appended straight into the table.
+ * - A commit point (a stream reached batch_size_rows, the batch is older than
+ *   max_batch_age_seconds, a SCHEMA changes a table, or the input ended)
+ *   ships every chunk, merges, commits one transaction for all streams, and
+ *   only then writes the latest STATE received.
+ * - A SCHEMA is diffed against the live table before anything is committed,
+ *   so a refused change leaves the pending batch uncommitted.
+ * On any error the caller calls tgt_loader_abort (rollback) and no STATE is
+ * written past the last commit.
+ */
+#ifndef TGT_LOADER_H
+#define TGT_LOADER_H
+
+#include <stdio.h>
+#include <time.h>
+
+#include "config.h"
+#include "driver.h"
+#include "error.h"
+#include "json.h"
+#include "message.h"
+#include "state.h"
+#include "stream.h"
+
+/* A stream's encoded rows are shipped when its chunk reaches this size. */
+#define TGT_CHUNK_BYTES (256u * 1024u)
+/* All chunks together never hold more than this before everything ships. */
+#define TGT_BUFFERED_MAX (4u * 1024u * 1024u)
+
+typedef struct tgt_loader {
+    const tgt_config *cfg;     /* borrowed */
+    tgt_driver *driver;        /* borrowed; connected on first need */
+    int connected;
+    FILE *state_out;           /* borrowed: where STATE lines go */
+    const char *input_name;    /* borrowed: "stdin" or the file */
+    char timestamp_column[TGT_IDENT_MAX + 1];
+
+    tgt_stream_registry streams;
+    tgt_state state;
+    tgt_sbuf scratch;
+
+    int in_txn;
+    tgt_stream *copy_stream;     /* stream whose bulk write is open, or NULL */
+    unsigned long copy_rows;     /* rows sent in that bulk write */
+    size_t buffered;             /* bytes in all chunks */
+    unsigned long pending_rows;  /* rows of all streams since the last commit */
+    struct timespec batch_start; /* when the first pending row arrived */
+    unsigned long records_seen;
+
+    time_t loaded_at_second;     /* cache for the receive-time text */
+    char loaded_at[40];
+    size_t loaded_at_len;
+} tgt_loader;
+
+int tgt_loader_init(tgt_loader *l, const tgt_config *cfg, tgt_driver *driver,
+                    const char *input_name, FILE *state_out, tgt_error *err);
+void tgt_loader_deinit(tgt_loader *l);
+
+/* Handles one parsed message from line `line_no`. */
+int tgt_loader_handle(tgt_loader *l, const tgt_json_parser *p, const char *line, size_t len,
+                      unsigned long line_no, const tgt_message *msg, tgt_error *err);
+
+/* Called while the input is quiet: commits if the batch is old enough. */
+int tgt_loader_idle(tgt_loader *l, tgt_error *err);
+
+/* End of input: commits everything and writes the latest STATE once. */
+int tgt_loader_finish(tgt_loader *l, tgt_error *err);
+
+/* After an error: rolls back whatever is uncommitted. */
+void tgt_loader_abort(tgt_loader *l);
+
+#endif

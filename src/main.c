@@ -1,0 +1,216 @@
+/*
+ * main.c - command line, settings, exit status.  The only file that exits.
+ *
+ * Exit statuses (README "Failure behaviour"): 0 success, 1 data or load
+ * error, 2 usage or configuration error, 3 internal error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "driver.h"
+#include "error.h"
+#include "log.h"
+#include "reader.h"
+#include "target.h"
+#include "version.h"
+
+/* How long the input may stay silent before a commit on age is considered. */
+#define IDLE_POLL_MS 1000
+
+static const char usage_text[] =
+    "Usage: target-pg --config FILE|ENV [--config ...] [--input FILE]\n"
+    "       target-pg --about [--format json|markdown]\n"
+    "       target-pg --version | --help\n"
+    "\n"
+    "Loads Singer messages (SCHEMA, RECORD, STATE) from stdin, or from FILE with --input,\n"
+    "plain or zstd-compressed, into PostgreSQL. STATE values are written to stdout once\n"
+    "everything before them is committed.\n"
+    "\n"
+    "  --config FILE   JSON settings; repeat to layer files (later keys win)\n"
+    "  --config ENV    settings from TARGET_PG_<SETTING> environment variables\n"
+    "  --input FILE    read this file instead of stdin\n"
+    "  --about         describe the plugin and its settings (for orchestrators)\n"
+    "  --format FMT    with --about: json (default) or markdown\n"
+    "  --version       print the version\n"
+    "  --help          print this help\n"
+    "\n"
+    "Exit status: 0 success, 1 data or load error, 2 usage or configuration error,\n"
+    "3 internal error.\n";
+
+typedef struct options {
+    const char **configs;
+    size_t n_configs;
+    const char *input;
+    int about;
+    int markdown;
+} options;
+
+static void print_error(const tgt_error *err)
+{
+    if (err->where[0] != '\0')
+        fprintf(stderr, "target-pg: error (at %s): %s\n", err->where, err->message);
+    else
+        fprintf(stderr, "target-pg: error: %s\n", err->message);
+    if (err->detail[0] != '\0')
+        fprintf(stderr, "DETAIL: %s\n", err->detail);
+    if (err->hint[0] != '\0')
+        fprintf(stderr, "HINT: %s\n", err->hint);
+    if (err->sqlstate[0] != '\0')
+        fprintf(stderr, "SQLSTATE: %s\n", err->sqlstate);
+}
+
+__attribute__((format(printf, 2, 3))) static int usage_error(tgt_error *err, const char *fmt,
+                                                              ...)
+{
+    char message[TGT_ERROR_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    tgt_error_set(err, TGT_ERR_USAGE, "%s", message);
+    tgt_error_hint(err, "Run target-pg --help for the options.");
+    return -1;
+}
+
+static int parse_args(int argc, char **argv, options *opt, tgt_error *err)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'}, {"input", required_argument, NULL, 'i'},
+        {"about", no_argument, NULL, 'a'},        {"format", required_argument, NULL, 'f'},
+        {"version", no_argument, NULL, 'V'},      {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    opt->configs = calloc((size_t)argc, sizeof(*opt->configs));
+    if (opt->configs == NULL)
+        return tgt_error_nomem(err);
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":c:i:f:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            opt->configs[opt->n_configs++] = optarg;
+            break;
+        case 'i':
+            opt->input = optarg;
+            break;
+        case 'a':
+            opt->about = 1;
+            break;
+        case 'f':
+            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "markdown") != 0)
+                return usage_error(err, "--format must be json or markdown, not \"%s\"", optarg);
+            opt->markdown = strcmp(optarg, "markdown") == 0;
+            break;
+        case 'V':
+            printf("%s %s\n", TGT_NAME, TGT_VERSION);
+            return 1;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 1;
+        case ':':
+            return usage_error(err, "option %s needs a value", argv[optind - 1]);
+        default:
+            return usage_error(err, "unknown option \"%s\"", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return usage_error(err, "unexpected argument \"%s\"", argv[optind]);
+    return 0;
+}
+
+static int write_about(int markdown, tgt_error *err)
+{
+    tgt_sbuf out;
+    tgt_sbuf_init(&out);
+    int rc = tgt_config_write_about(&out, markdown);
+    if (rc == 0 && tgt_sbuf_ok(&out))
+        rc = fputs(tgt_sbuf_str(&out), stdout) == EOF || fputc('\n', stdout) == EOF ? -1 : 0;
+    else
+        rc = tgt_error_nomem(err);
+    tgt_sbuf_deinit(&out);
+    return rc;
+}
+
+static int load_settings(const options *opt, tgt_config *cfg, tgt_error *err)
+{
+    if (opt->n_configs == 0)
+        return usage_error(err, "%s", "no settings given: use --config FILE or --config ENV");
+    for (size_t i = 0; i < opt->n_configs; i++) {
+        int rc = strcmp(opt->configs[i], "ENV") == 0
+                     ? tgt_config_load_env(cfg, err)
+                     : tgt_config_load_file(cfg, opt->configs[i], err);
+        if (rc != 0)
+            return -1;
+    }
+    if (tgt_config_finish(cfg, err) != 0)
+        return -1;
+    tgt_log_level level;
+    if (tgt_log_parse_level(cfg->log_level, &level) == 0)
+        tgt_log_set_level(level);
+    return 0;
+}
+
+static int open_input(const char *path, int *fd, tgt_error *err)
+{
+    if (path == NULL || strcmp(path, "-") == 0) {
+        *fd = STDIN_FILENO;
+        return 0;
+    }
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0)
+        return tgt_error_set(err, TGT_ERR_USAGE, "cannot open input %s: %s", path,
+                             strerror(errno));
+    return 0;
+}
+
+static int load(const options *opt, tgt_error *err)
+{
+    tgt_config cfg;
+    tgt_config_init(&cfg);
+    tgt_reader *reader = NULL;
+    tgt_driver *driver = NULL;
+    int fd = -1, rc = -1;
+    if (load_settings(opt, &cfg, err) != 0 || open_input(opt->input, &fd, err) != 0)
+        goto out;
+    reader = tgt_reader_new(fd, opt->input ? opt->input : "stdin", IDLE_POLL_MS, err);
+    driver = reader ? tgt_postgres_driver_new(err) : NULL;
+    if (driver != NULL)
+        rc = tgt_target_run(&cfg, reader, driver, stdout, err);
+out:
+    if (driver != NULL)
+        driver->ops->free(driver);
+    tgt_reader_free(reader);
+    if (fd > STDIN_FILENO)
+        close(fd);
+    tgt_config_deinit(&cfg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    tgt_error err;
+    tgt_error_init(&err);
+    options opt = {0};
+    int rc = parse_args(argc, argv, &opt, &err);
+    if (rc == 0)
+        rc = opt.about ? write_about(opt.markdown, &err) : load(&opt, &err);
+    free(opt.configs);
+    if (rc > 0)
+        rc = 0; /* --help, --version */
+    if (rc == 0 && fclose(stdout) != 0) {
+        tgt_error_set(&err, TGT_ERR_IO, "cannot write to stdout: %s", strerror(errno));
+        rc = -1;
+    }
+    if (rc == 0)
+        return 0;
+    if (!tgt_error_is_set(&err))
+        tgt_error_set(&err, TGT_ERR_INTERNAL, "failed without a message (a bug)");
+    print_error(&err);
+    return tgt_error_exit_status(err.code);
+}

@@ -1,0 +1,123 @@
+/*
+ * naming.c - identifier normalisation (rules in naming.h).  Works on bytes:
+ * multi-byte UTF-8 sequences are copied whole, so a cut never splits a
+ * character.  The input is assumed to be valid UTF-8 (the JSON reader
+ * guarantees it); a stray byte >= 0x80 is kept like any other.
+ */
+#include "naming.h"
+
+#include <stdio.h>
+#include <string.h>
+
+uint32_t tgt_naming_hash(const void *bytes, size_t n)
+{
+    const unsigned char *p = bytes;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+void tgt_naming_normalize_part(const char *name, size_t len, tgt_sbuf *out)
+{
+    if (len == 0) {
+        tgt_sbuf_append_char(out, '_');
+        return;
+    }
+    if (name[0] >= '0' && name[0] <= '9')
+        tgt_sbuf_append_char(out, '_');
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c - 'A' + 'a');
+        else if (c < 0x80 && !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            c = '_';
+        tgt_sbuf_append_char(out, (char)c);
+    }
+}
+
+/* Largest prefix length <= limit that ends on a UTF-8 character boundary. */
+static size_t utf8_cut(const char *s, size_t len, size_t limit)
+{
+    if (len <= limit)
+        return len;
+    size_t cut = limit;
+    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+        cut--;
+    return cut;
+}
+
+void tgt_naming_with_suffix(const char *ident, uint32_t hash, char out[TGT_IDENT_MAX + 1])
+{
+    size_t keep = utf8_cut(ident, strlen(ident), TGT_IDENT_CUT);
+    memmove(out, ident, keep);
+    snprintf(out + keep, TGT_IDENT_MAX + 1 - keep, "_%08x", hash);
+}
+
+int tgt_naming_identifier(const char *const *parts, const size_t *lens, size_t n_parts,
+                          char out[TGT_IDENT_MAX + 1])
+{
+    tgt_sbuf joined;
+    tgt_sbuf_init(&joined);
+    uint32_t hash = 2166136261u;
+    for (size_t i = 0; i < n_parts; i++) {
+        if (i > 0)
+            tgt_sbuf_append(&joined, "__", 2);
+        tgt_naming_normalize_part(parts[i], lens[i], &joined);
+        /* FNV-1a continued over "part0 0x1F part1 ..." without building it */
+        if (i > 0) {
+            hash ^= TGT_PATH_SEPARATOR;
+            hash *= 16777619u;
+        }
+        for (size_t j = 0; j < lens[i]; j++) {
+            hash ^= (unsigned char)parts[i][j];
+            hash *= 16777619u;
+        }
+    }
+    if (!tgt_sbuf_ok(&joined)) {
+        tgt_sbuf_deinit(&joined);
+        return -1;
+    }
+    if (joined.len <= TGT_IDENT_MAX) {
+        memcpy(out, joined.data, joined.len + 1);
+    } else {
+        joined.data[utf8_cut(joined.data, joined.len, TGT_IDENT_CUT)] = '\0';
+        tgt_naming_with_suffix(joined.data, hash, out);
+    }
+    tgt_sbuf_deinit(&joined);
+    return 0;
+}
+
+void tgt_naming_split_stream(const char *stream, size_t len, const char **source_schema,
+                             size_t *source_schema_len, const char **table, size_t *table_len)
+{
+    const char *dash[3];
+    size_t n_dash = 0;
+    for (size_t i = 0; i < len && n_dash < 3; i++) {
+        if (stream[i] == '-')
+            dash[n_dash++] = stream + i;
+    }
+    *source_schema = NULL;
+    *source_schema_len = 0;
+    *table = stream;
+    *table_len = len;
+    if (n_dash == 0 || n_dash > 2)
+        return;
+    /* every part must be non-empty */
+    const char *end = stream + len;
+    const char *prev = stream;
+    for (size_t i = 0; i < n_dash; i++) {
+        if (dash[i] == prev)
+            return;
+        prev = dash[i] + 1;
+    }
+    if (prev == end)
+        return;
+    const char *schema_start = n_dash == 1 ? stream : dash[0] + 1;
+    *source_schema = schema_start;
+    *source_schema_len = (size_t)(dash[n_dash - 1] - schema_start);
+    *table = dash[n_dash - 1] + 1;
+    *table_len = (size_t)(end - *table);
+}

@@ -1,0 +1,55 @@
+/*
+ * reader.h - bytes in, numbered lines out.
+ *
+ * Reads a file descriptor (stdin or --input FILE), recognises zstd-compressed
+ * input by its magic bytes (28 B5 2F FD) at the very start and decompresses
+ * it as a stream (also several concatenated frames).  Splits on '\n'; a '\r'
+ * before the '\n' is kept (JSON treats it as whitespace); a last line without
+ * a newline counts; blank lines (only spaces, tabs, CR) are skipped but still
+ * counted, so line numbers match what `sed -n Np` shows.  Lines may be as
+ * long as memory allows: the line buffer grows to fit and is kept for reuse.
+ *
+ * When `idle_ms` > 0 and no byte arrives for that long, tgt_reader_next
+ * returns TGT_READ_IDLE so the caller can commit on age while a tap is
+ * quiet; it can then simply call again.
+ *
+ * Ownership: the reader owns its buffers; a returned line is valid until the
+ * next call.  The fd is not closed by the reader.
+ */
+#ifndef TGT_READER_H
+#define TGT_READER_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+typedef enum tgt_read_status {
+    TGT_READ_LINE = 1, /* *line, *len, *line_no are set */
+    TGT_READ_EOF = 0,
+    TGT_READ_IDLE = 2,  /* no input for idle_ms */
+    TGT_READ_ERROR = -1 /* err is set (TGT_ERR_IO, TGT_ERR_INPUT for corrupt zstd, NOMEM) */
+} tgt_read_status;
+
+typedef struct tgt_reader tgt_reader;
+
+/* Creates a reader over fd; `name` ("stdin" or the file path) is copied and
+ * used in messages.  NULL on allocation failure (err set). */
+tgt_reader *tgt_reader_new(int fd, const char *name, int idle_ms, tgt_error *err);
+void tgt_reader_free(tgt_reader *r);
+
+/* Next non-blank line.  The line is not NUL-terminated in general; *len
+ * excludes the '\n'. */
+tgt_read_status tgt_reader_next(tgt_reader *r, const char **line, size_t *len,
+                                unsigned long *line_no, tgt_error *err);
+
+/* The name given at creation ("stdin", a path), for error messages. */
+const char *tgt_reader_name(const tgt_reader *r);
+
+/* 1 when the input was recognised as zstd (valid after the first call). */
+int tgt_reader_is_zstd(const tgt_reader *r);
+
+/* Set by a signal handler to make a blocked read return TGT_READ_EOF early:
+ * the reader polls in short slices while waiting and checks this flag. */
+extern volatile int tgt_reader_stop_requested;
+
+#endif

@@ -1,0 +1,364 @@
+/*
+ * record.c - RECORD -> COPY row (see record.h).
+ *
+ * Two steps per row: route (walk the record's members, look each key up in
+ * the plan, remember the value token per column) and emit (write the columns
+ * in table order, checking each value against its live column type).  The
+ * routing step is what makes property order in the record irrelevant and
+ * unknown properties free to ignore.
+ */
+#include "record.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "copy.h"
+#include "datetime.h"
+
+#define VALUE_PREVIEW 80
+
+static const char *json_type_name(uint8_t type)
+{
+    static const char *const names[] = {"null",   "false",  "true",  "number",
+                                        "string", "array", "object"};
+    return type <= TGT_JSON_OBJECT ? names[type] : "value";
+}
+
+/* A JSON value's full text span (strings include their quotes). */
+static void value_span(const tgt_json_token *t, const char *text, const char **start, size_t *len)
+{
+    if (t->type == TGT_JSON_STRING) {
+        *start = text + t->start - 1;
+        *len = t->len + 2;
+    } else {
+        *start = text + t->start;
+        *len = t->len;
+    }
+}
+
+static int invalid_value(const tgt_stream *s, const tgt_column *c, const tgt_json_token *t,
+                         const char *text, const tgt_record_context *ctx, const char *why,
+                         tgt_error *err)
+{
+    const char *v;
+    size_t n;
+    value_span(t, text, &v, &n);
+    int shown = n > VALUE_PREVIEW ? VALUE_PREVIEW : (int)n;
+    char type_sql[64];
+    tgt_error_set(err, TGT_ERR_DATA,
+                  "invalid record: property \"%s\" of stream \"%s\" holds %.*s%s, which is not "
+                  "a valid %s (%s)",
+                  c->source_path ? c->source_path : c->name, s->name, shown, v,
+                  n > VALUE_PREVIEW ? "..." : "",
+                  tgt_type_sql(c->live_type, type_sql, sizeof(type_sql)), why);
+    tgt_error_where(err, "%s line %lu, stream \"%s\", property \"%s\"", ctx->input_name,
+                    ctx->line_no, s->name, c->source_path ? c->source_path : c->name);
+    return -1;
+}
+
+/* "invalid record: <kind> "<property>" <problem> in a record of stream ..." */
+static int record_error(const tgt_stream *s, const tgt_record_context *ctx, const char *kind,
+                        const char *property, const char *problem, tgt_error *err)
+{
+    tgt_error_set(err, TGT_ERR_DATA, "invalid record: %s \"%s\" %s in a record of stream \"%s\"",
+                  kind, property, problem, s->name);
+    tgt_error_where(err, "%s line %lu, stream \"%s\", property \"%s\"", ctx->input_name,
+                    ctx->line_no, s->name, property);
+    return -1;
+}
+
+/* Walks one object level, filling s->slot_tok for the leaves. */
+static int route(tgt_stream *s, const tgt_plan *plan, const tgt_json_parser *p, const char *text,
+                 size_t obj, int is_root, const tgt_record_context *ctx, tgt_error *err)
+{
+    const tgt_json_token *toks = p->tokens;
+    size_t i = obj + 1;
+    for (uint32_t m = 0; m < toks[obj].size; m++) {
+        const tgt_json_token *key = &toks[i];
+        size_t value = i + 1;
+        i = toks[value].end;
+        const tgt_plan_entry *e;
+        if (key->flags & TGT_JSON_ESCAPED) {
+            tgt_sbuf_reset(ctx->scratch);
+            tgt_json_decode_string(text + key->start, key->len, ctx->scratch, NULL);
+            if (!tgt_sbuf_ok(ctx->scratch))
+                return tgt_error_nomem(err);
+            e = tgt_plan_find(plan, ctx->scratch->data, ctx->scratch->len);
+        } else {
+            e = tgt_plan_find(plan, text + key->start, key->len);
+        }
+        if (e == NULL)
+            continue; /* undeclared properties are ignored (DESIGN.md) */
+        if (is_root)
+            s->seen[e - plan->entries] = 1;
+        if (e->column >= 0) {
+            s->slot_tok[e->column] = (long)value;
+            continue;
+        }
+        uint8_t vt = toks[value].type;
+        if (vt == TGT_JSON_NULL)
+            continue;
+        if (vt != TGT_JSON_OBJECT) {
+            tgt_error_set(err, TGT_ERR_DATA,
+                          "invalid record: property \"%s\" of stream \"%s\" is declared as an "
+                          "object but holds a JSON %s",
+                          e->child->path, s->name, json_type_name(vt));
+            tgt_error_where(err, "%s line %lu, stream \"%s\", property \"%s\"", ctx->input_name,
+                            ctx->line_no, s->name, e->child->path);
+            return -1;
+        }
+        if (route(s, e->child, p, text, value, 0, ctx, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int check_required_and_keys(const tgt_stream *s, const tgt_json_parser *p,
+                                   const tgt_record_context *ctx, tgt_error *err)
+{
+    const tgt_plan *root = s->model.root;
+    for (size_t i = 0; s->n_required > 0 && i < root->n_entries; i++) {
+        if (root->entries[i].required && !s->seen[i])
+            return record_error(s, ctx, "required property", root->entries[i].name,
+                                "is missing", err);
+    }
+    const tgt_table *t = &s->model.table;
+    for (size_t k = 0; k < t->n_keys; k++) {
+        const tgt_column *c = &t->columns[t->key_columns[k]];
+        long tok = s->slot_tok[t->key_columns[k]];
+        if (tok < 0)
+            return record_error(s, ctx, "key property", c->source_path, "is missing", err);
+        if (p->tokens[tok].type == TGT_JSON_NULL)
+            return record_error(s, ctx, "key property", c->source_path, "is null", err);
+    }
+    return 0;
+}
+
+/* Compares an unsigned digit string with a limit of the same kind. */
+static int digits_exceed(const char *d, size_t n, const char *limit)
+{
+    size_t ln = strlen(limit);
+    if (n != ln)
+        return n > ln;
+    return memcmp(d, limit, n) > 0;
+}
+
+/* Appends an integral JSON number after a range check for the column. */
+static int emit_integer(tgt_sbuf *out, const tgt_json_token *t, const char *text,
+                        tgt_type_kind kind, const char **why)
+{
+    const char *v = text + t->start;
+    size_t n = t->len;
+    if (!(t->flags & TGT_JSON_INTEGRAL)) {
+        /* 12.000 is an integer written with a fraction; 1e3 and 1.5 are not
+         * accepted: their exact integer value is not plain in the text */
+        const char *dot = memchr(v, '.', n);
+        if (dot == NULL || memchr(v, 'e', n) != NULL || memchr(v, 'E', n) != NULL) {
+            *why = "not an integer";
+            return -1;
+        }
+        for (const char *q = dot + 1; q < v + n; q++) {
+            if (*q != '0') {
+                *why = "not an integer";
+                return -1;
+            }
+        }
+        n = (size_t)(dot - v);
+    }
+    int neg = v[0] == '-';
+    const char *digits = v + neg;
+    size_t nd = n - (size_t)neg;
+    const char *limit = kind == TGT_T_SMALLINT  ? (neg ? "32768" : "32767")
+                        : kind == TGT_T_INTEGER ? (neg ? "2147483648" : "2147483647")
+                                                : (neg ? "9223372036854775808" : "9223372036854775807");
+    if (digits_exceed(digits, nd, limit)) {
+        *why = "out of range";
+        return -1;
+    }
+    tgt_sbuf_append(out, v, n);
+    return 0;
+}
+
+/* Copies a string token that must hold a date/time value into scratch
+ * (decoded) and returns it; NULL when decoding ran out of memory. */
+static const char *string_value(const tgt_json_token *t, const char *text,
+                                const tgt_record_context *ctx, size_t *n)
+{
+    if (!(t->flags & TGT_JSON_ESCAPED)) {
+        *n = t->len;
+        return text + t->start;
+    }
+    tgt_sbuf_reset(ctx->scratch);
+    tgt_json_decode_string(text + t->start, t->len, ctx->scratch, NULL);
+    *n = ctx->scratch->len;
+    return tgt_sbuf_ok(ctx->scratch) ? ctx->scratch->data : NULL;
+}
+
+static int emit_temporal(tgt_sbuf *out, const tgt_json_token *t, const char *text,
+                         tgt_type_kind kind, const tgt_record_context *ctx, const char **why)
+{
+    if (t->type != TGT_JSON_STRING) {
+        *why = "expected a string";
+        return -1;
+    }
+    size_t n;
+    const char *v = string_value(t, text, ctx, &n);
+    if (v == NULL) {
+        *why = "out of memory";
+        return -1;
+    }
+    int ok;
+    if (kind == TGT_T_DATE) {
+        ok = tgt_datetime_check_date(v, n, why);
+        if (!ok && tgt_datetime_date_prefix(v, n) > 0) {
+            n = tgt_datetime_date_prefix(v, n);
+            ok = 1;
+        }
+    } else if (kind == TGT_T_TIME) {
+        ok = tgt_datetime_check_time(v, n, why);
+    } else {
+        ok = tgt_datetime_check_timestamp(v, n, why);
+    }
+    if (!ok)
+        return -1;
+    tgt_copy_append_text(out, v, n);
+    return 0;
+}
+
+/* Any JSON value into a text column: strings decoded, everything else as
+ * its JSON text (numbers keep their exact digits). */
+static void emit_as_text(tgt_stream *s, tgt_sbuf *out, const tgt_json_token *t, const char *text)
+{
+    switch ((tgt_json_type)t->type) {
+    case TGT_JSON_STRING:
+        tgt_copy_append_json_string(out, text + t->start, t->len, t->flags & TGT_JSON_ESCAPED,
+                                    &s->nul_replaced);
+        return;
+    case TGT_JSON_NUMBER:
+    case TGT_JSON_TRUE:
+    case TGT_JSON_FALSE:
+        tgt_sbuf_append(out, text + t->start, t->len);
+        return;
+    case TGT_JSON_ARRAY:
+    case TGT_JSON_OBJECT:
+    case TGT_JSON_NULL:
+        tgt_copy_append_json_raw(out, text + t->start, t->len, &s->nul_replaced);
+        return;
+    }
+}
+
+static int emit_value(tgt_stream *s, const tgt_column *c, const tgt_json_token *t,
+                      const char *text, const tgt_record_context *ctx, tgt_error *err)
+{
+    tgt_sbuf *out = &s->chunk;
+    const char *why = NULL;
+    int rc = 0;
+    if (t->type == TGT_JSON_NULL) {
+        tgt_copy_append_null(out);
+        return 0;
+    }
+    switch (c->live_type.kind) {
+    case TGT_T_TEXT:
+    case TGT_T_VARCHAR:
+    case TGT_T_OTHER:
+        emit_as_text(s, out, t, text);
+        break;
+    case TGT_T_JSON:
+    case TGT_T_JSONB: {
+        const char *v;
+        size_t n;
+        value_span(t, text, &v, &n);
+        tgt_copy_append_json_raw(out, v, n, &s->nul_replaced);
+        break;
+    }
+    case TGT_T_SMALLINT:
+    case TGT_T_INTEGER:
+    case TGT_T_BIGINT:
+        if (t->type != TGT_JSON_NUMBER) {
+            why = "expected a JSON number";
+            rc = -1;
+        } else {
+            rc = emit_integer(out, t, text, c->live_type.kind, &why);
+        }
+        break;
+    case TGT_T_NUMERIC:
+    case TGT_T_REAL:
+    case TGT_T_DOUBLE:
+        if (t->type != TGT_JSON_NUMBER) {
+            why = "expected a JSON number";
+            rc = -1;
+        } else {
+            tgt_sbuf_append(out, text + t->start, t->len);
+        }
+        break;
+    case TGT_T_BOOLEAN:
+        if (t->type == TGT_JSON_TRUE || t->type == TGT_JSON_FALSE) {
+            tgt_sbuf_append_char(out, t->type == TGT_JSON_TRUE ? 't' : 'f');
+        } else {
+            why = "expected true or false";
+            rc = -1;
+        }
+        break;
+    case TGT_T_DATE:
+    case TGT_T_TIMESTAMP:
+    case TGT_T_TIMESTAMPTZ:
+    case TGT_T_TIME:
+        rc = emit_temporal(out, t, text, c->live_type.kind, ctx, &why);
+        break;
+    }
+    if (rc != 0)
+        return invalid_value(s, c, t, text, ctx, why, err);
+    return 0;
+}
+
+static int emit_row(tgt_stream *s, const tgt_json_parser *p, const char *text,
+                    const tgt_record_context *ctx, tgt_error *err)
+{
+    const tgt_table *t = &s->model.table;
+    tgt_sbuf *out = &s->chunk;
+    for (size_t i = 0; i < t->n_columns; i++) {
+        const tgt_column *c = &t->columns[i];
+        if (i > 0)
+            tgt_sbuf_append_char(out, '\t');
+        if (c->role == TGT_COL_LOADED_AT) {
+            tgt_sbuf_append(out, ctx->loaded_at, ctx->loaded_at_len);
+            continue;
+        }
+        long tok = s->slot_tok[i];
+        if (tok < 0) {
+            tgt_copy_append_null(out);
+            continue;
+        }
+        if (emit_value(s, c, &p->tokens[tok], text, ctx, err) != 0)
+            return -1;
+    }
+    if (ctx->staging)
+        tgt_sbuf_printf(out, "\t%lu", ++s->seq);
+    tgt_sbuf_append_char(out, '\n');
+    return 0;
+}
+
+int tgt_record_encode(tgt_stream *s, const tgt_json_parser *p, const char *text, size_t record,
+                      const tgt_record_context *ctx, tgt_error *err)
+{
+    const tgt_table *t = &s->model.table;
+    for (size_t i = 0; i < t->n_columns; i++)
+        s->slot_tok[i] = -1;
+    if (s->n_required > 0)
+        memset(s->seen, 0, s->model.root->n_entries);
+    if (route(s, s->model.root, p, text, record, 1, ctx, err) != 0 ||
+        check_required_and_keys(s, p, ctx, err) != 0)
+        return -1;
+    size_t row_start = s->chunk.len;
+    if (emit_row(s, p, text, ctx, err) != 0 || !tgt_sbuf_ok(&s->chunk)) {
+        if (!tgt_sbuf_ok(&s->chunk))
+            tgt_error_nomem(err);
+        s->chunk.len = row_start; /* nothing of a bad row stays behind */
+        if (s->chunk.data != NULL && !s->chunk.broken)
+            s->chunk.data[row_start] = '\0';
+        return -1;
+    }
+    s->rows_in_chunk++;
+    s->rows_pending++;
+    return 0;
+}

@@ -1,0 +1,36 @@
+/*
+ * record.h - one RECORD's values routed through the stream's flatten plan
+ * and appended to the stream's chunk as one COPY text row.
+ *
+ * Works on the tokens of the already-parsed line (json.h), never on a
+ * jansson tree: numbers go out as their exact JSON text, strings are decoded
+ * and COPY-escaped in one pass, arrays and unflattened objects go out as JSON
+ * text for jsonb.  Each value is checked against the live column's type
+ * first, so a bad value is reported with its input line, stream and property
+ * rather than as a COPY failure of a whole chunk.  On error nothing of the
+ * row stays in the chunk.
+ */
+#ifndef TGT_RECORD_H
+#define TGT_RECORD_H
+
+#include <stddef.h>
+
+#include "error.h"
+#include "json.h"
+#include "stream.h"
+
+typedef struct tgt_record_context {
+    const char *input_name;  /* "stdin" or the file, for messages */
+    unsigned long line_no;
+    const char *loaded_at;   /* COPY text of the receive time */
+    size_t loaded_at_len;
+    int staging;             /* append the sequence column */
+    tgt_sbuf *scratch;       /* reused for decoding escaped keys and values */
+} tgt_record_context;
+
+/* Encodes the record object at token `record` of the parsed line `text`.
+ * Errors: TGT_ERR_DATA naming line, stream, property and (truncated) value. */
+int tgt_record_encode(tgt_stream *s, const tgt_json_parser *p, const char *text, size_t record,
+                      const tgt_record_context *ctx, tgt_error *err);
+
+#endif

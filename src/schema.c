@@ -1,0 +1,508 @@
+/*
+ * schema.c - JSON Schema -> table model + flatten plan (see schema.h).
+ *
+ * Two passes over the properties: first count the columns each flattening
+ * depth would give, to pick the deepest depth within the column budget; then
+ * build columns and plans at that depth.  Recursion follows the schema's
+ * object nesting only down to the chosen depth, and jansson caps document
+ * depth on parse, so it is bounded.
+ */
+#include "schema.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "naming.h"
+#include "sbuf.h"
+
+/* JSON Schema type bits. */
+enum {
+    JS_NULL = 1,
+    JS_BOOLEAN = 2,
+    JS_INTEGER = 4,
+    JS_NUMBER = 8,
+    JS_STRING = 16,
+    JS_OBJECT = 32,
+    JS_ARRAY = 64,
+    JS_ANY = 127
+};
+
+typedef struct build_ctx {
+    const tgt_schema_options *opt;
+    tgt_schema_model *model;
+    size_t cap_columns;
+    int depth_limit;
+    tgt_error *err;
+} build_ctx;
+
+uint32_t tgt_plan_hash(const char *key, size_t len)
+{
+    return tgt_naming_hash(key, len);
+}
+
+static unsigned type_bit(const char *name)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } bits[] = {{"null", JS_NULL},       {"boolean", JS_BOOLEAN}, {"integer", JS_INTEGER},
+                {"number", JS_NUMBER},   {"string", JS_STRING},   {"object", JS_OBJECT},
+                {"array", JS_ARRAY}};
+    for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++) {
+        if (strcmp(name, bits[i].name) == 0)
+            return bits[i].bit;
+    }
+    return 0;
+}
+
+/* The declared type bits of one schema node ("type" only; unions are
+ * handled by the caller).  No "type" at all means anything. */
+static unsigned declared_types(const json_t *node)
+{
+    const json_t *type = json_object_get(node, "type");
+    if (json_is_string(type)) {
+        unsigned b = type_bit(json_string_value(type));
+        return b ? b : JS_ANY;
+    }
+    if (json_is_array(type)) {
+        unsigned bits = 0;
+        size_t i;
+        const json_t *v;
+        json_array_foreach(type, i, v)
+        {
+            if (json_is_string(v))
+                bits |= type_bit(json_string_value(v));
+        }
+        return bits ? bits : JS_ANY;
+    }
+    return JS_ANY;
+}
+
+static const json_t *union_of(const json_t *node)
+{
+    const json_t *u = json_object_get(node, "anyOf");
+    if (!json_is_array(u))
+        u = json_object_get(node, "oneOf");
+    return json_is_array(u) && json_array_size(u) > 0 ? u : NULL;
+}
+
+/* A node is flattened when it is an object (optionally nullable) with a
+ * non-empty "properties" object and nothing else in its type. */
+static int is_flattenable(const json_t *node)
+{
+    if (union_of(node) != NULL)
+        return 0;
+    const json_t *props = json_object_get(node, "properties");
+    if (!json_is_object(props) || json_object_size(props) == 0)
+        return 0;
+    unsigned bits = declared_types(node);
+    if (json_object_get(node, "type") == NULL)
+        bits = JS_OBJECT;
+    return (bits & ~(unsigned)JS_NULL) == JS_OBJECT;
+}
+
+static int integer_bounds_fit_bigint(const json_t *node)
+{
+    /* jansson reads numbers as doubles here (JSON_DECODE_INT_AS_REAL), so
+     * compare against 2^63 as a double. */
+    const char *bounds[] = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"};
+    for (size_t i = 0; i < 4; i++) {
+        const json_t *b = json_object_get(node, bounds[i]);
+        if (json_is_number(b)) {
+            double v = json_number_value(b);
+            if (v > 9223372036854775807.0 || v < -9223372036854775808.0)
+                return 0;
+        }
+    }
+    return 1;
+}
+
+static tgt_coltype string_type(const json_t *node)
+{
+    const char *format = json_string_value(json_object_get(node, "format"));
+    if (format != NULL) {
+        if (strcmp(format, "date-time") == 0)
+            return tgt_type_make(TGT_T_TIMESTAMPTZ);
+        if (strcmp(format, "date") == 0)
+            return tgt_type_make(TGT_T_DATE);
+        if (strcmp(format, "time") == 0)
+            return tgt_type_make(TGT_T_TIME);
+    }
+    return tgt_type_make(TGT_T_TEXT);
+}
+
+/* Column type of a leaf node (a node not flattened). */
+static tgt_coltype leaf_type(const json_t *node)
+{
+    const json_t *alternatives = union_of(node);
+    if (alternatives != NULL) {
+        int have = 0, ok = 1;
+        tgt_coltype joined = tgt_type_make(TGT_T_TEXT);
+        size_t i;
+        const json_t *alt;
+        json_array_foreach(alternatives, i, alt)
+        {
+            if (!json_is_object(alt))
+                continue;
+            unsigned bits = declared_types(alt);
+            if (bits == JS_NULL)
+                continue;
+            tgt_coltype t = leaf_type(alt);
+            if (t.kind == TGT_T_JSONB)
+                return t;
+            joined = have ? tgt_type_join(joined, t, &ok) : t;
+            have = 1;
+        }
+        return have ? joined : tgt_type_make(TGT_T_JSONB);
+    }
+    unsigned bits = declared_types(node) & ~(unsigned)JS_NULL;
+    if (bits == 0)
+        return tgt_type_make(TGT_T_TEXT); /* only null: any scalar may come later */
+    if (bits & (JS_OBJECT | JS_ARRAY))
+        return tgt_type_make(TGT_T_JSONB);
+    int have = 0, ok = 1;
+    tgt_coltype joined = tgt_type_make(TGT_T_TEXT);
+    struct {
+        unsigned bit;
+        tgt_coltype type;
+    } scalars[] = {
+        {JS_BOOLEAN, tgt_type_make(TGT_T_BOOLEAN)},
+        {JS_INTEGER, tgt_type_make(integer_bounds_fit_bigint(node) ? TGT_T_BIGINT : TGT_T_NUMERIC)},
+        {JS_NUMBER, tgt_type_make(TGT_T_NUMERIC)},
+        {JS_STRING, string_type(node)},
+    };
+    for (size_t i = 0; i < sizeof(scalars) / sizeof(scalars[0]); i++) {
+        if (!(bits & scalars[i].bit))
+            continue;
+        joined = have ? tgt_type_join(joined, scalars[i].type, &ok) : scalars[i].type;
+        have = 1;
+    }
+    return joined;
+}
+
+/* Number of columns the properties give when objects are flattened to
+ * `depth` more levels; stops counting past `limit`. */
+static size_t count_columns(const json_t *props, int depth, size_t limit)
+{
+    size_t n = 0;
+    const char *key;
+    const json_t *node;
+    json_object_foreach((json_t *)props, key, node)
+    {
+        (void)key;
+        if (depth > 0 && is_flattenable(node))
+            n += count_columns(json_object_get(node, "properties"), depth - 1, limit - n);
+        else
+            n++;
+        if (n > limit)
+            return n;
+    }
+    return n;
+}
+
+static int choose_depth(const json_t *props, long max_depth, size_t extra_columns)
+{
+    int chosen = 0;
+    size_t previous = 0;
+    for (long d = 0; d <= max_depth && d < 64; d++) {
+        size_t n = count_columns(props, (int)d, TGT_FLATTEN_COLUMN_BUDGET + 1) + extra_columns;
+        if (n > TGT_FLATTEN_COLUMN_BUDGET || (d > 0 && n == previous))
+            break;
+        chosen = (int)d;
+        previous = n;
+    }
+    return chosen;
+}
+
+static tgt_plan *plan_new(const char *path)
+{
+    tgt_plan *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    p->path = strdup(path);
+    if (p->path == NULL) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void plan_free(tgt_plan *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < p->n_entries; i++) {
+        free(p->entries[i].name);
+        plan_free(p->entries[i].child);
+    }
+    free(p->entries);
+    free(p->slots);
+    free(p->path);
+    free(p);
+}
+
+static int plan_index(tgt_plan *p)
+{
+    size_t n_slots = 8;
+    while (n_slots < p->n_entries * 2)
+        n_slots *= 2;
+    p->slots = calloc(n_slots, sizeof(*p->slots));
+    if (p->slots == NULL)
+        return -1;
+    p->n_slots = n_slots;
+    for (size_t i = 0; i < p->n_entries; i++) {
+        size_t s = tgt_plan_hash(p->entries[i].name, p->entries[i].name_len) & (n_slots - 1);
+        while (p->slots[s] != 0)
+            s = (s + 1) & (n_slots - 1);
+        p->slots[s] = (uint32_t)(i + 1);
+    }
+    return 0;
+}
+
+const tgt_plan_entry *tgt_plan_find(const tgt_plan *plan, const char *key, size_t len)
+{
+    size_t mask = plan->n_slots - 1;
+    size_t s = tgt_plan_hash(key, len) & mask;
+    while (plan->slots[s] != 0) {
+        const tgt_plan_entry *e = &plan->entries[plan->slots[s] - 1];
+        if (e->name_len == len && memcmp(e->name, key, len) == 0)
+            return e;
+        s = (s + 1) & mask;
+    }
+    return NULL;
+}
+
+/* Appends a column and returns its index, or -1 (err set). */
+static long add_column(build_ctx *ctx, const char *const *parts, const size_t *lens, size_t n_parts,
+                       tgt_coltype type)
+{
+    tgt_table *t = &ctx->model->table;
+    if (t->n_columns >= TGT_MAX_COLUMNS) {
+        tgt_error_set(ctx->err, TGT_ERR_DATA,
+                      "stream \"%s\" needs more than %d columns, PostgreSQL's limit per table",
+                      ctx->opt->stream, TGT_MAX_COLUMNS);
+        tgt_error_hint(ctx->err, "Select fewer properties in the tap, or lower flattening_max_depth.");
+        return -1;
+    }
+    if (t->n_columns == ctx->cap_columns) {
+        size_t cap = ctx->cap_columns ? ctx->cap_columns * 2 : 16;
+        tgt_column *grown = realloc(t->columns, cap * sizeof(*grown));
+        if (grown == NULL)
+            return tgt_error_nomem(ctx->err);
+        t->columns = grown;
+        ctx->cap_columns = cap;
+    }
+    tgt_column *c = &t->columns[t->n_columns];
+    memset(c, 0, sizeof(*c));
+    if (tgt_naming_identifier(parts, lens, n_parts, c->name) != 0)
+        return tgt_error_nomem(ctx->err);
+    /* a later source name that normalises like an earlier one gets the
+     * hash suffix (DESIGN.md "Names") */
+    if (tgt_table_find_column(t, c->name) >= 0) {
+        uint32_t h = 2166136261u;
+        for (size_t i = 0; i < n_parts; i++) {
+            if (i > 0) {
+                h ^= TGT_PATH_SEPARATOR;
+                h *= 16777619u;
+            }
+            for (size_t j = 0; j < lens[i]; j++) {
+                h ^= (unsigned char)parts[i][j];
+                h *= 16777619u;
+            }
+        }
+        char suffixed[TGT_IDENT_MAX + 1];
+        tgt_naming_with_suffix(c->name, h, suffixed);
+        if (tgt_table_find_column(t, suffixed) >= 0)
+            return tgt_error_set(ctx->err, TGT_ERR_DATA,
+                                 "stream \"%s\": two properties map to column \"%s\"",
+                                 ctx->opt->stream, suffixed);
+        memcpy(c->name, suffixed, sizeof(suffixed));
+    }
+    tgt_sbuf path;
+    tgt_sbuf_init(&path);
+    for (size_t i = 0; i < n_parts; i++) {
+        if (i > 0)
+            tgt_sbuf_append_char(&path, '.');
+        tgt_sbuf_append(&path, parts[i], lens[i]);
+    }
+    c->source_path = tgt_sbuf_take(&path);
+    if (c->source_path == NULL)
+        return tgt_error_nomem(ctx->err);
+    c->type = type;
+    c->live_type = type;
+    c->role = TGT_COL_DATA;
+    return (long)t->n_columns++;
+}
+
+static int is_required(const json_t *parent, const char *name)
+{
+    const json_t *req = json_object_get(parent, "required");
+    size_t i;
+    const json_t *v;
+    json_array_foreach(req, i, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Builds the plan for one object level; parts/lens hold the path so far. */
+static tgt_plan *build_plan(build_ctx *ctx, const json_t *object_node, const char **parts,
+                            size_t *lens, size_t depth)
+{
+    tgt_sbuf path;
+    tgt_sbuf_init(&path);
+    for (size_t i = 0; i < depth; i++) {
+        if (i > 0)
+            tgt_sbuf_append_char(&path, '.');
+        tgt_sbuf_append(&path, parts[i], lens[i]);
+    }
+    tgt_plan *plan = tgt_sbuf_ok(&path) ? plan_new(tgt_sbuf_str(&path)) : NULL;
+    tgt_sbuf_deinit(&path);
+    if (plan == NULL) {
+        tgt_error_nomem(ctx->err);
+        return NULL;
+    }
+    const json_t *props = json_object_get(object_node, "properties");
+    plan->entries = calloc(json_object_size(props) + 1, sizeof(*plan->entries));
+    if (plan->entries == NULL)
+        goto nomem;
+    const char *key;
+    json_t *node;
+    json_object_foreach((json_t *)props, key, node)
+    {
+        tgt_plan_entry *e = &plan->entries[plan->n_entries++];
+        e->name_len = strlen(key);
+        e->name = strdup(key);
+        e->column = -1;
+        e->required = is_required(object_node, key);
+        if (e->name == NULL)
+            goto nomem;
+        parts[depth] = key;
+        lens[depth] = e->name_len;
+        if ((int)depth < ctx->depth_limit && is_flattenable(node)) {
+            e->child = build_plan(ctx, node, parts, lens, depth + 1);
+            if (e->child == NULL)
+                goto fail;
+        } else {
+            e->column = add_column(ctx, parts, lens, depth + 1, leaf_type(node));
+            if (e->column < 0)
+                goto fail;
+        }
+    }
+    if (plan_index(plan) != 0)
+        goto nomem;
+    return plan;
+nomem:
+    tgt_error_nomem(ctx->err);
+fail:
+    plan_free(plan);
+    return NULL;
+}
+
+static int add_loaded_at(build_ctx *ctx)
+{
+    tgt_table *t = &ctx->model->table;
+    if (tgt_table_find_column(t, ctx->opt->timestamp_column) >= 0) {
+        ctx->model->loaded_at_column = -1; /* the stream declares it itself */
+        return 0;
+    }
+    const char *name = ctx->opt->timestamp_column;
+    size_t len = strlen(name);
+    long col = add_column(ctx, &name, &len, 1, tgt_type_make(TGT_T_TIMESTAMPTZ));
+    if (col < 0)
+        return -1;
+    tgt_column *c = &t->columns[col];
+    free(c->source_path);
+    c->source_path = NULL;
+    snprintf(c->name, sizeof(c->name), "%s", ctx->opt->timestamp_column);
+    c->role = TGT_COL_LOADED_AT;
+    ctx->model->loaded_at_column = col;
+    return 0;
+}
+
+static int add_keys(build_ctx *ctx, const json_t *key_properties)
+{
+    tgt_schema_model *m = ctx->model;
+    size_t n = json_array_size(key_properties);
+    if (n == 0)
+        return 0;
+    m->table.key_columns = calloc(n, sizeof(size_t));
+    if (m->table.key_columns == NULL)
+        return tgt_error_nomem(ctx->err);
+    for (size_t i = 0; i < n; i++) {
+        const char *key = json_string_value(json_array_get(key_properties, i));
+        if (key == NULL)
+            return tgt_error_set(ctx->err, TGT_ERR_DATA,
+                                 "stream \"%s\": key_properties must be an array of strings",
+                                 ctx->opt->stream);
+        const tgt_plan_entry *e = tgt_plan_find(m->root, key, strlen(key));
+        if (e == NULL)
+            return tgt_error_set(ctx->err, TGT_ERR_DATA,
+                                 "stream \"%s\": key property \"%s\" is not declared in the "
+                                 "schema's properties",
+                                 ctx->opt->stream, key);
+        if (e->column < 0)
+            return tgt_error_set(ctx->err, TGT_ERR_DATA,
+                                 "stream \"%s\": key property \"%s\" is an object; keys must "
+                                 "be scalar properties",
+                                 ctx->opt->stream, key);
+        for (size_t j = 0; j < m->table.n_keys; j++) {
+            if (m->table.key_columns[j] == (size_t)e->column)
+                return tgt_error_set(ctx->err, TGT_ERR_DATA,
+                                     "stream \"%s\": key property \"%s\" is listed twice",
+                                     ctx->opt->stream, key);
+        }
+        m->table.columns[e->column].is_key = 1;
+        m->table.key_columns[m->table.n_keys++] = (size_t)e->column;
+    }
+    return 0;
+}
+
+void tgt_schema_model_init(tgt_schema_model *m)
+{
+    memset(m, 0, sizeof(*m));
+    tgt_table_init(&m->table);
+    m->loaded_at_column = -1;
+}
+
+void tgt_schema_model_deinit(tgt_schema_model *m)
+{
+    tgt_table_deinit(&m->table);
+    plan_free(m->root);
+    tgt_schema_model_init(m);
+}
+
+int tgt_schema_build(const json_t *schema, const json_t *key_properties,
+                     const tgt_schema_options *opt, tgt_schema_model *out, tgt_error *err)
+{
+    tgt_schema_model_init(out);
+    const json_t *props = json_object_get(schema, "properties");
+    if (!json_is_object(schema) || !json_is_object(props))
+        return tgt_error_set(err, TGT_ERR_DATA,
+                             "stream \"%s\": the SCHEMA has no \"properties\" object",
+                             opt->stream);
+    if (key_properties != NULL && !json_is_null(key_properties) && !json_is_array(key_properties))
+        return tgt_error_set(err, TGT_ERR_DATA,
+                             "stream \"%s\": key_properties must be an array of strings",
+                             opt->stream);
+    build_ctx ctx = {opt, out, 0, 0, err};
+    ctx.depth_limit = choose_depth(props, opt->flattening_max_depth, 1);
+    out->flatten_depth = ctx.depth_limit;
+    out->table.schema = strdup(opt->target_schema);
+    out->table.name = strdup(opt->table_name);
+    if (out->table.schema == NULL || out->table.name == NULL) {
+        tgt_schema_model_deinit(out);
+        return tgt_error_nomem(err);
+    }
+    const char *parts[64];
+    size_t lens[64];
+    out->root = build_plan(&ctx, schema, parts, lens, 0);
+    if (out->root == NULL || add_loaded_at(&ctx) != 0 || add_keys(&ctx, key_properties) != 0) {
+        tgt_schema_model_deinit(out);
+        return -1;
+    }
+    return 0;
+}

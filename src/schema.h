@@ -1,0 +1,91 @@
+/*
+ * schema.h - a SCHEMA message's JSON Schema turned into a table model and a
+ * flatten plan.
+ *
+ * The table model (table.h) lists the columns in COPY order: one per leaf
+ * property (nested objects with properties are flattened into a__b columns
+ * up to the depth limit and a column budget), then the receive-time column
+ * unless the stream declares one of that name.  The plan mirrors the object
+ * structure of a record so the record encoder (record.c) can route each
+ * property of an incoming record to its column with one hash lookup per key,
+ * without building a tree.
+ *
+ * Type mapping (DESIGN.md "Types"): integer -> bigint (numeric when bounds
+ * pass 64 bits), number -> numeric, string -> text / timestamptz / date /
+ * time by format, boolean -> boolean; object without properties, array, an
+ * empty schema, or any union that admits an object or array -> jsonb; other
+ * unions -> the lattice join.  `null` in a type only makes a column nullable.
+ *
+ * Ownership: tgt_schema_model owns everything it points to
+ * (tgt_schema_model_deinit).  The jansson values passed in are borrowed.
+ */
+#ifndef TGT_SCHEMA_H
+#define TGT_SCHEMA_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "table.h"
+
+/* Columns a flattened table may have before deeper objects stay jsonb: far
+ * below PostgreSQL's 1,600-column limit because a wide row must also fit
+ * PostgreSQL's 8 kB heap tuple (meltanolabs/tap_aapl.singer: 649 filled
+ * columns already overflow it, 141 load). */
+#define TGT_FLATTEN_COLUMN_BUDGET 400
+#define TGT_MAX_COLUMNS 1600
+
+typedef struct tgt_plan tgt_plan;
+
+/* One property of one object level. */
+typedef struct tgt_plan_entry {
+    char *name;        /* owned: the property name as sent (UTF-8) */
+    size_t name_len;
+    long column;       /* >= 0: the column this leaf fills; -1 for a flattened object */
+    tgt_plan *child;   /* owned: the object's own plan when flattened, else NULL */
+    int required;      /* listed in the parent's "required" */
+} tgt_plan_entry;
+
+struct tgt_plan {
+    tgt_plan_entry *entries; /* owned */
+    size_t n_entries;
+    uint32_t *slots;         /* owned: open-addressing hash, entry index + 1, 0 = empty */
+    size_t n_slots;          /* power of two */
+    char *path;              /* owned: "a.b" for messages, "" at the root */
+};
+
+typedef struct tgt_schema_model {
+    tgt_table table;
+    tgt_plan *root;            /* owned */
+    long loaded_at_column;     /* index of the receive-time column, or -1 */
+    int flatten_depth;         /* depth actually used (may be below the setting) */
+} tgt_schema_model;
+
+typedef struct tgt_schema_options {
+    const char *stream;           /* for messages */
+    const char *target_schema;    /* copied into table.schema */
+    const char *table_name;       /* normalised identifier, copied */
+    const char *timestamp_column; /* normalised name of the receive-time column */
+    long flattening_max_depth;
+} tgt_schema_options;
+
+/*
+ * Builds the model from `schema` (the message's "schema" object) and
+ * `key_properties` (an array of strings, or NULL for none).  Errors
+ * (TGT_ERR_DATA) name the stream: no object "properties", a key property that
+ * is not declared or is an object, more than 1,600 columns, malformed types.
+ */
+int tgt_schema_build(const json_t *schema, const json_t *key_properties,
+                     const tgt_schema_options *opt, tgt_schema_model *out, tgt_error *err);
+
+void tgt_schema_model_init(tgt_schema_model *m);
+void tgt_schema_model_deinit(tgt_schema_model *m);
+
+/* The entry of `plan` for property key[0..len) (decoded form), or NULL. */
+const tgt_plan_entry *tgt_plan_find(const tgt_plan *plan, const char *key, size_t len);
+
+/* Hash used by the plan's table (FNV-1a). */
+uint32_t tgt_plan_hash(const char *key, size_t len);
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * stream.h - one Singer stream's state inside a run: its table model and
+ * flatten plan, the COPY rows encoded but not yet shipped, and its counters.
+ * The registry maps stream names to streams (hash table, names copied).
+ *
+ * A stream is created by its first SCHEMA message and lives until the end
+ * of the run; a later SCHEMA replaces its model (after the loader has
+ * shipped the rows encoded under the old one).
+ */
+#ifndef TGT_STREAM_H
+#define TGT_STREAM_H
+
+#include <stddef.h>
+
+#include "error.h"
+#include "sbuf.h"
+#include "schema.h"
+
+typedef struct tgt_stream {
+    char *name; /* owned, as sent */
+    size_t name_len;
+    tgt_schema_model model;
+    char *schema_fingerprint; /* owned: compact JSON of schema + keys, to spot repeats */
+
+    long *slot_tok;          /* owned: per column, the record's value token or -1 */
+    unsigned char *seen;     /* owned: per root plan entry, set while encoding a row */
+    size_t n_required;       /* root entries marked required */
+
+    tgt_sbuf chunk;              /* COPY rows encoded, not yet shipped */
+    unsigned long rows_in_chunk;
+    unsigned long rows_pending;  /* rows not yet committed (shipped or not) */
+    unsigned long rows_committed;/* over the whole run */
+    unsigned long seq;           /* staging sequence: newest record per key wins */
+    size_t nul_replaced;         /* U+0000 replaced by U+FFFD in this stream */
+    int nul_warned;
+
+    struct tgt_stream *next_in_bucket;
+    struct tgt_stream *next_in_order; /* registration order, for stable output */
+} tgt_stream;
+
+typedef struct tgt_stream_registry {
+    tgt_stream **buckets; /* owned */
+    size_t n_buckets;
+    tgt_stream *first;    /* registration order */
+    tgt_stream *last;
+    size_t n_streams;
+    tgt_stream *recent;   /* last looked-up stream: records come in runs */
+} tgt_stream_registry;
+
+void tgt_stream_registry_init(tgt_stream_registry *reg);
+void tgt_stream_registry_deinit(tgt_stream_registry *reg);
+
+/* The stream named name[0..len), or NULL. */
+tgt_stream *tgt_stream_find(tgt_stream_registry *reg, const char *name, size_t len);
+
+/* Finds or creates the stream (without a model yet). NULL + err on OOM. */
+tgt_stream *tgt_stream_get_or_add(tgt_stream_registry *reg, const char *name, size_t len,
+                                  tgt_error *err);
+
+/* Installs a freshly built model (taken: *model is reset), resizing the
+ * per-row scratch arrays.  The stream's chunk must be empty. */
+int tgt_stream_set_model(tgt_stream *s, tgt_schema_model *model, char *fingerprint,
+                         tgt_error *err);
+
+int tgt_stream_has_model(const tgt_stream *s);
+
+#endif

@@ -1,0 +1,72 @@
+/*
+ * table.h - the table model shared by the core and the drivers: what a
+ * stream's table should look like (columns with their lattice types, key),
+ * and what the live table in the warehouse looks like.
+ *
+ * The core builds tgt_table from a SCHEMA message (schema.c) and reconciles
+ * it with a tgt_live_table read by the driver (evolve.c).  Drivers only read
+ * tgt_table; they fill tgt_live_table.
+ *
+ * Ownership: a tgt_table owns its strings and arrays (tgt_table_deinit); a
+ * tgt_live_table likewise (tgt_live_table_deinit).
+ */
+#ifndef TGT_TABLE_H
+#define TGT_TABLE_H
+
+#include <stddef.h>
+
+#include "naming.h"
+#include "types.h"
+
+/* How a column's values are produced. */
+typedef enum tgt_column_role {
+    TGT_COL_DATA = 0,  /* from a record property */
+    TGT_COL_LOADED_AT, /* the receive-time column (timestamp_column) */
+} tgt_column_role;
+
+typedef struct tgt_column {
+    char name[TGT_IDENT_MAX + 1]; /* normalised identifier, unquoted */
+    char *source_path;            /* owned: "a.b" (property path as sent), NULL for role columns */
+    tgt_coltype type;             /* the type the data needs (from the SCHEMA) */
+    tgt_coltype live_type;        /* the type the live column has (== type when we created it) */
+    tgt_column_role role;
+    int is_key;   /* part of the primary key (NOT NULL) */
+    int exists;   /* 1 once the column exists in the live table */
+} tgt_column;
+
+typedef struct tgt_table {
+    char *schema; /* owned: target schema name, unquoted */
+    char *name;   /* owned: table identifier, unquoted */
+    tgt_column *columns; /* owned; order = COPY column order */
+    size_t n_columns;
+    size_t *key_columns; /* owned: indexes into columns, in key_properties order */
+    size_t n_keys;
+    unsigned long shape_version; /* bumped whenever columns or types change */
+} tgt_table;
+
+void tgt_table_init(tgt_table *t);
+void tgt_table_deinit(tgt_table *t);
+
+/* Index of the column called `name`, or -1. */
+long tgt_table_find_column(const tgt_table *t, const char *name);
+
+typedef struct tgt_live_column {
+    char name[TGT_IDENT_MAX + 1];
+    char sql_type[128]; /* format_type() spelling, for messages */
+    tgt_coltype type;   /* parsed from sql_type (TGT_T_OTHER when unknown) */
+    int not_null;
+} tgt_live_column;
+
+typedef struct tgt_live_table {
+    int exists;
+    tgt_live_column *columns; /* owned */
+    size_t n_columns;
+    char (*key)[TGT_IDENT_MAX + 1]; /* owned: primary key column names in key order */
+    size_t n_keys;
+} tgt_live_table;
+
+void tgt_live_table_init(tgt_live_table *lt);
+void tgt_live_table_deinit(tgt_live_table *lt);
+const tgt_live_column *tgt_live_table_find(const tgt_live_table *lt, const char *name);
+
+#endif

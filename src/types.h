@@ -1,0 +1,72 @@
+/*
+ * types.h - the column type lattice (DESIGN.md "Type lattice"), as pure
+ * functions with no dependencies.
+ *
+ *   boolean ---------------------------------------+
+ *   smallint < integer < bigint < numeric ---------+
+ *   real < double precision < numeric              +-< text
+ *   date < timestamp < timestamptz ----------------+
+ *   time ------------------------------------------+
+ *   varchar(n) < varchar(m>n) ---------------------+
+ *   jsonb, json -----------------------------------+
+ *
+ * A tgt_coltype is a kind plus, for varchar, a length.  Types that are not
+ * in the lattice (a live column of type `point`, say) are TGT_T_OTHER: they
+ * compare equal only to themselves and are never altered.
+ */
+#ifndef TGT_TYPES_H
+#define TGT_TYPES_H
+
+#include <stddef.h>
+
+typedef enum tgt_type_kind {
+    TGT_T_BOOLEAN = 0,
+    TGT_T_SMALLINT,
+    TGT_T_INTEGER,
+    TGT_T_BIGINT,
+    TGT_T_NUMERIC,
+    TGT_T_REAL,
+    TGT_T_DOUBLE,
+    TGT_T_DATE,
+    TGT_T_TIMESTAMP,
+    TGT_T_TIMESTAMPTZ,
+    TGT_T_TIME,
+    TGT_T_VARCHAR,
+    TGT_T_JSON,
+    TGT_T_JSONB,
+    TGT_T_TEXT,
+    TGT_T_OTHER
+} tgt_type_kind;
+
+typedef struct tgt_coltype {
+    tgt_type_kind kind;
+    int length; /* varchar(n): n; -1 for unbounded varchar; unused otherwise */
+} tgt_coltype;
+
+/* Ordering of a against b in the lattice. */
+typedef enum tgt_type_order {
+    TGT_ORDER_EQUAL,
+    TGT_ORDER_LOWER,       /* a < b: b can hold every a value */
+    TGT_ORDER_HIGHER,      /* a > b */
+    TGT_ORDER_INCOMPARABLE /* neither; their join is text (or OTHER never joins) */
+} tgt_type_order;
+
+tgt_coltype tgt_type_make(tgt_type_kind kind);
+
+int tgt_type_equal(tgt_coltype a, tgt_coltype b);
+
+tgt_type_order tgt_type_compare(tgt_coltype a, tgt_coltype b);
+
+/* Least upper bound of a and b.  Sets *ok to 0 (and returns a) when no
+ * upper bound exists (a TGT_T_OTHER type with anything different). */
+tgt_coltype tgt_type_join(tgt_coltype a, tgt_coltype b, int *ok);
+
+/* SQL spelling in PostgreSQL ("bigint", "timestamp with time zone",
+ * "character varying(12)").  Writes into buf (at least 48 bytes); returns buf. */
+const char *tgt_type_sql(tgt_coltype t, char *buf, size_t cap);
+
+/* Parses PostgreSQL's format_type() output (as read from the catalog) into a
+ * lattice type; unknown spellings give TGT_T_OTHER. */
+tgt_coltype tgt_type_from_sql(const char *formatted);
+
+#endif
