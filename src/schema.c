@@ -204,13 +204,11 @@ static size_t count_columns(const json_t *props, int depth, size_t limit)
 static int choose_depth(const json_t *props, long max_depth, size_t extra_columns)
 {
     int chosen = 0;
-    size_t previous = 0;
     for (long d = 0; d <= max_depth && d < 64; d++) {
         size_t n = count_columns(props, (int)d, TGT_FLATTEN_COLUMN_BUDGET + 1) + extra_columns;
-        if (n > TGT_FLATTEN_COLUMN_BUDGET || (d > 0 && n == previous))
+        if (n > TGT_FLATTEN_COLUMN_BUDGET)
             break;
         chosen = (int)d;
-        previous = n;
     }
     return chosen;
 }

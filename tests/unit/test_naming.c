@@ -1,0 +1,151 @@
+/* Unit tests for naming.c: identifier normalisation, the 63-byte rule,
+ * clash suffixes and stream-name splitting. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "naming.h"
+
+static void ident1(const char *name, char out[TGT_IDENT_MAX + 1])
+{
+    size_t len = strlen(name);
+    assert_int_equal(tgt_naming_identifier(&name, &len, 1, out), 0);
+}
+
+static void test_normalise_ascii(void **state)
+{
+    (void)state;
+    char out[TGT_IDENT_MAX + 1];
+    ident1("clientName", out);
+    assert_string_equal(out, "clientname");
+    ident1("minus-column", out);
+    assert_string_equal(out, "minus_column");
+    ident1("test:SpecialChars!in?attributes", out);
+    assert_string_equal(out, "test_specialchars_in_attributes");
+    ident1("1st", out);
+    assert_string_equal(out, "_1st");
+    ident1("", out);
+    assert_string_equal(out, "_");
+    ident1("a\"b;c d", out);
+    assert_string_equal(out, "a_b_c_d");
+    ident1("_leading", out);
+    assert_string_equal(out, "_leading");
+}
+
+static void test_non_ascii_kept(void **state)
+{
+    (void)state;
+    char out[TGT_IDENT_MAX + 1];
+    ident1("Zo\xc3\xab", out); /* Zoë */
+    assert_string_equal(out, "zo\xc3\xab");
+    ident1("\xe2\x80\x8b" "END", out); /* zero-width space kept */
+    assert_string_equal(out, "\xe2\x80\x8b" "end");
+}
+
+static void test_nested_path(void **state)
+{
+    (void)state;
+    const char *parts[] = {"address", "Geo", "lat"};
+    size_t lens[] = {7, 3, 3};
+    char out[TGT_IDENT_MAX + 1];
+    assert_int_equal(tgt_naming_identifier(parts, lens, 3, out), 0);
+    assert_string_equal(out, "address__geo__lat");
+}
+
+static void test_long_names_get_hash(void **state)
+{
+    (void)state;
+    char a[81], b[81];
+    memset(a, 'x', 80);
+    a[80] = '\0';
+    memcpy(b, a, 81);
+    b[79] = 'y'; /* same 63-byte prefix, different names */
+    char out_a[TGT_IDENT_MAX + 1], out_b[TGT_IDENT_MAX + 1];
+    ident1(a, out_a);
+    ident1(b, out_b);
+    assert_int_equal(strlen(out_a), 63);
+    assert_int_equal(strlen(out_b), 63);
+    assert_memory_equal(out_a, a, 54);
+    assert_int_equal(out_a[54], '_');
+    assert_string_not_equal(out_a, out_b);
+    /* exactly 63 bytes is left alone */
+    a[63] = '\0';
+    ident1(a, out_a);
+    assert_string_equal(out_a, a);
+}
+
+static void test_cut_at_character_boundary(void **state)
+{
+    (void)state;
+    /* 53 ASCII bytes then 2-byte characters: byte 54 would split one */
+    char name[128];
+    memset(name, 'a', 53);
+    size_t n = 53;
+    for (int i = 0; i < 10; i++) {
+        name[n++] = '\xc3';
+        name[n++] = '\xa9';
+    }
+    name[n] = '\0';
+    char out[TGT_IDENT_MAX + 1];
+    ident1(name, out);
+    assert_int_equal(out[53], '_');
+    assert_int_equal(strlen(out), 53 + 9);
+}
+
+static void test_suffix_form(void **state)
+{
+    (void)state;
+    char out[TGT_IDENT_MAX + 1];
+    tgt_naming_with_suffix("clientname", 0xdeadbeefu, out);
+    assert_string_equal(out, "clientname_deadbeef");
+}
+
+static void test_hash_is_fnv1a(void **state)
+{
+    (void)state;
+    assert_int_equal(tgt_naming_hash("", 0), 2166136261u);
+    assert_int_equal(tgt_naming_hash("a", 1), 0xe40c292cu);
+}
+
+static void split(const char *stream, const char *want_schema, const char *want_table)
+{
+    const char *s, *t;
+    size_t sl, tl;
+    tgt_naming_split_stream(stream, strlen(stream), &s, &sl, &t, &tl);
+    if (want_schema == NULL) {
+        assert_null(s);
+    } else {
+        assert_non_null(s);
+        assert_int_equal(sl, strlen(want_schema));
+        assert_memory_equal(s, want_schema, sl);
+    }
+    assert_int_equal(tl, strlen(want_table));
+    assert_memory_equal(t, want_table, tl);
+}
+
+static void test_split_stream(void **state)
+{
+    (void)state;
+    split("tap_mysql_test-test_table_one", "tap_mysql_test", "test_table_one");
+    split("db-public-orders", "public", "orders");
+    split("orders", NULL, "orders");
+    split("a-b-c-d", NULL, "a-b-c-d");
+    split("-orders", NULL, "-orders");
+    split("orders-", NULL, "orders-");
+    split("a--b", NULL, "a--b");
+    split("my_db-table with space and UPPERCase", "my_db", "table with space and UPPERCase");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_normalise_ascii),   cmocka_unit_test(test_non_ascii_kept),
+        cmocka_unit_test(test_nested_path),       cmocka_unit_test(test_long_names_get_hash),
+        cmocka_unit_test(test_cut_at_character_boundary), cmocka_unit_test(test_suffix_form),
+        cmocka_unit_test(test_hash_is_fnv1a),     cmocka_unit_test(test_split_stream),
+    };
+    return cmocka_run_group_tests_name("naming", tests, NULL, NULL);
+}

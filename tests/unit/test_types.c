@@ -1,0 +1,77 @@
+/* Unit tests for types.c: the lattice order, joins and SQL spellings. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "types.h"
+
+static tgt_coltype T(tgt_type_kind k)
+{
+    return tgt_type_make(k);
+}
+
+static tgt_coltype varchar(int n)
+{
+    tgt_coltype t = {TGT_T_VARCHAR, n};
+    return t;
+}
+
+static void test_chains(void **state)
+{
+    (void)state;
+    assert_int_equal(tgt_type_compare(T(TGT_T_SMALLINT), T(TGT_T_BIGINT)), TGT_ORDER_LOWER);
+    assert_int_equal(tgt_type_compare(T(TGT_T_NUMERIC), T(TGT_T_BIGINT)), TGT_ORDER_HIGHER);
+    assert_int_equal(tgt_type_compare(T(TGT_T_REAL), T(TGT_T_NUMERIC)), TGT_ORDER_LOWER);
+    assert_int_equal(tgt_type_compare(T(TGT_T_DATE), T(TGT_T_TIMESTAMPTZ)), TGT_ORDER_LOWER);
+    assert_int_equal(tgt_type_compare(T(TGT_T_JSONB), T(TGT_T_TEXT)), TGT_ORDER_LOWER);
+    assert_int_equal(tgt_type_compare(T(TGT_T_JSON), T(TGT_T_JSONB)), TGT_ORDER_LOWER);
+    assert_int_equal(tgt_type_compare(varchar(5), varchar(10)), TGT_ORDER_LOWER);
+    assert_int_equal(tgt_type_compare(varchar(5), T(TGT_T_TEXT)), TGT_ORDER_LOWER);
+    assert_int_equal(tgt_type_compare(T(TGT_T_BOOLEAN), T(TGT_T_BIGINT)),
+                     TGT_ORDER_INCOMPARABLE);
+    assert_int_equal(tgt_type_compare(T(TGT_T_TIME), T(TGT_T_TIMESTAMP)),
+                     TGT_ORDER_INCOMPARABLE);
+    assert_int_equal(tgt_type_compare(T(TGT_T_BIGINT), T(TGT_T_BIGINT)), TGT_ORDER_EQUAL);
+}
+
+static void test_joins(void **state)
+{
+    (void)state;
+    int ok;
+    assert_int_equal(tgt_type_join(T(TGT_T_INTEGER), T(TGT_T_REAL), &ok).kind, TGT_T_NUMERIC);
+    assert_true(ok);
+    assert_int_equal(tgt_type_join(T(TGT_T_BOOLEAN), T(TGT_T_BIGINT), &ok).kind, TGT_T_TEXT);
+    assert_int_equal(tgt_type_join(T(TGT_T_DATE), T(TGT_T_TIMESTAMP), &ok).kind,
+                     TGT_T_TIMESTAMP);
+    assert_int_equal(tgt_type_join(varchar(5), varchar(12), &ok).length, 12);
+    assert_int_equal(tgt_type_join(T(TGT_T_OTHER), T(TGT_T_TEXT), &ok).kind, TGT_T_OTHER);
+    assert_false(ok);
+}
+
+static void test_sql_round_trip(void **state)
+{
+    (void)state;
+    for (int k = TGT_T_BOOLEAN; k <= TGT_T_TEXT; k++) {
+        char buf[64];
+        tgt_coltype t = T((tgt_type_kind)k);
+        tgt_coltype back = tgt_type_from_sql(tgt_type_sql(t, buf, sizeof(buf)));
+        assert_true(tgt_type_equal(t, back));
+    }
+    char buf[64];
+    assert_string_equal(tgt_type_sql(varchar(5), buf, sizeof(buf)), "character varying(5)");
+    assert_int_equal(tgt_type_from_sql("character varying(5)").length, 5);
+    assert_int_equal(tgt_type_from_sql("numeric(10,2)").kind, TGT_T_OTHER);
+    assert_int_equal(tgt_type_from_sql("point").kind, TGT_T_OTHER);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_chains),
+        cmocka_unit_test(test_joins),
+        cmocka_unit_test(test_sql_round_trip),
+    };
+    return cmocka_run_group_tests_name("types", tests, NULL, NULL);
+}
