@@ -33,7 +33,7 @@ void tgt_sbuf_append(tgt_sbuf *sb, const void *bytes, size_t n);
 void tgt_sbuf_append_str(tgt_sbuf *sb, const char *s);
 void tgt_sbuf_append_char(tgt_sbuf *sb, char c);
 void tgt_sbuf_printf(tgt_sbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void tgt_sbuf_vprintf(tgt_sbuf *sb, const char *fmt, va_list ap);
+void tgt_sbuf_vprintf(tgt_sbuf *sb, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 /* 1 when every append so far succeeded. */
 int tgt_sbuf_ok(const tgt_sbuf *sb);

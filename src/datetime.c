@@ -1,0 +1,213 @@
+/*
+ * datetime.c - the date, time and timestamp checks of datetime.h.  Pure
+ * functions over (pointer, length): no allocation, no locale, no libc time
+ * parsing (strptime and friends are locale- and platform-dependent and slow),
+ * just fixed-position digit reads.  Parsing stops at the first problem and
+ * reports it through a static string; nothing here owns memory.
+ *
+ * The reasons name the offending field with its two digits as written
+ * ("month 13 out of range", "hour 25 out of range").  They come from tables
+ * of string literals built by the preprocessor, because a reason must be a
+ * static string (the callers keep the pointer) and there is no buffer to
+ * format into.
+ */
+#include "datetime.h"
+
+static const char FORM_TIMESTAMP[] = "not an ISO 8601 date-time";
+static const char FORM_DATE[] = "not an ISO 8601 date (YYYY-MM-DD)";
+static const char FORM_TIME[] = "not an ISO 8601 time";
+static const char BAD_OFFSET[] = "bad UTC offset";
+static const char AFTER_OFFSET[] = "unexpected text after the UTC offset";
+static const char YEAR_ZERO[] = "year 0 out of range";
+static const char HOUR_24[] = "hour 24 allowed only as 24:00:00";
+
+/* "<p>00<s>" .. "<p>99<s>", indexed by the two-digit value. */
+#define R10(p, t, s)                                                                               \
+    p t "0" s, p t "1" s, p t "2" s, p t "3" s, p t "4" s, p t "5" s, p t "6" s, p t "7" s,        \
+        p t "8" s, p t "9" s
+#define R100(p, s)                                                                                 \
+    R10(p, "0", s), R10(p, "1", s), R10(p, "2", s), R10(p, "3", s), R10(p, "4", s),                \
+        R10(p, "5", s), R10(p, "6", s), R10(p, "7", s), R10(p, "8", s), R10(p, "9", s)
+
+static const char *const MONTH_RANGE[100] = {R100("month ", " out of range")};
+static const char *const DAY_RANGE[100] = {R100("day ", " out of range")};
+static const char *const HOUR_RANGE[100] = {R100("hour ", " out of range")};
+static const char *const MINUTE_RANGE[100] = {R100("minute ", " out of range")};
+static const char *const SECOND_RANGE[100] = {R100("second ", " out of range")};
+
+static int fail(const char **why, const char *reason)
+{
+    if (why != NULL)
+        *why = reason;
+    return 0;
+}
+
+static int is_digit(char c)
+{
+    return (unsigned)(c - '0') < 10u;
+}
+
+static int two_digits(const char *s)
+{
+    return is_digit(s[0]) && is_digit(s[1]);
+}
+
+static int value2(const char *s)
+{
+    return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
+static int is_leap(int year)
+{
+    return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+}
+
+static int days_in_month(int year, int month)
+{
+    static const unsigned char days[13] = {0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return month == 2 && is_leap(year) ? 29 : days[month];
+}
+
+/* Why `day` (known to be beyond the month's last day) is wrong.  Only days
+ * 29-31 can be valid in some months but not in this one; the rest are out of
+ * range everywhere. */
+static const char *day_reason(int day, int month)
+{
+    if (day < 1 || day > 31)
+        return DAY_RANGE[day];
+    switch (month) {
+    case 2:
+        if (day == 29)
+            return "day 29 out of range for February (not a leap year)";
+        return day == 30 ? "day 30 out of range for February" : "day 31 out of range for February";
+    case 4:
+        return "day 31 out of range for April";
+    case 6:
+        return "day 31 out of range for June";
+    case 9:
+        return "day 31 out of range for September";
+    case 11:
+        return "day 31 out of range for November";
+    default:
+        return DAY_RANGE[day];
+    }
+}
+
+/* YYYY-MM-DD in s[0..10); the caller has checked that 10 bytes exist. */
+static int check_ymd(const char *s, const char *form, const char **why)
+{
+    if (!two_digits(s) || !two_digits(s + 2) || s[4] != '-' || !two_digits(s + 5) || s[7] != '-' ||
+        !two_digits(s + 8))
+        return fail(why, form);
+    int year = value2(s) * 100 + value2(s + 2);
+    int month = value2(s + 5);
+    int day = value2(s + 8);
+    if (year == 0)
+        return fail(why, YEAR_ZERO);
+    if (month < 1 || month > 12)
+        return fail(why, MONTH_RANGE[month]);
+    if (day < 1 || day > days_in_month(year, month))
+        return fail(why, day_reason(day, month));
+    return 1;
+}
+
+/* Z, or +HH, +HH:MM, +HHMM (either sign), making up all of s[0..n). */
+static int check_offset(const char *s, size_t n, const char *form, const char **why)
+{
+    if (n == 0)
+        return 1;
+    if (s[0] == 'Z' || s[0] == 'z')
+        return n == 1 ? 1 : fail(why, AFTER_OFFSET);
+    if (s[0] != '+' && s[0] != '-')
+        return fail(why, form);
+    if (n < 3 || !two_digits(s + 1))
+        return fail(why, BAD_OFFSET);
+    int hours = value2(s + 1);
+    int minutes = 0;
+    size_t i = 3;
+    if (i < n && (s[i] == ':' || is_digit(s[i]))) {
+        /* The minutes, with or without a colon before them. */
+        i += s[i] == ':';
+        if (n - i < 2 || !two_digits(s + i))
+            return fail(why, BAD_OFFSET);
+        minutes = value2(s + i);
+        i += 2;
+    }
+    if (hours > 15 || minutes > 59)
+        return fail(why, BAD_OFFSET);
+    return i == n ? 1 : fail(why, AFTER_OFFSET);
+}
+
+static int check_clock_ranges(int hour, int minute, int second, int fraction_nonzero,
+                              const char **why)
+{
+    if (hour > 24)
+        return fail(why, HOUR_RANGE[hour]);
+    if (minute > 59)
+        return fail(why, MINUTE_RANGE[minute]);
+    /* 60 is a leap second, which PostgreSQL accepts and rolls over. */
+    if (second > 60)
+        return fail(why, SECOND_RANGE[second]);
+    /* 24:00:00 is the end of the day; anything past it is not a time. */
+    if (hour == 24 && (minute != 0 || second != 0 || fraction_nonzero))
+        return fail(why, HOUR_24);
+    return 1;
+}
+
+/* HH:MM[:SS[.fraction]][offset] making up all of s[0..n). */
+static int check_clock(const char *s, size_t n, const char *form, const char **why)
+{
+    if (n < 5 || !two_digits(s) || s[2] != ':' || !two_digits(s + 3))
+        return fail(why, form);
+    int second = 0;
+    int fraction_nonzero = 0;
+    size_t i = 5;
+    if (i < n && s[i] == ':') {
+        if (n - i < 3 || !two_digits(s + i + 1))
+            return fail(why, form);
+        second = value2(s + i + 1);
+        i += 3;
+        if (i < n && s[i] == '.') {
+            size_t first = ++i;
+            while (i < n && is_digit(s[i])) {
+                fraction_nonzero |= s[i] != '0';
+                i++;
+            }
+            if (i == first)
+                return fail(why, form);
+        }
+    }
+    if (!check_clock_ranges(value2(s), value2(s + 3), second, fraction_nonzero, why))
+        return 0;
+    return check_offset(s + i, n - i, form, why);
+}
+
+int tgt_datetime_check_timestamp(const char *s, size_t n, const char **why)
+{
+    if (n < 10)
+        return fail(why, FORM_TIMESTAMP);
+    if (!check_ymd(s, FORM_TIMESTAMP, why))
+        return 0;
+    if (n == 10)
+        return 1;
+    if (s[10] != 'T' && s[10] != 't' && s[10] != ' ')
+        return fail(why, FORM_TIMESTAMP);
+    return check_clock(s + 11, n - 11, FORM_TIMESTAMP, why);
+}
+
+int tgt_datetime_check_date(const char *s, size_t n, const char **why)
+{
+    if (n != 10)
+        return fail(why, FORM_DATE);
+    return check_ymd(s, FORM_DATE, why);
+}
+
+int tgt_datetime_check_time(const char *s, size_t n, const char **why)
+{
+    return check_clock(s, n, FORM_TIME, why);
+}
+
+size_t tgt_datetime_date_prefix(const char *s, size_t n)
+{
+    return tgt_datetime_check_timestamp(s, n, NULL) ? 10 : 0;
+}

@@ -1,0 +1,420 @@
+/*
+ * reader.c - bytes to numbered lines, with transparent zstd.
+ *
+ * Input is read with read(2) in 256 KiB blocks.  Plain input is scanned in
+ * the raw block itself; zstd input (magic 28 B5 2F FD at offset 0) feeds the
+ * raw block to a streaming ZSTD_DCtx and the decompressed output buffer is
+ * scanned instead.  Either way "the current block" is the byte range
+ * blk[blk_pos, blk_len) and lines are found in it with memchr.  A line that
+ * lies wholly inside the block is returned as a pointer into it, without a
+ * copy: that is the hot path for millions of short lines.  Only a line that
+ * spans blocks is assembled in the line buffer, an sbuf that grows
+ * geometrically and is kept (with its capacity) for reuse.
+ *
+ * Waiting: unless the fd is a regular file, every read(2) is preceded by
+ * poll(2) in slices of at most 200 ms, so the reader notices
+ * tgt_reader_stop_requested (then the input counts as ended, and a partial
+ * last line is dropped because a writer was cut off in the middle of it) and,
+ * with idle_ms > 0, returns TGT_READ_IDLE while keeping any partial line, the
+ * magic sniff and the zstd state, so the next call resumes seamlessly.
+ *
+ * It does not parse JSON, close the fd or print anything.  The reader owns
+ * all of its buffers and the decompression context; a returned line points
+ * into one of them and stays valid until the next call.  After an error
+ * every later call repeats it; after EOF every later call returns EOF.
+ */
+#include "reader.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "sbuf.h"
+
+#define READ_BLOCK ((size_t)256 * 1024)
+#define STOP_SLICE_MS 200
+#define MAGIC_LEN 4
+
+volatile int tgt_reader_stop_requested = 0;
+
+static const unsigned char zstd_magic[MAGIC_LEN] = {0x28, 0xB5, 0x2F, 0xFD};
+
+/* Outcome of getting more bytes, one level below tgt_read_status. */
+typedef enum io_status { IO_OK, IO_EOF, IO_IDLE, IO_STOP, IO_ERROR } io_status;
+
+struct tgt_reader {
+    int fd;
+    int idle_ms;
+    int poll_first; /* not a regular file: poll before each read */
+    char *name;
+
+    char *raw; /* bytes as read from fd */
+    size_t raw_cap, raw_pos, raw_len;
+    int raw_eof;
+
+    int sniffed; /* the first MAGIC_LEN bytes (or EOF) have been seen */
+    int is_zstd;
+    ZSTD_DCtx *dctx;
+    char *out; /* decompressed bytes */
+    size_t out_cap;
+    size_t zstd_hint; /* last ZSTD_decompressStream result; 0 at a frame end */
+    int zstd_flush;   /* the output buffer filled up: the context may hold more */
+
+    const char *blk; /* the block being scanned: raw (plain) or out (zstd) */
+    size_t blk_pos, blk_len;
+
+    tgt_sbuf line;     /* a line spanning blocks, assembled */
+    int line_returned; /* line was handed out; empty it on the next call */
+    unsigned long line_no;
+
+    int done; /* EOF was returned */
+    int failed;
+    tgt_error_code fail_code;
+    char fail_message[TGT_ERROR_MESSAGE_MAX];
+};
+
+tgt_reader *tgt_reader_new(int fd, const char *name, int idle_ms, tgt_error *err)
+{
+    tgt_reader *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        tgt_error_nomem(err);
+        return NULL;
+    }
+    r->fd = fd;
+    r->idle_ms = idle_ms > 0 ? idle_ms : 0;
+    struct stat st;
+    r->poll_first = !(fstat(fd, &st) == 0 && S_ISREG(st.st_mode));
+    r->name = strdup(name != NULL ? name : "input");
+    r->raw_cap = READ_BLOCK > ZSTD_DStreamInSize() ? READ_BLOCK : ZSTD_DStreamInSize();
+    r->raw = malloc(r->raw_cap);
+    tgt_sbuf_init(&r->line);
+    if (r->name == NULL || r->raw == NULL) {
+        tgt_reader_free(r);
+        tgt_error_nomem(err);
+        return NULL;
+    }
+    return r;
+}
+
+void tgt_reader_free(tgt_reader *r)
+{
+    if (r == NULL)
+        return;
+    ZSTD_freeDCtx(r->dctx);
+    free(r->out);
+    free(r->raw);
+    free(r->name);
+    tgt_sbuf_deinit(&r->line);
+    free(r);
+}
+
+const char *tgt_reader_name(const tgt_reader *r)
+{
+    return r->name;
+}
+
+int tgt_reader_is_zstd(const tgt_reader *r)
+{
+    return r->is_zstd;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static io_status io_error(tgt_reader *r, int errnum, tgt_error *err)
+{
+    tgt_error_set(err, TGT_ERR_IO, "cannot read %s: %s", r->name, strerror(errnum));
+    return IO_ERROR;
+}
+
+/* Waits until fd is readable (or hung up: read reports that), in slices short
+ * enough to notice a stop request, and at most idle_ms when that is set. */
+static io_status wait_readable(tgt_reader *r, tgt_error *err)
+{
+    if (tgt_reader_stop_requested)
+        return IO_STOP;
+    if (!r->poll_first)
+        return IO_OK;
+    long long deadline = r->idle_ms > 0 ? now_ms() + r->idle_ms : -1;
+    for (;;) {
+        int slice = STOP_SLICE_MS;
+        if (deadline >= 0) {
+            long long left = deadline - now_ms();
+            if (left <= 0)
+                return IO_IDLE;
+            if (left < slice)
+                slice = (int)left;
+        }
+        struct pollfd pfd = {.fd = r->fd, .events = POLLIN, .revents = 0};
+        int n = poll(&pfd, 1, slice);
+        if (n > 0)
+            return IO_OK;
+        if (n < 0 && errno != EINTR && errno != EAGAIN)
+            return io_error(r, errno, err);
+        if (tgt_reader_stop_requested)
+            return IO_STOP;
+    }
+}
+
+/* One read(2) of up to cap bytes into dst; IO_OK means *got > 0. */
+static io_status read_raw(tgt_reader *r, char *dst, size_t cap, size_t *got, tgt_error *err)
+{
+    for (;;) {
+        io_status st = wait_readable(r, err);
+        if (st != IO_OK)
+            return st;
+        ssize_t n = read(r->fd, dst, cap);
+        if (n > 0) {
+            *got = (size_t)n;
+            return IO_OK;
+        }
+        if (n == 0) {
+            r->raw_eof = 1;
+            return IO_EOF;
+        }
+        /* EINTR: go round, which checks the stop flag; EAGAIN: an O_NONBLOCK
+         * fd, poll again. */
+        if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+            return io_error(r, errno, err);
+    }
+}
+
+static io_status start_zstd(tgt_reader *r, tgt_error *err)
+{
+    size_t out_cap = ZSTD_DStreamOutSize();
+    r->out_cap = READ_BLOCK > out_cap ? READ_BLOCK : out_cap;
+    r->out = malloc(r->out_cap);
+    r->dctx = ZSTD_createDCtx();
+    if (r->out == NULL || r->dctx == NULL) {
+        tgt_error_nomem(err);
+        return IO_ERROR;
+    }
+    r->is_zstd = 1;
+    r->raw_pos = 0; /* the magic belongs to the first frame */
+    return IO_OK;
+}
+
+/* Reads until MAGIC_LEN bytes or EOF are there, then picks plain or zstd.
+ * Idle and stop leave the bytes read so far in raw for the next attempt. */
+static io_status sniff(tgt_reader *r, tgt_error *err)
+{
+    while (r->raw_len < MAGIC_LEN && !r->raw_eof) {
+        size_t got = 0;
+        io_status st = read_raw(r, r->raw + r->raw_len, r->raw_cap - r->raw_len, &got, err);
+        if (st == IO_EOF)
+            break;
+        if (st != IO_OK)
+            return st;
+        r->raw_len += got;
+    }
+    r->sniffed = 1;
+    if (r->raw_len >= MAGIC_LEN && memcmp(r->raw, zstd_magic, MAGIC_LEN) == 0)
+        return start_zstd(r, err);
+    r->blk = r->raw;
+    r->blk_pos = 0;
+    r->blk_len = r->raw_len;
+    r->raw_pos = r->raw_len;
+    return IO_OK;
+}
+
+static io_status next_plain_block(tgt_reader *r, tgt_error *err)
+{
+    if (r->raw_eof)
+        return IO_EOF;
+    size_t got = 0;
+    io_status st = read_raw(r, r->raw, r->raw_cap, &got, err);
+    if (st != IO_OK)
+        return st;
+    r->blk = r->raw;
+    r->blk_pos = 0;
+    r->blk_len = got;
+    return IO_OK;
+}
+
+/* Decompresses until some output appears.  ZSTD_decompressStream moves on to
+ * the next frame by itself, so concatenated frames need no special case. */
+static io_status next_zstd_block(tgt_reader *r, tgt_error *err)
+{
+    for (;;) {
+        if (r->raw_pos == r->raw_len && !r->zstd_flush) {
+            if (r->raw_eof) {
+                if (r->zstd_hint == 0)
+                    return IO_EOF;
+                tgt_error_set(err, TGT_ERR_INPUT,
+                              "zstd input from %s ends in the middle of a frame", r->name);
+                return IO_ERROR;
+            }
+            size_t got = 0;
+            io_status st = read_raw(r, r->raw, r->raw_cap, &got, err);
+            if (st == IO_EOF)
+                continue;
+            if (st != IO_OK)
+                return st;
+            r->raw_pos = 0;
+            r->raw_len = got;
+        }
+        ZSTD_inBuffer in = {r->raw, r->raw_len, r->raw_pos};
+        ZSTD_outBuffer out = {r->out, r->out_cap, 0};
+        size_t ret = ZSTD_decompressStream(r->dctx, &out, &in);
+        r->raw_pos = in.pos;
+        if (ZSTD_isError(ret)) {
+            tgt_error_set(err, TGT_ERR_INPUT, "corrupt zstd input from %s: %s", r->name,
+                          ZSTD_getErrorName(ret));
+            return IO_ERROR;
+        }
+        r->zstd_hint = ret;
+        /* A full output buffer may leave decoded bytes inside the context:
+         * call again before asking fd for more. */
+        r->zstd_flush = out.pos == out.size;
+        if (out.pos > 0) {
+            r->blk = r->out;
+            r->blk_pos = 0;
+            r->blk_len = out.pos;
+            return IO_OK;
+        }
+    }
+}
+
+static io_status next_block(tgt_reader *r, tgt_error *err)
+{
+    return r->is_zstd ? next_zstd_block(r, err) : next_plain_block(r, err);
+}
+
+static int is_blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+            return 0;
+    return 1;
+}
+
+/* Scans the current block for the end of a line.  1: a line (blank or not)
+ * is in *text and *n; 0: the block ran out (its tail went to the line buffer);
+ * -1: out of memory. */
+static int scan_block(tgt_reader *r, const char **text, size_t *n, tgt_error *err)
+{
+    const char *start = r->blk + r->blk_pos;
+    size_t avail = r->blk_len - r->blk_pos;
+    const char *nl = memchr(start, '\n', avail);
+    size_t used = nl != NULL ? (size_t)(nl - start) : avail;
+    if (nl == NULL || r->line.len > 0) {
+        tgt_sbuf_append(&r->line, start, used);
+        if (!tgt_sbuf_ok(&r->line))
+            return tgt_error_nomem(err);
+    }
+    if (nl == NULL) {
+        r->blk_pos = r->blk_len;
+        return 0;
+    }
+    r->blk_pos += used + 1;
+    r->line_no++;
+    if (r->line.len > 0) {
+        *text = r->line.data;
+        *n = r->line.len;
+        r->line_returned = 1;
+    } else {
+        *text = start;
+        *n = used;
+    }
+    return 1;
+}
+
+static tgt_read_status fail(tgt_reader *r, tgt_error *err)
+{
+    if (!r->failed) {
+        r->failed = 1;
+        r->fail_code = tgt_error_is_set(err) ? err->code : TGT_ERR_INTERNAL;
+        memcpy(r->fail_message, err->message, sizeof(r->fail_message));
+    } else {
+        tgt_error_set(err, r->fail_code, "%s", r->fail_message);
+    }
+    return TGT_READ_ERROR;
+}
+
+/* Empties the line buffer once its content is no longer referenced. */
+static void release_line(tgt_reader *r)
+{
+    if (r->line_returned) {
+        tgt_sbuf_reset(&r->line);
+        r->line_returned = 0;
+    }
+}
+
+/* The input ended: a last line without '\n' still counts. */
+static int take_last_line(tgt_reader *r, const char **text, size_t *n)
+{
+    if (r->line.len == 0)
+        return 0;
+    r->line_no++;
+    *text = r->line.data;
+    *n = r->line.len;
+    r->line_returned = 1;
+    return 1;
+}
+
+/* Maps a non-OK io_status to what tgt_reader_next returns.  *have_line is
+ * set when EOF releases a last line without a newline. */
+static tgt_read_status map_io_status(tgt_reader *r, io_status st, const char **text, size_t *n,
+                                     int *have_line, tgt_error *err)
+{
+    *have_line = 0;
+    switch (st) {
+    case IO_IDLE:
+        return TGT_READ_IDLE;
+    case IO_EOF:
+        *have_line = take_last_line(r, text, n);
+        if (!*have_line)
+            r->done = 1;
+        return TGT_READ_EOF;
+    case IO_STOP:
+        tgt_sbuf_reset(&r->line);
+        r->done = 1;
+        return TGT_READ_EOF;
+    case IO_OK:
+    case IO_ERROR:
+        break;
+    }
+    return fail(r, err);
+}
+
+tgt_read_status tgt_reader_next(tgt_reader *r, const char **line, size_t *len,
+                                unsigned long *line_no, tgt_error *err)
+{
+    if (r->failed)
+        return fail(r, err);
+    if (r->done)
+        return TGT_READ_EOF;
+    release_line(r);
+    io_status st = r->sniffed ? IO_OK : sniff(r, err);
+    for (;;) {
+        const char *text = NULL;
+        size_t n = 0;
+        int found = 0;
+        if (st != IO_OK) {
+            tgt_read_status rs = map_io_status(r, st, &text, &n, &found, err);
+            if (!found)
+                return rs;
+        } else if (r->blk_pos < r->blk_len) {
+            found = scan_block(r, &text, &n, err);
+            if (found < 0)
+                return fail(r, err);
+        }
+        if (found && !is_blank(text, n)) {
+            *line = text;
+            *len = n;
+            *line_no = r->line_no;
+            return TGT_READ_LINE;
+        }
+        release_line(r);
+        st = found || r->blk_pos < r->blk_len ? IO_OK : next_block(r, err);
+    }
+}
