@@ -1,0 +1,215 @@
+/*
+ * pg_copy.c - the bulk stream: write_begin / write_data / write_end over
+ * COPY ... FROM STDIN (text format), and the temporary staging tables keyed
+ * streams write into.
+ *
+ * A staging table is "pg_temp"."tgt_stage_<8 hex>" (see pg_cache.c), made
+ * LIKE the target table plus the trailing "_tgt_seq" bigint, ON COMMIT DELETE
+ * ROWS so every commit empties it.  It is re-created (dropped first) whenever
+ * the table's shape_version differs from the one it was made for, and after a
+ * rollback, which may have taken it away.  The COPY statement per (table,
+ * shape, mode) is cached so starting a COPY builds nothing.
+ *
+ * The rows themselves are already COPY text (copy.h): they are passed on
+ * untouched.  Errors in the data surface at write_end, with the server's
+ * CONTEXT ("COPY t, line 3, column amount: ...") as the error's where.
+ */
+#include "pg_internal.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "log.h"
+
+static int ensure_stage(pg_driver *d, const tgt_table *t, pg_table_cache *tc, tgt_error *err)
+{
+    if (tc->stage_ready && tc->stage_shape == t->shape_version)
+        return 0;
+    tgt_sbuf *sb = &d->sql;
+    tgt_sbuf_reset(sb);
+    tgt_sbuf_append_str(sb, "DROP TABLE IF EXISTS pg_temp.");
+    pg_sql_ident(d, sb, tc->stage);
+    tgt_sbuf_append_str(sb, "; CREATE TEMP TABLE ");
+    pg_sql_ident(d, sb, tc->stage);
+    tgt_sbuf_append_str(sb, " (LIKE ");
+    pg_sql_qualified(d, sb, t->schema, t->name);
+    tgt_sbuf_append_str(sb, " INCLUDING DEFAULTS) ON COMMIT DELETE ROWS; ALTER TABLE pg_temp.");
+    pg_sql_ident(d, sb, tc->stage);
+    tgt_sbuf_append_str(sb, " ADD COLUMN ");
+    pg_sql_ident(d, sb, PG_SEQ_COLUMN);
+    tgt_sbuf_append_str(sb, " bigint");
+    if (pg_sql_check(d, sb, err) < 0)
+        return -1;
+    tgt_log(TGT_LOG_DEBUG, "creating staging table %s for \"%s\".\"%s\" (shape %lu)", tc->stage,
+            t->schema, t->name, t->shape_version);
+    tc->stage_ready = 0;
+    if (pg_command(d, tgt_sbuf_str(sb), err, "while creating the staging table for \"%s\".\"%s\"",
+                   t->schema, t->name) < 0)
+        return -1;
+    tc->stage_ready = 1;
+    tc->stage_shape = t->shape_version;
+    return 0;
+}
+
+/* The cached COPY statement for t in mode, rebuilt when the shape changed. */
+static const char *copy_sql(pg_driver *d, const tgt_table *t, pg_table_cache *tc,
+                            tgt_write_mode mode, tgt_error *err)
+{
+    int m = mode == TGT_WRITE_STAGING ? 1 : 0;
+    size_t ncols = pg_existing_columns(t);
+    if (tc->copy_sql[m] != NULL && tc->copy_shape[m] == t->shape_version &&
+        tc->copy_ncols[m] == ncols)
+        return tc->copy_sql[m];
+    if (ncols == 0 && mode != TGT_WRITE_STAGING) {
+        tgt_error_set(err, TGT_ERR_INTERNAL, "\"%s\".\"%s\" has no columns to load into", t->schema,
+                      t->name);
+        return NULL;
+    }
+
+    tgt_sbuf sb;
+    tgt_sbuf_init(&sb);
+    tgt_sbuf_append_str(&sb, "COPY ");
+    if (mode == TGT_WRITE_STAGING) {
+        tgt_sbuf_append_str(&sb, "pg_temp.");
+        pg_sql_ident(d, &sb, tc->stage);
+    } else {
+        pg_sql_qualified(d, &sb, t->schema, t->name);
+    }
+    tgt_sbuf_append_str(&sb, " (");
+    pg_sql_columns(d, &sb, t, "");
+    if (mode == TGT_WRITE_STAGING) {
+        tgt_sbuf_append_str(&sb, ncols > 0 ? ", " : "");
+        pg_sql_ident(d, &sb, PG_SEQ_COLUMN);
+    }
+    tgt_sbuf_append_str(&sb, ") FROM STDIN");
+    if (pg_sql_check(d, &sb, err) < 0) {
+        tgt_sbuf_deinit(&sb);
+        return NULL;
+    }
+    char *sql = tgt_sbuf_take(&sb);
+    if (sql == NULL) {
+        tgt_error_nomem(err);
+        return NULL;
+    }
+    free(tc->copy_sql[m]);
+    tc->copy_sql[m] = sql;
+    tc->copy_shape[m] = t->shape_version;
+    tc->copy_ncols[m] = ncols;
+    return sql;
+}
+
+int pg_write_begin(tgt_driver *base, const tgt_table *t, tgt_write_mode mode, tgt_error *err)
+{
+    pg_driver *d = (pg_driver *)base;
+    if (d->copying != NULL)
+        return tgt_error_set(err, TGT_ERR_INTERNAL,
+                             "PostgreSQL: a COPY into \"%s\".\"%s\" is still open",
+                             d->copying->schema, d->copying->name);
+    pg_table_cache *tc = pg_cache_get(d, t->schema, t->name, err);
+    if (tc == NULL)
+        return -1;
+    if (mode == TGT_WRITE_STAGING && ensure_stage(d, t, tc, err) < 0)
+        return -1;
+    const char *sql = copy_sql(d, t, tc, mode, err);
+    if (sql == NULL)
+        return -1;
+    PGresult *res = pg_exec(d, sql, PGRES_COPY_IN, err, "while starting to load \"%s\".\"%s\"",
+                            t->schema, t->name);
+    if (res == NULL)
+        return -1;
+    PQclear(res);
+    d->copying = tc;
+    return 0;
+}
+
+int pg_write_data(tgt_driver *base, const char *data, size_t len, tgt_error *err)
+{
+    pg_driver *d = (pg_driver *)base;
+    if (d->copying == NULL)
+        return tgt_error_set(err, TGT_ERR_INTERNAL, "PostgreSQL: write_data without a COPY");
+    while (len > 0) {
+        /* PQputCopyData takes an int length */
+        int chunk = len > (size_t)(INT_MAX / 2) ? INT_MAX / 2 : (int)len;
+        if (PQputCopyData(d->conn, data, chunk) <= 0) {
+            char where[TGT_ERROR_WHERE_MAX];
+            snprintf(where, sizeof(where), "while sending rows to \"%s\".\"%s\"",
+                     d->copying->schema, d->copying->name);
+            return pg_fail(d, NULL, 0, err, where);
+        }
+        data += chunk;
+        len -= (size_t)chunk;
+    }
+    return 0;
+}
+
+/* Collects the results that end a COPY.  The first error is reported; the
+ * row count of a successful COPY goes to *rows.  Returns 0 or -1. */
+static int drain(pg_driver *d, const pg_table_cache *tc, unsigned long *rows, tgt_error *err)
+{
+    char where[TGT_ERROR_WHERE_MAX];
+    snprintf(where, sizeof(where), "while loading \"%s\".\"%s\"", tc->schema, tc->name);
+    int failed = 0;
+    PGresult *r;
+    while ((r = PQgetResult(d->conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_COMMAND_OK) {
+            if (rows != NULL)
+                *rows = strtoul(PQcmdTuples(r), NULL, 10);
+        } else if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
+            /* still copying: the end message could not be sent */
+            if (!failed)
+                pg_fail(d, NULL, 0, err, where);
+            PQclear(r);
+            return -1;
+        } else if (!failed) {
+            pg_fail(d, r, 1, err, where);
+            failed = 1;
+        }
+        PQclear(r);
+    }
+    return failed ? -1 : 0;
+}
+
+int pg_write_end(tgt_driver *base, unsigned long *rows, tgt_error *err)
+{
+    pg_driver *d = (pg_driver *)base;
+    pg_table_cache *tc = d->copying;
+    if (tc == NULL)
+        return tgt_error_set(err, TGT_ERR_INTERNAL, "PostgreSQL: write_end without a COPY");
+    d->copying = NULL;
+    unsigned long n = 0;
+    if (PQputCopyEnd(d->conn, NULL) <= 0) {
+        char where[TGT_ERROR_WHERE_MAX];
+        snprintf(where, sizeof(where), "while finishing the load of \"%s\".\"%s\"", tc->schema,
+                 tc->name);
+        pg_fail(d, NULL, 0, err, where);
+        drain(d, tc, NULL, err);
+        return -1;
+    }
+    if (drain(d, tc, &n, err) < 0)
+        return -1;
+    if (rows != NULL)
+        *rows = n;
+    return 0;
+}
+
+void pg_copy_abort(pg_driver *d)
+{
+    pg_table_cache *tc = d->copying;
+    d->copying = NULL;
+    if (d->conn == NULL || PQstatus(d->conn) != CONNECTION_OK)
+        return;
+    PQputCopyEnd(d->conn, "aborted");
+    PGresult *r;
+    while ((r = PQgetResult(d->conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        PQclear(r);
+        if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
+            break; /* the end could not be sent; the connection is unusable */
+    }
+    if (tc != NULL)
+        tgt_log(TGT_LOG_DEBUG, "aborted the load of \"%s\".\"%s\"", tc->schema, tc->name);
+}

@@ -1,0 +1,380 @@
+/*
+ * pg_ddl.c - reading and changing table definitions: describe_table,
+ * ensure_schema, create_table, add_column, alter_column_type.
+ *
+ * Catalog lookups take the names as parameters; DDL quotes every identifier
+ * and quotes column comments as literals (COMMENT ON takes no parameters).
+ * Each DDL call is atomic on its own: a multi-statement string runs as one
+ * implicit transaction, alter_column_type uses an explicit one.  All are safe
+ * against another loader doing the same thing at the same time: IF NOT
+ * EXISTS, "already exists" from a concurrent creator counted as success, and
+ * a re-check of the live type under the table lock before altering it.  The
+ * core calls them outside its data transaction (driver.h).
+ */
+#include "pg_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "log.h"
+
+#define TYPE_SQL_MAX 64
+
+/* One query: the relation's attributes in attnum order, each with its
+ * position in the primary key (NULL when not a key column).  No row: no such
+ * table; a single row of NULLs: a table without columns. */
+static const char describe_sql[] =
+    "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull, "
+    "pg_catalog.array_position(i.indkey::pg_catalog.int2[], a.attnum) "
+    "FROM pg_catalog.pg_class c "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "LEFT JOIN pg_catalog.pg_attribute a "
+    "ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+    "LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisprimary "
+    "WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p') "
+    "ORDER BY a.attnum";
+
+typedef struct key_pos {
+    long pos;
+    size_t col;
+} key_pos;
+
+/* out is initialised here (it must not hold memory); on error it is left
+ * empty. */
+int pg_describe_table(tgt_driver *base, const char *schema, const char *table, tgt_live_table *out,
+                      tgt_error *err)
+{
+    pg_driver *d = (pg_driver *)base;
+    tgt_live_table_init(out);
+    const char *params[2] = {schema, table};
+    PGresult *res = pg_exec_params(d, describe_sql, 2, params, PGRES_TUPLES_OK, err,
+                                   "while reading the definition of \"%s\".\"%s\"", schema, table);
+    if (res == NULL)
+        return -1;
+    int rows = PQntuples(res);
+    if (rows == 0) {
+        PQclear(res);
+        return 0;
+    }
+    out->exists = 1;
+    if (PQgetisnull(res, 0, 0)) { /* a table with no columns */
+        PQclear(res);
+        return 0;
+    }
+
+    key_pos *keys = calloc((size_t)rows, sizeof(*keys));
+    out->columns = calloc((size_t)rows, sizeof(*out->columns));
+    if (keys == NULL || out->columns == NULL)
+        goto nomem;
+    size_t n_keys = 0;
+    for (int r = 0; r < rows; r++) {
+        tgt_live_column *c = &out->columns[out->n_columns++];
+        snprintf(c->name, sizeof(c->name), "%s", PQgetvalue(res, r, 0));
+        snprintf(c->sql_type, sizeof(c->sql_type), "%s", PQgetvalue(res, r, 1));
+        c->type = tgt_type_from_sql(PQgetvalue(res, r, 1));
+        c->not_null = strcmp(PQgetvalue(res, r, 2), "t") == 0;
+        if (!PQgetisnull(res, r, 3)) {
+            /* insertion by key position: keys are few */
+            long pos = strtol(PQgetvalue(res, r, 3), NULL, 10);
+            size_t at = n_keys++;
+            while (at > 0 && keys[at - 1].pos > pos) {
+                keys[at] = keys[at - 1];
+                at--;
+            }
+            keys[at].pos = pos;
+            keys[at].col = (size_t)r;
+        }
+    }
+    if (n_keys > 0) {
+        out->key = calloc(n_keys, sizeof(*out->key));
+        if (out->key == NULL)
+            goto nomem;
+        for (size_t k = 0; k < n_keys; k++)
+            memcpy(out->key[k], out->columns[keys[k].col].name, sizeof(out->key[k]));
+        out->n_keys = n_keys;
+    }
+    free(keys);
+    PQclear(res);
+    return 0;
+
+nomem:
+    free(keys);
+    PQclear(res);
+    tgt_live_table_deinit(out);
+    return tgt_error_nomem(err);
+}
+
+/* The SQLSTATEs a CREATE ... IF NOT EXISTS gets when another session created
+ * the same object after our existence check: unique_violation on a catalog
+ * index, duplicate_table / duplicate_schema, or duplicate_object for the
+ * table's row type.  (Only a re-check tells this from a real clash.) */
+static int lost_creation_race(const tgt_error *e)
+{
+    static const char *const states[] = {"23505", "42P07", "42P06", "42710"};
+    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+        if (strcmp(e->sqlstate, states[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* 1 when schema.name is a table now, 0 when not, -1 on error. */
+static int table_exists(pg_driver *d, const char *schema, const char *name, tgt_error *err)
+{
+    const char *params[2] = {schema, name};
+    PGresult *res = pg_exec_params(d,
+                                   "SELECT 1 FROM pg_catalog.pg_class c "
+                                   "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                                   "WHERE n.nspname = $1 AND c.relname = $2 "
+                                   "AND c.relkind IN ('r', 'p')",
+                                   2, params, PGRES_TUPLES_OK, err,
+                                   "while looking for table \"%s\".\"%s\"", schema, name);
+    if (res == NULL)
+        return -1;
+    int exists = PQntuples(res) > 0;
+    PQclear(res);
+    return exists;
+}
+
+static int schema_exists(pg_driver *d, const char *schema, tgt_error *err)
+{
+    const char *params[1] = {schema};
+    PGresult *res =
+        pg_exec_params(d, "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1", 1, params,
+                       PGRES_TUPLES_OK, err, "while looking for schema \"%s\"", schema);
+    if (res == NULL)
+        return -1;
+    int exists = PQntuples(res) > 0;
+    PQclear(res);
+    return exists;
+}
+
+int pg_ensure_schema(tgt_driver *base, const char *schema, tgt_error *err)
+{
+    pg_driver *d = (pg_driver *)base;
+    /* CREATE SCHEMA IF NOT EXISTS checks the CREATE privilege on the database
+     * before it looks for the schema, so a loader that may only use an
+     * existing schema has to look first. */
+    int exists = schema_exists(d, schema, err);
+    if (exists != 0)
+        return exists < 0 ? -1 : 0;
+
+    tgt_sbuf *sb = &d->sql;
+    tgt_sbuf_reset(sb);
+    tgt_sbuf_append_str(sb, "CREATE SCHEMA IF NOT EXISTS ");
+    pg_sql_ident(d, sb, schema);
+    if (pg_sql_check(d, sb, err) < 0)
+        return -1;
+    tgt_log(TGT_LOG_INFO, "creating schema \"%s\"", schema);
+    tgt_error local;
+    tgt_error_init(&local);
+    if (pg_command(d, tgt_sbuf_str(sb), &local, "while creating schema \"%s\"", schema) == 0)
+        return 0;
+    /* a concurrent creator committed between our check and our insert */
+    tgt_error recheck;
+    tgt_error_init(&recheck);
+    if (lost_creation_race(&local) && schema_exists(d, schema, &recheck) == 1) {
+        tgt_log(TGT_LOG_INFO, "schema \"%s\" was created concurrently", schema);
+        return 0;
+    }
+    return pg_error_forward(err, &local);
+}
+
+/* Appends "; COMMENT ON COLUMN <table>.<col> IS 'source: <path>'" when the
+ * column has a source path. */
+static void append_comment(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const tgt_column *c,
+                           tgt_sbuf *scratch)
+{
+    if (c->source_path == NULL)
+        return;
+    tgt_sbuf_reset(scratch);
+    tgt_sbuf_append_str(scratch, "source: ");
+    tgt_sbuf_append_str(scratch, c->source_path);
+    if (!tgt_sbuf_ok(scratch)) {
+        sb->broken = 1;
+        return;
+    }
+    tgt_sbuf_append_str(sb, "; COMMENT ON COLUMN ");
+    pg_sql_qualified(d, sb, t->schema, t->name);
+    tgt_sbuf_append_char(sb, '.');
+    pg_sql_ident(d, sb, c->name);
+    tgt_sbuf_append_str(sb, " IS ");
+    pg_sql_literal(d, sb, scratch->data, scratch->len);
+}
+
+int pg_create_table(tgt_driver *base, const tgt_table *t, tgt_error *err)
+{
+    pg_driver *d = (pg_driver *)base;
+    tgt_sbuf *sb = &d->sql;
+    tgt_sbuf scratch, keys;
+    tgt_sbuf_init(&scratch);
+    tgt_sbuf_init(&keys);
+    char type[TYPE_SQL_MAX];
+
+    tgt_sbuf_reset(sb);
+    tgt_sbuf_append_str(sb, "CREATE TABLE IF NOT EXISTS ");
+    pg_sql_qualified(d, sb, t->schema, t->name);
+    tgt_sbuf_append_str(sb, " (");
+    for (size_t i = 0; i < t->n_columns; i++) {
+        const tgt_column *c = &t->columns[i];
+        if (i > 0)
+            tgt_sbuf_append_str(sb, ", ");
+        pg_sql_ident(d, sb, c->name);
+        tgt_sbuf_append_char(sb, ' ');
+        tgt_sbuf_append_str(sb, tgt_type_sql(c->type, type, sizeof(type)));
+        if (c->is_key)
+            tgt_sbuf_append_str(sb, " NOT NULL");
+    }
+    if (t->n_keys > 0) {
+        tgt_sbuf_append_str(sb, t->n_columns > 0 ? ", PRIMARY KEY (" : "PRIMARY KEY (");
+        pg_sql_key_columns(d, sb, t);
+        tgt_sbuf_append_char(sb, ')');
+    }
+    tgt_sbuf_append_char(sb, ')');
+    for (size_t i = 0; i < t->n_columns; i++)
+        append_comment(d, sb, t, &t->columns[i], &scratch);
+    for (size_t k = 0; k < t->n_keys; k++) {
+        if (k > 0)
+            tgt_sbuf_append_str(&keys, ", ");
+        tgt_sbuf_append_str(&keys, t->columns[t->key_columns[k]].name);
+    }
+    tgt_sbuf_deinit(&scratch);
+    if (pg_sql_check(d, sb, err) < 0 || pg_sql_check(d, &keys, err) < 0) {
+        tgt_sbuf_deinit(&keys);
+        return -1;
+    }
+    if (t->n_keys > 0)
+        tgt_log(TGT_LOG_INFO, "creating table \"%s\".\"%s\" with %zu columns, primary key (%s)",
+                t->schema, t->name, t->n_columns, tgt_sbuf_str(&keys));
+    else
+        tgt_log(TGT_LOG_INFO, "creating table \"%s\".\"%s\" with %zu columns, no primary key",
+                t->schema, t->name, t->n_columns);
+    tgt_sbuf_deinit(&keys);
+
+    tgt_error local;
+    tgt_error_init(&local);
+    if (pg_command(d, tgt_sbuf_str(sb), &local, "while creating table \"%s\".\"%s\"", t->schema,
+                   t->name) == 0)
+        return 0;
+    /* IF NOT EXISTS cannot see an uncommitted creator; once that one commits
+     * ours fails on a catalog unique index or finds the row type taken.  If
+     * the table is there now, someone else made it: fine.  (A stand-alone
+     * type of the same name is a real clash and stays an error.) */
+    tgt_error recheck;
+    tgt_error_init(&recheck);
+    if (lost_creation_race(&local) && table_exists(d, t->schema, t->name, &recheck) == 1) {
+        tgt_log(TGT_LOG_INFO, "table \"%s\".\"%s\" was created concurrently", t->schema, t->name);
+        return 0;
+    }
+    return pg_error_forward(err, &local);
+}
+
+int pg_add_column(tgt_driver *base, const tgt_table *t, size_t col, tgt_error *err)
+{
+    pg_driver *d = (pg_driver *)base;
+    if (col >= t->n_columns)
+        return tgt_error_set(err, TGT_ERR_INTERNAL, "add_column: column %zu out of range", col);
+    const tgt_column *c = &t->columns[col];
+    tgt_sbuf *sb = &d->sql;
+    tgt_sbuf scratch;
+    tgt_sbuf_init(&scratch);
+    char type[TYPE_SQL_MAX];
+    tgt_type_sql(c->type, type, sizeof(type));
+
+    tgt_sbuf_reset(sb);
+    tgt_sbuf_append_str(sb, "ALTER TABLE ");
+    pg_sql_qualified(d, sb, t->schema, t->name);
+    tgt_sbuf_append_str(sb, " ADD COLUMN IF NOT EXISTS ");
+    pg_sql_ident(d, sb, c->name);
+    tgt_sbuf_append_char(sb, ' ');
+    tgt_sbuf_append_str(sb, type);
+    append_comment(d, sb, t, c, &scratch);
+    tgt_sbuf_deinit(&scratch);
+    if (pg_sql_check(d, sb, err) < 0)
+        return -1;
+    tgt_log(TGT_LOG_INFO, "adding column \"%s\" %s to \"%s\".\"%s\"", c->name, type, t->schema,
+            t->name);
+    return pg_command(d, tgt_sbuf_str(sb), err, "while adding column \"%s\" to \"%s\".\"%s\"",
+                      c->name, t->schema, t->name);
+}
+
+static const char column_type_sql[] = "SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) "
+                                      "FROM pg_catalog.pg_attribute a "
+                                      "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+                                      "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                                      "WHERE n.nspname = $1 AND c.relname = $2 AND a.attname = $3 "
+                                      "AND a.attnum > 0 AND NOT a.attisdropped";
+
+int pg_alter_column_type(tgt_driver *base, const tgt_table *t, size_t col, tgt_error *err)
+{
+    pg_driver *d = (pg_driver *)base;
+    if (col >= t->n_columns)
+        return tgt_error_set(err, TGT_ERR_INTERNAL, "alter_column_type: column %zu out of range",
+                             col);
+    const tgt_column *c = &t->columns[col];
+    tgt_sbuf *sb = &d->sql;
+    char type[TYPE_SQL_MAX];
+    tgt_type_sql(c->type, type, sizeof(type));
+
+    /* lock first, then re-read the live type: a concurrent loader may have
+     * widened the column already (or further) while we waited */
+    tgt_sbuf_reset(sb);
+    tgt_sbuf_append_str(sb, "BEGIN; LOCK TABLE ");
+    pg_sql_qualified(d, sb, t->schema, t->name);
+    tgt_sbuf_append_str(sb, " IN ACCESS EXCLUSIVE MODE");
+    if (pg_sql_check(d, sb, err) < 0)
+        return -1;
+    if (pg_command(d, tgt_sbuf_str(sb), err, "while locking \"%s\".\"%s\" to alter column \"%s\"",
+                   t->schema, t->name, c->name) < 0) {
+        pg_abort_quietly(d);
+        return -1;
+    }
+    const char *params[3] = {t->schema, t->name, c->name};
+    PGresult *res = pg_exec_params(d, column_type_sql, 3, params, PGRES_TUPLES_OK, err,
+                                   "while reading the type of \"%s\".\"%s\".\"%s\"", t->schema,
+                                   t->name, c->name);
+    if (res == NULL) {
+        pg_abort_quietly(d);
+        return -1;
+    }
+    char live[128] = "(missing)";
+    int found = PQntuples(res) > 0;
+    if (found)
+        snprintf(live, sizeof(live), "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (found) {
+        tgt_type_order order = tgt_type_compare(tgt_type_from_sql(live), c->type);
+        if (order == TGT_ORDER_EQUAL || order == TGT_ORDER_HIGHER) {
+            if (order == TGT_ORDER_EQUAL)
+                tgt_log(TGT_LOG_INFO, "\"%s\".\"%s\".\"%s\" is already %s", t->schema, t->name,
+                        c->name, live);
+            else
+                tgt_log(TGT_LOG_INFO, "keeping \"%s\".\"%s\".\"%s\" as %s (wider than %s)",
+                        t->schema, t->name, c->name, live, type);
+            return pg_command(d, "COMMIT", err, "while committing");
+        }
+    }
+
+    tgt_sbuf_reset(sb);
+    tgt_sbuf_append_str(sb, "ALTER TABLE ");
+    pg_sql_qualified(d, sb, t->schema, t->name);
+    tgt_sbuf_append_str(sb, " ALTER COLUMN ");
+    pg_sql_ident(d, sb, c->name);
+    tgt_sbuf_printf(sb, " TYPE %s USING ", type);
+    pg_sql_ident(d, sb, c->name);
+    tgt_sbuf_printf(sb, "::%s; COMMIT", type);
+    if (pg_sql_check(d, sb, err) < 0) {
+        pg_abort_quietly(d);
+        return -1;
+    }
+    tgt_log(TGT_LOG_INFO, "altering \"%s\".\"%s\".\"%s\" from %s to %s", t->schema, t->name,
+            c->name, live, type);
+    if (pg_command(d, tgt_sbuf_str(sb), err,
+                   "while altering column \"%s\" of \"%s\".\"%s\" from %s to %s", c->name,
+                   t->schema, t->name, live, type) < 0) {
+        pg_abort_quietly(d);
+        return -1;
+    }
+    return 0;
+}

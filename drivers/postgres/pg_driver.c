@@ -1,0 +1,204 @@
+/*
+ * pg_driver.c - the PostgreSQL driver's operations table, its constructor,
+ * connecting and disconnecting, and transactions.
+ *
+ * The session is set up so values travel unambiguously: client_encoding
+ * UTF8, TimeZone UTC, ISO dates, floats with all their digits, and only
+ * warnings and errors reported back (routed through the logger, never printed
+ * by libpq).  The other operations live in pg_ddl.c, pg_copy.c and
+ * pg_merge.c; see pg_internal.h for the map.
+ */
+#include "pg_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "log.h"
+
+/* libpq's default notice processor prints to stderr; send notices to the log. */
+static void notice_to_log(void *arg, const char *message)
+{
+    (void)arg;
+    char line[1024];
+    tgt_log(TGT_LOG_WARN, "PostgreSQL: %s", pg_one_line(message, line, sizeof(line)));
+}
+
+static void pg_free(tgt_driver *base)
+{
+    pg_driver *d = (pg_driver *)base;
+    if (d == NULL)
+        return;
+    if (d->conn != NULL)
+        PQfinish(d->conn);
+    pg_cache_free(d);
+    tgt_sbuf_deinit(&d->sql);
+    free(d);
+}
+
+static int pg_connect(tgt_driver *base, const tgt_config *cfg, tgt_error *err)
+{
+    pg_driver *d = (pg_driver *)base;
+    const char *keys[16];
+    const char *vals[16];
+    size_t n = 0;
+    int expand = 0;
+
+    if (cfg->conninfo != NULL) {
+        keys[n] = "dbname";
+        vals[n++] = cfg->conninfo;
+        expand = 1;
+    } else {
+        const struct {
+            const char *key;
+            const char *val;
+        } fields[] = {
+            {"host", cfg->host},
+            {"port", cfg->port},
+            {"user", cfg->user},
+            {"password", cfg->password},
+            {"dbname", cfg->dbname},
+            {"sslmode", cfg->sslmode},
+            {"sslrootcert", cfg->sslrootcert},
+            {"sslcert", cfg->sslcert},
+            {"sslkey", cfg->sslkey},
+        };
+        for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+            if (fields[i].val != NULL) {
+                keys[n] = fields[i].key;
+                vals[n++] = fields[i].val;
+            }
+        }
+    }
+    /* after the conninfo: later entries override what it says */
+    keys[n] = "application_name";
+    vals[n++] = "target-pg";
+    keys[n] = "client_encoding";
+    vals[n++] = "UTF8";
+    keys[n] = NULL;
+    vals[n] = NULL;
+
+    if (d->conn != NULL) {
+        PQfinish(d->conn);
+        d->conn = NULL;
+    }
+    pg_cache_free(d);
+    d->copying = NULL;
+
+    PGconn *conn = PQconnectdbParams(keys, vals, expand);
+    if (conn == NULL)
+        return tgt_error_nomem(err);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        char line[TGT_ERROR_MESSAGE_MAX];
+        pg_one_line(PQerrorMessage(conn), line, sizeof(line));
+        tgt_error_set(err, TGT_ERR_LOAD, "cannot connect to PostgreSQL: %s", line);
+        const char *host = PQhost(conn), *port = PQport(conn), *db = PQdb(conn);
+        const char *user = PQuser(conn);
+        tgt_error_where(err, "connecting to host %s port %s database %s as user %s",
+                        host ? host : "(default)", port ? port : "(default)", db ? db : "(default)",
+                        user ? user : "(default)");
+        PQfinish(conn);
+        return -1;
+    }
+    PQsetNoticeProcessor(conn, notice_to_log, NULL);
+    d->conn = conn;
+
+    if (pg_command(d,
+                   "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
+                   "SET extra_float_digits = 3; SET client_min_messages = warning",
+                   err, "while setting up the session") < 0) {
+        PQfinish(d->conn);
+        d->conn = NULL;
+        return -1;
+    }
+    const char *version = PQparameterStatus(conn, "server_version");
+    tgt_log(TGT_LOG_INFO, "connected to PostgreSQL %s at %s:%s database %s as %s",
+            version ? version : "(unknown version)", PQhost(conn), PQport(conn), PQdb(conn),
+            PQuser(conn));
+    return 0;
+}
+
+static int pg_begin(tgt_driver *base, tgt_error *err)
+{
+    pg_driver *d = (pg_driver *)base;
+    return pg_command(d, "BEGIN", err, "while starting a transaction");
+}
+
+static int pg_commit(tgt_driver *base, tgt_error *err)
+{
+    pg_driver *d = (pg_driver *)base;
+    if (d->copying != NULL)
+        return tgt_error_set(err, TGT_ERR_INTERNAL, "PostgreSQL: commit while a COPY is open");
+    PGresult *res = pg_exec(d, "COMMIT", PGRES_COMMAND_OK, err, "while committing");
+    if (res == NULL) {
+        /* the transaction is gone, and with it any staging table it created */
+        pg_cache_forget_stages(d);
+        return -1;
+    }
+    /* COMMIT of a failed transaction "succeeds" with the tag ROLLBACK */
+    int rolled_back = strcmp(PQcmdStatus(res), "ROLLBACK") == 0;
+    PQclear(res);
+    if (rolled_back) {
+        pg_cache_forget_stages(d);
+        tgt_error_set(err, TGT_ERR_LOAD, "PostgreSQL: the transaction was rolled back");
+        tgt_error_where(err, "while committing");
+        return -1;
+    }
+    return 0;
+}
+
+static void pg_rollback(tgt_driver *base)
+{
+    pg_driver *d = (pg_driver *)base;
+    /* temp tables created inside the rolled-back transaction vanish with it */
+    pg_cache_forget_stages(d);
+    if (d->conn == NULL)
+        return;
+    if (PQstatus(d->conn) != CONNECTION_OK) {
+        d->copying = NULL;
+        return;
+    }
+    if (d->copying != NULL || PQtransactionStatus(d->conn) == PQTRANS_ACTIVE)
+        pg_copy_abort(d);
+    PGTransactionStatusType ts = PQtransactionStatus(d->conn);
+    if (ts != PQTRANS_INTRANS && ts != PQTRANS_INERROR)
+        return;
+    PGresult *res = PQexec(d->conn, "ROLLBACK");
+    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        char line[512];
+        const char *msg = res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(d->conn);
+        tgt_log(TGT_LOG_WARN, "PostgreSQL: rollback failed: %s",
+                pg_one_line(msg, line, sizeof(line)));
+    }
+    PQclear(res);
+}
+
+static const tgt_driver_ops pg_ops = {
+    .name = "postgres",
+    .connect = pg_connect,
+    .free = pg_free,
+    .describe_table = pg_describe_table,
+    .ensure_schema = pg_ensure_schema,
+    .create_table = pg_create_table,
+    .add_column = pg_add_column,
+    .alter_column_type = pg_alter_column_type,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .write_begin = pg_write_begin,
+    .write_data = pg_write_data,
+    .write_end = pg_write_end,
+    .merge = pg_merge,
+};
+
+tgt_driver *tgt_postgres_driver_new(tgt_error *err)
+{
+    pg_driver *d = calloc(1, sizeof(*d));
+    if (d == NULL) {
+        tgt_error_nomem(err);
+        return NULL;
+    }
+    d->base.ops = &pg_ops;
+    tgt_sbuf_init(&d->sql);
+    return &d->base;
+}

@@ -1,0 +1,158 @@
+/*
+ * pg_internal.h - private to drivers/postgres/: the driver struct and the
+ * helpers its files share.  Nothing outside this directory includes it
+ * (except the driver's own integration check, which peeks at the connection).
+ *
+ * Files:
+ *   pg_driver.c  the ops table, tgt_postgres_driver_new, connect/free and
+ *                transactions
+ *   pg_exec.c    running a statement and turning a failure into a tgt_error
+ *   pg_sql.c     quoting identifiers and literals into a tgt_sbuf
+ *   pg_cache.c   what the driver remembers per table (staging table, cached
+ *                COPY and merge statements)
+ *   pg_ddl.c     describe_table, ensure_schema, create_table, add_column,
+ *                alter_column_type
+ *   pg_copy.c    write_begin / write_data / write_end and staging tables
+ *   pg_merge.c   merge
+ *
+ * Ownership: the pg_driver owns its connection, its table cache and every
+ * string in it; pg_driver_free (the ops' free) releases all of them.  Every
+ * PGresult is cleared by the function that received it, on every path.
+ */
+#ifndef TGT_PG_INTERNAL_H
+#define TGT_PG_INTERNAL_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "driver.h"
+
+/* The trailing sequence column of a staging table. */
+#define PG_SEQ_COLUMN "_tgt_seq"
+/* "tgt_stage_" + 8 hex digits + NUL, with room to spare. */
+#define PG_STAGE_NAME_MAX 32
+
+/* What the driver remembers about one target table, keyed by (schema, name).
+ * Each cached statement is valid for the shape_version (and column count) it
+ * was built for; a mismatch rebuilds it. */
+typedef struct pg_table_cache {
+    char *schema;                  /* owned */
+    char *name;                    /* owned */
+    uint32_t hash;                 /* FNV-1a of schema 0x1F name: fast lookup and the stage name */
+    char stage[PG_STAGE_NAME_MAX]; /* temporary staging table, unquoted, in pg_temp */
+    int stage_ready;               /* stage exists with the shape stage_shape */
+    unsigned long stage_shape;
+    char *copy_sql[2]; /* owned: COPY ... FROM STDIN per tgt_write_mode, or NULL */
+    unsigned long copy_shape[2];
+    size_t copy_ncols[2];
+    char *merge_sql; /* owned: the merge statement, or NULL */
+    unsigned long merge_shape;
+    size_t merge_ncols;
+} pg_table_cache;
+
+typedef struct pg_driver {
+    tgt_driver base;         /* first: a pg_driver * is a tgt_driver * */
+    PGconn *conn;            /* NULL until connected */
+    pg_table_cache *copying; /* the table of the open COPY, NULL when none is open */
+    pg_table_cache **tables; /* owned; pointers so entries stay put when it grows */
+    size_t n_tables;
+    size_t cap_tables;
+    tgt_sbuf sql; /* scratch builder, reset for each statement */
+    /* Why the last quoting failed when it was not memory (e.g. an invalid
+     * multibyte character); reported and cleared by pg_sql_check. */
+    char quote_error[256];
+} pg_driver;
+
+/* ---- pg_exec.c ---------------------------------------------------------- */
+
+/* Fills err (TGT_ERR_LOAD) from a failed result: "PostgreSQL: <primary>",
+ * SQLSTATE, detail, hint; where is `where` (may be NULL) or, when
+ * prefer_context is set and the server sent one, the CONTEXT field.  res may
+ * be NULL (then libpq's connection message is used).  A connection that is
+ * gone is reported as "connection to PostgreSQL lost: ...".  Does not clear
+ * res.  Returns -1. */
+int pg_fail(pg_driver *d, const PGresult *res, int prefer_context, tgt_error *err,
+            const char *where);
+
+/* Runs sql (possibly several statements: they form one implicit transaction
+ * unless a transaction is open).  On success returns the (last) result, which
+ * the caller PQclears.  When the result status is not `expect`, fills err via
+ * pg_fail with where = the formatted `what` ("while adding column ..."),
+ * clears the result and returns NULL. */
+PGresult *pg_exec(pg_driver *d, const char *sql, ExecStatusType expect, tgt_error *err,
+                  const char *what, ...) __attribute__((format(printf, 5, 6)));
+
+/* Same with text parameters $1..$n (values are never spliced into SQL). */
+PGresult *pg_exec_params(pg_driver *d, const char *sql, int n_params, const char *const *values,
+                         ExecStatusType expect, tgt_error *err, const char *what, ...)
+    __attribute__((format(printf, 7, 8)));
+
+/* pg_exec expecting PGRES_COMMAND_OK, result cleared.  0 or -1. */
+int pg_command(pg_driver *d, const char *sql, tgt_error *err, const char *what, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Copies src into err unless err already holds an error (first error wins).
+ * Returns -1.  For callers that inspect a failure in a local tgt_error before
+ * deciding whether it is one. */
+int pg_error_forward(tgt_error *err, const tgt_error *src);
+
+/* Best-effort ROLLBACK of an open transaction block (no error reporting); for
+ * cleaning up after a failure inside the driver's own transactions. */
+void pg_abort_quietly(pg_driver *d);
+
+/* Copies a libpq or server message into buf as one line: newlines become
+ * spaces, trailing whitespace is dropped.  Returns buf. */
+const char *pg_one_line(const char *msg, char *buf, size_t cap);
+
+/* ---- pg_sql.c ----------------------------------------------------------- */
+
+/* Append a quoted identifier ("a""b"), a schema-qualified name, or a quoted
+ * literal.  On failure the builder goes broken (see pg_sql_check). */
+void pg_sql_ident(pg_driver *d, tgt_sbuf *sb, const char *ident);
+void pg_sql_qualified(pg_driver *d, tgt_sbuf *sb, const char *schema, const char *name);
+void pg_sql_literal(pg_driver *d, tgt_sbuf *sb, const char *value, size_t len);
+
+/* Appends t's existing columns (exists != 0), in order, comma-separated,
+ * each preceded by `prefix` (e.g. "EXCLUDED."; may be ""). */
+void pg_sql_columns(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const char *prefix);
+/* Appends t's key columns in key order, comma-separated. */
+void pg_sql_key_columns(pg_driver *d, tgt_sbuf *sb, const tgt_table *t);
+
+/* Number of t's columns with exists != 0. */
+size_t pg_existing_columns(const tgt_table *t);
+
+/* 0 when every append to sb succeeded; otherwise fills err (out of memory,
+ * or why quoting failed) and returns -1. */
+int pg_sql_check(pg_driver *d, const tgt_sbuf *sb, tgt_error *err);
+
+/* ---- pg_cache.c --------------------------------------------------------- */
+
+/* The entry for (schema, name), created on first use.  NULL (err set) when
+ * out of memory.  Borrowed: it lives until pg_cache_free. */
+pg_table_cache *pg_cache_get(pg_driver *d, const char *schema, const char *name, tgt_error *err);
+/* The entry, or NULL when the table was never seen. */
+pg_table_cache *pg_cache_find(pg_driver *d, const char *schema, const char *name);
+/* Forgets every staging table (after a rollback or a failed commit, temp
+ * tables created in that transaction are gone). */
+void pg_cache_forget_stages(pg_driver *d);
+void pg_cache_free(pg_driver *d);
+
+/* ---- the ops, defined in pg_ddl.c, pg_copy.c, pg_merge.c ------------------ */
+
+int pg_describe_table(tgt_driver *base, const char *schema, const char *table, tgt_live_table *out,
+                      tgt_error *err);
+int pg_ensure_schema(tgt_driver *base, const char *schema, tgt_error *err);
+int pg_create_table(tgt_driver *base, const tgt_table *t, tgt_error *err);
+int pg_add_column(tgt_driver *base, const tgt_table *t, size_t col, tgt_error *err);
+int pg_alter_column_type(tgt_driver *base, const tgt_table *t, size_t col, tgt_error *err);
+
+int pg_write_begin(tgt_driver *base, const tgt_table *t, tgt_write_mode mode, tgt_error *err);
+int pg_write_data(tgt_driver *base, const char *data, size_t len, tgt_error *err);
+int pg_write_end(tgt_driver *base, unsigned long *rows, tgt_error *err);
+/* Ends an open COPY with a failure and drains its results (rollback). */
+void pg_copy_abort(pg_driver *d);
+
+int pg_merge(tgt_driver *base, const tgt_table *t, unsigned long *changed, tgt_error *err);
+
+#endif

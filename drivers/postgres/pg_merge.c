@@ -1,0 +1,173 @@
+/*
+ * pg_merge.c - moving a keyed table's staged rows into the table.
+ *
+ *   INSERT INTO "s"."t" AS t (<cols>)
+ *   SELECT DISTINCT ON (<keys>) <cols> FROM pg_temp."<stage>"
+ *   ORDER BY <keys>, "_tgt_seq" DESC
+ *   ON CONFLICT (<keys>) DO UPDATE SET <non-key col> = EXCLUDED.<col>, ...
+ *   WHERE ROW(t.<data cols>) IS DISTINCT FROM ROW(EXCLUDED.<data cols>)
+ *
+ * DISTINCT ON keeps only the newest staged row per key (the highest batch
+ * sequence), which also keeps ON CONFLICT from touching a row twice.  The
+ * WHERE leaves rows whose data did not change alone, so they are not counted;
+ * the receive-time column is updated with a change but not compared (it
+ * always differs).  json and unknown types have no equality operator and are
+ * compared as text.  Without a non-key data column there is nothing to
+ * update: DO NOTHING.  The statement is cached per table shape (pg_cache.c).
+ *
+ * Called inside the core's transaction at the commit point; the stage is
+ * emptied by that COMMIT (ON COMMIT DELETE ROWS).
+ */
+#include "pg_internal.h"
+
+#include <stdlib.h>
+
+#include "error.h"
+
+static int is_key(const tgt_table *t, size_t col)
+{
+    for (size_t k = 0; k < t->n_keys; k++) {
+        if (t->key_columns[k] == col)
+            return 1;
+    }
+    return 0;
+}
+
+static int compare_as_text(const tgt_column *c)
+{
+    return c->type.kind == TGT_T_JSON || c->type.kind == TGT_T_OTHER ||
+           c->live_type.kind == TGT_T_JSON || c->live_type.kind == TGT_T_OTHER;
+}
+
+/* Appends the compared data columns, each prefixed and cast as needed. */
+static void append_data_row(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const char *prefix)
+{
+    int first = 1;
+    tgt_sbuf_append_str(sb, "ROW(");
+    for (size_t i = 0; i < t->n_columns; i++) {
+        const tgt_column *c = &t->columns[i];
+        if (!c->exists || is_key(t, i) || c->role != TGT_COL_DATA)
+            continue;
+        if (!first)
+            tgt_sbuf_append_str(sb, ", ");
+        first = 0;
+        tgt_sbuf_append_str(sb, prefix);
+        pg_sql_ident(d, sb, c->name);
+        if (compare_as_text(c))
+            tgt_sbuf_append_str(sb, "::text");
+    }
+    tgt_sbuf_append_char(sb, ')');
+}
+
+static void build_merge(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const pg_table_cache *tc)
+{
+    tgt_sbuf_append_str(sb, "INSERT INTO ");
+    pg_sql_qualified(d, sb, t->schema, t->name);
+    tgt_sbuf_append_str(sb, " AS t (");
+    pg_sql_columns(d, sb, t, "");
+    if (t->n_keys == 0) {
+        /* not a keyed table: the staged rows are simply appended */
+        tgt_sbuf_append_str(sb, ") SELECT ");
+        pg_sql_columns(d, sb, t, "");
+        tgt_sbuf_append_str(sb, " FROM pg_temp.");
+        pg_sql_ident(d, sb, tc->stage);
+        return;
+    }
+    tgt_sbuf_append_str(sb, ") SELECT DISTINCT ON (");
+    pg_sql_key_columns(d, sb, t);
+    tgt_sbuf_append_str(sb, ") ");
+    pg_sql_columns(d, sb, t, "");
+    tgt_sbuf_append_str(sb, " FROM pg_temp.");
+    pg_sql_ident(d, sb, tc->stage);
+    tgt_sbuf_append_str(sb, " ORDER BY ");
+    pg_sql_key_columns(d, sb, t);
+    tgt_sbuf_append_str(sb, ", ");
+    pg_sql_ident(d, sb, PG_SEQ_COLUMN);
+    tgt_sbuf_append_str(sb, " DESC ON CONFLICT (");
+    pg_sql_key_columns(d, sb, t);
+    tgt_sbuf_append_str(sb, ") DO ");
+
+    size_t n_data = 0;
+    for (size_t i = 0; i < t->n_columns; i++) {
+        const tgt_column *c = &t->columns[i];
+        if (c->exists && !is_key(t, i) && c->role == TGT_COL_DATA)
+            n_data++;
+    }
+    if (n_data == 0) {
+        tgt_sbuf_append_str(sb, "NOTHING");
+        return;
+    }
+    tgt_sbuf_append_str(sb, "UPDATE SET ");
+    int first = 1;
+    for (size_t i = 0; i < t->n_columns; i++) {
+        const tgt_column *c = &t->columns[i];
+        if (!c->exists || is_key(t, i))
+            continue;
+        if (!first)
+            tgt_sbuf_append_str(sb, ", ");
+        first = 0;
+        pg_sql_ident(d, sb, c->name);
+        tgt_sbuf_append_str(sb, " = EXCLUDED.");
+        pg_sql_ident(d, sb, c->name);
+    }
+    tgt_sbuf_append_str(sb, " WHERE ");
+    append_data_row(d, sb, t, "t.");
+    tgt_sbuf_append_str(sb, " IS DISTINCT FROM ");
+    append_data_row(d, sb, t, "EXCLUDED.");
+}
+
+/* The cached merge statement for t, rebuilt when the shape changed. */
+static const char *merge_sql(pg_driver *d, const tgt_table *t, pg_table_cache *tc, tgt_error *err)
+{
+    size_t ncols = pg_existing_columns(t);
+    if (tc->merge_sql != NULL && tc->merge_shape == t->shape_version && tc->merge_ncols == ncols)
+        return tc->merge_sql;
+    for (size_t k = 0; k < t->n_keys; k++) {
+        if (t->key_columns[k] >= t->n_columns || !t->columns[t->key_columns[k]].exists) {
+            tgt_error_set(err, TGT_ERR_INTERNAL, "merge into \"%s\".\"%s\": bad key column",
+                          t->schema, t->name);
+            return NULL;
+        }
+    }
+    tgt_sbuf sb;
+    tgt_sbuf_init(&sb);
+    build_merge(d, &sb, t, tc);
+    if (pg_sql_check(d, &sb, err) < 0) {
+        tgt_sbuf_deinit(&sb);
+        return NULL;
+    }
+    char *sql = tgt_sbuf_take(&sb);
+    if (sql == NULL) {
+        tgt_error_nomem(err);
+        return NULL;
+    }
+    free(tc->merge_sql);
+    tc->merge_sql = sql;
+    tc->merge_shape = t->shape_version;
+    tc->merge_ncols = ncols;
+    return sql;
+}
+
+int pg_merge(tgt_driver *base, const tgt_table *t, unsigned long *changed, tgt_error *err)
+{
+    pg_driver *d = (pg_driver *)base;
+    *changed = 0;
+    if (d->copying != NULL)
+        return tgt_error_set(err, TGT_ERR_INTERNAL, "PostgreSQL: merge while a COPY is open");
+    pg_table_cache *tc = pg_cache_find(d, t->schema, t->name);
+    /* no stage for this shape: nothing was staged since the last commit */
+    if (tc == NULL || !tc->stage_ready || tc->stage_shape != t->shape_version)
+        return 0;
+    if (pg_existing_columns(t) == 0)
+        return 0;
+    const char *sql = merge_sql(d, t, tc, err);
+    if (sql == NULL)
+        return -1;
+    PGresult *res = pg_exec(d, sql, PGRES_COMMAND_OK, err,
+                            "while merging staged rows into \"%s\".\"%s\"", t->schema, t->name);
+    if (res == NULL)
+        return -1;
+    *changed = strtoul(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    return 0;
+}
