@@ -79,6 +79,7 @@ typedef struct setting {
 static const char *const sslmode_choices[] = {"disable",   "allow",       "prefer", "require",
                                               "verify-ca", "verify-full", NULL};
 static const char *const log_level_choices[] = {"debug", "info", "warning", "error", NULL};
+static const char *const type_change_choices[] = {"fail", "keep", NULL};
 
 #define FIELD(f) offsetof(tgt_config, f)
 
@@ -191,6 +192,14 @@ static const setting settings[] = {
      .offset = FIELD(flattening_max_depth),
      .description = "Levels of nested objects turned into parent__child columns; deeper objects "
                     "are stored as jsonb, and 0 keeps every object as jsonb."},
+    {.name = "type_change",
+     .type = SET_ENUM,
+     .choices = type_change_choices,
+     .default_str = "fail",
+     .offset = FIELD(type_change),
+     .description = "What a SCHEMA asking for a narrower type than a live column gets: fail "
+                    "stops the stream with an error naming stream, column and both types; keep "
+                    "leaves the wider live column and loads the values into it."},
     {.name = "log_level",
      .type = SET_ENUM,
      .choices = log_level_choices,

@@ -46,6 +46,7 @@ typedef struct tgt_config {
     long max_batch_age_seconds; /* >= 1 */
     char *timestamp_column;     /* never NULL after tgt_config_finish */
     long flattening_max_depth;  /* >= 0 */
+    char *type_change;          /* "fail" | "keep": narrowing SCHEMA changes */
     char *log_level;            /* "debug" | "info" | "warning" | "error" */
 } tgt_config;
 

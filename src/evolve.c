@@ -103,7 +103,7 @@ static int push(size_t **list, size_t *n, size_t value)
 
 /* Decides what happens to one column that exists in the live table. */
 static int diff_column(tgt_table *t, size_t i, const tgt_live_column *live, const char *stream,
-                       tgt_evolve_plan *plan, tgt_error *err)
+                       int keep_narrower, tgt_evolve_plan *plan, tgt_error *err)
 {
     tgt_column *c = &t->columns[i];
     c->exists = 1;
@@ -114,7 +114,15 @@ static int diff_column(tgt_table *t, size_t i, const tgt_live_column *live, cons
         c->live_type = live->type;
         return 0;
     case TGT_ORDER_LOWER:
-        return narrowing_error(t, c, live, stream, err);
+        if (!keep_narrower)
+            return narrowing_error(t, c, live, stream, err);
+        char wanted[64];
+        tgt_log(TGT_LOG_INFO, "stream \"%s\": keeping column \"%s\" as %s (the SCHEMA asks for "
+                "%s; type_change is keep)", stream, c->name, live->sql_type,
+                tgt_type_sql(c->type, wanted, sizeof(wanted)));
+        c->type = live->type;
+        c->live_type = live->type;
+        return 0;
     case TGT_ORDER_HIGHER:
         break;
     case TGT_ORDER_INCOMPARABLE:
@@ -137,8 +145,8 @@ static int diff_column(tgt_table *t, size_t i, const tgt_live_column *live, cons
     return 0;
 }
 
-int tgt_evolve_diff(tgt_driver *d, tgt_table *t, const char *stream, tgt_evolve_plan *plan,
-                    tgt_error *err)
+int tgt_evolve_diff(tgt_driver *d, tgt_table *t, const char *stream, int keep_narrower,
+                    tgt_evolve_plan *plan, tgt_error *err)
 {
     tgt_live_table live;
     tgt_live_table_init(&live);
@@ -155,7 +163,7 @@ int tgt_evolve_diff(tgt_driver *d, tgt_table *t, const char *stream, tgt_evolve_
     for (size_t i = 0; rc == 0 && i < t->n_columns; i++) {
         const tgt_live_column *lc = tgt_live_table_find(&live, t->columns[i].name);
         if (lc != NULL) {
-            rc = diff_column(t, i, lc, stream, plan, err);
+            rc = diff_column(t, i, lc, stream, keep_narrower, plan, err);
         } else {
             t->columns[i].live_type = t->columns[i].type;
             if (push(&plan->add, &plan->n_add, i) != 0)

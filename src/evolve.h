@@ -10,7 +10,8 @@
  * type is lower in the lattice (or incomparable) is altered to the join of
  * both, keeping every value; a live type higher than the wanted one is a
  * narrowing: refused with an error naming stream, column, live and requested
- * type.  Columns are never dropped.  After diff, every column's live_type is
+ * type, unless the caller keeps the wider live column (type_change = keep).
+ * Columns are never dropped.  After diff, every column's live_type is
  * the type it will have once the plan is applied.
  */
 #ifndef TGT_EVOLVE_H
@@ -34,8 +35,10 @@ void tgt_evolve_plan_init(tgt_evolve_plan *plan);
 void tgt_evolve_plan_deinit(tgt_evolve_plan *plan);
 int tgt_evolve_plan_is_empty(const tgt_evolve_plan *plan);
 
-int tgt_evolve_diff(tgt_driver *d, tgt_table *t, const char *stream, tgt_evolve_plan *plan,
-                    tgt_error *err);
+/* keep_narrower: a narrowing request keeps the wider live column (setting
+ * type_change = keep) instead of failing. */
+int tgt_evolve_diff(tgt_driver *d, tgt_table *t, const char *stream, int keep_narrower,
+                    tgt_evolve_plan *plan, tgt_error *err);
 
 int tgt_evolve_apply(tgt_driver *d, tgt_table *t, const tgt_evolve_plan *plan, tgt_error *err);
 

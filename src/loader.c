@@ -257,7 +257,8 @@ static int evolve_and_install(tgt_loader *l, tgt_stream *s, tgt_schema_model *mo
     int rc = -1;
     model->table.shape_version = s->model.table.shape_version + 1;
     if (ensure_connected(l, err) != 0 ||
-        tgt_evolve_diff(l->driver, &model->table, s->name, &plan, err) != 0)
+        tgt_evolve_diff(l->driver, &model->table, s->name,
+                        strcmp(l->cfg->type_change, "keep") == 0, &plan, err) != 0)
         goto out;
     /* rows encoded under the old shape must reach the database first, and
      * DDL runs in its own transaction */
