@@ -632,6 +632,7 @@ static const char *const all_settings[] = {
     "max_batch_age_seconds",
     "timestamp_column",
     "flattening_max_depth",
+    "type_change",
     "log_level",
 };
 
