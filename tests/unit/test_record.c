@@ -1,0 +1,180 @@
+/* Unit tests for record.c: a RECORD routed through the flatten plan into
+ * one COPY text row, and the errors for values a column cannot take. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <string.h>
+
+#include "record.h"
+
+typedef struct fixture {
+    tgt_stream stream;
+    tgt_json_parser parser;
+    tgt_sbuf scratch;
+} fixture;
+
+static void setup_stream(fixture *f, const char *schema_json, const char *keys_json)
+{
+    memset(f, 0, sizeof(*f));
+    tgt_json_parser_init(&f->parser);
+    f->parser.skip_array_items = 1;
+    tgt_sbuf_init(&f->scratch);
+    tgt_sbuf_init(&f->stream.chunk);
+    f->stream.name = strdup("orders");
+    f->stream.name_len = 6;
+    tgt_schema_model_init(&f->stream.model);
+    json_t *schema = json_loads(schema_json, JSON_DECODE_INT_AS_REAL, NULL);
+    json_t *keys = keys_json ? json_loads(keys_json, 0, NULL) : NULL;
+    assert_non_null(schema);
+    tgt_schema_options opt = {"orders", "public", "orders", "__loaded_at", 10};
+    tgt_schema_model model;
+    tgt_error err;
+    tgt_error_init(&err);
+    assert_int_equal(tgt_schema_build(schema, keys, &opt, &model, &err), 0);
+    assert_int_equal(tgt_stream_set_model(&f->stream, &model, strdup("fp"), &err), 0);
+    json_decref(schema);
+    json_decref(keys);
+}
+
+static void teardown_stream(fixture *f)
+{
+    tgt_schema_model_deinit(&f->stream.model);
+    tgt_sbuf_deinit(&f->stream.chunk);
+    free(f->stream.schema_fingerprint);
+    free(f->stream.slot_tok);
+    free(f->stream.seen);
+    free(f->stream.name);
+    tgt_json_parser_deinit(&f->parser);
+    tgt_sbuf_deinit(&f->scratch);
+}
+
+/* Encodes `record_json` (a record object); returns the rc and leaves the
+ * error in err. */
+static int encode(fixture *f, const char *record_json, tgt_error *err)
+{
+    tgt_error_init(err);
+    size_t len = strlen(record_json);
+    assert_int_equal(tgt_json_parse(&f->parser, record_json, len, err), 0);
+    tgt_record_context ctx = {"stdin", 7, "2026-01-01 00:00:00.000000+00", 29,
+                              f->stream.model.table.n_keys > 0, &f->scratch};
+    return tgt_record_encode(&f->stream, &f->parser, record_json, 0, &ctx, err);
+}
+
+static const char *SCHEMA =
+    "{\"properties\":{\"id\":{\"type\":\"integer\"},\"amount\":{\"type\":\"number\"},"
+    "\"note\":{\"type\":[\"null\",\"string\"]},\"paid\":{\"type\":\"boolean\"},"
+    "\"at\":{\"type\":\"string\",\"format\":\"date-time\"},"
+    "\"addr\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"},"
+    "\"geo\":{\"type\":\"object\",\"properties\":{\"lat\":{\"type\":\"number\"}}}}},"
+    "\"tags\":{\"type\":\"array\"}},\"required\":[\"id\"]}";
+
+static void test_row_in_column_order(void **state)
+{
+    (void)state;
+    fixture f;
+    setup_stream(&f, SCHEMA, "[\"id\"]");
+    tgt_error err;
+    /* property order in the record does not matter; unknown keys are ignored */
+    assert_int_equal(encode(&f,
+                            "{\"tags\":[\"a\",\"b\\tc\"],\"zzz\":1,\"addr\":{\"geo\":{\"lat\":1.50},"
+                            "\"city\":\"Z\\u00fcrich\"},\"id\":42,"
+                            "\"amount\":123456789012345678901234567890.123456789,"
+                            "\"note\":\"tab\\there\\\\N\",\"paid\":true,\"at\":\"2020-01-02T03:04:05+05:30\"}",
+                            &err),
+                     0);
+    const char *want = "42\t123456789012345678901234567890.123456789\ttab\\there\\\\N\tt\t"
+                       "2020-01-02T03:04:05+05:30\tZ\xc3\xbcrich\t1.50\t[\"a\",\"b\\\\tc\"]\t"
+                       "2026-01-01 00:00:00.000000+00\t1\n";
+    assert_string_equal(tgt_sbuf_str(&f.stream.chunk), want);
+    assert_int_equal(f.stream.rows_pending, 1);
+    teardown_stream(&f);
+}
+
+static void test_missing_and_null_values(void **state)
+{
+    (void)state;
+    fixture f;
+    setup_stream(&f, SCHEMA, NULL);
+    tgt_error err;
+    assert_int_equal(encode(&f, "{\"id\":1,\"note\":\"\",\"addr\":null}", &err), 0);
+    assert_string_equal(tgt_sbuf_str(&f.stream.chunk),
+                        "1\t\\N\t\t\\N\t\\N\t\\N\t\\N\t\\N\t2026-01-01 00:00:00.000000+00\n");
+    teardown_stream(&f);
+}
+
+static void test_bad_values_leave_nothing(void **state)
+{
+    (void)state;
+    fixture f;
+    setup_stream(&f, SCHEMA, "[\"id\"]");
+    tgt_error err;
+    assert_int_equal(encode(&f, "{\"id\":1}", &err), 0);
+    size_t good_len = f.stream.chunk.len;
+    struct {
+        const char *record;
+        const char *expect;
+    } cases[] = {
+        {"{\"id\":\"x\"}", "property \"id\""},
+        {"{\"id\":1.5}", "not an integer"},
+        {"{\"id\":9223372036854775808}", "out of range"},
+        {"{\"id\":2,\"paid\":\"yes\"}", "true or false"},
+        {"{\"id\":2,\"amount\":\"12\"}", "JSON number"},
+        {"{\"id\":2,\"at\":\"2019-02-30T00:00:00Z\"}", "property \"at\""},
+        {"{\"id\":2,\"addr\":[1]}", "declared as an object"},
+        {"{\"amount\":1}", "required property \"id\" is missing"},
+        {"{\"id\":null}", "key property \"id\" is null"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(encode(&f, cases[i].record, &err), -1);
+        assert_int_equal(err.code, TGT_ERR_DATA);
+        if (strstr(err.message, cases[i].expect) == NULL)
+            fail_msg("case %zu: \"%s\" not in \"%s\"", i, cases[i].expect, err.message);
+        assert_non_null(strstr(err.where, "stdin line 7"));
+        assert_int_equal(f.stream.chunk.len, good_len);
+    }
+    assert_int_equal(f.stream.rows_pending, 1);
+    teardown_stream(&f);
+}
+
+static void test_integral_forms(void **state)
+{
+    (void)state;
+    fixture f;
+    setup_stream(&f, "{\"properties\":{\"id\":{\"type\":\"integer\"}}}", NULL);
+    tgt_error err;
+    assert_int_equal(encode(&f, "{\"id\":-9223372036854775808}", &err), 0);
+    assert_int_equal(encode(&f, "{\"id\":12.000}", &err), 0);
+    assert_int_equal(encode(&f, "{\"id\":1e3}", &err), -1);
+    assert_string_equal(tgt_sbuf_str(&f.stream.chunk),
+                        "-9223372036854775808\t2026-01-01 00:00:00.000000+00\n"
+                        "12\t2026-01-01 00:00:00.000000+00\n");
+    teardown_stream(&f);
+}
+
+static void test_nul_replaced_and_counted(void **state)
+{
+    (void)state;
+    fixture f;
+    setup_stream(&f, "{\"properties\":{\"s\":{\"type\":\"string\"},\"j\":{}}}", NULL);
+    tgt_error err;
+    assert_int_equal(encode(&f, "{\"s\":\"a\\u0000b\",\"j\":{\"k\":\"\\u0000\"}}", &err), 0);
+    assert_string_equal(tgt_sbuf_str(&f.stream.chunk),
+                        "a\xef\xbf\xbd" "b\t{\"k\":\"\\\\ufffd\"}\t2026-01-01 00:00:00.000000+00\n");
+    assert_int_equal(f.stream.nul_replaced, 2);
+    teardown_stream(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_row_in_column_order),
+        cmocka_unit_test(test_missing_and_null_values),
+        cmocka_unit_test(test_bad_values_leave_nothing),
+        cmocka_unit_test(test_integral_forms),
+        cmocka_unit_test(test_nul_replaced_and_counted),
+    };
+    return cmocka_run_group_tests_name("record", tests, NULL, NULL);
+}
