@@ -145,6 +145,72 @@ static int diff_column(tgt_table *t, size_t i, const tgt_live_column *live, cons
     return 0;
 }
 
+static const tgt_live_column *live_by_source(const tgt_live_table *live, const char *path)
+{
+    for (size_t i = 0; i < live->n_columns; i++) {
+        if (live->columns[i].source_path != NULL && strcmp(live->columns[i].source_path, path) == 0)
+            return &live->columns[i];
+    }
+    return NULL;
+}
+
+/* Is `name` held by a live column of another property, or by another
+ * column of t? */
+static int name_taken(const tgt_table *t, size_t self, const tgt_live_table *live,
+                      const char *name)
+{
+    const tgt_live_column *lc = tgt_live_table_find(live, name);
+    if (lc != NULL && lc->source_path != NULL &&
+        strcmp(lc->source_path, t->columns[self].source_path) != 0)
+        return 1;
+    for (size_t j = 0; j < t->n_columns; j++) {
+        if (j != self && strcmp(t->columns[j].name, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * Keeps each property in the column the live table already gave it.  The
+ * clash suffix goes to whichever of two alike names comes later in a SCHEMA,
+ * so a SCHEMA listing them in another order would otherwise swap their
+ * columns; the column comments record each column's property path, which
+ * is what is matched here.  A new property whose name is held by another
+ * property's live column gets the hash suffix.
+ */
+static int remap_by_source(tgt_table *t, const tgt_live_table *live, const char *stream,
+                           tgt_error *err)
+{
+    unsigned char *mapped = calloc(t->n_columns + 1, 1);
+    if (mapped == NULL)
+        return tgt_error_nomem(err);
+    for (size_t i = 0; i < t->n_columns; i++) {
+        tgt_column *c = &t->columns[i];
+        const tgt_live_column *lc = c->source_path ? live_by_source(live, c->source_path) : NULL;
+        if (lc != NULL) {
+            memcpy(c->name, lc->name, sizeof(c->name));
+            mapped[i] = 1;
+        }
+    }
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < t->n_columns; i++) {
+        tgt_column *c = &t->columns[i];
+        if (mapped[i] || c->source_path == NULL || !name_taken(t, i, live, c->name))
+            continue;
+        char suffixed[TGT_IDENT_MAX + 1];
+        tgt_naming_with_suffix(c->name, c->path_hash, suffixed);
+        if (strcmp(suffixed, c->name) == 0 || name_taken(t, i, live, suffixed))
+            rc = tgt_error_set(err, TGT_ERR_DATA,
+                               "stream \"%s\": property \"%s\" and another property both map to "
+                               "column \"%s\" of \"%s\".\"%s\"",
+                               stream, c->source_path, c->name, t->schema, t->name);
+        else
+            memcpy(c->name, suffixed, sizeof(suffixed));
+    }
+    free(mapped);
+    return rc;
+}
+
 int tgt_evolve_diff(tgt_driver *d, tgt_table *t, const char *stream, int keep_narrower,
                     tgt_evolve_plan *plan, tgt_error *err)
 {
@@ -159,7 +225,9 @@ int tgt_evolve_diff(tgt_driver *d, tgt_table *t, const char *stream, int keep_na
             t->columns[i].live_type = t->columns[i].type;
         goto done;
     }
-    rc = check_keys(t, &live, stream, err);
+    rc = remap_by_source(t, &live, stream, err);
+    if (rc == 0)
+        rc = check_keys(t, &live, stream, err);
     for (size_t i = 0; rc == 0 && i < t->n_columns; i++) {
         const tgt_live_column *lc = tgt_live_table_find(&live, t->columns[i].name);
         if (lc != NULL) {

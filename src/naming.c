@@ -20,6 +20,22 @@ uint32_t tgt_naming_hash(const void *bytes, size_t n)
     return h;
 }
 
+uint32_t tgt_naming_path_hash(const char *const *parts, const size_t *lens, size_t n_parts)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n_parts; i++) {
+        if (i > 0) {
+            h ^= TGT_PATH_SEPARATOR;
+            h *= 16777619u;
+        }
+        for (size_t j = 0; j < lens[i]; j++) {
+            h ^= (unsigned char)parts[i][j];
+            h *= 16777619u;
+        }
+    }
+    return h;
+}
+
 void tgt_naming_normalize_part(const char *name, size_t len, tgt_sbuf *out)
 {
     if (len == 0) {
@@ -61,20 +77,10 @@ int tgt_naming_identifier(const char *const *parts, const size_t *lens, size_t n
 {
     tgt_sbuf joined;
     tgt_sbuf_init(&joined);
-    uint32_t hash = 2166136261u;
     for (size_t i = 0; i < n_parts; i++) {
         if (i > 0)
             tgt_sbuf_append(&joined, "__", 2);
         tgt_naming_normalize_part(parts[i], lens[i], &joined);
-        /* FNV-1a continued over "part0 0x1F part1 ..." without building it */
-        if (i > 0) {
-            hash ^= TGT_PATH_SEPARATOR;
-            hash *= 16777619u;
-        }
-        for (size_t j = 0; j < lens[i]; j++) {
-            hash ^= (unsigned char)parts[i][j];
-            hash *= 16777619u;
-        }
     }
     if (!tgt_sbuf_ok(&joined)) {
         tgt_sbuf_deinit(&joined);
@@ -84,7 +90,7 @@ int tgt_naming_identifier(const char *const *parts, const size_t *lens, size_t n
         memcpy(out, joined.data, joined.len + 1);
     } else {
         joined.data[utf8_cut(joined.data, joined.len, TGT_IDENT_CUT)] = '\0';
-        tgt_naming_with_suffix(joined.data, hash, out);
+        tgt_naming_with_suffix(joined.data, tgt_naming_path_hash(parts, lens, n_parts), out);
     }
     tgt_sbuf_deinit(&joined);
     return 0;

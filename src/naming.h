@@ -25,6 +25,10 @@
 /* FNV-1a 32-bit over bytes. */
 uint32_t tgt_naming_hash(const void *bytes, size_t n);
 
+/* FNV-1a 32-bit over the parts joined by TGT_PATH_SEPARATOR: the hash
+ * that the 63-byte rule and the clash suffix use. */
+uint32_t tgt_naming_path_hash(const char *const *parts, const size_t *lens, size_t n_parts);
+
 /* Appends the normalised form of one name part (no length rule applied). */
 void tgt_naming_normalize_part(const char *name, size_t len, tgt_sbuf *out);
 

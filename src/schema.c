@@ -295,20 +295,11 @@ static long add_column(build_ctx *ctx, const char *const *parts, const size_t *l
     memset(c, 0, sizeof(*c));
     if (tgt_naming_identifier(parts, lens, n_parts, c->name) != 0)
         return tgt_error_nomem(ctx->err);
+    uint32_t h = tgt_naming_path_hash(parts, lens, n_parts);
+    c->path_hash = h;
     /* a later source name that normalises like an earlier one gets the
      * hash suffix (DESIGN.md "Names") */
     if (tgt_table_find_column(t, c->name) >= 0) {
-        uint32_t h = 2166136261u;
-        for (size_t i = 0; i < n_parts; i++) {
-            if (i > 0) {
-                h ^= TGT_PATH_SEPARATOR;
-                h *= 16777619u;
-            }
-            for (size_t j = 0; j < lens[i]; j++) {
-                h ^= (unsigned char)parts[i][j];
-                h *= 16777619u;
-            }
-        }
         char suffixed[TGT_IDENT_MAX + 1];
         tgt_naming_with_suffix(c->name, h, suffixed);
         if (tgt_table_find_column(t, suffixed) >= 0)

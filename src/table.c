@@ -38,6 +38,8 @@ void tgt_live_table_init(tgt_live_table *lt)
 
 void tgt_live_table_deinit(tgt_live_table *lt)
 {
+    for (size_t i = 0; i < lt->n_columns; i++)
+        free(lt->columns[i].source_path);
     free(lt->columns);
     free(lt->key);
     tgt_live_table_init(lt);

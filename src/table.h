@@ -14,6 +14,7 @@
 #define TGT_TABLE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "naming.h"
 #include "types.h"
@@ -27,6 +28,7 @@ typedef enum tgt_column_role {
 typedef struct tgt_column {
     char name[TGT_IDENT_MAX + 1]; /* normalised identifier, unquoted */
     char *source_path;            /* owned: "a.b" (property path as sent), NULL for role columns */
+    uint32_t path_hash;           /* FNV-1a of the path parts joined by 0x1F (naming.h) */
     tgt_coltype type;             /* the type the data needs (from the SCHEMA) */
     tgt_coltype live_type;        /* the type the live column has (== type when we created it) */
     tgt_column_role role;
@@ -55,6 +57,7 @@ typedef struct tgt_live_column {
     char sql_type[128]; /* format_type() spelling, for messages */
     tgt_coltype type;   /* parsed from sql_type (TGT_T_OTHER when unknown) */
     int not_null;
+    char *source_path;  /* owned: the property path target-pg recorded for it, or NULL */
 } tgt_live_column;
 
 typedef struct tgt_live_table {

@@ -26,7 +26,8 @@
  * table; a single row of NULLs: a table without columns. */
 static const char describe_sql[] =
     "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull, "
-    "pg_catalog.array_position(i.indkey::pg_catalog.int2[], a.attnum) "
+    "pg_catalog.array_position(i.indkey::pg_catalog.int2[], a.attnum), "
+    "pg_catalog.col_description(c.oid, a.attnum) "
     "FROM pg_catalog.pg_class c "
     "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
     "LEFT JOIN pg_catalog.pg_attribute a "
@@ -39,6 +40,19 @@ typedef struct key_pos {
     long pos;
     size_t col;
 } key_pos;
+
+/* The property path target-pg recorded in the column comment, if any. */
+static int set_source_path(tgt_live_column *c, const PGresult *res, int r)
+{
+    static const char prefix[] = "source: ";
+    if (PQgetisnull(res, r, 4))
+        return 0;
+    const char *comment = PQgetvalue(res, r, 4);
+    if (strncmp(comment, prefix, sizeof(prefix) - 1) != 0)
+        return 0;
+    c->source_path = strdup(comment + sizeof(prefix) - 1);
+    return c->source_path == NULL ? -1 : 0;
+}
 
 /* out is initialised here (it must not hold memory); on error it is left
  * empty. */
@@ -74,6 +88,8 @@ int pg_describe_table(tgt_driver *base, const char *schema, const char *table, t
         snprintf(c->sql_type, sizeof(c->sql_type), "%s", PQgetvalue(res, r, 1));
         c->type = tgt_type_from_sql(PQgetvalue(res, r, 1));
         c->not_null = strcmp(PQgetvalue(res, r, 2), "t") == 0;
+        if (set_source_path(c, res, r) != 0)
+            goto nomem;
         if (!PQgetisnull(res, r, 3)) {
             /* insertion by key position: keys are few */
             long pos = strtol(PQgetvalue(res, r, 3), NULL, 10);
