@@ -52,7 +52,6 @@ typedef struct tgt_loader {
     size_t buffered;             /* bytes in all chunks */
     unsigned long pending_rows;  /* rows of all streams since the last commit */
     struct timespec batch_start; /* when the first pending row arrived */
-    unsigned long records_seen;
 
     time_t loaded_at_second;     /* cache for the receive-time text */
     char loaded_at[40];
