@@ -8,8 +8,12 @@ PGUSER); never through a driver module.
 What is here:
   * the stream-name -> table-name rule of target-pg (DESIGN.md "Names"),
     reimplemented so tests can find the tables target-pg creates;
-  * running target-pg (with $TARGET_PG_WRAPPER) on a file with a config;
-  * small database helpers: createdb/dropdb, scalar and JSON queries.
+  * running target-pg (with $TARGET_PG_WRAPPER) on a file with a config, and
+    the checks of its exit status every integration test makes;
+  * small database helpers: createdb/dropdb, scalar and JSON queries;
+  * writing Singer input files and reading STATE values back from stdout;
+  * the integration-test frame: $TEST_DB / $TEST_TMPDIR and the report of
+    problems (one per line, exit status 1 when there is any).
 """
 
 import json
@@ -181,6 +185,17 @@ def columns(schema: str, table: str, dbname: str):
     return {r["column_name"]: r["data_type"] for r in rows}
 
 
+def column_values(schema: str, table: str, column: str, dbname: str, order_by=None):
+    """The values of one column as a list, in ORDER BY order_by (SQL text)
+    when given; [] when the table does not exist."""
+    if not table_exists(schema, table, dbname):
+        return []
+    sql = "SELECT %s AS v FROM %s" % (quote_ident(column), qualified(schema, table))
+    if order_by:
+        sql += " ORDER BY " + order_by
+    return [r["v"] for r in query_json(sql, dbname)]
+
+
 def sql_literal(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
@@ -193,19 +208,28 @@ def target_cmd():
     return shlex.split(os.environ.get("TARGET_PG_WRAPPER", "")) + [target]
 
 
-def write_config(path: str, dbname: str, schema: str = "public", **extra) -> None:
-    """A config for the throwaway server in the PG* environment."""
+def connection(dbname: str, **extra) -> dict:
+    """Connection settings (host, port, user, dbname) for the throwaway
+    server in the PG* environment, followed by extra."""
     cfg = {
         "host": os.environ.get("PGHOST", "localhost"),
         "port": int(os.environ.get("PGPORT", "5432")),
         "user": os.environ.get("PGUSER", "postgres"),
         "dbname": dbname,
-        "default_target_schema": schema,
     }
+    cfg.update(extra)
+    return cfg
+
+
+def write_config(path: str, dbname: str, schema: str = "public", **extra) -> str:
+    """Writes a config for the throwaway server in the PG* environment (with
+    default_target_schema = schema, then extra) to path; returns path."""
+    cfg = connection(dbname, default_target_schema=schema)
     cfg.update(extra)
     with open(path, "w", encoding="utf-8") as f:
         json.dump(cfg, f, indent=2)
         f.write("\n")
+    return path
 
 
 class Run:
@@ -241,7 +265,64 @@ def run_target(args, timeout=120, stdin_path=None) -> Run:
                timed_out)
 
 
+def run_input(cfg: str, path: str, timeout=120) -> Run:
+    """Runs target-pg --config cfg --input path."""
+    return run_target(["--config", cfg, "--input", path], timeout=timeout)
+
+
+def check_exit_0(problems, label: str, r: Run, tail=1500) -> bool:
+    """True when run r exited 0 in time; otherwise appends "label: target-pg
+    exit N[ (timed out)]: <last tail characters of stderr>" to problems and
+    returns False."""
+    if r.timed_out or r.returncode != 0:
+        problems.append("%s: target-pg exit %s%s: %s" % (label, r.returncode,
+                                                          " (timed out)" if r.timed_out else "",
+                                                          r.stderr.strip()[-tail:]))
+        return False
+    return True
+
+
+def check_exit_1(problems, label: str, r: Run) -> bool:
+    """For a run that must fail with exit 1 (a data or input error): False
+    after appending "label: timed out" when it timed out; otherwise True,
+    after appending a problem when its exit status is not 1."""
+    if r.timed_out:
+        problems.append("%s: timed out" % label)
+        return False
+    if r.returncode != 1:
+        problems.append("%s: exit %s, expected 1 (stderr: %s)" % (label, r.returncode,
+                                                                r.stderr.strip()[-1000:]))
+    return True
+
+
+def lines_mentioning(text: str, word: str):
+    """The lines of text that contain word (lower case), ignoring case:
+    lines_mentioning(stderr, "error") are the error lines."""
+    return [line for line in text.splitlines() if word in line.lower()]
+
+
 # --- Singer input --------------------------------------------------------------
+
+def jline(obj) -> str:
+    """One JSON line (without newline), non-ASCII characters written raw."""
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def write_text(path: str, text: str) -> None:
+    """Writes text to path as UTF-8, byte for byte (no newline translation)."""
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+
+
+def write_lines(path: str, lines) -> None:
+    """Writes each line of lines (str) to path followed by a newline."""
+    write_text(path, "".join(line + "\n" for line in lines))
+
+
+def write_messages(path: str, msgs) -> None:
+    """Writes each message (dict) of msgs to path as one JSON line."""
+    write_lines(path, [jline(m) for m in msgs])
+
 
 def read_messages(path: str):
     """(line number, message dict) for every line of path that parses as a
@@ -277,3 +358,39 @@ def stdout_states(stdout: str):
         except ValueError:
             raise ValueError("stdout line %d is not JSON: %.200s" % (i, line))
     return values
+
+
+def parse_states(problems, label: str, stdout: str):
+    """stdout_states(stdout); None after appending "label: <which line is not
+    JSON>" to problems."""
+    try:
+        return stdout_states(stdout)
+    except ValueError as e:
+        problems.append("%s: %s" % (label, e))
+        return None
+
+
+def check_states(problems, label: str, stdout: str, want) -> None:
+    """Appends a problem unless stdout holds exactly the STATE values want."""
+    st = parse_states(problems, label, stdout)
+    if st is not None and st != want:
+        problems.append("%s: stdout STATEs %r, expected %r" % (label, st, want))
+
+
+# --- integration tests (tests/integration/test_*.py) ----------------------------
+
+def integration_env():
+    """(database, scratch directory) that tests/run_all.sh gives an
+    integration test: $TEST_DB and $TEST_TMPDIR (default /tmp)."""
+    return os.environ["TEST_DB"], os.environ.get("TEST_TMPDIR") or "/tmp"
+
+
+def report(problems, limit=60) -> int:
+    """Prints the first limit problems one per line (a newline in one shown
+    as \\n) and how many more there are; returns the exit status: 1 when
+    there is any problem, else 0."""
+    for p in problems[:limit]:
+        print(p.replace("\n", "\\n"))
+    if len(problems) > limit:
+        print("... and %d more problems" % (len(problems) - limit))
+    return 1 if problems else 0

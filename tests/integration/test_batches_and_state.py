@@ -50,10 +50,6 @@ def problem(msg):
     problems.append(msg)
 
 
-def jline(obj):
-    return json.dumps(obj, ensure_ascii=False)
-
-
 def schema_msg(stream, props, keys):
     return {"type": "SCHEMA", "stream": stream, "key_properties": keys,
             "schema": {"type": "object", "properties": props}}
@@ -80,7 +76,8 @@ def rows_committed(table, db, where=""):
 
 class Live:
     """target-pg fed through a pipe we write to; stdout and stderr read by
-    threads so we can watch STATE lines appear while it runs."""
+    threads so we can watch STATE lines appear while it runs.  Used as a
+    context manager: target-pg is killed if it still runs when the block ends."""
 
     def __init__(self, cfg):
         self.p = subprocess.Popen(harness.target_cmd() + ["--config", cfg],
@@ -103,7 +100,7 @@ class Live:
     def send(self, msgs):
         try:
             for m in msgs:
-                self.p.stdin.write((jline(m) + "\n").encode("utf-8"))
+                self.p.stdin.write((harness.jline(m) + "\n").encode("utf-8"))
             self.p.stdin.flush()
             return True
         except BrokenPipeError:
@@ -159,6 +156,14 @@ class Live:
             pass
         self.p.wait()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.running():
+            self.kill()
+        return False
+
 
 def metric_counts(stderr):
     """{stream: summed record_count} from METRIC lines; problems for bad ones."""
@@ -199,38 +204,28 @@ def check_metrics(label, stderr, want):
 
 
 def run_file(cfg, path, msgs):
-    with open(path, "w", encoding="utf-8") as f:
-        for m in msgs:
-            f.write(jline(m) + "\n")
-    return harness.run_target(["--config", cfg, "--input", path], timeout=120)
+    """Writes msgs to path and loads it."""
+    harness.write_messages(path, msgs)
+    return harness.run_input(cfg, path)
 
 
 def need_ok(label, r):
-    if r.timed_out or r.returncode != 0:
-        problem("%s: target-pg exit %s%s: %s" % (label, r.returncode,
-                                                  " (timed out)" if r.timed_out else "",
-                                                  r.stderr.strip()[-1500:]))
-        return False
-    return True
+    """False (after a problem) when run r did not exit 0."""
+    return harness.check_exit_0(problems, label, r)
 
 
 def parse_states(label, stdout):
-    try:
-        return harness.stdout_states(stdout)
-    except ValueError as e:
-        problem("%s: %s" % (label, e))
-        return None
+    """The STATE values on stdout; None (after a problem) when not all JSON."""
+    return harness.parse_states(problems, label, stdout)
 
 
 # --- (a) -------------------------------------------------------------------------
 
 def case_a(db, tmp):
-    cfg = os.path.join(tmp, "a.json")
-    harness.write_config(cfg, db, SCHEMA, batch_size_rows=3)
-    live = Live(cfg)
+    cfg = harness.write_config(os.path.join(tmp, "a.json"), db, SCHEMA, batch_size_rows=3)
     S = "slow"
     rc = None
-    try:
+    with Live(cfg) as live:
         if not live.send([schema_msg(S, SIMPLE, []), rec(S, id=1, v="r1"), rec(S, id=2, v="r2"),
                           state({"s": 1})]):
             return
@@ -288,9 +283,6 @@ def case_a(db, tmp):
             if rows_committed(S, db) < 10:
                 problem("(a) ... and only %d rows are committed" % rows_committed(S, db))
         rc = live.finish()
-    finally:
-        if live.running():
-            live.kill()
     if rc != 0:
         problem("(a) exit %s: %s" % (rc, live.stderr_text()[-1500:]))
     got = live.states()
@@ -307,12 +299,10 @@ def case_a(db, tmp):
 # --- (b) -------------------------------------------------------------------------
 
 def case_b(db, tmp):
-    cfg = os.path.join(tmp, "b.json")
-    harness.write_config(cfg, db, SCHEMA, max_batch_age_seconds=1)
+    cfg = harness.write_config(os.path.join(tmp, "b.json"), db, SCHEMA, max_batch_age_seconds=1)
     S = "aged"
-    live = Live(cfg)
     rc = None
-    try:
+    with Live(cfg) as live:
         if not live.send([schema_msg(S, SIMPLE, ["id"]), rec(S, id=1, v="x"),
                           rec(S, id=2, v="y"), state({"aged": 1})]):
             return
@@ -348,9 +338,6 @@ def case_b(db, tmp):
                 problem("(b) second STATE written with %d of 3 rows committed"
                         % rows_committed(S, db))
         rc = live.finish()
-    finally:
-        if live.running():
-            live.kill()
     if rc != 0:
         problem("(b) exit %s: %s" % (rc, live.stderr_text()[-1500:]))
     got = live.states()
@@ -363,14 +350,12 @@ def case_b_trickle(db, tmp):
     """max_batch_age_seconds=1 while records trickle in (one every 0.4 s, so
     the input is never idle for a second): rows must still be committed at
     least about once a second, before the input ends."""
-    cfg = os.path.join(tmp, "b2.json")
-    harness.write_config(cfg, db, SCHEMA, max_batch_age_seconds=1)
+    cfg = harness.write_config(os.path.join(tmp, "b2.json"), db, SCHEMA, max_batch_age_seconds=1)
     S = "trickle"
     duration = 4.0 if SLOW == 1.0 else 12.0
-    live = Live(cfg)
     first_commit = None
     rc = None
-    try:
+    with Live(cfg) as live:
         if not live.send([schema_msg(S, SIMPLE, [])]):
             return
         start = time.monotonic()
@@ -387,9 +372,6 @@ def case_b_trickle(db, tmp):
                     "within %.0f s (%d records sent, input never idle for 1 s)" % (duration, i))
         live.send([state({"trickle": i})])
         rc = live.finish()
-    finally:
-        if live.running():
-            live.kill()
     if rc != 0:
         problem("(b trickle) exit %s: %s" % (rc, live.stderr_text()[-1500:]))
     if rows_committed(S, db) != i:
@@ -401,8 +383,7 @@ def case_b_trickle(db, tmp):
 # --- (c) -------------------------------------------------------------------------
 
 def case_c(db, tmp):
-    cfg = os.path.join(tmp, "c.json")
-    harness.write_config(cfg, db, SCHEMA, batch_size_rows=3)
+    cfg = harness.write_config(os.path.join(tmp, "c.json"), db, SCHEMA, batch_size_rows=3)
     S = "endstate"
     # the last batch is committed on reaching batch_size_rows, then the STATE
     msgs = [schema_msg(S, SIMPLE, []), rec(S, id=1), rec(S, id=2), rec(S, id=3),
@@ -435,9 +416,9 @@ def case_c(db, tmp):
             '"e": 1e400, "u": "\\u00e9\\ud83d\\ude00 \\"q\\" \\\\", '
             '"ts": "2024-01-01T00:00:00.123456+00:00"}}, "list": [1, null, true]}}')
     path = os.path.join(tmp, "c4.singer")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join([jline(schema_msg(S, SIMPLE, [])), jline(rec(S, id=5)), text]) + "\n")
-    r = harness.run_target(["--config", cfg, "--input", path], timeout=120)
+    harness.write_lines(path, [harness.jline(schema_msg(S, SIMPLE, [])),
+                               harness.jline(rec(S, id=5)), text])
+    r = harness.run_input(cfg, path)
     if need_ok("(c) exact STATE value", r):
         st = parse_states("(c) exact STATE value", r.stdout)
         want = json.loads(text, parse_float=Decimal)["value"]
@@ -451,8 +432,7 @@ def case_c(db, tmp):
 # --- (d) -------------------------------------------------------------------------
 
 def case_d(db, tmp):
-    cfg = os.path.join(tmp, "d.json")
-    harness.write_config(cfg, db, SCHEMA, batch_size_rows=3)
+    cfg = harness.write_config(os.path.join(tmp, "d.json"), db, SCHEMA, batch_size_rows=3)
     S, C = "upserted", "composite"
     comp = {"k1": {"type": "integer"}, "k2": {"type": "string"}, "v": {"type": ["null", "string"]}}
     msgs = [schema_msg(S, SIMPLE, ["id"]), schema_msg(C, comp, ["k1", "k2"]),
@@ -512,8 +492,7 @@ def check_rows(label, table, key_sql, want, db):
 # --- (e) -------------------------------------------------------------------------
 
 def case_e(db, tmp):
-    cfg = os.path.join(tmp, "e.json")
-    harness.write_config(cfg, db, SCHEMA)
+    cfg = harness.write_config(os.path.join(tmp, "e.json"), db, SCHEMA)
     S = "appended"
     for run in (1, 2):
         msgs = [schema_msg(S, SIMPLE, [])] + [rec(S, id=i, v="run%d" % run) for i in (1, 2, 1)]
@@ -535,8 +514,7 @@ def case_e(db, tmp):
 # --- (f) -------------------------------------------------------------------------
 
 def case_f(db, tmp):
-    cfg = os.path.join(tmp, "f.json")
-    harness.write_config(cfg, db, SCHEMA, batch_size_rows=3)
+    cfg = harness.write_config(os.path.join(tmp, "f.json"), db, SCHEMA, batch_size_rows=3)
     A, B = "fail_append", "fail_keyed"
     props = {"id": {"type": "integer"}, "n": {"type": ["null", "integer"]}}
     msgs = [schema_msg(A, props, []), schema_msg(B, props, ["id"]),
@@ -565,12 +543,8 @@ def case_f(db, tmp):
                 len(set(json.dumps(v) for v in st)) != len(st):
             problem("(f) stdout STATEs %r; only STATEs of earlier commits ({'f': 1}, {'f': 2}), "
                     "in order and once each, may appear" % st)
-    a = [x["id"] for x in harness.query_json(
-        "SELECT id FROM %s ORDER BY id" % harness.qualified(SCHEMA, A), db)] \
-        if harness.table_exists(SCHEMA, A, db) else []
-    b = [x["id"] for x in harness.query_json(
-        "SELECT id FROM %s ORDER BY id" % harness.qualified(SCHEMA, B), db)] \
-        if harness.table_exists(SCHEMA, B, db) else []
+    a = harness.column_values(SCHEMA, A, "id", db, order_by="id")
+    b = harness.column_values(SCHEMA, B, "id", db, order_by="id")
     # two batches were full before the failure: A 1-3 (+ B 1), then B 2-4 (+ A 4)
     if a != [1, 2, 3, 4] or b != [1, 2, 3, 4]:
         problem("(f) committed rows: %s %r, %s %r; expected %r and %r (the earlier batches, "
@@ -581,8 +555,7 @@ def case_f(db, tmp):
 
 
 def main():
-    tmp = os.environ.get("TEST_TMPDIR") or "/tmp"
-    db = os.environ["TEST_DB"]
+    db, tmp = harness.integration_env()
     # (b) runs in a thread beside (a): both mostly wait
     threads = [threading.Thread(target=f, args=(db, tmp), daemon=True)
                for f in (case_b, case_b_trickle)]
@@ -593,15 +566,7 @@ def main():
         t.join(120)
     for case in (case_c, case_d, case_e, case_f):
         case(db, tmp)
-    return report()
-
-
-def report():
-    for p in problems[:60]:
-        print(p.replace("\n", "\\n"))
-    if len(problems) > 60:
-        print("... and %d more problems" % (len(problems) - 60))
-    return 1 if problems else 0
+    return harness.report(problems)
 
 
 if __name__ == "__main__":

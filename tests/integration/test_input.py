@@ -19,7 +19,6 @@ TEST_TMPDIR).  Exit 0 = pass; each problem is printed on its own line.
 """
 
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -38,22 +37,13 @@ def problem(msg):
     problems.append(msg)
 
 
-def jline(obj):
-    return json.dumps(obj, ensure_ascii=False)
-
-
 def schema_msg(stream, keys=("id",)):
-    return jline({"type": "SCHEMA", "stream": stream, "key_properties": list(keys),
-                  "schema": {"type": "object", "properties": PROPS}})
+    return harness.jline({"type": "SCHEMA", "stream": stream, "key_properties": list(keys),
+                          "schema": {"type": "object", "properties": PROPS}})
 
 
 def rec(stream, rid, v, mtype="RECORD"):
-    return jline({"type": mtype, "stream": stream, "record": {"id": rid, "v": v}})
-
-
-def write_text(path, text):
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
+    return harness.jline({"type": mtype, "stream": stream, "record": {"id": rid, "v": v}})
 
 
 def zstd(src, dst):
@@ -61,13 +51,9 @@ def zstd(src, dst):
 
 
 def run_ok(label, args, stdin_path=None, timeout=120):
+    """The run of target-pg with args; None (after a problem) unless it exited 0."""
     r = harness.run_target(args, timeout=timeout, stdin_path=stdin_path)
-    if r.timed_out or r.returncode != 0:
-        problem("%s: target-pg exit %s%s: %s" % (label, r.returncode,
-                                                  " (timed out)" if r.timed_out else "",
-                                                  r.stderr.strip()[-1500:]))
-        return None
-    return r
+    return r if harness.check_exit_0(problems, label, r) else None
 
 
 def rows(table, db):
@@ -86,13 +72,8 @@ def check_rows(label, table, want, db):
 
 
 def check_states(label, r, want):
-    try:
-        st = harness.stdout_states(r.stdout)
-    except ValueError as e:
-        problem("%s: %s" % (label, e))
-        return
-    if st != want:
-        problem("%s: stdout STATEs %r, expected %r" % (label, st, want))
+    """A problem unless run r wrote exactly the STATE values want."""
+    harness.check_states(problems, label, r.stdout, want)
 
 
 def tables_in_db(db):
@@ -102,33 +83,29 @@ def tables_in_db(db):
 
 
 def test_zstd(db, tmp, cfg):
-    lines = [schema_msg("zst")] + [rec("zst", i, "row %d ✓" % i) for i in range(1, 1001)]
-    lines.append(jline({"type": "STATE", "value": {"zst": 1000}}))
-    plain = os.path.join(tmp, "zst.singer")
-    write_text(plain, "\n".join(lines) + "\n")
-    comp = plain + ".zst"
-    zstd(plain, comp)
-    r = run_ok("zstd via --input", ["--config", cfg, "--input", comp])
-    if r:
-        check_states("zstd via --input", r, [{"zst": 1000}])
-        check_rows("zstd via --input", "zst", [(i, "row %d ✓" % i) for i in range(1, 1001)], db)
-    # stdin: a second stream so the result is distinguishable
-    lines = [schema_msg("zst_stdin")] + [rec("zst_stdin", i, "s%d" % i) for i in range(1, 501)]
-    lines.append(jline({"type": "STATE", "value": {"zst_stdin": 500}}))
-    plain2 = os.path.join(tmp, "zst2.singer")
-    write_text(plain2, "\n".join(lines) + "\n")
-    comp2 = plain2 + ".zst"
-    zstd(plain2, comp2)
-    r = run_ok("zstd via stdin", ["--config", cfg], stdin_path=comp2)
-    if r:
-        check_states("zstd via stdin", r, [{"zst_stdin": 500}])
-        check_rows("zstd via stdin", "zst_stdin", [(i, "s%d" % i) for i in range(1, 501)], db)
+    # via --input, then via stdin: a second stream so the result is distinguishable
+    for label, stream, n, value, name, via_stdin in (
+            ("zstd via --input", "zst", 1000, "row %d ✓", "zst.singer", False),
+            ("zstd via stdin", "zst_stdin", 500, "s%d", "zst2.singer", True)):
+        lines = [schema_msg(stream)] + [rec(stream, i, value % i) for i in range(1, n + 1)]
+        lines.append(harness.jline({"type": "STATE", "value": {stream: n}}))
+        plain = os.path.join(tmp, name)
+        harness.write_lines(plain, lines)
+        comp = plain + ".zst"
+        zstd(plain, comp)
+        if via_stdin:
+            r = run_ok(label, ["--config", cfg], stdin_path=comp)
+        else:
+            r = run_ok(label, ["--config", cfg, "--input", comp])
+        if r:
+            check_states(label, r, [{stream: n}])
+            check_rows(label, stream, [(i, value % i) for i in range(1, n + 1)], db)
     # two concatenated zstd frames are one zstd stream
     cat = os.path.join(tmp, "two-frames.singer.zst")
     a = os.path.join(tmp, "frame-a.singer")
     b = os.path.join(tmp, "frame-b.singer")
-    write_text(a, schema_msg("frames") + "\n" + rec("frames", 1, "a") + "\n")
-    write_text(b, rec("frames", 2, "b") + "\n" + jline({"type": "STATE", "value": 2}) + "\n")
+    harness.write_lines(a, [schema_msg("frames"), rec("frames", 1, "a")])
+    harness.write_lines(b, [rec("frames", 2, "b"), harness.jline({"type": "STATE", "value": 2})])
     zstd(a, a + ".zst")
     zstd(b, b + ".zst")
     with open(cat, "wb") as out:
@@ -155,7 +132,7 @@ def test_big_line(db, tmp, cfg):
         f.write(schema_msg("big", keys=()) + "\n")
         f.write(rec("big", 1, value) + "\n")
         f.write(rec("big", 2, "small") + "\n")
-        f.write(jline({"type": "STATE", "value": {"big": True}}) + "\n")
+        f.write(harness.jline({"type": "STATE", "value": {"big": True}}) + "\n")
     line_len = len(rec("big", 1, value).encode("utf-8"))
     del value
     r = run_ok("64 MiB value (line of %d bytes)" % line_len,
@@ -180,10 +157,10 @@ def test_lines(db, tmp, cfg):
     # blank lines, whitespace-only lines, a CRLF line, no newline at the end
     text = ("\n" + schema_msg("lines") + "\n\n   \n\t\n" + rec("lines", 1, "one") + "\r\n"
             + "\n" + rec("lines", 2, "two") + "\n\n"
-            + jline({"type": "STATE", "value": {"lines": 2}}) + "\n"
+            + harness.jline({"type": "STATE", "value": {"lines": 2}}) + "\n"
             + rec("lines", 3, "last line, no newline"))
     path = os.path.join(tmp, "lines.singer")
-    write_text(path, text)
+    harness.write_text(path, text)
     r = run_ok("blank lines / no final newline", ["--config", cfg, "--input", path])
     if r:
         check_rows("blank lines / no final newline", "lines",
@@ -191,9 +168,9 @@ def test_lines(db, tmp, cfg):
         check_states("blank lines / no final newline", r, [{"lines": 2}])
     # the same through stdin, the last line a STATE without newline
     text = schema_msg("lines_stdin") + "\n" + rec("lines_stdin", 1, "x") + "\n\n" + \
-        jline({"type": "STATE", "value": "final"})
+        harness.jline({"type": "STATE", "value": "final"})
     path = os.path.join(tmp, "lines2.singer")
-    write_text(path, text)
+    harness.write_text(path, text)
     r = run_ok("stdin, STATE without final newline", ["--config", cfg], stdin_path=path)
     if r:
         check_rows("stdin, STATE without final newline", "lines_stdin", [(1, "x")], db)
@@ -201,14 +178,14 @@ def test_lines(db, tmp, cfg):
 
 
 def test_case_insensitive_types(db, tmp, cfg):
-    lines = [jline({"type": "Schema", "stream": "lower", "key_properties": ["id"],
-                    "schema": {"type": "object", "properties": PROPS}}),
+    lines = [harness.jline({"type": "Schema", "stream": "lower", "key_properties": ["id"],
+                            "schema": {"type": "object", "properties": PROPS}}),
              rec("lower", 1, "a", mtype="record"),
              rec("lower", 2, "b", mtype="Record"),
              rec("lower", 3, "c", mtype="RECORD"),
-             jline({"type": "state", "value": {"lower": 3}})]
+             harness.jline({"type": "state", "value": {"lower": 3}})]
     path = os.path.join(tmp, "lower.singer")
-    write_text(path, "\n".join(lines) + "\n")
+    harness.write_lines(path, lines)
     r = run_ok("message types in lower/mixed case", ["--config", cfg, "--input", path])
     if r:
         check_rows("message types in lower/mixed case", "lower", [(1, "a"), (2, "b"), (3, "c")],
@@ -218,13 +195,9 @@ def test_case_insensitive_types(db, tmp, cfg):
 
 def expect_failure(label, args, stdin_path=None, must_name=(), line=None):
     r = harness.run_target(args, timeout=120, stdin_path=stdin_path)
-    if r.timed_out:
-        problem("%s: timed out" % label)
+    if not harness.check_exit_1(problems, label, r):
         return r
-    if r.returncode != 1:
-        problem("%s: exit %s, expected 1 (stderr: %s)" % (label, r.returncode,
-                                                          r.stderr.strip()[-1000:]))
-    errs = "\n".join(l for l in r.stderr.splitlines() if "error" in l.lower())
+    errs = "\n".join(harness.lines_mentioning(r.stderr, "error"))
     if not errs:
         problem("%s: no error message on stderr (stderr: %s)" % (label, r.stderr.strip()[-800:]))
     for word in must_name:
@@ -241,10 +214,10 @@ def test_unsupported(db, tmp, cfg):
                                                                      "compression": "gzip"},
                                     "manifest": ["file:///tmp/nothing.jsonl.gz"]})):
         msg = dict({"type": mtype}, **extra)
-        lines = [schema_msg("unsup"), rec("unsup", 1, "before"), jline(msg),
-                 rec("unsup", 2, "after"), jline({"type": "STATE", "value": mtype})]
+        lines = [schema_msg("unsup"), rec("unsup", 1, "before"), harness.jline(msg),
+                 rec("unsup", 2, "after"), harness.jline({"type": "STATE", "value": mtype})]
         path = os.path.join(tmp, "unsup-%s.singer" % mtype)
-        write_text(path, "\n".join(lines) + "\n")
+        harness.write_lines(path, lines)
         r = expect_failure("%s message" % mtype, ["--config", cfg, "--input", path],
                            must_name=(mtype,), line=3)
         if r.stdout.strip():
@@ -254,9 +227,9 @@ def test_unsupported(db, tmp, cfg):
 def test_empty(db, tmp, cfg):
     before = tables_in_db(db)
     empty = os.path.join(tmp, "empty.singer")
-    write_text(empty, "")
+    harness.write_text(empty, "")
     blank = os.path.join(tmp, "blank.singer")
-    write_text(blank, "\n\n  \n")
+    harness.write_text(blank, "\n\n  \n")
     zst = os.path.join(tmp, "empty.singer.zst")
     zstd(empty, zst)
     for label, args, stdin in (("empty stdin", ["--config", cfg], None),
@@ -275,9 +248,9 @@ def test_empty(db, tmp, cfg):
 def test_malformed(db, tmp, cfg):
     lines = [schema_msg("malformed", keys=()), rec("malformed", 1, "ok"),
              '{"type": "RECORD", "stream": "malformed", "record": {"id": 2, "v": "x"',
-             rec("malformed", 3, "after"), jline({"type": "STATE", "value": 1})]
+             rec("malformed", 3, "after"), harness.jline({"type": "STATE", "value": 1})]
     path = os.path.join(tmp, "malformed.singer")
-    write_text(path, "\n".join(lines) + "\n")
+    harness.write_lines(path, lines)
     r = expect_failure("malformed JSON on line 3", ["--config", cfg, "--input", path], line=3)
     if r.stdout.strip():
         problem("malformed JSON: stdout %r, expected no STATE" % r.stdout.strip())
@@ -292,18 +265,16 @@ def test_malformed(db, tmp, cfg):
     # not a JSON object
     lines = [schema_msg("malformed2", keys=()), rec("malformed2", 1, "ok"), "[1, 2, 3]"]
     path = os.path.join(tmp, "malformed2.singer")
-    write_text(path, "\n".join(lines) + "\n")
+    harness.write_lines(path, lines)
     expect_failure("a JSON array on line 3", ["--config", cfg, "--input", path], line=3)
 
 
 def main():
-    tmp = os.environ.get("TEST_TMPDIR") or "/tmp"
-    db = os.environ["TEST_DB"]
+    db, tmp = harness.integration_env()
     if not shutil.which("zstd"):
         print("the zstd command-line program is needed")
         return 1
-    cfg = os.path.join(tmp, "input-config.json")
-    harness.write_config(cfg, db, SCHEMA)
+    cfg = harness.write_config(os.path.join(tmp, "input-config.json"), db, SCHEMA)
     test_empty(db, tmp, cfg)
     test_zstd(db, tmp, cfg)
     test_lines(db, tmp, cfg)
@@ -311,15 +282,7 @@ def main():
     test_unsupported(db, tmp, cfg)
     test_malformed(db, tmp, cfg)
     test_big_line(db, tmp, cfg)
-    return report()
-
-
-def report():
-    for p in problems[:60]:
-        print(p.replace("\n", "\\n"))
-    if len(problems) > 60:
-        print("... and %d more problems" % (len(problems) - 60))
-    return 1 if problems else 0
+    return harness.report(problems)
 
 
 if __name__ == "__main__":

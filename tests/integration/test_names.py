@@ -21,7 +21,6 @@ Run by tests/run_all.sh (PG* env, TARGET_PG, TARGET_PG_WRAPPER, TEST_DB,
 TEST_TMPDIR).  Exit 0 = pass; each problem is printed on its own line.
 """
 
-import json
 import os
 import sys
 
@@ -93,20 +92,9 @@ HOSTILE_STREAMS = [
 ]
 
 
-def write_lines(path, msgs):
-    with open(path, "w", encoding="utf-8") as f:
-        for m in msgs:
-            f.write(json.dumps(m, ensure_ascii=False) + "\n")
-
-
 def run(cfg, path, label):
-    r = harness.run_target(["--config", cfg, "--input", path], timeout=120)
-    if r.timed_out or r.returncode != 0:
-        problem("%s: target-pg exit %s%s: %s" % (label, r.returncode,
-                                                  " (timed out)" if r.timed_out else "",
-                                                  r.stderr.strip()[-2000:]))
-        return False
-    return True
+    """Loads path; False (after a problem) when target-pg did not exit 0."""
+    return harness.check_exit_0(problems, label, harness.run_input(cfg, path), tail=2000)
 
 
 def column_comment(schema, table, column, db):
@@ -138,8 +126,7 @@ def check_comment(schema, table, column, path, db, label):
 
 
 def main():
-    tmp = os.environ.get("TEST_TMPDIR") or "/tmp"
-    db = os.environ["TEST_DB"]
+    db, tmp = harness.integration_env()
 
     # bystanders an injected statement would hit
     for sch in ("public", SCHEMA):
@@ -178,9 +165,8 @@ def main():
     msgs.append({"type": "RECORD", "stream": "src-orders", "record": {"id": 1, "v": "unmapped"}})
     msgs.append({"type": "STATE", "value": {"done": True}})
     in1 = os.path.join(tmp, "names-1.singer")
-    write_lines(in1, msgs)
-    cfg1 = os.path.join(tmp, "names-config-1.json")
-    harness.write_config(cfg1, db, SCHEMA)
+    harness.write_messages(in1, msgs)
+    cfg1 = harness.write_config(os.path.join(tmp, "names-config-1.json"), db, SCHEMA)
     ok1 = run(cfg1, in1, "run 1")
 
     # run 2: the same src-orders stream with schema_mapping {"src": "mapped"},
@@ -191,9 +177,9 @@ def main():
                "schema": {"type": "object", "properties": {"v": {"type": "string"}}}},
               {"type": "RECORD", "stream": "other-items", "record": {"v": "other"}}]
     in2 = os.path.join(tmp, "names-2.singer")
-    write_lines(in2, msgs2)
-    cfg2 = os.path.join(tmp, "names-config-2.json")
-    harness.write_config(cfg2, db, SCHEMA, schema_mapping={"src": "mapped"})
+    harness.write_messages(in2, msgs2)
+    cfg2 = harness.write_config(os.path.join(tmp, "names-config-2.json"), db, SCHEMA,
+                                schema_mapping={"src": "mapped"})
     ok2 = run(cfg2, in2, "run 2")
 
     # nothing dropped
@@ -212,8 +198,7 @@ def main():
             problem("stream src-orders without schema_mapping: no table %s.orders (tables: %s)"
                     % (SCHEMA, tables_in(SCHEMA, db)))
         else:
-            got = [r["v"] for r in harness.query_json(
-                "SELECT v FROM %s ORDER BY id" % harness.qualified(SCHEMA, "orders"), db)]
+            got = harness.column_values(SCHEMA, "orders", "v", db, order_by="id")
             if got != ["unmapped"]:
                 problem("%s.orders holds %r, expected ['unmapped']" % (SCHEMA, got))
         for bad in ("src-orders", "src_orders"):
@@ -226,19 +211,17 @@ def main():
                     "(schemas: %s)" % ", ".join(r["nspname"] for r in harness.query_json(
                         "SELECT nspname FROM pg_namespace ORDER BY 1", db)))
         else:
-            got = [r["v"] for r in harness.query_json(
-                "SELECT v FROM mapped.orders ORDER BY id", db)]
+            got = harness.column_values("mapped", "orders", "v", db, order_by="id")
             if got != ["mapped"]:
                 problem("mapped.orders holds %r, expected ['mapped']" % (got,))
         if harness.table_exists(SCHEMA, "orders", db):
-            got = [r["v"] for r in harness.query_json(
-                "SELECT v FROM %s ORDER BY id" % harness.qualified(SCHEMA, "orders"), db)]
+            got = harness.column_values(SCHEMA, "orders", "v", db, order_by="id")
             if "mapped" in got:
                 problem("with schema_mapping the src-orders row went to %s.orders" % SCHEMA)
         if not harness.table_exists(SCHEMA, "items", db):
             problem("stream other-items (no mapping for 'other'): no table %s.items (tables: %s)"
                     % (SCHEMA, tables_in(SCHEMA, db)))
-    return report()
+    return harness.report(problems)
 
 
 def check_clash(db, tmp, cfg):
@@ -268,7 +251,7 @@ def check_clash(db, tmp, cfg):
                  "schema": {"type": "object", "properties": dict(props)}},
                 {"type": "RECORD", "stream": S, "record": record(run_no)}]
         path = os.path.join(tmp, "clash-%d.singer" % run_no)
-        write_lines(path, msgs)
+        harness.write_messages(path, msgs)
         if not run(cfg, path, "clash run %d" % run_no):
             return
         if run_no == 1:
@@ -298,9 +281,7 @@ def check_clash(db, tmp, cfg):
         return
     for path, col in col_of.items():
         check_comment(SCHEMA, S, col, list(path), db, "clash %r" % ".".join(path))
-        got = [r["v"] for r in harness.query_json(
-            "SELECT %s AS v FROM %s ORDER BY id" % (harness.quote_ident(col),
-                                                   harness.qualified(SCHEMA, S)), db)]
+        got = harness.column_values(SCHEMA, S, col, db, order_by="id")
         if got != [values[path], values[path]]:
             problem("clash: column %s holds %r for runs 1 and 2, expected %r for source %r "
                     "(run 2 listed the properties in another order)"
@@ -379,18 +360,9 @@ def check_streams(db):
             problem("stream %r: no table %s.%r (tables: %s)" % (stream, SCHEMA, tbl,
                                                               tables_in(SCHEMA, db)))
             continue
-        got = [r["v"] for r in harness.query_json(
-            "SELECT v FROM %s" % harness.qualified(SCHEMA, tbl), db)]
+        got = harness.column_values(SCHEMA, tbl, "v", db)
         if got != ["stream %s" % stream]:
             problem("stream %r: table %r holds %r" % (stream, tbl, got))
-
-
-def report():
-    for p in problems[:60]:
-        print(p.replace("\n", "\\n"))
-    if len(problems) > 60:
-        print("... and %d more problems" % (len(problems) - 60))
-    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -73,33 +73,20 @@ def write_json(path, obj, mode=0o600):
     os.chmod(path, mode)
 
 
-def conn(db, **extra):
-    cfg = {"host": os.environ["PGHOST"], "port": int(os.environ["PGPORT"]),
-           "user": os.environ.get("PGUSER", "postgres"), "dbname": db}
-    cfg.update(extra)
-    return cfg
-
-
 def singer(tmp, stream, rid=1):
     path = os.path.join(tmp, "%s-%d.singer" % (stream, rid))
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(json.dumps({"type": "SCHEMA", "stream": stream, "key_properties": ["id"],
-                            "schema": {"type": "object",
-                                       "properties": {"id": {"type": "integer"},
-                                                      "v": {"type": "string"}}}}) + "\n")
-        f.write(json.dumps({"type": "RECORD", "stream": stream,
-                            "record": {"id": rid, "v": "r%d" % rid}}) + "\n")
-        f.write(json.dumps({"type": "STATE", "value": {stream: rid}}) + "\n")
+    harness.write_messages(path, [
+        {"type": "SCHEMA", "stream": stream, "key_properties": ["id"],
+         "schema": {"type": "object",
+                    "properties": {"id": {"type": "integer"}, "v": {"type": "string"}}}},
+        {"type": "RECORD", "stream": stream, "record": {"id": rid, "v": "r%d" % rid}},
+        {"type": "STATE", "value": {stream: rid}}])
     return path
 
 
 def ok(label, r):
-    if r.timed_out or r.returncode != 0:
-        problem("%s: target-pg exit %s%s: %s" % (label, r.returncode,
-                                                  " (timed out)" if r.timed_out else "",
-                                                  r.stderr.strip()[-1500:]))
-        return False
-    return True
+    """False (after a problem) when run r did not exit 0."""
+    return harness.check_exit_0(problems, label, r)
 
 
 def landed(label, schema, table, db, n=1):
@@ -128,12 +115,11 @@ def no_secret(label, r):
 
 
 def warnings(stderr):
-    return [l for l in stderr.splitlines() if "warn" in l.lower()]
+    return harness.lines_mentioning(stderr, "warn")
 
 
 def main():
-    tmp = os.environ.get("TEST_TMPDIR") or "/tmp"
-    db = os.environ["TEST_DB"]
+    db, tmp = harness.integration_env()
     env0 = clean_env()
 
     # --- --config ENV -----------------------------------------------------------
@@ -149,7 +135,7 @@ def main():
     # --- two config files --------------------------------------------------------
     a = os.path.join(tmp, "a.json")
     b = os.path.join(tmp, "b.json")
-    write_json(a, conn(db, default_target_schema="first_file", batch_size_rows=10))
+    write_json(a, harness.connection(db, default_target_schema="first_file", batch_size_rows=10))
     write_json(b, {"default_target_schema": "second_file"})
     r = run(["--config", a, "--config", b, "--input", singer(tmp, "layered")], env=env0)
     if ok("two --config files", r):
@@ -164,7 +150,7 @@ def main():
 
     # --- aliases database / schema -----------------------------------------------
     c = os.path.join(tmp, "alias.json")
-    cfg = conn(db)
+    cfg = harness.connection(db)
     del cfg["dbname"]
     cfg.update(database=db, schema="aliased")
     write_json(c, cfg)
@@ -174,7 +160,8 @@ def main():
 
     # --- timestamp_column ----------------------------------------------------------
     c = os.path.join(tmp, "ts.json")
-    write_json(c, conn(db, default_target_schema="tscol", timestamp_column="received_at"))
+    write_json(c, harness.connection(db, default_target_schema="tscol",
+                                     timestamp_column="received_at"))
     r = run(["--config", c, "--input", singer(tmp, "tsrun")], env=env0)
     if ok("timestamp_column", r) and landed("timestamp_column", "tscol", "tsrun", db):
         cols = harness.columns("tscol", "tsrun", db)
@@ -191,7 +178,7 @@ def main():
 
     # --- MELTANO_EXTRACT__LOAD_SCHEMA default --------------------------------------
     c = os.path.join(tmp, "noschema.json")
-    write_json(c, conn(db))
+    write_json(c, harness.connection(db))
     r = run(["--config", c, "--input", singer(tmp, "meltano")],
             env=clean_env(MELTANO_EXTRACT__LOAD_SCHEMA="from_meltano"))
     if ok("MELTANO_EXTRACT__LOAD_SCHEMA", r):
@@ -204,7 +191,7 @@ def main():
 
     # --- unknown setting -------------------------------------------------------------
     c = os.path.join(tmp, "unknown.json")
-    write_json(c, conn(db, default_target_schema="unknown_s", bogus_setting_xyz=1))
+    write_json(c, harness.connection(db, default_target_schema="unknown_s", bogus_setting_xyz=1))
     r = run(["--config", c, "--input", singer(tmp, "unknownrun")], env=env0)
     if ok("unknown setting", r):
         landed("unknown setting", "unknown_s", "unknownrun", db)
@@ -214,7 +201,7 @@ def main():
 
     # --- wrong type --------------------------------------------------------------------
     c = os.path.join(tmp, "wrongtype.json")
-    write_json(c, conn(db, batch_size_rows="many"))
+    write_json(c, harness.connection(db, batch_size_rows="many"))
     r = run(["--config", c, "--input", singer(tmp, "wrongtype")], env=env0)
     if r.returncode != 2:
         problem("batch_size_rows=\"many\": exit %s, expected 2 (stderr: %s)"
@@ -258,7 +245,7 @@ def main():
             harness.psql("DROP ROLE IF EXISTS %s" % role, db)
         except harness.DbError as e:
             problem("cleanup of role %s failed: %s" % (role, e))
-    return report()
+    return harness.report(problems)
 
 
 def password_cases(tmp, db, role, env0):
@@ -327,14 +314,6 @@ def password_cases(tmp, db, role, env0):
     no_secret("TARGET_PG_PASSWORD, successful run", r)
     if ok("TARGET_PG_PASSWORD", r):
         landed("TARGET_PG_PASSWORD", "pw_env", "pwenv", db)
-
-
-def report():
-    for p in problems[:60]:
-        print(p.replace("\n", "\\n"))
-    if len(problems) > 60:
-        print("... and %d more problems" % (len(problems) - 60))
-    return 1 if problems else 0
 
 
 if __name__ == "__main__":

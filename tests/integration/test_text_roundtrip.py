@@ -106,18 +106,10 @@ def record_line(stream, rid, vtext):
                                                            vtext, vtext))
 
 
-def write_lines(path, lines):
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        for line in lines:
-            f.write(line + "\n")
-
-
 def run(cfg, path, label):
-    r = harness.run_target(["--config", cfg, "--input", path], timeout=120)
-    if r.timed_out or r.returncode != 0:
-        problem("%s: target-pg exit %s%s: %s" % (label, r.returncode,
-                                                  " (timed out)" if r.timed_out else "",
-                                                  r.stderr.strip()[-2000:]))
+    """Loads path; a problem when target-pg did not exit 0."""
+    r = harness.run_input(cfg, path)
+    harness.check_exit_0(problems, label, r, tail=2000)
     return r
 
 
@@ -230,7 +222,7 @@ def check_text_key(db, tmp, cfg):
             lines.append('{"type": "RECORD", "stream": "%s", "record": {"k": %s, "v": %s}}'
                          % (S, text, jstr("%s run %d" % (name, run_no))))
         path = os.path.join(tmp, "textkey-%d.singer" % run_no)
-        write_lines(path, lines)
+        harness.write_lines(path, lines)
         if run(cfg, path, "text key run %d" % run_no).returncode != 0:
             return
     rows = harness.query_json("SELECT %s AS k, v FROM %s" % (
@@ -250,59 +242,45 @@ def check_text_key(db, tmp, cfg):
         problem("text key: unexpected keys (hex) %s" % sorted(extra))
 
 
+def load_cases(tmp, cfg, run_no, stream):
+    """Run run_no: SCHEMA of KEYED (and of stream), a placeholder record of
+    KEYED per case id, then every case's real value into stream, then STATE
+    {"run": run_no}."""
+    lines = [schema_line(KEYED, True)]
+    if stream != KEYED:
+        lines.append(schema_line(stream, False))
+    for i in range(1, len(CASES) + 1):
+        lines.append(record_line(KEYED, i, jstr("placeholder run %d #%d" % (run_no, i))))
+    for i, (_, vtext, _) in enumerate(CASES, 1):
+        lines.append(record_line(stream, i, vtext))
+    lines.append('{"type": "STATE", "value": {"run": %d}}' % run_no)
+    path = os.path.join(tmp, "text-run%d.singer" % run_no)
+    harness.write_lines(path, lines)
+    return run(cfg, path, "run %d" % run_no)
+
+
 def main():
-    tmp = os.environ.get("TEST_TMPDIR") or "/tmp"
-    db = os.environ["TEST_DB"]
-    cfg = os.path.join(tmp, "text-config.json")
-    harness.write_config(cfg, db, SCHEMA)
+    db, tmp = harness.integration_env()
+    cfg = harness.write_config(os.path.join(tmp, "text-config.json"), db, SCHEMA)
 
     # run 1: keyed placeholders + the real values appended to the unkeyed stream
-    lines = [schema_line(KEYED, True), schema_line(APPEND, False)]
-    for i in range(1, len(CASES) + 1):
-        lines.append(record_line(KEYED, i, jstr("placeholder run 1 #%d" % i)))
-    for i, (_, vtext, _) in enumerate(CASES, 1):
-        lines.append(record_line(APPEND, i, vtext))
-    lines.append('{"type": "STATE", "value": {"run": 1}}')
-    in1 = os.path.join(tmp, "text-run1.singer")
-    write_lines(in1, lines)
-    r1 = run(cfg, in1, "run 1")
+    r1 = load_cases(tmp, cfg, 1, APPEND)
     if r1.returncode == 0:
         check_nul_warning(r1.stderr, APPEND, "run 1 (append)")
         if any("U+0000" in l and '"%s"' % KEYED in l for l in r1.stderr.splitlines()):
             problem("run 1: a U+0000 warning names stream %s, which had no U+0000" % KEYED)
-        try:
-            st = harness.stdout_states(r1.stdout)
-            if st != [{"run": 1}]:
-                problem("run 1: stdout STATEs %r, expected [{'run': 1}]" % st)
-        except ValueError as e:
-            problem("run 1: %s" % e)
+        harness.check_states(problems, "run 1", r1.stdout, [{"run": 1}])
 
     # run 2: per key a placeholder then the real value in the same batch
     # (newest wins in the batch), replacing run 1's rows (ON CONFLICT update)
-    lines = [schema_line(KEYED, True)]
-    for i, (_, vtext, _) in enumerate(CASES, 1):
-        lines.append(record_line(KEYED, i, jstr("placeholder run 2 #%d" % i)))
-    for i, (_, vtext, _) in enumerate(CASES, 1):
-        lines.append(record_line(KEYED, i, vtext))
-    lines.append('{"type": "STATE", "value": {"run": 2}}')
-    in2 = os.path.join(tmp, "text-run2.singer")
-    write_lines(in2, lines)
-    r2 = run(cfg, in2, "run 2")
+    r2 = load_cases(tmp, cfg, 2, KEYED)
     if r2.returncode == 0:
         check_nul_warning(r2.stderr, KEYED, "run 2 (keyed)")
 
     check_text_key(db, tmp, cfg)
     check_table(db, APPEND, "append stream %s" % APPEND)
     check_table(db, KEYED, "keyed stream %s" % KEYED)
-    return report()
-
-
-def report():
-    for p in problems[:60]:
-        print(p.replace("\n", "\\n"))
-    if len(problems) > 60:
-        print("... and %d more problems" % (len(problems) - 60))
-    return 1 if problems else 0
+    return harness.report(problems)
 
 
 if __name__ == "__main__":

@@ -121,16 +121,6 @@ def epoch_of(text):
     return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds) / 1000000
 
 
-def write_lines(path, lines):
-    with open(path, "w", encoding="utf-8") as f:
-        for line in lines:
-            f.write(line + "\n")
-
-
-def run(cfg, path):
-    return harness.run_target(["--config", cfg, "--input", path], timeout=120)
-
-
 def check_stream(db, stream):
     table = harness.table_name(stream)
     q = harness.qualified(SCHEMA, table)
@@ -231,23 +221,15 @@ def check_stream(db, stream):
                     % label)
 
 
-def error_lines(stderr):
-    return [l for l in stderr.splitlines() if "error" in l.lower()]
-
-
 def check_failure(db, tmp, name, lines, bad_line, stream, prop, label, cfg):
     """Runs lines, expects exit 1 and an error naming bad_line/stream/prop
     (any of them None = not required)."""
     path = os.path.join(tmp, name)
-    write_lines(path, lines)
-    r = run(cfg, path)
-    if r.timed_out:
-        problem("%s: timed out" % label)
+    harness.write_lines(path, lines)
+    r = harness.run_input(cfg, path)
+    if not harness.check_exit_1(problems, label, r):
         return r
-    if r.returncode != 1:
-        problem("%s: exit %s, expected 1 (stderr: %s)" % (label, r.returncode,
-                                                          r.stderr.strip()[-1000:]))
-    errs = error_lines(r.stderr)
+    errs = harness.lines_mentioning(r.stderr, "error")
     text = "\n".join(errs)
     if not errs:
         problem("%s: no error line on stderr (stderr: %s)" % (label, r.stderr.strip()[-1000:]))
@@ -263,10 +245,8 @@ def check_failure(db, tmp, name, lines, bad_line, stream, prop, label, cfg):
 
 
 def main():
-    tmp = os.environ.get("TEST_TMPDIR") or "/tmp"
-    db = os.environ["TEST_DB"]
-    cfg = os.path.join(tmp, "types-config.json")
-    harness.write_config(cfg, db, SCHEMA)
+    db, tmp = harness.integration_env()
+    cfg = harness.write_config(os.path.join(tmp, "types-config.json"), db, SCHEMA)
     # a session time zone far from UTC, so "no zone = UTC" is really tested
     harness.psql("ALTER DATABASE %s SET timezone = 'Asia/Kathmandu'" % harness.quote_ident(db),
                  db)
@@ -277,20 +257,16 @@ def main():
         lines.append(record_text("typed_append", row))
     lines.append('{"type": "STATE", "value": {"ok": 1}}')
     path = os.path.join(tmp, "types.singer")
-    write_lines(path, lines)
-    r = run(cfg, path)
-    if r.timed_out or r.returncode != 0:
-        problem("main run: target-pg exit %s%s: %s" % (r.returncode,
-                                                        " (timed out)" if r.timed_out else "",
-                                                        r.stderr.strip()[-2000:]))
-    else:
+    harness.write_lines(path, lines)
+    r = harness.run_input(cfg, path)
+    if harness.check_exit_0(problems, "main run", r, tail=2000):
         check_stream(db, "typed_keyed")
         check_stream(db, "typed_append")
 
     # --- failures ---------------------------------------------------------------
     # 1. integer past 64 bits in the second batch (batch_size_rows = 2)
-    cfg2 = os.path.join(tmp, "types-config-batch2.json")
-    harness.write_config(cfg2, db, SCHEMA, batch_size_rows=2)
+    cfg2 = harness.write_config(os.path.join(tmp, "types-config-batch2.json"), db, SCHEMA,
+                                batch_size_rows=2)
     props = {"id": {"type": "integer"}, "qty": {"type": ["null", "integer"]}}
     lines = [schema_text("overflow", False, props)]
     lines += ['{"type": "RECORD", "stream": "overflow", "record": {"id": 1, "qty": 1}}',
@@ -304,19 +280,14 @@ def main():
     r = check_failure(db, tmp, "overflow.singer", lines, 7, "overflow", "qty",
                       "integer 9223372036854775808 in a bigint column", cfg2)
     if not r.timed_out:
-        ids = [x["id"] for x in harness.query_json(
-            "SELECT id FROM %s ORDER BY id" % harness.qualified(SCHEMA, "overflow"), db)] \
-            if harness.table_exists(SCHEMA, "overflow", db) else []
+        ids = harness.column_values(SCHEMA, "overflow", "id", db, order_by="id")
         if ids != [1, 2]:
             problem("overflow run: rows %s in the table, expected [1, 2] (the first batch "
                     "committed, nothing of the failing batch)" % ids)
-        try:
-            states = harness.stdout_states(r.stdout)
-            if states not in ([], [{"s": 1}]):
-                problem("overflow run: stdout STATEs %r; only {'s': 1} (covering the committed "
-                        "batch) may appear" % states)
-        except ValueError as e:
-            problem("overflow run: %s" % e)
+        states = harness.parse_states(problems, "overflow run", r.stdout)
+        if states is not None and states not in ([], [{"s": 1}]):
+            problem("overflow run: stdout STATEs %r; only {'s': 1} (covering the committed "
+                    "batch) may appear" % states)
 
     # 2. an invalid date
     props = {"id": {"type": "integer"}, "day": {"type": ["null", "string"], "format": "date"}}
@@ -327,9 +298,7 @@ def main():
     r = check_failure(db, tmp, "bad_date.singer", lines, 3, "bad_date", "day",
                       "date 2019-02-30", cfg)
     if not r.timed_out:
-        if harness.table_exists(SCHEMA, "bad_date", db) and \
-                harness.count_rows(SCHEMA, "bad_date", db) != 0:
-            problem("bad date run: rows of the failing batch were committed")
+        check_nothing_committed(db, "bad_date", "bad date run")
         if r.stdout.strip():
             problem("bad date run: stdout %r, expected no STATE" % r.stdout.strip())
 
@@ -342,18 +311,15 @@ def main():
     r = check_failure(db, tmp, "bad_int.singer", lines, 4, "bad_int", "cnt",
                       '"abc" in an integer column', cfg)
     if not r.timed_out:
-        if harness.table_exists(SCHEMA, "bad_int", db) and \
-                harness.count_rows(SCHEMA, "bad_int", db) != 0:
-            problem('"abc" run: rows of the failing batch were committed')
-    return report()
+        check_nothing_committed(db, "bad_int", '"abc" run')
+    return harness.report(problems)
 
 
-def report():
-    for p in problems[:60]:
-        print(p.replace("\n", "\\n"))
-    if len(problems) > 60:
-        print("... and %d more problems" % (len(problems) - 60))
-    return 1 if problems else 0
+def check_nothing_committed(db, table, label):
+    """After a run that failed in its first batch: table, where it exists,
+    holds no row (the failing batch was not committed)."""
+    if harness.table_exists(SCHEMA, table, db) and harness.count_rows(SCHEMA, table, db) != 0:
+        problem("%s: rows of the failing batch were committed" % label)
 
 
 if __name__ == "__main__":
