@@ -32,7 +32,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BIN_release := target-pg
 BIN := $(if $(filter release,$(VARIANT)),target-pg,$(BUILD)/target-pg)
 
-.PHONY: all deps test unit asan valgrind demo bench install fmt clean check-build
+.PHONY: all deps test unit asan valgrind demo bench bench-smoke install fmt clean check-build
 
 all: $(BIN)
 
@@ -49,10 +49,17 @@ $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ)
 
 unit-bins: $(UNIT_BIN)
 
+# The benchmark's Singer stream generator (bench/gen_stream.c, standalone).
+GEN := $(BUILD)/gen_stream
+GEN_OBJ := $(BUILD)/bench/gen_stream.o
+
+$(GEN): $(GEN_OBJ)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^
+
 # Every Debian package the build, the tests, the demo and the benchmark need.
 DEPS_PKGS := build-essential pkg-config libjansson-dev libzstd-dev zstd libpq-dev postgresql-15 \
              postgresql-client-15 unixodbc-dev libcmocka-dev python3 valgrind clang \
-             libclang-rt-14-dev
+             libclang-rt-14-dev time
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	 $$SUDO apt-get update -qq && \
@@ -76,8 +83,13 @@ valgrind: all unit-bins
 demo: $(BIN)
 	scripts/demo.sh
 
-bench: $(BIN)
-	scripts/bench.sh
+# Loads generated streams into a throwaway PostgreSQL and compares with psql \copy
+# (BENCH_ROWS rows, default 1000000); bench-smoke is the small size CI runs.
+bench: $(BIN) $(GEN)
+	TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench.sh
+
+bench-smoke: $(BIN) $(GEN)
+	BENCH_ROWS=20000 TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench.sh
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin
@@ -89,4 +101,4 @@ fmt:
 clean:
 	rm -rf build target-pg
 
--include $(CORE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)
+-include $(CORE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(GEN_OBJ:.o=.d)
