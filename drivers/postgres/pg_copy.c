@@ -85,15 +85,9 @@ static const char *copy_sql(pg_driver *d, const tgt_table *t, pg_table_cache *tc
         pg_sql_ident(d, &sb, PG_SEQ_COLUMN);
     }
     tgt_sbuf_append_str(&sb, ") FROM STDIN");
-    if (pg_sql_check(d, &sb, err) < 0) {
-        tgt_sbuf_deinit(&sb);
+    char *sql = pg_sql_take(d, &sb, err);
+    if (sql == NULL)
         return NULL;
-    }
-    char *sql = tgt_sbuf_take(&sb);
-    if (sql == NULL) {
-        tgt_error_nomem(err);
-        return NULL;
-    }
     free(tc->copy_sql[m]);
     tc->copy_sql[m] = sql;
     tc->copy_shape[m] = t->shape_version;

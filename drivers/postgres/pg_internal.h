@@ -125,6 +125,9 @@ size_t pg_existing_columns(const tgt_table *t);
 /* 0 when every append to sb succeeded; otherwise fills err (out of memory,
  * or why quoting failed) and returns -1. */
 int pg_sql_check(pg_driver *d, const tgt_sbuf *sb, tgt_error *err);
+/* pg_sql_check, then hands the built statement to the caller (who frees it);
+ * NULL with err set on failure, sb freed either way. */
+char *pg_sql_take(pg_driver *d, tgt_sbuf *sb, tgt_error *err);
 
 /* ---- pg_cache.c --------------------------------------------------------- */
 

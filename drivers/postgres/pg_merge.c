@@ -132,15 +132,9 @@ static const char *merge_sql(pg_driver *d, const tgt_table *t, pg_table_cache *t
     tgt_sbuf sb;
     tgt_sbuf_init(&sb);
     build_merge(d, &sb, t, tc);
-    if (pg_sql_check(d, &sb, err) < 0) {
-        tgt_sbuf_deinit(&sb);
+    char *sql = pg_sql_take(d, &sb, err);
+    if (sql == NULL)
         return NULL;
-    }
-    char *sql = tgt_sbuf_take(&sb);
-    if (sql == NULL) {
-        tgt_error_nomem(err);
-        return NULL;
-    }
     free(tc->merge_sql);
     tc->merge_sql = sql;
     tc->merge_shape = t->shape_version;

@@ -97,6 +97,18 @@ size_t pg_existing_columns(const tgt_table *t)
     return n;
 }
 
+char *pg_sql_take(pg_driver *d, tgt_sbuf *sb, tgt_error *err)
+{
+    if (pg_sql_check(d, sb, err) < 0) {
+        tgt_sbuf_deinit(sb);
+        return NULL;
+    }
+    char *sql = tgt_sbuf_take(sb);
+    if (sql == NULL)
+        tgt_error_nomem(err);
+    return sql;
+}
+
 int pg_sql_check(pg_driver *d, const tgt_sbuf *sb, tgt_error *err)
 {
     if (tgt_sbuf_ok(sb))
