@@ -78,6 +78,27 @@ typedef struct tgt_driver_ops {
      * non-key data did not change are left alone.  *changed receives the
      * number of rows inserted or updated. */
     int (*merge)(tgt_driver *d, const tgt_table *t, unsigned long *changed, tgt_error *err);
+
+    /* ACTIVATE_VERSION, inside the core's transaction: rows whose
+     * version_column is below `version` (decimal text) or NULL get
+     * deleted_column set to now() (rows already marked keep their mark), or
+     * are deleted when hard.  *affected receives the number of rows. */
+    int (*activate_version)(tgt_driver *d, const char *schema, const char *table,
+                            const char *version_column, const char *deleted_column,
+                            const char *version, int hard, unsigned long *affected,
+                            tgt_error *err);
+
+    /* Makes t's key columns the table's primary key (dropping the one it has),
+     * atomically and on its own; a no-op when the key is already that.  Fails,
+     * changing nothing, when the data has duplicates or NULLs in the new key. */
+    int (*set_primary_key)(tgt_driver *d, const tgt_table *t, tgt_error *err);
+
+    /* load_method overwrite: drop_table (IF EXISTS) clears a shadow left by
+     * a failed run, on its own; replace_table, inside the core's
+     * transaction, drops `live` and renames `shadow` to it. */
+    int (*drop_table)(tgt_driver *d, const char *schema, const char *table, tgt_error *err);
+    int (*replace_table)(tgt_driver *d, const char *schema, const char *live, const char *shadow,
+                         tgt_error *err);
 } tgt_driver_ops;
 
 /* Every driver struct starts with this. */

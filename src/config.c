@@ -50,6 +50,7 @@ typedef enum setting_type {
     SET_STRING,  /* any string */
     SET_SECRET,  /* a string that is never echoed and is writeOnly in --about */
     SET_INTEGER, /* a JSON integer; from the environment, a strict base-10 string */
+    SET_BOOLEAN, /* JSON true/false; from the environment true/false/1/0/yes/no; stored as 0/1 */
     SET_PORT,    /* a TCP port given as a JSON integer or a string of digits; stored as text */
     SET_ENUM,    /* one of `choices`, matched case-insensitively, stored as spelled there */
     SET_MAP      /* schema_mapping: an object of source schema -> target schema */
@@ -80,6 +81,9 @@ static const char *const sslmode_choices[] = {"disable",   "allow",       "prefe
                                               "verify-ca", "verify-full", NULL};
 static const char *const log_level_choices[] = {"debug", "info", "warning", "error", NULL};
 static const char *const type_change_choices[] = {"fail", "keep", NULL};
+static const char *const load_method_choices[] = {"auto", "append-only", "upsert", "overwrite",
+                                                  NULL};
+static const char *const invalid_records_choices[] = {"fail", "skip", "dead_letter", NULL};
 
 #define FIELD(f) offsetof(tgt_config, f)
 
@@ -200,6 +204,60 @@ static const setting settings[] = {
      .description = "What a SCHEMA asking for a narrower type than a live column gets: fail "
                     "stops the stream with an error naming stream, column and both types; keep "
                     "leaves the wider live column and loads the values into it."},
+    {.name = "add_metadata_columns",
+     .aliases = {"add_record_metadata"},
+     .type = SET_BOOLEAN,
+     .offset = FIELD(add_metadata_columns),
+     .description = "Adds and fills the Singer SDK metadata columns _sdc_extracted_at, "
+                    "_sdc_received_at, _sdc_batched_at, _sdc_deleted_at, _sdc_table_version and "
+                    "_sdc_sequence in every table."},
+    {.name = "hard_delete",
+     .type = SET_BOOLEAN,
+     .offset = FIELD(hard_delete),
+     .description = "ACTIVATE_VERSION deletes the rows of older versions instead of setting "
+                    "their _sdc_deleted_at, and a keyed record carrying _sdc_deleted_at deletes "
+                    "its row."},
+    {.name = "load_method",
+     .type = SET_ENUM,
+     .choices = load_method_choices,
+     .default_str = "auto",
+     .offset = FIELD(load_method),
+     .description = "auto upserts streams with key_properties and appends the others; "
+                    "append-only appends every record and creates tables without a primary key; "
+                    "upsert is auto but refuses a stream without key_properties; overwrite loads "
+                    "each stream into a shadow table and swaps it in for the live table when the "
+                    "run succeeds (STATE is written only after the swap)."},
+    {.name = "invalid_records",
+     .type = SET_ENUM,
+     .choices = invalid_records_choices,
+     .default_str = "fail",
+     .offset = FIELD(invalid_records),
+     .description = "What a record that does not fit its table gets: fail stops the run naming "
+                    "line, stream, property and value; skip drops it with a warning and a "
+                    "METRIC count; dead_letter drops it and appends it to dead_letter_path."},
+    {.name = "dead_letter_path",
+     .type = SET_STRING,
+     .flags = SET_NONEMPTY,
+     .offset = FIELD(dead_letter_path),
+     .description = "File that invalid_records dead_letter appends to: zstd-compressed JSON "
+                    "lines holding the input line number, stream, reason and the original "
+                    "record; required with dead_letter."},
+    {.name = "connect_retries",
+     .type = SET_INTEGER,
+     .default_int = 5,
+     .min = 0,
+     .max = 1000,
+     .offset = FIELD(connect_retries),
+     .description = "How many more times an unreachable or lost PostgreSQL connection is tried "
+                    "before the run fails (uncommitted rows are replayed after a reconnect)."},
+    {.name = "connect_retry_delay_ms",
+     .type = SET_INTEGER,
+     .default_int = 1000,
+     .min = 0,
+     .max = 3600000,
+     .offset = FIELD(connect_retry_delay_ms),
+     .description = "Wait in milliseconds before the first connection retry; each further "
+                    "retry waits twice as long, at most 60 seconds."},
     {.name = "log_level",
      .type = SET_ENUM,
      .choices = log_level_choices,
@@ -229,6 +287,7 @@ static int is_string_type(setting_type type)
     case SET_ENUM:
         return 1;
     case SET_INTEGER:
+    case SET_BOOLEAN:
     case SET_MAP:
         return 0;
     }
@@ -285,6 +344,9 @@ static void describe_expected(const setting *s, char *buf, size_t cap)
         return;
     case SET_INTEGER:
         snprintf(buf, cap, "an integer >= %ld", s->min);
+        return;
+    case SET_BOOLEAN:
+        snprintf(buf, cap, "true or false");
         return;
     case SET_PORT:
         snprintf(buf, cap, "a port number from %ld to %ld (an integer or a string of digits)",
@@ -408,6 +470,21 @@ static int store_string(tgt_config *cfg, const setting *s, const char *text, con
     return replace_string(string_field(cfg, s), text, err);
 }
 
+/* true/false, 1/0, yes/no, on/off in any case: what people write in .env files. */
+static int store_boolean_text(tgt_config *cfg, const setting *s, const char *text,
+                              const char *label, tgt_error *err)
+{
+    static const char *const truths[] = {"true", "1", "yes", "on"};
+    static const char *const lies[] = {"false", "0", "no", "off"};
+    for (size_t i = 0; i < sizeof(truths) / sizeof(truths[0]); i++) {
+        if (strcasecmp(text, truths[i]) == 0 || strcasecmp(text, lies[i]) == 0) {
+            *long_field(cfg, s) = strcasecmp(text, truths[i]) == 0;
+            return 0;
+        }
+    }
+    return bad_text(s, label, text, err);
+}
+
 static void free_schema_mapping(tgt_schema_map_entry *entries, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -495,6 +572,11 @@ static int set_from_json(tgt_config *cfg, const setting *s, const json_t *v, con
         if (!json_is_integer(v))
             return bad_value(s, label, json_kind(v), err);
         return store_integer(cfg, s, json_integer_value(v), label, err);
+    case SET_BOOLEAN:
+        if (!json_is_boolean(v))
+            return bad_value(s, label, json_kind(v), err);
+        *long_field(cfg, s) = json_is_true(v);
+        return 0;
     case SET_MAP:
         return store_map(cfg, s, v, label, err);
     }
@@ -519,6 +601,8 @@ static int set_from_text(tgt_config *cfg, const setting *s, const char *text, co
             return bad_text(s, label, text, err);
         return store_integer(cfg, s, v, label, err);
     }
+    case SET_BOOLEAN:
+        return store_boolean_text(cfg, s, text, label, err);
     case SET_MAP: {
         json_error_t jerr;
         json_t *obj = json_loads(text, 0, &jerr);
@@ -541,7 +625,7 @@ void tgt_config_init(tgt_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     for (size_t i = 0; i < N_SETTINGS; i++) {
-        if (settings[i].type == SET_INTEGER)
+        if (settings[i].type == SET_INTEGER || settings[i].type == SET_BOOLEAN)
             *long_field(cfg, &settings[i]) = settings[i].default_int;
     }
 }
@@ -763,6 +847,10 @@ int tgt_config_finish(tgt_config *cfg, tgt_error *err)
         if (def != NULL && replace_string(string_field(cfg, s), def, err) != 0)
             return -1;
     }
+    if (strcmp(cfg->invalid_records, "dead_letter") == 0 && cfg->dead_letter_path == NULL)
+        return tgt_error_set(err, TGT_ERR_USAGE,
+                             "setting \"invalid_records\" is dead_letter but "
+                             "\"dead_letter_path\" is not set");
     return 0;
 }
 
@@ -800,6 +888,8 @@ static const char *json_type_name(setting_type type)
     case SET_INTEGER:
     case SET_PORT:
         return "integer";
+    case SET_BOOLEAN:
+        return "boolean";
     case SET_MAP:
         return "object";
     }
@@ -826,6 +916,9 @@ static json_t *about_property(const setting *s)
     case SET_INTEGER:
         bad |= json_object_set_new(p, "default", json_integer(s->default_int));
         bad |= json_object_set_new(p, "minimum", json_integer(s->min));
+        break;
+    case SET_BOOLEAN:
+        bad |= json_object_set_new(p, "default", json_boolean(s->default_int));
         break;
     case SET_PORT:
         bad |= json_object_set_new(p, "minimum", json_integer(s->min));
@@ -915,6 +1008,9 @@ static void markdown_type(tgt_sbuf *out, const setting *s)
     case SET_INTEGER:
         tgt_sbuf_printf(out, "integer >= %ld", s->min);
         return;
+    case SET_BOOLEAN:
+        tgt_sbuf_append_str(out, "boolean");
+        return;
     case SET_PORT:
         tgt_sbuf_printf(out, "integer %ld-%ld", s->min, s->max);
         return;
@@ -933,6 +1029,10 @@ static void markdown_default(tgt_sbuf *out, const setting *s)
 {
     if (s->type == SET_INTEGER) {
         tgt_sbuf_printf(out, "`%ld`", s->default_int);
+        return;
+    }
+    if (s->type == SET_BOOLEAN) {
+        tgt_sbuf_append_str(out, s->default_int ? "`true`" : "`false`");
         return;
     }
     if (s->default_env != NULL)

@@ -25,7 +25,7 @@ void tgt_evolve_plan_deinit(tgt_evolve_plan *plan)
 
 int tgt_evolve_plan_is_empty(const tgt_evolve_plan *plan)
 {
-    return !plan->create_table && plan->n_add == 0 && plan->n_alter == 0;
+    return !plan->create_table && plan->n_add == 0 && plan->n_alter == 0 && !plan->move_key;
 }
 
 static int narrowing_error(const tgt_table *t, const tgt_column *c, const tgt_live_column *live,
@@ -74,21 +74,14 @@ static void key_list(const tgt_table *t, const tgt_live_table *live, int from_li
         snprintf(buf, cap, "none");
 }
 
-static int check_keys(const tgt_table *t, const tgt_live_table *live, const char *stream,
-                      tgt_error *err)
+/* New key_properties for a live table: the key moves (tgt_evolve_apply).
+ * A stream without keys leaves the live primary key alone. */
+static void check_keys(const tgt_table *t, const tgt_live_table *live, tgt_evolve_plan *plan)
 {
-    if (t->n_keys == 0 || key_names_match(t, live))
-        return 0;
-    char wanted[512], have[512];
-    key_list(t, live, 0, wanted, sizeof(wanted));
-    key_list(t, live, 1, have, sizeof(have));
-    tgt_error_set(err, TGT_ERR_DATA,
-                  "stream \"%s\": key_properties give primary key (%s) but \"%s\".\"%s\" has "
-                  "primary key (%s)",
-                  stream, wanted, t->schema, t->name, have);
-    tgt_error_hint(err, "Upserting on a key the table does not enforce could duplicate rows; "
-                        "change the table's primary key or the tap's key_properties.");
-    return -1;
+    if (t->n_keys > 0 && !key_names_match(t, live)) {
+        plan->move_key = 1;
+        key_list(t, live, 1, plan->old_key, sizeof(plan->old_key));
+    }
 }
 
 static int push(size_t **list, size_t *n, size_t value)
@@ -227,7 +220,7 @@ int tgt_evolve_diff(tgt_driver *d, tgt_table *t, const char *stream, int keep_na
     }
     rc = remap_by_source(t, &live, stream, err);
     if (rc == 0)
-        rc = check_keys(t, &live, stream, err);
+        check_keys(t, &live, plan);
     for (size_t i = 0; rc == 0 && i < t->n_columns; i++) {
         const tgt_live_column *lc = tgt_live_table_find(&live, t->columns[i].name);
         if (lc != NULL) {
@@ -243,7 +236,32 @@ done:
     return rc;
 }
 
-int tgt_evolve_apply(tgt_driver *d, tgt_table *t, const tgt_evolve_plan *plan, tgt_error *err)
+/* Moves the primary key; a refusal (duplicates or NULLs in the new key)
+ * becomes an error naming the stream and both keys. */
+static int move_key(tgt_driver *d, const tgt_table *t, const tgt_evolve_plan *plan,
+                    const char *stream, tgt_error *err)
+{
+    tgt_error local;
+    tgt_error_init(&local);
+    if (d->ops->set_primary_key(d, t, &local) == 0)
+        return 0;
+    char wanted[512];
+    key_list(t, NULL, 0, wanted, sizeof(wanted));
+    tgt_error_set(err, local.code,
+                  "stream \"%s\": cannot move the primary key of \"%s\".\"%s\" from (%s) to "
+                  "(%s): %s",
+                  stream, t->schema, t->name, plan->old_key, wanted, local.message);
+    tgt_error_sqlstate(err, local.sqlstate);
+    if (local.detail[0] != '\0')
+        tgt_error_detail(err, "%s", local.detail);
+    tgt_error_hint(err, "The rows already in the table must be unique and not NULL on the new "
+                        "key; deduplicate them or change key_properties back.  The old key is "
+                        "still in place.");
+    return -1;
+}
+
+int tgt_evolve_apply(tgt_driver *d, tgt_table *t, const tgt_evolve_plan *plan, const char *stream,
+                     tgt_error *err)
 {
     if (plan->create_table) {
         if (d->ops->ensure_schema(d, t->schema, err) != 0 || d->ops->create_table(d, t, err) != 0)
@@ -260,5 +278,5 @@ int tgt_evolve_apply(tgt_driver *d, tgt_table *t, const tgt_evolve_plan *plan, t
         if (d->ops->alter_column_type(d, t, plan->alter[i], err) != 0)
             return -1;
     }
-    return 0;
+    return plan->move_key ? move_key(d, t, plan, stream, err) : 0;
 }

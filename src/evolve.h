@@ -11,7 +11,9 @@
  * both, keeping every value; a live type higher than the wanted one is a
  * narrowing: refused with an error naming stream, column, live and requested
  * type, unless the caller keeps the wider live column (type_change = keep).
- * Columns are never dropped.  After diff, every column's live_type is
+ * Columns are never dropped.  New key_properties move the primary key when
+ * the rows allow it (else an error naming both keys); a stream without keys
+ * leaves a live primary key in place.  After diff, every column's live_type is
  * the type it will have once the plan is applied.
  */
 #ifndef TGT_EVOLVE_H
@@ -29,6 +31,8 @@ typedef struct tgt_evolve_plan {
     size_t n_add;
     size_t *alter; /* owned: column indexes whose type changes */
     size_t n_alter;
+    int move_key;       /* the live primary key differs from the stream's keys */
+    char old_key[512];  /* the live key, "a, b" or "none", for messages */
 } tgt_evolve_plan;
 
 void tgt_evolve_plan_init(tgt_evolve_plan *plan);
@@ -40,6 +44,7 @@ int tgt_evolve_plan_is_empty(const tgt_evolve_plan *plan);
 int tgt_evolve_diff(tgt_driver *d, tgt_table *t, const char *stream, int keep_narrower,
                     tgt_evolve_plan *plan, tgt_error *err);
 
-int tgt_evolve_apply(tgt_driver *d, tgt_table *t, const tgt_evolve_plan *plan, tgt_error *err);
+int tgt_evolve_apply(tgt_driver *d, tgt_table *t, const tgt_evolve_plan *plan, const char *stream,
+                     tgt_error *err);
 
 #endif

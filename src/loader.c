@@ -1,7 +1,9 @@
 /*
  * loader.c - messages -> committed rows -> STATE (see loader.h for the
  * guarantees).  The order of operations at a commit point is the product's
- * promise, so it lives in one function, commit_point().
+ * promise, so it lives in one function, tgt_loader_commit_point().  SCHEMA
+ * messages are handled in loader_schema.c, ACTIVATE_VERSION in
+ * loader_activate.c.
  */
 #include "loader.h"
 
@@ -9,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "evolve.h"
+#include "loader_internal.h"
 #include "log.h"
 #include "naming.h"
 #include "record.h"
@@ -38,6 +40,7 @@ int tgt_loader_init(tgt_loader *l, const tgt_config *cfg, tgt_driver *driver,
     tgt_stream_registry_init(&l->streams);
     tgt_state_init(&l->state);
     tgt_sbuf_init(&l->scratch);
+    l->overwrite = strcmp(cfg->load_method, "overwrite") == 0;
     const char *ts = cfg->timestamp_column;
     size_t ts_len = strlen(ts);
     if (tgt_naming_identifier(&ts, &ts_len, 1, l->timestamp_column) != 0)
@@ -52,7 +55,7 @@ void tgt_loader_deinit(tgt_loader *l)
     tgt_sbuf_deinit(&l->scratch);
 }
 
-static int ensure_connected(tgt_loader *l, tgt_error *err)
+int tgt_loader_connect(tgt_loader *l, tgt_error *err)
 {
     if (l->connected)
         return 0;
@@ -62,24 +65,47 @@ static int ensure_connected(tgt_loader *l, tgt_error *err)
     return 0;
 }
 
-/* The receive time as COPY text, re-formatted only when the second changes. */
-static void update_loaded_at(tgt_loader *l)
+/* COPY text of a UTC time with microseconds: "YYYY-MM-DD HH:MM:SS.uuuuuu+00".
+ * The part up to the seconds is re-formatted only when the second changes. */
+static size_t format_time(const struct timespec *at, time_t *cached_second, char buf[40])
 {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    if (now.tv_sec != l->loaded_at_second || l->loaded_at_len == 0) {
+    if (at->tv_sec != *cached_second || buf[0] == '\0') {
         struct tm tm;
-        gmtime_r(&now.tv_sec, &tm);
-        strftime(l->loaded_at, sizeof(l->loaded_at), "%Y-%m-%d %H:%M:%S", &tm);
-        l->loaded_at_second = now.tv_sec;
+        gmtime_r(&at->tv_sec, &tm);
+        strftime(buf, 40, "%Y-%m-%d %H:%M:%S", &tm);
+        *cached_second = at->tv_sec;
     }
-    long micros = now.tv_nsec / 1000;
-    char *p = l->loaded_at + 19;
+    long micros = at->tv_nsec / 1000;
+    char *p = buf + 19;
     *p++ = '.';
     for (int i = 5; i >= 0; i--, micros /= 10)
         p[i] = (char)('0' + micros % 10);
     memcpy(p + 6, "+00", 4);
-    l->loaded_at_len = 19 + 1 + 6 + 3;
+    return 19 + 1 + 6 + 3;
+}
+
+/* The receive time of the record being handled, and its _sdc_sequence:
+ * microseconds since the epoch, kept strictly increasing within the run so
+ * the order of records survives a clock that stands still. */
+static void update_loaded_at(tgt_loader *l)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    l->loaded_at_len = format_time(&now, &l->loaded_at_second, l->loaded_at);
+    unsigned long long micros =
+        (unsigned long long)now.tv_sec * 1000000ull + (unsigned long long)now.tv_nsec / 1000ull;
+    l->sequence = micros > l->sequence ? micros : l->sequence + 1;
+}
+
+/* A batch begins: remember when, for max_batch_age_seconds and _sdc_batched_at. */
+static void begin_batch(tgt_loader *l)
+{
+    clock_gettime(BATCH_CLOCK, &l->batch_start);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    time_t second = 0;
+    l->batched_at[0] = '\0';
+    l->batched_at_len = format_time(&now, &second, l->batched_at);
 }
 
 static int end_bulk_write(tgt_loader *l, tgt_error *err)
@@ -193,8 +219,16 @@ static int merge_keyed(tgt_loader *l, tgt_error *err)
     return 0;
 }
 
+int tgt_loader_emit_state(tgt_loader *l, tgt_error *err)
+{
+    /* with overwrite nothing is committed for good until the swap */
+    if (l->overwrite)
+        return 0;
+    return tgt_state_emit(&l->state, l->state_out, err);
+}
+
 /* Ship, merge, commit, then (and only then) write the latest STATE. */
-static int commit_point(tgt_loader *l, tgt_error *err)
+int tgt_loader_commit_point(tgt_loader *l, tgt_error *err)
 {
     if (l->pending_rows > 0) {
         struct timespec started;
@@ -208,7 +242,7 @@ static int commit_point(tgt_loader *l, tgt_error *err)
         l->pending_rows = 0;
         tgt_log(TGT_LOG_DEBUG, "commit took %.3f s", seconds_since(&started));
     }
-    return tgt_state_emit(&l->state, l->state_out, err);
+    return tgt_loader_emit_state(l, err);
 }
 
 static int check_age(tgt_loader *l, tgt_error *err)
@@ -216,108 +250,7 @@ static int check_age(tgt_loader *l, tgt_error *err)
     if (l->pending_rows == 0 ||
         seconds_since(&l->batch_start) < (double)l->cfg->max_batch_age_seconds)
         return 0;
-    return commit_point(l, err);
-}
-
-/* Compact, key-sorted JSON of the schema and keys: equal text = same SCHEMA. */
-static char *schema_fingerprint(const json_t *schema, const json_t *keys)
-{
-    char *a = json_dumps(schema, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-    char *b = keys ? json_dumps(keys, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    tgt_sbuf fp;
-    tgt_sbuf_init(&fp);
-    if (a != NULL) {
-        tgt_sbuf_append_str(&fp, a);
-        tgt_sbuf_append_char(&fp, '\n');
-        tgt_sbuf_append_str(&fp, b ? b : "[]");
-    }
-    free(a);
-    free(b);
-    return a != NULL ? tgt_sbuf_take(&fp) : (tgt_sbuf_deinit(&fp), NULL);
-}
-
-static int table_identity(tgt_loader *l, const tgt_stream *s, tgt_schema_options *opt,
-                          char table[TGT_IDENT_MAX + 1], tgt_error *err)
-{
-    const char *source, *name;
-    size_t source_len, name_len;
-    tgt_naming_split_stream(s->name, s->name_len, &source, &source_len, &name, &name_len);
-    if (tgt_naming_identifier(&name, &name_len, 1, table) != 0)
-        return tgt_error_nomem(err);
-    opt->stream = s->name;
-    opt->target_schema = tgt_config_target_schema(l->cfg, source, source_len);
-    opt->table_name = table;
-    opt->timestamp_column = l->timestamp_column;
-    opt->flattening_max_depth = l->cfg->flattening_max_depth;
-    return 0;
-}
-
-/* Diffs the new model against the live table, commits what is pending if
- * the change needs it, runs the DDL and installs the model. */
-static int evolve_and_install(tgt_loader *l, tgt_stream *s, tgt_schema_model *model,
-                              char *fingerprint, tgt_error *err)
-{
-    tgt_evolve_plan plan;
-    tgt_evolve_plan_init(&plan);
-    int rc = -1;
-    model->table.shape_version = s->model.table.shape_version + 1;
-    if (ensure_connected(l, err) != 0 ||
-        tgt_evolve_diff(l->driver, &model->table, s->name,
-                        strcmp(l->cfg->type_change, "keep") == 0, &plan, err) != 0)
-        goto out;
-    /* rows encoded under the old shape must reach the database first, and
-     * DDL runs in its own transaction */
-    if ((s->rows_pending > 0 || (l->in_txn && !tgt_evolve_plan_is_empty(&plan))) &&
-        commit_point(l, err) != 0)
-        goto out;
-    if (tgt_evolve_apply(l->driver, &model->table, &plan, err) != 0)
-        goto out;
-    if (model->flatten_depth < l->cfg->flattening_max_depth)
-        tgt_log(TGT_LOG_DEBUG, "stream \"%s\": objects flattened to depth %d (column budget %d)",
-                s->name, model->flatten_depth, TGT_FLATTEN_COLUMN_BUDGET);
-    rc = tgt_stream_set_model(s, model, fingerprint, err);
-    fingerprint = NULL;
-out:
-    free(fingerprint);
-    tgt_evolve_plan_deinit(&plan);
-    return rc;
-}
-
-static int on_schema(tgt_loader *l, const char *line, size_t len, const tgt_message *msg,
-                     tgt_error *err)
-{
-    json_error_t jerr;
-    json_t *root = json_loadb(line, len, JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &jerr);
-    if (root == NULL)
-        return tgt_error_set(err, TGT_ERR_INPUT, "cannot read SCHEMA for stream \"%.*s\": %s",
-                             (int)msg->stream_len, msg->stream, jerr.text);
-    const json_t *schema = json_object_get(root, "schema");
-    const json_t *keys = json_object_get(root, "key_properties");
-    int rc = -1;
-    tgt_schema_model model;
-    tgt_schema_model_init(&model);
-    char *fingerprint = schema_fingerprint(schema, keys);
-    tgt_stream *s = tgt_stream_get_or_add(&l->streams, msg->stream, msg->stream_len, err);
-    if (fingerprint == NULL || s == NULL) {
-        tgt_error_nomem(err);
-        goto out;
-    }
-    if (tgt_stream_has_model(s) && strcmp(fingerprint, s->schema_fingerprint) == 0) {
-        rc = 0; /* the same SCHEMA again: nothing to do */
-        goto out;
-    }
-    tgt_schema_options opt;
-    char table[TGT_IDENT_MAX + 1];
-    if (table_identity(l, s, &opt, table, err) != 0 ||
-        tgt_schema_build(schema, keys, &opt, &model, err) != 0)
-        goto out;
-    rc = evolve_and_install(l, s, &model, fingerprint, err);
-    fingerprint = NULL;
-out:
-    free(fingerprint);
-    tgt_schema_model_deinit(&model);
-    json_decref(root);
-    return rc;
+    return tgt_loader_commit_point(l, err);
 }
 
 static void warn_nul_once(tgt_stream *s)
@@ -339,22 +272,36 @@ static int on_record(tgt_loader *l, const tgt_json_parser *p, const char *line,
         return tgt_error_set(err, TGT_ERR_INPUT,
                              "RECORD for stream \"%.*s\" arrives before any SCHEMA for it",
                              (int)msg->stream_len, msg->stream);
+    if (msg->version >= 0 && !s->versioned && tgt_loader_use_versions(l, s, err) != 0)
+        return -1;
     update_loaded_at(l);
-    tgt_record_context ctx = {l->input_name, line_no,  l->loaded_at, l->loaded_at_len,
-                              s->model.table.n_keys > 0, &l->scratch};
+    if (l->pending_rows == 0)
+        begin_batch(l);
+    tgt_record_context ctx = {
+        .input_name = l->input_name,
+        .line_no = line_no,
+        .loaded_at = l->loaded_at,
+        .loaded_at_len = l->loaded_at_len,
+        .staging = s->model.table.n_keys > 0,
+        .scratch = &l->scratch,
+        .batched_at = l->batched_at,
+        .batched_at_len = l->batched_at_len,
+        .sequence = l->sequence,
+        .extracted_tok = msg->time_extracted,
+        .version_tok = msg->version,
+    };
     size_t before = s->chunk.len;
     if (tgt_record_encode(s, p, line, (size_t)msg->record, &ctx, err) != 0)
         return -1;
     warn_nul_once(s);
     l->buffered += s->chunk.len - before;
-    if (l->pending_rows++ == 0)
-        clock_gettime(BATCH_CLOCK, &l->batch_start);
+    l->pending_rows++;
     if (s->chunk.len >= TGT_CHUNK_BYTES && ship(l, s, err) != 0)
         return -1;
     if (l->buffered >= TGT_BUFFERED_MAX && ship_all(l, err) != 0)
         return -1;
     if (s->rows_pending >= (unsigned long)l->cfg->batch_size_rows)
-        return commit_point(l, err);
+        return tgt_loader_commit_point(l, err);
     /* every record: a tap that trickles records must still see its
      * batches committed on age (the clock read costs nanoseconds) */
     return check_age(l, err);
@@ -370,7 +317,7 @@ static int on_state(tgt_loader *l, const tgt_json_parser *p, const char *line,
         return -1;
     /* nothing uncommitted precedes it: it can go out now */
     if (l->pending_rows == 0)
-        return tgt_state_emit(&l->state, l->state_out, err);
+        return tgt_loader_emit_state(l, err);
     return check_age(l, err);
 }
 
@@ -381,10 +328,11 @@ int tgt_loader_handle(tgt_loader *l, const tgt_json_parser *p, const char *line,
     case TGT_MSG_RECORD:
         return on_record(l, p, line, line_no, msg, err);
     case TGT_MSG_SCHEMA:
-        return on_schema(l, line, len, msg, err);
+        return tgt_loader_on_schema(l, line, len, msg, err);
     case TGT_MSG_STATE:
         return on_state(l, p, line, msg, err);
     case TGT_MSG_ACTIVATE_VERSION:
+        return tgt_loader_activate_version(l, p, line, line_no, msg, err);
     case TGT_MSG_BATCH:
         tgt_error_set(err, TGT_ERR_INPUT,
                       "%s messages are not supported by this version of target-pg (stream "
@@ -402,14 +350,51 @@ int tgt_loader_idle(tgt_loader *l, tgt_error *err)
     return check_age(l, err);
 }
 
+/* overwrite: every shadow table replaces its live table in one transaction,
+ * and only then is the latest STATE written. */
+static int swap_shadows(tgt_loader *l, tgt_error *err)
+{
+    tgt_driver *d = l->driver;
+    if (d->ops->begin(d, err) != 0)
+        return -1;
+    l->in_txn = 1;
+    for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order) {
+        if (!s->shadow_cleared)
+            continue;
+        if (d->ops->replace_table(d, s->model.table.schema, s->live_name, s->model.table.name,
+                                  err) != 0) {
+            tgt_error_where(err, "replacing the table of stream \"%s\" (load_method overwrite)",
+                            s->name);
+            return -1;
+        }
+    }
+    if (d->ops->commit(d, err) != 0)
+        return -1;
+    l->in_txn = 0;
+    l->overwrite = 0; /* what is committed now is final: STATE may go out */
+    return tgt_loader_emit_state(l, err);
+}
+
 int tgt_loader_finish(tgt_loader *l, tgt_error *err)
 {
-    if (commit_point(l, err) != 0)
+    if (tgt_loader_commit_point(l, err) != 0)
         return -1;
+    if (l->overwrite && l->shadows_pending && swap_shadows(l, err) != 0)
+        return -1;
+    if (l->overwrite) {
+        l->overwrite = 0;
+        if (tgt_loader_emit_state(l, err) != 0)
+            return -1;
+    }
     for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order) {
         if (s->nul_replaced > 0)
             tgt_log(TGT_LOG_INFO, "stream \"%s\": %zu U+0000 characters replaced by U+FFFD",
                     s->name, s->nul_replaced);
+        if (s->bad_deletion_marks > 0)
+            tgt_log(TGT_LOG_WARN,
+                    "stream \"%s\": %zu %s values were not timestamps; those rows are marked "
+                    "with their receive time",
+                    s->name, s->bad_deletion_marks, TGT_SDC_DELETED_AT);
         tgt_log(TGT_LOG_INFO, "stream \"%s\": %lu records loaded into \"%s\".\"%s\"", s->name,
                 s->rows_committed, s->model.table.schema ? s->model.table.schema : "",
                 s->model.table.name ? s->model.table.name : "");

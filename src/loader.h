@@ -60,6 +60,12 @@ typedef struct tgt_loader {
     time_t loaded_at_second;     /* cache for the receive-time text */
     char loaded_at[40];
     size_t loaded_at_len;
+    unsigned long long sequence; /* _sdc_sequence of the last record */
+    char batched_at[40];         /* _sdc_batched_at of the pending batch */
+    size_t batched_at_len;
+
+    int overwrite;               /* load_method overwrite: shadow tables, STATE after the swap */
+    int shadows_pending;         /* overwrite: some stream loads into a shadow table */
 } tgt_loader;
 
 int tgt_loader_init(tgt_loader *l, const tgt_config *cfg, tgt_driver *driver,

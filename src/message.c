@@ -100,7 +100,7 @@ int tgt_message_parse(tgt_json_parser *p, const char *line, size_t len, tgt_mess
 {
     m->stream = NULL;
     m->stream_len = 0;
-    m->record = m->schema = m->value = m->version = -1;
+    m->record = m->schema = m->value = m->version = m->time_extracted = -1;
     if (tgt_json_parse(p, line, len, err) != 0)
         return -1;
     if (p->tokens[0].type != TGT_JSON_OBJECT)
@@ -111,6 +111,7 @@ int tgt_message_parse(tgt_json_parser *p, const char *line, size_t len, tgt_mess
     switch (m->type) {
     case TGT_MSG_RECORD:
         m->version = field(p, line, "version");
+        m->time_extracted = field(p, line, "time_extracted");
         if (parse_stream(p, line, m, scratch, err) != 0)
             return -1;
         return require_field(p, line, "record", TGT_JSON_OBJECT, "an object", name, &m->record,

@@ -4,8 +4,8 @@
  * Tokenizes the line (json.h) and picks out the envelope fields; the
  * payload stays as tokens (RECORD, STATE) for the hot path, or is parsed
  * with jansson by the caller (SCHEMA, rare).  Message types are compared
- * case-insensitively.  Fields the target does not use (time_extracted,
- * bookmark_properties, ...) are ignored.
+ * case-insensitively.  Fields the target does not use (bookmark_properties,
+ * ...) are ignored.
  */
 #ifndef TGT_MESSAGE_H
 #define TGT_MESSAGE_H
@@ -32,6 +32,7 @@ typedef struct tgt_message {
     long schema;        /* SCHEMA: token of the schema object */
     long value;         /* STATE: token of the value */
     long version;       /* RECORD / ACTIVATE_VERSION: token of "version", or -1 */
+    long time_extracted; /* RECORD: token of "time_extracted", or -1 */
 } tgt_message;
 
 /* Parses line[0..len) with p.  Errors (TGT_ERR_INPUT) say what is wrong;

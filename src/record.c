@@ -16,6 +16,10 @@
 #include "datetime.h"
 
 #define VALUE_PREVIEW 80
+/* Deepest JSON value a json/jsonb column is sent: PostgreSQL parses JSON
+ * recursively and its default max_stack_depth (2MB) gives out past about
+ * 12,000 levels, with an error that cannot name the input line. */
+#define JSON_MAX_DEPTH 5000
 
 static const char *json_type_name(uint8_t type)
 {
@@ -44,6 +48,9 @@ static int invalid_value(const tgt_stream *s, const tgt_column *c, const tgt_jso
     size_t n;
     value_span(t, text, &v, &n);
     int shown = n > VALUE_PREVIEW ? VALUE_PREVIEW : (int)n;
+    /* never cut a UTF-8 character in two: the message must stay UTF-8 */
+    while (shown > 0 && (size_t)shown < n && ((unsigned char)v[shown] & 0xC0) == 0x80)
+        shown--;
     char type_sql[64];
     tgt_error_set(err, TGT_ERR_DATA,
                   "invalid record: property \"%s\" of stream \"%s\" holds %.*s%s, which is not "
@@ -67,6 +74,25 @@ static int record_error(const tgt_stream *s, const tgt_record_context *ctx, cons
     return -1;
 }
 
+/* An undeclared root key "_sdc_deleted_at" fills the metadata column of
+ * that role (a declared one is routed like any property). */
+static void capture_deletion_mark(tgt_stream *s, const char *text, const tgt_json_token *key,
+                                  size_t value, const tgt_record_context *ctx)
+{
+    static const char mark[] = TGT_SDC_DELETED_AT;
+    const tgt_column *c = &s->model.table.columns[s->model.table.deleted_at_column];
+    if (c->role != TGT_COL_DELETED_AT)
+        return;
+    const char *name = text + key->start;
+    size_t len = key->len;
+    if (key->flags & TGT_JSON_ESCAPED) {
+        name = ctx->scratch->data;
+        len = ctx->scratch->len;
+    }
+    if (len == sizeof(mark) - 1 && memcmp(name, mark, len) == 0)
+        s->slot_tok[s->model.table.deleted_at_column] = (long)value;
+}
+
 /* Walks one object level, filling s->slot_tok for the leaves. */
 static int route(tgt_stream *s, const tgt_plan *plan, const tgt_json_parser *p, const char *text,
                  size_t obj, int is_root, const tgt_record_context *ctx, tgt_error *err)
@@ -87,8 +113,13 @@ static int route(tgt_stream *s, const tgt_plan *plan, const tgt_json_parser *p, 
         } else {
             e = tgt_plan_find(plan, text + key->start, key->len);
         }
-        if (e == NULL)
-            continue; /* undeclared properties are ignored (DESIGN.md) */
+        if (e == NULL) {
+            /* undeclared properties are ignored (DESIGN.md), except the
+             * deletion mark of a CDC record when the table keeps one */
+            if (is_root && s->model.table.deleted_at_column >= 0)
+                capture_deletion_mark(s, text, key, value, ctx);
+            continue;
+        }
         if (is_root)
             s->seen[e - plan->entries] = 1;
         if (e->column >= 0) {
@@ -177,6 +208,76 @@ static int emit_integer(tgt_sbuf *out, const tgt_json_token *t, const char *text
     }
     tgt_sbuf_append(out, v, n);
     return 0;
+}
+
+/* PostgreSQL's numeric holds at most 131,072 digits before the decimal
+ * point and 16,383 after it, and refuses exponents from 2^30 - 1 on whatever
+ * the digits (numeric.c set_var_from_str, make_result).  Limits of real and
+ * double precision, as powers of ten of the leading digit, are approximate:
+ * values just past them still reach the server, which refuses them. */
+#define NUMERIC_MAX_LEAD 131071
+#define NUMERIC_MAX_SCALE 16383
+#define NUMERIC_MAX_EXPONENT 1073741822LL
+
+/* Range check of a JSON number's exact text for a numeric, real or double
+ * column, so a value PostgreSQL cannot take is reported with its input line
+ * instead of failing a whole COPY chunk. */
+static int number_fits(const char *v, size_t n, tgt_type_kind kind, const char **why)
+{
+    const char *end = v + n, *q = v + (*v == '-');
+    long long n_int = 0, n_frac = 0, first = -1, exponent = 0;
+    for (; q < end && *q >= '0' && *q <= '9'; q++, n_int++)
+        if (first < 0 && *q != '0')
+            first = n_int;
+    if (q < end && *q == '.')
+        for (q++; q < end && *q >= '0' && *q <= '9'; q++, n_frac++)
+            if (first < 0 && *q != '0')
+                first = n_int + n_frac;
+    if (q < end) { /* the exponent, saturated well past any limit */
+        int neg = *++q == '-';
+        q += *q == '-' || *q == '+';
+        for (; q < end; q++)
+            if (exponent < 4 * NUMERIC_MAX_EXPONENT)
+                exponent = exponent * 10 + (*q - '0');
+        exponent = neg ? -exponent : exponent;
+    }
+    /* the power of ten of the first non-zero digit */
+    long long lead = n_int - 1 - first + exponent;
+    if (kind == TGT_T_NUMERIC) {
+        if (exponent > NUMERIC_MAX_EXPONENT || exponent < -NUMERIC_MAX_EXPONENT)
+            *why = "out of range: the exponent is too large for PostgreSQL";
+        else if (n_frac - exponent > NUMERIC_MAX_SCALE)
+            *why = "out of range: more than 16383 digits after the decimal point";
+        else if (first >= 0 && lead > NUMERIC_MAX_LEAD)
+            *why = "out of range: more than 131072 digits before the decimal point";
+        else
+            return 1;
+        return 0;
+    }
+    int max = kind == TGT_T_REAL ? 38 : 308, min = kind == TGT_T_REAL ? -45 : -324;
+    if (first >= 0 && (lead > max || lead < min)) {
+        *why = "out of range";
+        return 0;
+    }
+    return 1;
+}
+
+/* Nesting depth of the validated JSON text v[0..n), counted until it
+ * passes `limit`. */
+static size_t json_depth(const char *v, size_t n, size_t limit)
+{
+    size_t depth = 0, max = 0;
+    for (size_t i = 0; i < n && max <= limit; i++) {
+        if (v[i] == '"') {
+            for (i++; i < n && v[i] != '"'; i++)
+                i += v[i] == '\\';
+        } else if (v[i] == '[' || v[i] == '{') {
+            max = ++depth > max ? depth : max;
+        } else if (v[i] == ']' || v[i] == '}') {
+            depth--;
+        }
+    }
+    return max;
 }
 
 /* Copies a string token that must hold a date/time value into scratch
@@ -268,6 +369,14 @@ static int emit_value(tgt_stream *s, const tgt_column *c, const tgt_json_token *
         const char *v;
         size_t n;
         value_span(t, text, &v, &n);
+        /* PostgreSQL reads JSON recursively and fails past ~12,000 levels
+         * (max_stack_depth 2MB); a value of depth d has at least 2d bytes */
+        if (n > 2 * JSON_MAX_DEPTH &&
+            json_depth(v, n, JSON_MAX_DEPTH) > JSON_MAX_DEPTH) {
+            why = "nested more than 5000 levels deep, deeper than PostgreSQL reads";
+            rc = -1;
+            break;
+        }
         tgt_copy_append_json_raw(out, v, n, &s->nul_replaced);
         break;
     }
@@ -287,8 +396,10 @@ static int emit_value(tgt_stream *s, const tgt_column *c, const tgt_json_token *
         if (t->type != TGT_JSON_NUMBER) {
             why = "expected a JSON number";
             rc = -1;
-        } else {
+        } else if (number_fits(text + t->start, t->len, c->live_type.kind, &why)) {
             tgt_sbuf_append(out, text + t->start, t->len);
+        } else {
+            rc = -1;
         }
         break;
     case TGT_T_BOOLEAN:
@@ -311,6 +422,81 @@ static int emit_value(tgt_stream *s, const tgt_column *c, const tgt_json_token *
     return 0;
 }
 
+/* A timestamp from the envelope or a deletion mark: the value when it is a
+ * valid timestamp, else `fallback` (NULL when fallback is NULL).  Returns 1
+ * when a present value was replaced. */
+static int emit_lenient_timestamp(tgt_sbuf *out, const tgt_json_parser *p, long tok,
+                                   const char *text, const tgt_record_context *ctx,
+                                   const char *fallback, size_t fallback_len)
+{
+    const char *why = NULL;
+    size_t mark = out->len;
+    if (tok < 0 || p->tokens[tok].type == TGT_JSON_NULL) {
+        tgt_copy_append_null(out);
+        return 0;
+    }
+    if (emit_temporal(out, &p->tokens[tok], text, TGT_T_TIMESTAMPTZ, ctx, &why) == 0)
+        return 0;
+    out->len = mark;
+    if (fallback != NULL)
+        tgt_sbuf_append(out, fallback, fallback_len);
+    else
+        tgt_copy_append_null(out);
+    return 1;
+}
+
+/* The value of a column target-pg fills itself (table.h roles).  Returns 1
+ * when c is such a column (its value appended), 0 for a data column. */
+static int emit_role(tgt_stream *s, const tgt_column *c, size_t i, const tgt_json_parser *p,
+                     const char *text, const tgt_record_context *ctx, tgt_error *err, int *rc)
+{
+    tgt_sbuf *out = &s->chunk;
+    *rc = 0;
+    switch (c->role) {
+    case TGT_COL_DATA:
+        return 0;
+    case TGT_COL_LOADED_AT:
+    case TGT_COL_RECEIVED_AT:
+        tgt_sbuf_append(out, ctx->loaded_at, ctx->loaded_at_len);
+        return 1;
+    case TGT_COL_BATCHED_AT:
+        tgt_sbuf_append(out, ctx->batched_at, ctx->batched_at_len);
+        return 1;
+    case TGT_COL_EXTRACTED_AT:
+        emit_lenient_timestamp(out, p, ctx->extracted_tok, text, ctx, NULL, 0);
+        return 1;
+    case TGT_COL_DELETED_AT: {
+        /* any mark deletes; one that is not a timestamp (seen in the wild:
+         * "2019-12-18T13:19:44+00:00+00:00") is dated by its receive time */
+        s->bad_deletion_marks +=
+            (size_t)emit_lenient_timestamp(out, p, s->slot_tok[i], text, ctx, ctx->loaded_at,
+                                           ctx->loaded_at_len);
+        return 1;
+    }
+    case TGT_COL_TABLE_VERSION: {
+        const char *why = NULL;
+        long tok = ctx->version_tok;
+        if (tok < 0 || p->tokens[tok].type == TGT_JSON_NULL) {
+            tgt_copy_append_null(out);
+        } else if (p->tokens[tok].type != TGT_JSON_NUMBER ||
+                   emit_integer(out, &p->tokens[tok], text, TGT_T_BIGINT, &why) != 0) {
+            tgt_error_set(err, TGT_ERR_INPUT,
+                          "RECORD of stream \"%s\" has a \"version\" that is not a 64-bit "
+                          "integer",
+                          s->name);
+            tgt_error_where(err, "%s line %lu, stream \"%s\"", ctx->input_name, ctx->line_no,
+                            s->name);
+            *rc = -1;
+        }
+        return 1;
+    }
+    case TGT_COL_SEQUENCE:
+        tgt_sbuf_printf(out, "%llu", ctx->sequence);
+        return 1;
+    }
+    return 0;
+}
+
 static int emit_row(tgt_stream *s, const tgt_json_parser *p, const char *text,
                     const tgt_record_context *ctx, tgt_error *err)
 {
@@ -320,8 +506,10 @@ static int emit_row(tgt_stream *s, const tgt_json_parser *p, const char *text,
         const tgt_column *c = &t->columns[i];
         if (i > 0)
             tgt_sbuf_append_char(out, '\t');
-        if (c->role == TGT_COL_LOADED_AT) {
-            tgt_sbuf_append(out, ctx->loaded_at, ctx->loaded_at_len);
+        int rc;
+        if (emit_role(s, c, i, p, text, ctx, err, &rc)) {
+            if (rc != 0)
+                return -1;
             continue;
         }
         long tok = s->slot_tok[i];

@@ -26,6 +26,12 @@ typedef struct tgt_record_context {
     size_t loaded_at_len;
     int staging;             /* append the sequence column */
     tgt_sbuf *scratch;       /* reused for decoding escaped keys and values */
+    /* For the metadata columns (table.h roles); unused when a table has none. */
+    const char *batched_at;  /* COPY text of when the batch began */
+    size_t batched_at_len;
+    unsigned long long sequence; /* _sdc_sequence of this record */
+    long extracted_tok;      /* token of the RECORD's time_extracted, or -1 */
+    long version_tok;        /* token of the RECORD's version, or -1 */
 } tgt_record_context;
 
 /* Encodes the record object at token `record` of the parsed line `text`.

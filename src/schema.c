@@ -391,24 +391,76 @@ fail:
     return NULL;
 }
 
-static int add_loaded_at(build_ctx *ctx)
+/* Appends a column that target-pg fills itself (not from a property), unless
+ * the stream declares a property of that name: then the declared column
+ * serves and -2 is returned with *index set to it.  -1 on error. */
+static long add_role_column(build_ctx *ctx, const char *name, tgt_type_kind kind,
+                            tgt_column_role role, long *index)
 {
     tgt_table *t = &ctx->model->table;
-    if (tgt_table_find_column(t, ctx->opt->timestamp_column) >= 0) {
-        ctx->model->loaded_at_column = -1; /* the stream declares it itself */
-        return 0;
+    long have = tgt_table_find_column(t, name);
+    if (have >= 0) {
+        *index = have;
+        return -2;
     }
-    const char *name = ctx->opt->timestamp_column;
     size_t len = strlen(name);
-    long col = add_column(ctx, &name, &len, 1, tgt_type_make(TGT_T_TIMESTAMPTZ));
+    long col = add_column(ctx, &name, &len, 1, tgt_type_make(kind));
     if (col < 0)
         return -1;
     tgt_column *c = &t->columns[col];
     free(c->source_path);
     c->source_path = NULL;
-    snprintf(c->name, sizeof(c->name), "%s", ctx->opt->timestamp_column);
-    c->role = TGT_COL_LOADED_AT;
-    ctx->model->loaded_at_column = col;
+    snprintf(c->name, sizeof(c->name), "%s", name);
+    c->role = role;
+    *index = col;
+    return col;
+}
+
+static int add_loaded_at(build_ctx *ctx)
+{
+    long col;
+    long rc = add_role_column(ctx, ctx->opt->timestamp_column, TGT_T_TIMESTAMPTZ,
+                              TGT_COL_LOADED_AT, &col);
+    /* a stream that declares the column itself fills it from its records */
+    ctx->model->loaded_at_column = rc == -2 ? -1 : col;
+    return rc == -1 ? -1 : 0;
+}
+
+/* The _sdc_* columns the options ask for (schema.h). */
+static int add_metadata(build_ctx *ctx)
+{
+    const tgt_schema_options *o = ctx->opt;
+    static const struct {
+        const char *name;
+        tgt_type_kind kind;
+        tgt_column_role role;
+        int always; /* 1: with metadata_columns only; 0: also for versions/deletions */
+    } meta[] = {
+        {"_sdc_extracted_at", TGT_T_TIMESTAMPTZ, TGT_COL_EXTRACTED_AT, 1},
+        {"_sdc_received_at", TGT_T_TIMESTAMPTZ, TGT_COL_RECEIVED_AT, 1},
+        {"_sdc_batched_at", TGT_T_TIMESTAMPTZ, TGT_COL_BATCHED_AT, 1},
+        {TGT_SDC_DELETED_AT, TGT_T_TIMESTAMPTZ, TGT_COL_DELETED_AT, 0},
+        {TGT_SDC_TABLE_VERSION, TGT_T_BIGINT, TGT_COL_TABLE_VERSION, 0},
+        {"_sdc_sequence", TGT_T_BIGINT, TGT_COL_SEQUENCE, 1},
+    };
+    tgt_table *t = &ctx->model->table;
+    for (size_t i = 0; i < sizeof(meta) / sizeof(meta[0]); i++) {
+        int wanted = o->metadata_columns;
+        if (meta[i].role == TGT_COL_DELETED_AT)
+            wanted |= o->versioned || o->hard_delete;
+        if (meta[i].role == TGT_COL_TABLE_VERSION)
+            wanted |= o->versioned;
+        if (!wanted)
+            continue;
+        long col;
+        if (add_role_column(ctx, meta[i].name, meta[i].kind, meta[i].role, &col) == -1)
+            return -1;
+        if (meta[i].role == TGT_COL_DELETED_AT)
+            t->deleted_at_column = col;
+        else if (meta[i].role == TGT_COL_TABLE_VERSION)
+            t->version_column = col;
+    }
+    t->hard_delete = o->hard_delete;
     return 0;
 }
 
@@ -478,7 +530,7 @@ int tgt_schema_build(const json_t *schema, const json_t *key_properties,
                              "stream \"%s\": key_properties must be an array of strings",
                              opt->stream);
     build_ctx ctx = {opt, out, 0, 0, err};
-    ctx.depth_limit = choose_depth(props, opt->flattening_max_depth, 1);
+    ctx.depth_limit = choose_depth(props, opt->flattening_max_depth, 7);
     out->flatten_depth = ctx.depth_limit;
     out->table.schema = strdup(opt->target_schema);
     out->table.name = strdup(opt->table_name);
@@ -489,7 +541,8 @@ int tgt_schema_build(const json_t *schema, const json_t *key_properties,
     const char *parts[64];
     size_t lens[64];
     out->root = build_plan(&ctx, schema, parts, lens, 0);
-    if (out->root == NULL || add_loaded_at(&ctx) != 0 || add_keys(&ctx, key_properties) != 0) {
+    if (out->root == NULL || add_loaded_at(&ctx) != 0 || add_metadata(&ctx) != 0 ||
+        add_keys(&ctx, key_properties) != 0) {
         tgt_schema_model_deinit(out);
         return -1;
     }

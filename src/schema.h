@@ -5,7 +5,9 @@
  * The table model (table.h) lists the columns in COPY order: one per leaf
  * property (nested objects with properties are flattened into a__b columns
  * up to the depth limit and a column budget), then the receive-time column
- * unless the stream declares one of that name.  The plan mirrors the object
+ * unless the stream declares one of that name, then the _sdc_* metadata
+ * columns the options ask for (a declared property of the same name serves
+ * instead).  The plan mirrors the object
  * structure of a record so the record encoder (record.c) can route each
  * property of an incoming record to its column with one hash lookup per key,
  * without building a tree.
@@ -68,6 +70,9 @@ typedef struct tgt_schema_options {
     const char *table_name;       /* normalised identifier, copied */
     const char *timestamp_column; /* normalised name of the receive-time column */
     long flattening_max_depth;
+    int metadata_columns; /* all six _sdc_* columns (add_metadata_columns) */
+    int versioned;        /* _sdc_table_version and _sdc_deleted_at: the stream uses versions */
+    int hard_delete;      /* _sdc_deleted_at, and merges delete marked keys */
 } tgt_schema_options;
 
 /*

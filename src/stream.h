@@ -21,6 +21,11 @@ typedef struct tgt_stream {
     size_t name_len;
     tgt_schema_model model;
     char *schema_fingerprint; /* owned: compact JSON of schema + keys, to spot repeats */
+    json_t *schema_doc;       /* owned: the SCHEMA message the model came from, for rebuilds */
+    int versioned;            /* RECORD versions or ACTIVATE_VERSION seen: keep version columns */
+    int shadow_cleared;       /* load_method overwrite: a leftover shadow was dropped this run */
+    char live_name[TGT_IDENT_MAX + 1]; /* overwrite: the table the shadow replaces at the end */
+    size_t bad_deletion_marks;/* _sdc_deleted_at values that were not timestamps */
 
     long *slot_tok;          /* owned: per column, the record's value token or -1 */
     unsigned char *seen;     /* owned: per root plan entry, set while encoding a row */

@@ -9,6 +9,8 @@
 void tgt_table_init(tgt_table *t)
 {
     memset(t, 0, sizeof(*t));
+    t->deleted_at_column = -1;
+    t->version_column = -1;
 }
 
 void tgt_table_deinit(tgt_table *t)

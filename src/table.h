@@ -21,9 +21,29 @@
 
 /* How a column's values are produced. */
 typedef enum tgt_column_role {
-    TGT_COL_DATA = 0,  /* from a record property */
-    TGT_COL_LOADED_AT, /* the receive-time column (timestamp_column) */
+    TGT_COL_DATA = 0,     /* from a record property */
+    TGT_COL_LOADED_AT,    /* the receive-time column (timestamp_column) */
+    /* The Singer SDK metadata columns (add_metadata_columns; the version and
+     * deletion columns also whenever a stream uses ACTIVATE_VERSION or
+     * hard_delete is on): */
+    TGT_COL_EXTRACTED_AT, /* _sdc_extracted_at: the RECORD's time_extracted */
+    TGT_COL_RECEIVED_AT,  /* _sdc_received_at: when target-pg read the record */
+    TGT_COL_BATCHED_AT,   /* _sdc_batched_at: when the record's batch began */
+    TGT_COL_DELETED_AT,   /* _sdc_deleted_at: the record's own _sdc_deleted_at */
+    TGT_COL_TABLE_VERSION,/* _sdc_table_version: the RECORD's version */
+    TGT_COL_SEQUENCE,     /* _sdc_sequence: increasing per record, across runs */
 } tgt_column_role;
+
+#define TGT_SDC_DELETED_AT "_sdc_deleted_at"
+#define TGT_SDC_TABLE_VERSION "_sdc_table_version"
+
+/* Columns whose change makes an upsert rewrite a row: the data, and the
+ * version and deletion mark (a soft-deleted row that comes back unchanged
+ * must lose its mark).  Receive times and sequences always differ and are
+ * carried along with a change, not compared. */
+#define TGT_COLUMN_IS_COMPARED(c)                                                                  \
+    ((c)->role == TGT_COL_DATA || (c)->role == TGT_COL_DELETED_AT ||                               \
+     (c)->role == TGT_COL_TABLE_VERSION)
 
 typedef struct tgt_column {
     char name[TGT_IDENT_MAX + 1]; /* normalised identifier, unquoted */
@@ -44,6 +64,9 @@ typedef struct tgt_table {
     size_t *key_columns; /* owned: indexes into columns, in key_properties order */
     size_t n_keys;
     unsigned long shape_version; /* bumped whenever columns or types change */
+    long deleted_at_column;      /* _sdc_deleted_at (declared or metadata), or -1 */
+    long version_column;         /* _sdc_table_version, or -1 */
+    int hard_delete;             /* merge deletes keys whose newest record has a deletion mark */
 } tgt_table;
 
 void tgt_table_init(tgt_table *t);

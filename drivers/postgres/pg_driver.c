@@ -189,6 +189,10 @@ static const tgt_driver_ops pg_ops = {
     .write_data = pg_write_data,
     .write_end = pg_write_end,
     .merge = pg_merge,
+    .activate_version = pg_activate_version,
+    .set_primary_key = pg_set_primary_key,
+    .drop_table = pg_drop_table,
+    .replace_table = pg_replace_table,
 };
 
 tgt_driver *tgt_postgres_driver_new(tgt_error *err)

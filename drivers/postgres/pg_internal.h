@@ -14,6 +14,9 @@
  *                alter_column_type
  *   pg_copy.c    write_begin / write_data / write_end and staging tables
  *   pg_merge.c   merge
+ *   pg_version.c activate_version (ACTIVATE_VERSION)
+ *   pg_keys.c    set_primary_key (moving a key)
+ *   pg_swap.c    drop_table, replace_table (load_method overwrite)
  *
  * Ownership: the pg_driver owns its connection, its table cache and every
  * string in it; pg_driver_free (the ops' free) releases all of them.  Every
@@ -157,5 +160,14 @@ int pg_write_end(tgt_driver *base, unsigned long *rows, tgt_error *err);
 void pg_copy_abort(pg_driver *d);
 
 int pg_merge(tgt_driver *base, const tgt_table *t, unsigned long *changed, tgt_error *err);
+
+/* pg_version.c, pg_keys.c, pg_swap.c */
+int pg_activate_version(tgt_driver *base, const char *schema, const char *table,
+                        const char *version_column, const char *deleted_column,
+                        const char *version, int hard, unsigned long *affected, tgt_error *err);
+int pg_set_primary_key(tgt_driver *base, const tgt_table *t, tgt_error *err);
+int pg_drop_table(tgt_driver *base, const char *schema, const char *table, tgt_error *err);
+int pg_replace_table(tgt_driver *base, const char *schema, const char *live, const char *shadow,
+                     tgt_error *err);
 
 #endif

@@ -8,7 +8,10 @@
  *   WHERE ROW(t.<data cols>) IS DISTINCT FROM ROW(EXCLUDED.<data cols>)
  *
  * DISTINCT ON keeps only the newest staged row per key (the highest batch
- * sequence), which also keeps ON CONFLICT from touching a row twice.  The
+ * sequence), which also keeps ON CONFLICT from touching a row twice.  With
+ * hard_delete, a key whose newest record carries a deletion mark
+ * (_sdc_deleted_at) is left out of the INSERT and deleted by a second
+ * statement in the same string.  The
  * WHERE leaves rows whose data did not change alone, so they are not counted;
  * the receive-time column is updated with a change but not compared (it
  * always differs).  json and unknown types have no equality operator and are
@@ -46,7 +49,7 @@ static void append_data_row(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, cons
     tgt_sbuf_append_str(sb, "ROW(");
     for (size_t i = 0; i < t->n_columns; i++) {
         const tgt_column *c = &t->columns[i];
-        if (!c->exists || is_key(t, i) || c->role != TGT_COL_DATA)
+        if (!c->exists || is_key(t, i) || !TGT_COLUMN_IS_COMPARED(c))
             continue;
         if (!first)
             tgt_sbuf_append_str(sb, ", ");
@@ -57,6 +60,50 @@ static void append_data_row(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, cons
             tgt_sbuf_append_str(sb, "::text");
     }
     tgt_sbuf_append_char(sb, ')');
+}
+
+/* hard_delete with a deletion mark column that exists. */
+static int deletes_marked(const tgt_table *t)
+{
+    return t->hard_delete && t->deleted_at_column >= 0 &&
+           t->columns[t->deleted_at_column].exists;
+}
+
+/* "(SELECT DISTINCT ON (<keys>) <cols> FROM pg_temp.<stage> ORDER BY <keys>,
+ * seq DESC) AS n": the newest staged row per key. */
+static void append_newest(pg_driver *d, tgt_sbuf *sb, const tgt_table *t,
+                          const pg_table_cache *tc)
+{
+    tgt_sbuf_append_str(sb, "(SELECT DISTINCT ON (");
+    pg_sql_key_columns(d, sb, t);
+    tgt_sbuf_append_str(sb, ") ");
+    pg_sql_columns(d, sb, t, "");
+    tgt_sbuf_append_str(sb, " FROM pg_temp.");
+    pg_sql_ident(d, sb, tc->stage);
+    tgt_sbuf_append_str(sb, " ORDER BY ");
+    pg_sql_key_columns(d, sb, t);
+    tgt_sbuf_append_str(sb, ", ");
+    pg_sql_ident(d, sb, PG_SEQ_COLUMN);
+    tgt_sbuf_append_str(sb, " DESC) AS n");
+}
+
+/* DELETE FROM <t> AS t USING <newest> WHERE n.<mark> IS NOT NULL AND t.<k> = n.<k> ... */
+static void build_delete(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const pg_table_cache *tc)
+{
+    tgt_sbuf_append_str(sb, "DELETE FROM ");
+    pg_sql_qualified(d, sb, t->schema, t->name);
+    tgt_sbuf_append_str(sb, " AS t USING ");
+    append_newest(d, sb, t, tc);
+    tgt_sbuf_append_str(sb, " WHERE n.");
+    pg_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
+    tgt_sbuf_append_str(sb, " IS NOT NULL");
+    for (size_t k = 0; k < t->n_keys; k++) {
+        const char *key = t->columns[t->key_columns[k]].name;
+        tgt_sbuf_append_str(sb, " AND t.");
+        pg_sql_ident(d, sb, key);
+        tgt_sbuf_append_str(sb, " = n.");
+        pg_sql_ident(d, sb, key);
+    }
 }
 
 static void build_merge(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const pg_table_cache *tc)
@@ -73,24 +120,24 @@ static void build_merge(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const pg
         pg_sql_ident(d, sb, tc->stage);
         return;
     }
-    tgt_sbuf_append_str(sb, ") SELECT DISTINCT ON (");
-    pg_sql_key_columns(d, sb, t);
-    tgt_sbuf_append_str(sb, ") ");
+    tgt_sbuf_append_str(sb, ") SELECT ");
     pg_sql_columns(d, sb, t, "");
-    tgt_sbuf_append_str(sb, " FROM pg_temp.");
-    pg_sql_ident(d, sb, tc->stage);
-    tgt_sbuf_append_str(sb, " ORDER BY ");
-    pg_sql_key_columns(d, sb, t);
-    tgt_sbuf_append_str(sb, ", ");
-    pg_sql_ident(d, sb, PG_SEQ_COLUMN);
-    tgt_sbuf_append_str(sb, " DESC ON CONFLICT (");
+    tgt_sbuf_append_str(sb, " FROM ");
+    append_newest(d, sb, t, tc);
+    if (deletes_marked(t)) {
+        /* a key whose newest record is a deletion is deleted, not upserted */
+        tgt_sbuf_append_str(sb, " WHERE n.");
+        pg_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
+        tgt_sbuf_append_str(sb, " IS NULL");
+    }
+    tgt_sbuf_append_str(sb, " ON CONFLICT (");
     pg_sql_key_columns(d, sb, t);
     tgt_sbuf_append_str(sb, ") DO ");
 
     size_t n_data = 0;
     for (size_t i = 0; i < t->n_columns; i++) {
         const tgt_column *c = &t->columns[i];
-        if (c->exists && !is_key(t, i) && c->role == TGT_COL_DATA)
+        if (c->exists && !is_key(t, i) && TGT_COLUMN_IS_COMPARED(c))
             n_data++;
     }
     if (n_data == 0) {
@@ -132,6 +179,11 @@ static const char *merge_sql(pg_driver *d, const tgt_table *t, pg_table_cache *t
     tgt_sbuf sb;
     tgt_sbuf_init(&sb);
     build_merge(d, &sb, t, tc);
+    if (t->n_keys > 0 && deletes_marked(t)) {
+        /* one string, two statements: run as one by the open transaction */
+        tgt_sbuf_append_str(&sb, "; ");
+        build_delete(d, &sb, t, tc);
+    }
     char *sql = pg_sql_take(d, &sb, err);
     if (sql == NULL)
         return NULL;

@@ -49,6 +49,14 @@ static const char *const env_vars[] = {
     "TARGET_PG_FLATTENING_MAX_DEPTH",
     "TARGET_PG_DATA_FLATTENING_MAX_LEVEL",
     "TARGET_PG_LOG_LEVEL",
+    "TARGET_PG_ADD_METADATA_COLUMNS",
+    "TARGET_PG_ADD_RECORD_METADATA",
+    "TARGET_PG_HARD_DELETE",
+    "TARGET_PG_LOAD_METHOD",
+    "TARGET_PG_INVALID_RECORDS",
+    "TARGET_PG_DEAD_LETTER_PATH",
+    "TARGET_PG_CONNECT_RETRIES",
+    "TARGET_PG_CONNECT_RETRY_DELAY_MS",
     "MELTANO_EXTRACT__LOAD_SCHEMA",
 };
 
@@ -383,14 +391,15 @@ static void test_unknown_keys_warned(void **state)
     tgt_config_init(&cfg);
     capture_begin();
     int rc = load_text(&cfg,
-                       "{\"hard_delete\": true, \"load_method\": \"upsert\", \"bogus\": 1, "
+                       "{\"primary_key_required\": true, \"validate_records\": \"upsert\", "
+                       "\"bogus\": 1, "
                        "\"password\": \"pw-value-1\", \"host\": \"h\"}",
                        &err);
     char *log = capture_end();
     assert_int_equal(rc, 0);
     assert_string_equal(cfg.host, "h");
-    assert_non_null(strstr(log, "unknown setting \"hard_delete\""));
-    assert_non_null(strstr(log, "unknown setting \"load_method\""));
+    assert_non_null(strstr(log, "unknown setting \"primary_key_required\""));
+    assert_non_null(strstr(log, "unknown setting \"validate_records\""));
     assert_non_null(strstr(log, "unknown setting \"bogus\""));
     assert_null(strstr(log, "upsert"));
     assert_null(strstr(log, "pw-value-1"));
@@ -615,6 +624,68 @@ static void test_finish_range_check(void **state)
     tgt_config_deinit(&cfg);
 }
 
+/* Booleans: JSON true/false from files (the alias too), words from the
+ * environment; anything else names the setting. */
+static void test_booleans(void **state)
+{
+    (void)state;
+    tgt_config cfg;
+    tgt_error err;
+    tgt_config_init(&cfg);
+    tgt_error_init(&err);
+    assert_int_equal(cfg.hard_delete, 0);
+    assert_int_equal(cfg.add_metadata_columns, 0);
+    assert_int_equal(load_text(&cfg, "{\"hard_delete\": true, \"add_record_metadata\": true}",
+                               &err), 0);
+    assert_int_equal(cfg.hard_delete, 1);
+    assert_int_equal(cfg.add_metadata_columns, 1);
+    assert_int_equal(load_text(&cfg, "{\"hard_delete\": \"yes\"}", &err), -1);
+    assert_int_equal(err.code, TGT_ERR_USAGE);
+    assert_non_null(strstr(err.message, "hard_delete"));
+    assert_non_null(strstr(err.message, "true or false"));
+    tgt_config_deinit(&cfg);
+
+    clear_env();
+    tgt_config_init(&cfg);
+    tgt_error_init(&err);
+    setenv("TARGET_PG_HARD_DELETE", "TRUE", 1);
+    setenv("TARGET_PG_ADD_METADATA_COLUMNS", "0", 1);
+    assert_int_equal(tgt_config_load_env(&cfg, &err), 0);
+    assert_int_equal(cfg.hard_delete, 1);
+    assert_int_equal(cfg.add_metadata_columns, 0);
+    setenv("TARGET_PG_HARD_DELETE", "maybe", 1);
+    assert_int_equal(tgt_config_load_env(&cfg, &err), -1);
+    assert_non_null(strstr(err.message, "TARGET_PG_HARD_DELETE"));
+    clear_env();
+    tgt_config_deinit(&cfg);
+}
+
+/* dead_letter without a path is refused at finish, with it accepted. */
+static void test_dead_letter_needs_path(void **state)
+{
+    (void)state;
+    tgt_config cfg;
+    tgt_error err;
+    tgt_config_init(&cfg);
+    tgt_error_init(&err);
+    assert_int_equal(load_text(&cfg, "{\"invalid_records\": \"dead_letter\"}", &err), 0);
+    assert_int_equal(tgt_config_finish(&cfg, &err), -1);
+    assert_non_null(strstr(err.message, "dead_letter_path"));
+    tgt_config_deinit(&cfg);
+
+    tgt_config_init(&cfg);
+    tgt_error_init(&err);
+    assert_int_equal(load_text(&cfg,
+                               "{\"invalid_records\": \"dead_letter\", "
+                               "\"dead_letter_path\": \"/tmp/x.jsonl.zst\"}",
+                               &err),
+                     0);
+    assert_int_equal(tgt_config_finish(&cfg, &err), 0);
+    assert_string_equal(cfg.load_method, "auto");
+    assert_int_equal(cfg.connect_retries, 5);
+    tgt_config_deinit(&cfg);
+}
+
 static const char *const all_settings[] = {
     "host",
     "port",
@@ -633,6 +704,13 @@ static const char *const all_settings[] = {
     "timestamp_column",
     "flattening_max_depth",
     "type_change",
+    "add_metadata_columns",
+    "hard_delete",
+    "load_method",
+    "invalid_records",
+    "dead_letter_path",
+    "connect_retries",
+    "connect_retry_delay_ms",
     "log_level",
 };
 
@@ -670,8 +748,9 @@ static void test_about_json(void **state)
         assert_non_null(desc);
         assert_true(strlen(desc) > 20);
     }
-    /* Settings of features not built yet are not advertised. */
-    assert_null(json_object_get(props, "hard_delete"));
+    json_t *hard = json_object_get(props, "hard_delete");
+    assert_string_equal(json_string_value(json_object_get(hard, "type")), "boolean");
+    assert_true(json_is_false(json_object_get(hard, "default")));
 
     assert_true(json_is_true(json_object_get(json_object_get(props, "password"), "writeOnly")));
     assert_true(json_is_true(json_object_get(json_object_get(props, "conninfo"), "writeOnly")));
@@ -742,6 +821,8 @@ int main(void)
         cmocka_unit_test_setup(test_meltano_load_schema, setup),
         cmocka_unit_test_setup(test_schema_mapping, setup),
         cmocka_unit_test_setup(test_finish_range_check, setup),
+        cmocka_unit_test_setup(test_booleans, setup),
+        cmocka_unit_test_setup(test_dead_letter_needs_path, setup),
         cmocka_unit_test_setup(test_about_json, setup),
         cmocka_unit_test_setup(test_about_markdown, setup),
     };

@@ -1,0 +1,98 @@
+/*
+ * pg_swap.c - load_method overwrite: the shadow table a run loads into, and
+ * the swap that makes it the live table.
+ *
+ * The swap runs inside the core's transaction: drop the live table, rename
+ * the shadow to the live name, and give its primary key constraint (and
+ * index) the name PostgreSQL would have chosen for the live table, so the
+ * next run's shadow can take the shadow's name again.  Readers see the old
+ * table or the new one, never neither.  Objects that depend on the live
+ * table (views) make the DROP fail: the error says so and nothing changes.
+ */
+#include "pg_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "error.h"
+#include "log.h"
+
+static const char shadow_key_sql[] =
+    "SELECT con.conname FROM pg_catalog.pg_constraint con "
+    "JOIN pg_catalog.pg_class c ON c.oid = con.conrelid "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = $1 AND c.relname = $2 AND con.contype = 'p'";
+
+int pg_drop_table(tgt_driver *base, const char *schema, const char *table, tgt_error *err)
+{
+    pg_driver *d = (pg_driver *)base;
+    tgt_sbuf sb;
+    tgt_sbuf_init(&sb);
+    tgt_sbuf_append_str(&sb, "DROP TABLE IF EXISTS ");
+    pg_sql_qualified(d, &sb, schema, table);
+    char *sql = pg_sql_take(d, &sb, err);
+    if (sql == NULL)
+        return -1;
+    int rc = pg_command(d, sql, err, "while dropping \"%s\".\"%s\"", schema, table);
+    free(sql);
+    return rc;
+}
+
+/* Renames the shadow's primary key constraint to <live>_pkey. */
+static int rename_key(pg_driver *d, const char *schema, const char *live, tgt_error *err)
+{
+    const char *params[2] = {schema, live};
+    PGresult *res = pg_exec_params(d, shadow_key_sql, 2, params, PGRES_TUPLES_OK, err,
+                                   "while reading the primary key of \"%s\".\"%s\"", schema, live);
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return 0;
+    }
+    char constraint[TGT_IDENT_MAX + 1], wanted[TGT_IDENT_MAX + 1];
+    snprintf(constraint, sizeof(constraint), "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    /* PostgreSQL's own choice for the name, cut like its identifiers are */
+    snprintf(wanted, sizeof(wanted), "%.58s_pkey", live);
+    tgt_sbuf sb;
+    tgt_sbuf_init(&sb);
+    tgt_sbuf_append_str(&sb, "ALTER TABLE ");
+    pg_sql_qualified(d, &sb, schema, live);
+    tgt_sbuf_append_str(&sb, " RENAME CONSTRAINT ");
+    pg_sql_ident(d, &sb, constraint);
+    tgt_sbuf_append_str(&sb, " TO ");
+    pg_sql_ident(d, &sb, wanted);
+    char *sql = pg_sql_take(d, &sb, err);
+    if (sql == NULL)
+        return -1;
+    int rc = pg_command(d, sql, err, "while renaming the primary key of \"%s\".\"%s\"", schema,
+                        live);
+    free(sql);
+    return rc;
+}
+
+int pg_replace_table(tgt_driver *base, const char *schema, const char *live, const char *shadow,
+                     tgt_error *err)
+{
+    pg_driver *d = (pg_driver *)base;
+    if (pg_drop_table(base, schema, live, err) != 0)
+        return -1;
+    tgt_sbuf sb;
+    tgt_sbuf_init(&sb);
+    tgt_sbuf_append_str(&sb, "ALTER TABLE ");
+    pg_sql_qualified(d, &sb, schema, shadow);
+    tgt_sbuf_append_str(&sb, " RENAME TO ");
+    pg_sql_ident(d, &sb, live);
+    char *sql = pg_sql_take(d, &sb, err);
+    if (sql == NULL)
+        return -1;
+    int rc = pg_command(d, sql, err, "while renaming \"%s\".\"%s\" to \"%s\"", schema, shadow,
+                        live);
+    free(sql);
+    if (rc != 0 || rename_key(d, schema, live, err) != 0)
+        return -1;
+    tgt_log(TGT_LOG_INFO, "overwrite: \"%s\".\"%s\" replaced by the rows of this run", schema,
+            live);
+    return 0;
+}

@@ -1,0 +1,39 @@
+/*
+ * loader_internal.h - what the loader's files (loader.c, loader_schema.c,
+ * loader_activate.c) share.  Nothing outside the loader includes it.
+ */
+#ifndef TGT_LOADER_INTERNAL_H
+#define TGT_LOADER_INTERNAL_H
+
+#include "loader.h"
+
+/* Connects on first need (with retries). */
+int tgt_loader_connect(tgt_loader *l, tgt_error *err);
+
+/* Ships, merges and commits everything pending, then writes the latest
+ * STATE (unless load_method overwrite holds it until the swap). */
+int tgt_loader_commit_point(tgt_loader *l, tgt_error *err);
+
+/* Writes the latest STATE received, unless overwrite holds it back. */
+int tgt_loader_emit_state(tgt_loader *l, tgt_error *err);
+
+/* loader_schema.c: a SCHEMA message. */
+int tgt_loader_on_schema(tgt_loader *l, const char *line, size_t len, const tgt_message *msg,
+                         tgt_error *err);
+
+/* loader_schema.c: the stream's records carry versions (or an
+ * ACTIVATE_VERSION came): rebuild its model with _sdc_table_version and
+ * _sdc_deleted_at and bring the table up to it. */
+int tgt_loader_use_versions(tgt_loader *l, tgt_stream *s, tgt_error *err);
+
+/* loader_schema.c: the schema and table name a stream loads into (the shadow
+ * table with load_method overwrite; live[] then gets the live name). */
+int tgt_loader_table_identity(tgt_loader *l, const tgt_stream *s, tgt_schema_options *opt,
+                              char table[TGT_IDENT_MAX + 1], char live[TGT_IDENT_MAX + 1],
+                              tgt_error *err);
+
+/* loader_activate.c: an ACTIVATE_VERSION message. */
+int tgt_loader_activate_version(tgt_loader *l, const tgt_json_parser *p, const char *line,
+                                unsigned long line_no, const tgt_message *msg, tgt_error *err);
+
+#endif
