@@ -102,3 +102,53 @@ clean:
 	rm -rf build target-pg
 
 -include $(CORE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(GEN_OBJ:.o=.d)
+
+# --- fuzzing (tests/fuzz/) ------------------------------------------------------
+# tests/fuzz/fuzz_<name>.c holds a libFuzzer target over the core objects and
+# fixtures/fuzz/<name>/ its seed corpus.  `make fuzz` builds the libFuzzer
+# binaries build/fuzz/fuzz_<name> with clang (VARIANT=fuzz); `make fuzz-run`
+# runs each of FUZZ_TARGETS for FUZZ_SECONDS on a fresh copy of its corpus in
+# build/fuzz/corpus/<name> (crashes land in build/fuzz/artifacts/<name>/;
+# fixtures/ is never written).  Every variant also builds replay binaries
+# $(BUILD)/fuzz/replay_<name> (tests/fuzz/replay_main.c, any compiler, no
+# libFuzzer), which `make test` runs over the corpora (tests/run_all.sh).
+FUZZ_NAMES := message schema copy
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 600
+# one process, in the foreground (-jobs would fork and log to ./fuzz-N.log)
+FUZZ_FLAGS ?= -rss_limit_mb=2048 -max_len=65536 -timeout=30 -print_final_stats=1
+ifeq ($(VARIANT),fuzz)
+CFLAGS_ALL += -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+              -fno-sanitize-recover=all
+LDFLAGS_ALL += -fsanitize=fuzzer,address,undefined
+endif
+FUZZ_OBJ := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/fuzz_%.o) $(BUILD)/tests/fuzz/replay_main.o
+REPLAY_BIN := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
+
+.PHONY: fuzz fuzz-bins fuzz-run
+
+fuzz:
+	$(MAKE) VARIANT=fuzz CC=$(FUZZ_CC) fuzz-bins
+
+fuzz-bins: $(FUZZ_NAMES:%=$(BUILD)/fuzz_%)
+
+$(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(CORE_OBJ)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(BUILD)/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay_main.o $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+unit-bins: $(REPLAY_BIN)
+
+fuzz-run: fuzz
+	@for n in $(FUZZ_TARGETS); do \
+	    rm -rf build/fuzz/corpus/$$n && mkdir -p build/fuzz/corpus/$$n build/fuzz/artifacts/$$n && \
+	    cp fixtures/fuzz/$$n/* build/fuzz/corpus/$$n/ && \
+	    echo "fuzzing $$n for $(FUZZ_SECONDS) s" && \
+	    build/fuzz/fuzz_$$n $(FUZZ_FLAGS) -max_total_time=$(FUZZ_SECONDS) \
+	        -artifact_prefix=build/fuzz/artifacts/$$n/ build/fuzz/corpus/$$n || exit 1; \
+	done
+
+-include $(FUZZ_OBJ:.o=.d)

@@ -32,6 +32,9 @@ int tgt_error_set(tgt_error *err, tgt_error_code code, const char *fmt, ...)
 }
 
 static void fill_once(char *dst, size_t cap, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void fill_once(char *dst, size_t cap, const char *fmt, va_list ap)
 {
     if (dst[0] != '\0')
         return;
@@ -89,6 +92,8 @@ int tgt_error_exit_status(tgt_error_code code)
     case TGT_ERR_NOMEM:
     case TGT_ERR_INTERNAL:
         return 3;
+    case TGT_ERR_INTERRUPTED:
+        return 128;
     }
     return 3;
 }

@@ -22,7 +22,10 @@ typedef enum tgt_error_code {
     TGT_ERR_USAGE,    /* bad command line or settings: exit 2 */
     TGT_ERR_NOMEM,    /* allocation failed: exit 3 */
     TGT_ERR_INTERNAL, /* a bug or an unexpected system failure: exit 3 */
-    TGT_ERR_IO        /* reading input or writing stdout failed: exit 1 */
+    TGT_ERR_IO,       /* reading input or writing stdout failed: exit 1 */
+    TGT_ERR_INTERRUPTED /* SIGINT/SIGTERM stopped a wait (a connection retry)
+                         * before the run could finish: exit 128 + the signal
+                         * number, which main.c adds (signals.h) */
 } tgt_error_code;
 
 #define TGT_ERROR_MESSAGE_MAX 1024
@@ -37,6 +40,17 @@ typedef struct tgt_error {
     char detail[TGT_ERROR_DETAIL_MAX];
     char hint[TGT_ERROR_HINT_MAX];
     char where[TGT_ERROR_WHERE_MAX];
+    /* 1 when the same operation may succeed if simply tried again later (the
+     * database is unreachable, starting up or full), 0 when something must
+     * be changed first (a wrong password, a missing database).  Set by the
+     * driver's connect (drivers/driver.h), read by retry.c; 0 elsewhere. */
+    int transient;
+    /* 1 when the database connection broke (set by the driver): the loader
+     * reconnects and replays what was not committed. */
+    int connection_lost;
+    /* When the database refused a row of a bulk write: its 1-based position
+     * in that write (COPY's "line N"), else 0.  Set by the driver. */
+    unsigned long bulk_row;
 } tgt_error;
 
 /* Resets err to "no error". */
@@ -61,7 +75,8 @@ void tgt_error_sqlstate(tgt_error *err, const char *sqlstate);
 /* Shortcut for allocation failures; returns -1. */
 int tgt_error_nomem(tgt_error *err);
 
-/* Exit status documented in the README for an error code. */
+/* Exit status documented in the README for an error code
+ * (TGT_ERR_INTERRUPTED: 128, to which main.c adds the signal number). */
 int tgt_error_exit_status(tgt_error_code code);
 
 #endif

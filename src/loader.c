@@ -15,6 +15,7 @@
 #include "log.h"
 #include "naming.h"
 #include "record.h"
+#include "retry.h"
 #include "schema.h"
 
 /* Batch ages are checked on every record; the coarse clock is read from
@@ -40,7 +41,14 @@ int tgt_loader_init(tgt_loader *l, const tgt_config *cfg, tgt_driver *driver,
     tgt_stream_registry_init(&l->streams);
     tgt_state_init(&l->state);
     tgt_sbuf_init(&l->scratch);
+    tgt_spool_init(&l->spool);
+    tgt_json_parser_init(&l->replay_parser);
     l->overwrite = strcmp(cfg->load_method, "overwrite") == 0;
+    if (strcmp(cfg->invalid_records, "dead_letter") == 0) {
+        if (tgt_dead_letter_open(&l->dead_letter, cfg->dead_letter_path, err) != 0)
+            return -1;
+        l->dead_letter_open = 1;
+    }
     const char *ts = cfg->timestamp_column;
     size_t ts_len = strlen(ts);
     if (tgt_naming_identifier(&ts, &ts_len, 1, l->timestamp_column) != 0)
@@ -53,13 +61,18 @@ void tgt_loader_deinit(tgt_loader *l)
     tgt_stream_registry_deinit(&l->streams);
     tgt_state_deinit(&l->state);
     tgt_sbuf_deinit(&l->scratch);
+    tgt_spool_deinit(&l->spool);
+    tgt_json_parser_deinit(&l->replay_parser);
+    free(l->excluded);
+    if (l->dead_letter_open)
+        tgt_dead_letter_close(&l->dead_letter);
 }
 
 int tgt_loader_connect(tgt_loader *l, tgt_error *err)
 {
     if (l->connected)
         return 0;
-    if (l->driver->ops->connect(l->driver, l->cfg, err) != 0)
+    if (tgt_connect_with_retry(l->driver, l->cfg, err) != 0)
         return -1;
     l->connected = 1;
     return 0;
@@ -115,8 +128,11 @@ static int end_bulk_write(tgt_loader *l, tgt_error *err)
     unsigned long rows = 0;
     tgt_stream *s = l->copy_stream;
     l->copy_stream = NULL;
-    if (l->driver->ops->write_end(l->driver, &rows, err) != 0)
+    if (l->driver->ops->write_end(l->driver, &rows, err) != 0) {
+        l->failed_stream = s;
+        l->failed_first_row = l->copy_first_row;
         return -1;
+    }
     if (rows != l->copy_rows)
         return tgt_error_set(err, TGT_ERR_INTERNAL,
                              "stream \"%s\": PostgreSQL took %lu rows of %lu sent", s->name, rows,
@@ -156,12 +172,16 @@ static int ship(tgt_loader *l, tgt_stream *s, tgt_error *err)
             return -1;
         l->copy_stream = s;
         l->copy_rows = 0;
+        l->copy_first_row = s->rows_shipped;
     }
     if (d->ops->write_data(d, s->chunk.data, s->chunk.len, err) != 0) {
+        l->failed_stream = s;
+        l->failed_first_row = l->copy_first_row;
         tgt_error_where(err, "loading stream \"%s\"", s->name);
         return -1;
     }
     l->copy_rows += s->rows_in_chunk;
+    s->rows_shipped += s->rows_in_chunk;
     release_chunk(l, s);
     return 0;
 }
@@ -180,8 +200,9 @@ static int ship_all(tgt_loader *l, tgt_error *err)
 
 static void emit_metric(const char *type, const char *metric, json_t *value, const char *stream)
 {
+    const char *status = strcmp(metric, "invalid_record_count") == 0 ? "skipped" : "succeeded";
     json_t *m = json_pack("{s:s, s:s, s:o, s:{s:s, s:s}}", "type", type, "metric", metric,
-                          "value", value, "tags", "stream", stream, "status", "succeeded");
+                          "value", value, "tags", "stream", stream, "status", status);
     char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
     if (text != NULL)
         tgt_log_metric(text);
@@ -192,6 +213,11 @@ static void emit_metric(const char *type, const char *metric, json_t *value, con
 static void report_commit(tgt_loader *l, double seconds)
 {
     for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order) {
+        if (s->invalid_pending > 0) {
+            emit_metric("counter", "invalid_record_count",
+                        json_integer((json_int_t)s->invalid_pending), s->name);
+            s->invalid_pending = 0;
+        }
         if (s->rows_pending == 0)
             continue;
         emit_metric("counter", "record_count", json_integer((json_int_t)s->rows_pending),
@@ -199,6 +225,7 @@ static void report_commit(tgt_loader *l, double seconds)
         emit_metric("timer", "batch_processing_time", json_real(seconds), s->name);
         s->rows_committed += s->rows_pending;
         s->rows_pending = 0;
+        s->rows_shipped = 0;
     }
 }
 
@@ -242,6 +269,8 @@ int tgt_loader_commit_point(tgt_loader *l, tgt_error *err)
         l->pending_rows = 0;
         tgt_log(TGT_LOG_DEBUG, "commit took %.3f s", seconds_since(&started));
     }
+    if (tgt_loader_batch_committed(l, err) != 0)
+        return -1;
     return tgt_loader_emit_state(l, err);
 }
 
@@ -264,16 +293,12 @@ static void warn_nul_once(tgt_stream *s)
             s->name);
 }
 
-static int on_record(tgt_loader *l, const tgt_json_parser *p, const char *line,
-                     unsigned long line_no, const tgt_message *msg, tgt_error *err)
+/* Encodes one RECORD into its stream's chunk and ships full chunks; a
+ * record that does not fit its table goes to tgt_loader_invalid_record. */
+int tgt_loader_encode(tgt_loader *l, tgt_stream *s, const tgt_json_parser *p, const char *line,
+                      size_t len, unsigned long line_no, const tgt_message *msg, int replaying,
+                      tgt_error *err)
 {
-    tgt_stream *s = tgt_stream_find(&l->streams, msg->stream, msg->stream_len);
-    if (s == NULL || !tgt_stream_has_model(s))
-        return tgt_error_set(err, TGT_ERR_INPUT,
-                             "RECORD for stream \"%.*s\" arrives before any SCHEMA for it",
-                             (int)msg->stream_len, msg->stream);
-    if (msg->version >= 0 && !s->versioned && tgt_loader_use_versions(l, s, err) != 0)
-        return -1;
     update_loaded_at(l);
     if (l->pending_rows == 0)
         begin_batch(l);
@@ -291,14 +316,37 @@ static int on_record(tgt_loader *l, const tgt_json_parser *p, const char *line,
         .version_tok = msg->version,
     };
     size_t before = s->chunk.len;
-    if (tgt_record_encode(s, p, line, (size_t)msg->record, &ctx, err) != 0)
-        return -1;
+    if (tgt_record_encode(s, p, line, (size_t)msg->record, &ctx, err) != 0) {
+        if (err->code != TGT_ERR_DATA)
+            return -1;
+        return tgt_loader_invalid_record(l, s, line, len, line_no, err);
+    }
+    if (!replaying) {
+        if (tgt_spool_append(&l->spool, line_no, s->id, line, len, err) != 0)
+            return -1;
+        l->last_spooled_line = line_no;
+    }
     warn_nul_once(s);
     l->buffered += s->chunk.len - before;
     l->pending_rows++;
     if (s->chunk.len >= TGT_CHUNK_BYTES && ship(l, s, err) != 0)
         return -1;
     if (l->buffered >= TGT_BUFFERED_MAX && ship_all(l, err) != 0)
+        return -1;
+    return 0;
+}
+
+static int on_record(tgt_loader *l, const tgt_json_parser *p, const char *line, size_t len,
+                     unsigned long line_no, const tgt_message *msg, tgt_error *err)
+{
+    tgt_stream *s = tgt_stream_find(&l->streams, msg->stream, msg->stream_len);
+    if (s == NULL || !tgt_stream_has_model(s))
+        return tgt_error_set(err, TGT_ERR_INPUT,
+                             "RECORD for stream \"%.*s\" arrives before any SCHEMA for it",
+                             (int)msg->stream_len, msg->stream);
+    if (msg->version >= 0 && !s->versioned && tgt_loader_use_versions(l, s, err) != 0)
+        return -1;
+    if (tgt_loader_encode(l, s, p, line, len, line_no, msg, 0, err) != 0)
         return -1;
     if (s->rows_pending >= (unsigned long)l->cfg->batch_size_rows)
         return tgt_loader_commit_point(l, err);
@@ -321,12 +369,12 @@ static int on_state(tgt_loader *l, const tgt_json_parser *p, const char *line,
     return check_age(l, err);
 }
 
-int tgt_loader_handle(tgt_loader *l, const tgt_json_parser *p, const char *line, size_t len,
-                      unsigned long line_no, const tgt_message *msg, tgt_error *err)
+static int dispatch(tgt_loader *l, const tgt_json_parser *p, const char *line, size_t len,
+                    unsigned long line_no, const tgt_message *msg, tgt_error *err)
 {
     switch (msg->type) {
     case TGT_MSG_RECORD:
-        return on_record(l, p, line, line_no, msg, err);
+        return on_record(l, p, line, len, line_no, msg, err);
     case TGT_MSG_SCHEMA:
         return tgt_loader_on_schema(l, line, len, msg, err);
     case TGT_MSG_STATE:
@@ -345,9 +393,29 @@ int tgt_loader_handle(tgt_loader *l, const tgt_json_parser *p, const char *line,
     return 0;
 }
 
+int tgt_loader_handle(tgt_loader *l, const tgt_json_parser *p, const char *line, size_t len,
+                      unsigned long line_no, const tgt_message *msg, tgt_error *err)
+{
+    for (;;) {
+        if (dispatch(l, p, line, len, line_no, msg, err) == 0)
+            return 0;
+        /* a lost connection or a refused row: the batch is sent again */
+        if (tgt_loader_recover(l, err) != 0)
+            return -1;
+        /* a RECORD spooled before the failure went out with the replay;
+         * anything else is handled again on the recovered connection */
+        if (msg->type == TGT_MSG_RECORD && l->last_spooled_line == line_no)
+            return 0;
+    }
+}
+
 int tgt_loader_idle(tgt_loader *l, tgt_error *err)
 {
-    return check_age(l, err);
+    while (check_age(l, err) != 0) {
+        if (tgt_loader_recover(l, err) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* overwrite: every shadow table replaces its live table in one transaction,
@@ -377,8 +445,10 @@ static int swap_shadows(tgt_loader *l, tgt_error *err)
 
 int tgt_loader_finish(tgt_loader *l, tgt_error *err)
 {
-    if (tgt_loader_commit_point(l, err) != 0)
-        return -1;
+    while (tgt_loader_commit_point(l, err) != 0) {
+        if (tgt_loader_recover(l, err) != 0)
+            return -1;
+    }
     if (l->overwrite && l->shadows_pending && swap_shadows(l, err) != 0)
         return -1;
     if (l->overwrite) {

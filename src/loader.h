@@ -22,10 +22,12 @@
 #include <time.h>
 
 #include "config.h"
+#include "dead_letter.h"
 #include "driver.h"
 #include "error.h"
 #include "json.h"
 #include "message.h"
+#include "spool.h"
 #include "state.h"
 #include "stream.h"
 
@@ -63,6 +65,20 @@ typedef struct tgt_loader {
     unsigned long long sequence; /* _sdc_sequence of the last record */
     char batched_at[40];         /* _sdc_batched_at of the pending batch */
     size_t batched_at_len;
+
+    /* Recovery (loader_recover.c): the uncommitted batch's RECORD lines,
+     * the lines left out of it, and what a failed bulk write was doing. */
+    tgt_spool spool;
+    unsigned long *excluded;     /* owned: input lines of refused records, ascending */
+    size_t n_excluded;
+    unsigned long last_spooled_line; /* the RECORD most recently spooled */
+    unsigned long copy_first_row;    /* rows of copy_stream sent before the open bulk write */
+    tgt_stream *failed_stream;       /* stream of the bulk write that failed, or NULL */
+    unsigned long failed_first_row;
+    unsigned recoveries;             /* since the last commit */
+    tgt_json_parser replay_parser;
+    tgt_dead_letter dead_letter;     /* invalid_records dead_letter; else unused */
+    int dead_letter_open;
 
     int overwrite;               /* load_method overwrite: shadow tables, STATE after the swap */
     int shadows_pending;         /* overwrite: some stream loads into a shadow table */

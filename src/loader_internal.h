@@ -17,6 +17,29 @@ int tgt_loader_commit_point(tgt_loader *l, tgt_error *err);
 /* Writes the latest STATE received, unless overwrite holds it back. */
 int tgt_loader_emit_state(tgt_loader *l, tgt_error *err);
 
+/* Encodes one RECORD (and spools it unless replaying). */
+int tgt_loader_encode(tgt_loader *l, tgt_stream *s, const tgt_json_parser *p, const char *line,
+                      size_t len, unsigned long line_no, const tgt_message *msg, int replaying,
+                      tgt_error *err);
+
+/* loader_recover.c: after a commit, forget the spool and the exclusions,
+ * flush dead letters (before the STATE that follows). */
+int tgt_loader_batch_committed(tgt_loader *l, tgt_error *err);
+
+/* loader_recover.c: a record the encoder refused (err holds why):
+ * invalid_records fail returns -1 with err; skip and dead_letter drop it,
+ * clear err and return 0. */
+int tgt_loader_invalid_record(tgt_loader *l, tgt_stream *s, const char *line, size_t len,
+                              unsigned long line_no, tgt_error *err);
+
+/* loader_recover.c: after a failure (err set): when the connection was lost,
+ * reconnect and send the uncommitted batch again; when the database refused
+ * one row of a bulk write, find its input record and, unless
+ * invalid_records is fail, send the batch again without it.  Everything is
+ * committed on success (0, err cleared); -1 leaves err (improved) for the
+ * caller. */
+int tgt_loader_recover(tgt_loader *l, tgt_error *err);
+
 /* loader_schema.c: a SCHEMA message. */
 int tgt_loader_on_schema(tgt_loader *l, const char *line, size_t len, const tgt_message *msg,
                          tgt_error *err);

@@ -2,7 +2,8 @@
  * main.c - command line, settings, exit status.  The only file that exits.
  *
  * Exit statuses (README "Failure behaviour"): 0 success, 1 data or load
- * error, 2 usage or configuration error, 3 internal error.
+ * error, 2 usage or configuration error, 3 internal error, 128 + signal
+ * (130 SIGINT, 143 SIGTERM) when a signal stopped the run (signals.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +19,8 @@
 #include "error.h"
 #include "log.h"
 #include "reader.h"
+#include "redact.h"
+#include "signals.h"
 #include "target.h"
 #include "version.h"
 
@@ -54,7 +57,10 @@ typedef struct options {
 
 static void print_error(const tgt_error *err)
 {
-    if (err->where[0] != '\0')
+    /* "(while loading ...)" from the driver, "(at stdin line 12, ...)" otherwise */
+    if (strncmp(err->where, "while ", 6) == 0)
+        fprintf(stderr, "target-pg: error (%s): %s\n", err->where, err->message);
+    else if (err->where[0] != '\0')
         fprintf(stderr, "target-pg: error (at %s): %s\n", err->where, err->message);
     else
         fprintf(stderr, "target-pg: error: %s\n", err->message);
@@ -176,6 +182,11 @@ static int load(const options *opt, tgt_error *err)
     tgt_reader *reader = NULL;
     tgt_driver *driver = NULL;
     int fd = -1, rc = -1;
+    if (tgt_signals_install() != 0) {
+        tgt_error_set(err, TGT_ERR_INTERNAL, "cannot install signal handlers: %s",
+                      strerror(errno));
+        goto out;
+    }
     if (load_settings(opt, &cfg, err) != 0 || open_input(opt->input, &fd, err) != 0)
         goto out;
     reader = tgt_reader_new(fd, opt->input ? opt->input : "stdin", IDLE_POLL_MS, err);
@@ -188,6 +199,8 @@ out:
     tgt_reader_free(reader);
     if (fd > STDIN_FILENO)
         close(fd);
+    if (rc != 0)
+        tgt_redact_error(err, &cfg); /* libpq may quote the conninfo back */
     tgt_config_deinit(&cfg);
     return rc;
 }
@@ -207,10 +220,21 @@ int main(int argc, char **argv)
         tgt_error_set(&err, TGT_ERR_IO, "cannot write to stdout: %s", strerror(errno));
         rc = -1;
     }
+    int sig = tgt_signals_received();
+    if (rc == 0 && sig != 0) {
+        /* not an error, but not a complete run either: the status says so */
+        tgt_log(TGT_LOG_WARN,
+                "stopped by %s: every complete line read before it is committed and the "
+                "latest STATE among them written; exit status %d",
+                tgt_signals_name(sig), 128 + sig);
+        return 128 + sig;
+    }
     if (rc == 0)
         return 0;
     if (!tgt_error_is_set(&err))
         tgt_error_set(&err, TGT_ERR_INTERNAL, "failed without a message (a bug)");
     print_error(&err);
+    if (err.code == TGT_ERR_INTERRUPTED)
+        return tgt_error_exit_status(err.code) + sig;
     return tgt_error_exit_status(err.code);
 }

@@ -13,10 +13,15 @@
  *
  * Waiting: unless the fd is a regular file, every read(2) is preceded by
  * poll(2) in slices of at most 200 ms, so the reader notices
- * tgt_reader_stop_requested (then the input counts as ended, and a partial
- * last line is dropped because a writer was cut off in the middle of it) and,
- * with idle_ms > 0, returns TGT_READ_IDLE while keeping any partial line, the
- * magic sniff and the zstd state, so the next call resumes seamlessly.
+ * tgt_reader_stop_requested and, with idle_ms > 0, returns TGT_READ_IDLE
+ * while keeping any partial line, the magic sniff and the zstd state, so the
+ * next call resumes seamlessly.
+ *
+ * Stopping: when the flag is first seen, FIONREAD tells how many bytes the
+ * pipe (socket, terminal) already holds; exactly those are still read, never
+ * blocking, so every line written before the signal is delivered even if
+ * the writer keeps going.  Then the input counts as ended and a partial last
+ * line is dropped, because its writer was cut off in the middle of it.
  *
  * It does not parse JSON, close the fd or print anything.  The reader owns
  * all of its buffers and the decompression context; a returned line points
@@ -29,6 +34,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,7 +46,7 @@
 #define STOP_SLICE_MS 200
 #define MAGIC_LEN 4
 
-volatile int tgt_reader_stop_requested = 0;
+volatile sig_atomic_t tgt_reader_stop_requested = 0;
 
 static const unsigned char zstd_magic[MAGIC_LEN] = {0x28, 0xB5, 0x2F, 0xFD};
 
@@ -71,6 +77,9 @@ struct tgt_reader {
     tgt_sbuf line;     /* a line spanning blocks, assembled */
     int line_returned; /* line was handed out; empty it on the next call */
     unsigned long line_no;
+
+    int stopping;      /* the stop request was noticed */
+    size_t drain_left; /* bytes that had arrived by then and are still to be read */
 
     int done; /* EOF was returned */
     int failed;
@@ -136,12 +145,36 @@ static io_status io_error(tgt_reader *r, int errnum, tgt_error *err)
     return IO_ERROR;
 }
 
+/* Once a stop is requested: IO_OK while bytes that had arrived before it
+ * can still be read without waiting, else IO_STOP.  IO_ERROR (not stopping)
+ * when no stop is requested. */
+static io_status stop_status(tgt_reader *r)
+{
+    if (!r->stopping) {
+        if (!tgt_reader_stop_requested)
+            return IO_ERROR;
+        r->stopping = 1;
+        int n = 0;
+        if (r->poll_first && ioctl(r->fd, FIONREAD, &n) == 0 && n > 0)
+            r->drain_left = (size_t)n;
+    }
+    if (r->drain_left > 0) {
+        /* never block: someone else might share the fd and have taken them */
+        struct pollfd pfd = {.fd = r->fd, .events = POLLIN, .revents = 0};
+        if (poll(&pfd, 1, 0) > 0)
+            return IO_OK;
+        r->drain_left = 0;
+    }
+    return IO_STOP;
+}
+
 /* Waits until fd is readable (or hung up: read reports that), in slices short
  * enough to notice a stop request, and at most idle_ms when that is set. */
 static io_status wait_readable(tgt_reader *r, tgt_error *err)
 {
-    if (tgt_reader_stop_requested)
-        return IO_STOP;
+    io_status stop = stop_status(r);
+    if (stop != IO_ERROR)
+        return stop;
     if (!r->poll_first)
         return IO_OK;
     long long deadline = r->idle_ms > 0 ? now_ms() + r->idle_ms : -1;
@@ -160,8 +193,9 @@ static io_status wait_readable(tgt_reader *r, tgt_error *err)
             return IO_OK;
         if (n < 0 && errno != EINTR && errno != EAGAIN)
             return io_error(r, errno, err);
-        if (tgt_reader_stop_requested)
-            return IO_STOP;
+        stop = stop_status(r);
+        if (stop != IO_ERROR)
+            return stop;
     }
 }
 
@@ -172,9 +206,13 @@ static io_status read_raw(tgt_reader *r, char *dst, size_t cap, size_t *got, tgt
         io_status st = wait_readable(r, err);
         if (st != IO_OK)
             return st;
+        if (r->stopping && cap > r->drain_left)
+            cap = r->drain_left;
         ssize_t n = read(r->fd, dst, cap);
         if (n > 0) {
             *got = (size_t)n;
+            if (r->stopping)
+                r->drain_left -= (size_t)n;
             return IO_OK;
         }
         if (n == 0) {

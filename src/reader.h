@@ -19,6 +19,7 @@
 #ifndef TGT_READER_H
 #define TGT_READER_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include "error.h"
@@ -48,8 +49,13 @@ const char *tgt_reader_name(const tgt_reader *r);
 /* 1 when the input was recognised as zstd (valid after the first call). */
 int tgt_reader_is_zstd(const tgt_reader *r);
 
-/* Set by a signal handler to make a blocked read return TGT_READ_EOF early:
- * the reader polls in short slices while waiting and checks this flag. */
-extern volatile int tgt_reader_stop_requested;
+/* Set by a signal handler (signals.c) to end the input early: the reader
+ * polls in short slices while waiting and checks this flag.  Once it is set,
+ * the reader still takes the bytes that had arrived by then (for a pipe,
+ * socket or terminal: what FIONREAD reports at that moment; for a regular
+ * file: nothing beyond the block in hand), returns the complete lines among
+ * them, drops a partial last line (its writer was cut off) and then reports
+ * TGT_READ_EOF, as at a clean end of input. */
+extern volatile sig_atomic_t tgt_reader_stop_requested;
 
 #endif

@@ -96,7 +96,7 @@ tgt_stream *tgt_stream_get_or_add(tgt_stream_registry *reg, const char *name, si
     else
         reg->first = s;
     reg->last = s;
-    reg->n_streams++;
+    s->id = (uint32_t)reg->n_streams++;
     if (reg->n_streams > reg->n_buckets) {
         if (rehash(reg) != 0) {
             tgt_error_nomem(err);

@@ -11,6 +11,7 @@
 #define TGT_STREAM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 #include "sbuf.h"
@@ -19,6 +20,7 @@
 typedef struct tgt_stream {
     char *name; /* owned, as sent */
     size_t name_len;
+    uint32_t id; /* registration order from 0: names the stream in the spool */
     tgt_schema_model model;
     char *schema_fingerprint; /* owned: compact JSON of schema + keys, to spot repeats */
     json_t *schema_doc;       /* owned: the SCHEMA message the model came from, for rebuilds */
@@ -36,6 +38,9 @@ typedef struct tgt_stream {
     unsigned long rows_pending;  /* rows not yet committed (shipped or not) */
     unsigned long rows_committed;/* over the whole run */
     unsigned long seq;           /* staging sequence: newest record per key wins */
+    unsigned long rows_shipped;  /* of rows_pending, those sent in earlier bulk writes */
+    unsigned long invalid_pending;  /* invalid records dropped since the last commit */
+    unsigned long invalid_total;    /* over the whole run */
     size_t nul_replaced;         /* U+0000 replaced by U+FFFD in this stream */
     int nul_warned;
 

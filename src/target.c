@@ -6,21 +6,34 @@
 
 #include "json.h"
 #include "loader.h"
+#include "log.h"
 #include "message.h"
+#include "signals.h"
 
 static int run_loop(tgt_loader *l, tgt_reader *reader, tgt_json_parser *p, tgt_error *err)
 {
     tgt_sbuf scratch;
     tgt_sbuf_init(&scratch);
     int rc = -1;
+    unsigned long last_line = 0;
     for (;;) {
         const char *line;
         size_t len;
         unsigned long line_no;
         tgt_read_status st = tgt_reader_next(reader, &line, &len, &line_no, err);
-        if (st == TGT_READ_ERROR)
+        if (st == TGT_READ_ERROR) {
+            /* a corrupt or cut-off zstd stream: say how far the input was read */
+            if (last_line > 0)
+                tgt_error_where(err, "%s, after line %lu", tgt_reader_name(reader), last_line);
             break;
+        }
         if (st == TGT_READ_EOF) {
+            int sig = tgt_signals_received();
+            if (sig != 0)
+                tgt_log(TGT_LOG_INFO,
+                        "%s received: reading stopped after %s line %lu; committing what was "
+                        "read",
+                        tgt_signals_name(sig), tgt_reader_name(reader), last_line);
             rc = tgt_loader_finish(l, err);
             break;
         }
@@ -29,6 +42,7 @@ static int run_loop(tgt_loader *l, tgt_reader *reader, tgt_json_parser *p, tgt_e
                 break;
             continue;
         }
+        last_line = line_no;
         tgt_message msg;
         if (tgt_message_parse(p, line, len, &msg, &scratch, err) != 0 ||
             tgt_loader_handle(l, p, line, len, line_no, &msg, err) != 0) {

@@ -76,11 +76,23 @@ tgt_coltype tgt_type_make(tgt_type_kind kind)
     return t;
 }
 
+/* numeric(p,s) keeps p and s in `length` (-1: unconstrained numeric); PostgreSQL
+ * allows 1 <= p <= 1000 and -1000 <= s <= 1000. */
+static int numeric_mod(int p, int s)
+{
+    return p * 4096 + s + 2048;
+}
+
+static int is_numeric_ps(tgt_coltype t)
+{
+    return t.kind == TGT_T_NUMERIC && t.length >= 0;
+}
+
 int tgt_type_equal(tgt_coltype a, tgt_coltype b)
 {
     if (a.kind != b.kind)
         return 0;
-    return a.kind != TGT_T_VARCHAR || a.length == b.length;
+    return (a.kind != TGT_T_VARCHAR && a.kind != TGT_T_NUMERIC) || a.length == b.length;
 }
 
 /* varchar length order: -1 (unbounded) is the largest. */
@@ -110,6 +122,15 @@ tgt_type_order tgt_type_compare(tgt_coltype a, tgt_coltype b)
         return TGT_ORDER_LOWER;
     if (a.kind == TGT_T_TEXT)
         return TGT_ORDER_HIGHER;
+    /* numeric(p,s) is below numeric (and text) only: it holds neither every
+     * bigint or double nor every numeric(q,t) */
+    if (is_numeric_ps(a) || is_numeric_ps(b)) {
+        if (b.kind == TGT_T_NUMERIC && b.length < 0)
+            return TGT_ORDER_LOWER;
+        if (a.kind == TGT_T_NUMERIC && a.length < 0)
+            return TGT_ORDER_HIGHER;
+        return TGT_ORDER_INCOMPARABLE;
+    }
     int ra, rb;
     enum chain ca = chain_of(a.kind, &ra), cb = chain_of(b.kind, &rb);
     /* numeric tops the floating chain too */
@@ -142,7 +163,9 @@ tgt_coltype tgt_type_join(tgt_coltype a, tgt_coltype b, int *ok)
     }
     int ra, rb;
     enum chain ca = chain_of(a.kind, &ra), cb = chain_of(b.kind, &rb);
-    if ((ca == CHAIN_INT && cb == CHAIN_FLOAT) || (ca == CHAIN_FLOAT && cb == CHAIN_INT))
+    /* numbers meet at numeric: an integer with a float, or numeric(p,s)
+     * with any other number */
+    if ((ca == CHAIN_INT || ca == CHAIN_FLOAT) && (cb == CHAIN_INT || cb == CHAIN_FLOAT))
         return tgt_type_make(TGT_T_NUMERIC);
     return tgt_type_make(TGT_T_TEXT);
 }
@@ -169,6 +192,8 @@ const char *tgt_type_sql(tgt_coltype t, char *buf, size_t cap)
     };
     if (t.kind == TGT_T_VARCHAR && t.length >= 0)
         snprintf(buf, cap, "character varying(%d)", t.length);
+    else if (is_numeric_ps(t))
+        snprintf(buf, cap, "numeric(%d,%d)", t.length / 4096, t.length % 4096 - 2048);
     else
         snprintf(buf, cap, "%s", names[t.kind]);
     return buf;
@@ -200,13 +225,22 @@ tgt_coltype tgt_type_from_sql(const char *formatted)
         if (strcmp(formatted, known[i].sql) == 0)
             return tgt_type_make(known[i].kind);
     }
-    int n = 0;
-    if (sscanf(formatted, "character varying(%d)", &n) == 1 && n > 0) {
+    /* %n: the whole text must match, "character varying(5)[]" is an array */
+    int n = 0, s = 0, end = 0;
+    if (sscanf(formatted, "character varying(%d)%n", &n, &end) == 1 && formatted[end] == '\0' &&
+        n > 0) {
         tgt_coltype t = {TGT_T_VARCHAR, n};
         return t;
     }
-    /* numeric(p,s), timestamp(3) ... : constrained forms we never create.
-     * They are not safe to treat as the unconstrained kind (numeric(5,2)
-     * would round), so they stay outside the lattice. */
+    /* numeric(p,s) < numeric: loading into it as it is would round or
+     * overflow, altering it to numeric keeps every value */
+    if (sscanf(formatted, "numeric(%d,%d)%n", &n, &s, &end) == 2 && formatted[end] == '\0' &&
+        n >= 1 && n <= 1000 && s >= -1000 && s <= 1000) {
+        tgt_coltype t = {TGT_T_NUMERIC, numeric_mod(n, s)};
+        return t;
+    }
+    /* timestamp(3), time(0) ... : constrained forms we never create.  They
+     * are not safe to treat as the unconstrained kind, so they stay outside
+     * the lattice. */
     return tgt_type_make(TGT_T_OTHER);
 }

@@ -5,6 +5,7 @@
  *   boolean ---------------------------------------+
  *   smallint < integer < bigint < numeric ---------+
  *   real < double precision < numeric              +-< text
+ *   numeric(p,s) < numeric                         |
  *   date < timestamp < timestamptz ----------------+
  *   time ------------------------------------------+
  *   varchar(n) < varchar(m>n) ---------------------+
@@ -40,7 +41,7 @@ typedef enum tgt_type_kind {
 
 typedef struct tgt_coltype {
     tgt_type_kind kind;
-    int length; /* varchar(n): n; -1 for unbounded varchar; unused otherwise */
+    int length; /* varchar(n): n; numeric(p,s): p and s encoded; -1 when unconstrained */
 } tgt_coltype;
 
 /* Ordering of a against b in the lattice. */

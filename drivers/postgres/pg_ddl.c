@@ -6,9 +6,10 @@
  * and quotes column comments as literals (COMMENT ON takes no parameters).
  * Each DDL call is atomic on its own: a multi-statement string runs as one
  * implicit transaction, alter_column_type uses an explicit one.  All are safe
- * against another loader doing the same thing at the same time: IF NOT
- * EXISTS, "already exists" from a concurrent creator counted as success, and
- * a re-check of the live type under the table lock before altering it.  The
+ * against another loader doing the same thing at the same time: "already
+ * exists" from a concurrent creator counted as success, a table or column
+ * it made (maybe from another SCHEMA) brought up to the wanted shape, and a
+ * re-check of the live type under the table lock before altering it.  The
  * core calls them outside its data transaction (driver.h).
  */
 #include "pg_internal.h"
@@ -121,8 +122,8 @@ nomem:
     return tgt_error_nomem(err);
 }
 
-/* The SQLSTATEs a CREATE ... IF NOT EXISTS gets when another session created
- * the same object after our existence check: unique_violation on a catalog
+/* The SQLSTATEs a CREATE gets when another session created the same object
+ * after our existence check: unique_violation on a catalog
  * index, duplicate_table / duplicate_schema, or duplicate_object for the
  * table's row type.  (Only a re-check tells this from a real clash.) */
 static int lost_creation_race(const tgt_error *e)
@@ -219,6 +220,26 @@ static void append_comment(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const
     pg_sql_literal(d, sb, scratch->data, scratch->len);
 }
 
+/* After losing a creation race: the winner's table may come from another
+ * SCHEMA, so add the columns it lacks and widen the narrower ones
+ * (alter_column_type re-checks under the lock and keeps wider ones). */
+static int conform_table(tgt_driver *base, const tgt_table *t, tgt_error *err)
+{
+    tgt_live_table live;
+    if (pg_describe_table(base, t->schema, t->name, &live, err) != 0)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < t->n_columns; i++) {
+        const tgt_live_column *lc = tgt_live_table_find(&live, t->columns[i].name);
+        if (lc == NULL)
+            rc = pg_add_column(base, t, i, err);
+        else if (!tgt_type_equal(lc->type, t->columns[i].type))
+            rc = pg_alter_column_type(base, t, i, err);
+    }
+    tgt_live_table_deinit(&live);
+    return rc;
+}
+
 int pg_create_table(tgt_driver *base, const tgt_table *t, tgt_error *err)
 {
     pg_driver *d = (pg_driver *)base;
@@ -229,7 +250,8 @@ int pg_create_table(tgt_driver *base, const tgt_table *t, tgt_error *err)
     char type[TYPE_SQL_MAX];
 
     tgt_sbuf_reset(sb);
-    tgt_sbuf_append_str(sb, "CREATE TABLE IF NOT EXISTS ");
+    /* no IF NOT EXISTS: a table made since describe_table must be noticed */
+    tgt_sbuf_append_str(sb, "CREATE TABLE ");
     pg_sql_qualified(d, sb, t->schema, t->name);
     tgt_sbuf_append_str(sb, " (");
     for (size_t i = 0; i < t->n_columns; i++) {
@@ -273,15 +295,16 @@ int pg_create_table(tgt_driver *base, const tgt_table *t, tgt_error *err)
     if (pg_command(d, tgt_sbuf_str(sb), &local, "while creating table \"%s\".\"%s\"", t->schema,
                    t->name) == 0)
         return 0;
-    /* IF NOT EXISTS cannot see an uncommitted creator; once that one commits
-     * ours fails on a catalog unique index or finds the row type taken.  If
-     * the table is there now, someone else made it: fine.  (A stand-alone
-     * type of the same name is a real clash and stays an error.) */
+    /* A creator that committed first gives duplicate_table; one still
+     * uncommitted makes ours fail on a catalog unique index or find the row
+     * type taken once it commits.  If the table is there now, someone else
+     * made it: fine.  (A stand-alone type of the same name is a real clash
+     * and stays an error.) */
     tgt_error recheck;
     tgt_error_init(&recheck);
     if (lost_creation_race(&local) && table_exists(d, t->schema, t->name, &recheck) == 1) {
         tgt_log(TGT_LOG_INFO, "table \"%s\".\"%s\" was created concurrently", t->schema, t->name);
-        return 0;
+        return conform_table(base, t, err);
     }
     return pg_error_forward(err, &local);
 }
@@ -301,7 +324,7 @@ int pg_add_column(tgt_driver *base, const tgt_table *t, size_t col, tgt_error *e
     tgt_sbuf_reset(sb);
     tgt_sbuf_append_str(sb, "ALTER TABLE ");
     pg_sql_qualified(d, sb, t->schema, t->name);
-    tgt_sbuf_append_str(sb, " ADD COLUMN IF NOT EXISTS ");
+    tgt_sbuf_append_str(sb, " ADD COLUMN ");
     pg_sql_ident(d, sb, c->name);
     tgt_sbuf_append_char(sb, ' ');
     tgt_sbuf_append_str(sb, type);
@@ -311,8 +334,18 @@ int pg_add_column(tgt_driver *base, const tgt_table *t, size_t col, tgt_error *e
         return -1;
     tgt_log(TGT_LOG_INFO, "adding column \"%s\" %s to \"%s\".\"%s\"", c->name, type, t->schema,
             t->name);
-    return pg_command(d, tgt_sbuf_str(sb), err, "while adding column \"%s\" to \"%s\".\"%s\"",
-                      c->name, t->schema, t->name);
+    tgt_error local;
+    tgt_error_init(&local);
+    if (pg_command(d, tgt_sbuf_str(sb), &local, "while adding column \"%s\" to \"%s\".\"%s\"",
+                   c->name, t->schema, t->name) == 0)
+        return 0;
+    /* duplicate_column: another loader added it since describe_table, maybe
+     * with a narrower type */
+    if (strcmp(local.sqlstate, "42701") != 0)
+        return pg_error_forward(err, &local);
+    tgt_log(TGT_LOG_INFO, "column \"%s\" of \"%s\".\"%s\" was added concurrently", c->name,
+            t->schema, t->name);
+    return pg_alter_column_type(base, t, col, err);
 }
 
 static const char column_type_sql[] = "SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) "

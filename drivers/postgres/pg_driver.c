@@ -36,6 +36,54 @@ static void pg_free(tgt_driver *base)
     free(d);
 }
 
+/* Whether a failed connection may succeed if simply tried again (the server
+ * is down, starting, shutting down, full, or its name does not resolve yet:
+ * a container coming up) rather than after a changed setting (a password, a
+ * missing database or role, a bad connection string, TLS set-up).  libpq
+ * gives no SQLSTATE for a failed connection, so this goes by what it does
+ * give: whether it needed a password it did not have, then the message.
+ * libpq's own messages are always English here (target-pg never calls
+ * setlocale); the server's follow its lc_messages, which is why a password
+ * sent and refused counts as permanent even when no marker matches. */
+static int connect_failure_is_transient(PGconn *conn, const char *msg)
+{
+    static const char *const busy[] = {
+        "the database system is starting up",
+        "the database system is shutting down",
+        "the database system is in recovery mode",
+        "the database system is not yet accepting connections",
+        "the database system is not accepting connections",
+        "too many clients already",
+        "too many connections for",
+        "remaining connection slots are reserved",
+    };
+    static const char *const permanent[] = {
+        "authentication failed",  /* password, ident, peer, cert, ... */
+        "no pg_hba.conf entry",   /* refused by the server's rules */
+        "no password supplied",   /* fe_sendauth */
+        "does not exist",         /* database, role, root certificate file */
+        "permission denied",      /* CONNECT privilege, socket permissions */
+        "invalid ",               /* conninfo values and syntax, bad URI */
+        "missing \"=\"",          /* conninfo syntax */
+        "unterminated quoted string",
+        " in URI",
+        "required",               /* SSL, GSSAPI encryption, channel binding */
+        "does not support SSL",
+        "certificate",            /* TLS set-up and verification */
+        "private key",
+        "sslmode",
+    };
+    for (size_t i = 0; i < sizeof(busy) / sizeof(busy[0]); i++)
+        if (strstr(msg, busy[i]) != NULL)
+            return 1;
+    if (PQconnectionNeedsPassword(conn))
+        return 0;
+    for (size_t i = 0; i < sizeof(permanent) / sizeof(permanent[0]); i++)
+        if (strstr(msg, permanent[i]) != NULL)
+            return 0;
+    return !PQconnectionUsedPassword(conn);
+}
+
 static int pg_connect(tgt_driver *base, const tgt_config *cfg, tgt_error *err)
 {
     pg_driver *d = (pg_driver *)base;
@@ -85,12 +133,15 @@ static int pg_connect(tgt_driver *base, const tgt_config *cfg, tgt_error *err)
     pg_cache_free(d);
     d->copying = NULL;
 
+    int fresh = !tgt_error_is_set(err); /* the first error wins: classify only our own */
     PGconn *conn = PQconnectdbParams(keys, vals, expand);
     if (conn == NULL)
         return tgt_error_nomem(err);
     if (PQstatus(conn) != CONNECTION_OK) {
         char line[TGT_ERROR_MESSAGE_MAX];
         pg_one_line(PQerrorMessage(conn), line, sizeof(line));
+        if (fresh)
+            err->transient = 1 || connect_failure_is_transient(conn, line);
         tgt_error_set(err, TGT_ERR_LOAD, "cannot connect to PostgreSQL: %s", line);
         const char *host = PQhost(conn), *port = PQport(conn), *db = PQdb(conn);
         const char *user = PQuser(conn);
@@ -107,6 +158,8 @@ static int pg_connect(tgt_driver *base, const tgt_config *cfg, tgt_error *err)
                    "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
                    "SET extra_float_digits = 3; SET client_min_messages = warning",
                    err, "while setting up the session") < 0) {
+        if (fresh && PQstatus(d->conn) == CONNECTION_BAD)
+            err->transient = 1; /* the server went away right after accepting us */
         PQfinish(d->conn);
         d->conn = NULL;
         return -1;

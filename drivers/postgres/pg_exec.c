@@ -2,9 +2,11 @@
  * pg_exec.c - running a statement and turning its failure into a tgt_error.
  *
  * Every server error becomes TGT_ERR_LOAD with "PostgreSQL: <primary
- * message>", the SQLSTATE, DETAIL and HINT, and a "where" naming what the
- * driver was doing (or, for COPY, the server's CONTEXT line).  A connection
- * that has gone away is reported as "connection to PostgreSQL lost: ...".
+ * message>", the SQLSTATE, DETAIL and HINT (where the server sends no hint
+ * for a missing privilege, a statement or lock timeout or temp_file_limit,
+ * one saying what to do), and a "where" naming what the driver was doing
+ * (or, for COPY, the server's CONTEXT line).  A connection that has gone
+ * away is reported as "connection to PostgreSQL lost: ...".
  * These helpers clear every result they do not hand back; a result they do
  * hand back belongs to the caller.
  */
@@ -12,6 +14,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
@@ -42,6 +45,46 @@ static int connection_lost(const pg_driver *d)
     return d->conn != NULL && PQstatus(d->conn) == CONNECTION_BAD;
 }
 
+/* What to do about failures whose server message says only what happened.
+ * Only fills the hint when the server sent none (tgt_error_hint fills once). */
+static void add_hint(pg_driver *d, tgt_error *err, const char *primary)
+{
+    const char *role = d->conn != NULL ? PQuser(d->conn) : NULL;
+    if (strcmp(err->sqlstate, "42501") == 0)
+        tgt_error_hint(err,
+                       "target-pg connects as role \"%s\", which lacks that privilege. A new "
+                       "schema needs CREATE on the database, a new table CREATE on the schema, "
+                       "loading INSERT on the table (keyed streams also SELECT and UPDATE). "
+                       "Grant it or connect as a role that has it.",
+                       role != NULL ? role : "(unknown)");
+    else if (strcmp(err->sqlstate, "57014") == 0 && strstr(primary, "statement timeout") != NULL)
+        tgt_error_hint(err, "The statement ran longer than statement_timeout (set for the role "
+                            "or database, in postgresql.conf, or through PGOPTIONS); another "
+                            "session may hold a lock on the table (see pg_locks and "
+                            "pg_stat_activity). Raise statement_timeout for this role.");
+    else if (strcmp(err->sqlstate, "55P03") == 0)
+        tgt_error_hint(err, "Another session holds a lock on the table for longer than "
+                            "lock_timeout allows (see pg_locks and pg_stat_activity).");
+    else if (strcmp(err->sqlstate, "53400") == 0 && strstr(primary, "temp_file_limit") != NULL)
+        tgt_error_hint(err, "The statement spilled more than temp_file_limit to temporary files "
+                            "(merging a keyed stream sorts its whole batch): lower "
+                            "batch_size_rows, or raise temp_file_limit or work_mem for this "
+                            "role.");
+}
+
+/* The row a COPY failed on, from its CONTEXT "COPY t, line 3, column c: ..."
+ * (0 when the context is not a COPY's).  The loader uses it to find the
+ * input record the database refused. */
+static unsigned long copy_row(const char *context)
+{
+    if (strncmp(context, "COPY ", 5) != 0)
+        return 0;
+    const char *at = strstr(context, ", line ");
+    if (at == NULL)
+        return 0;
+    return strtoul(at + 7, NULL, 10);
+}
+
 int pg_fail(pg_driver *d, const PGresult *res, int prefer_context, tgt_error *err,
             const char *where)
 {
@@ -59,25 +102,34 @@ int pg_fail(pg_driver *d, const PGresult *res, int prefer_context, tgt_error *er
     }
     char line[TGT_ERROR_MESSAGE_MAX];
     pg_one_line(primary, line, sizeof(line));
-    if (connection_lost(d))
+    if (connection_lost(d)) {
         tgt_error_set(err, TGT_ERR_LOAD, "connection to PostgreSQL lost: %s", line);
+        err->connection_lost = 1;
+    }
     else
         tgt_error_set(err, TGT_ERR_LOAD, "PostgreSQL: %s", line);
 
     const char *context = NULL;
     if (res != NULL) {
         tgt_error_sqlstate(err, PQresultErrorField(res, PG_DIAG_SQLSTATE));
+        /* the server ends the session (terminated backend, shutdown,
+         * restart) before libpq notices the socket is gone */
+        if (strncmp(err->sqlstate, "08", 2) == 0 || strncmp(err->sqlstate, "57P0", 4) == 0)
+            err->connection_lost = 1;
         const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
         if (detail != NULL)
             tgt_error_detail(err, "%s", detail);
         const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
         if (hint != NULL)
             tgt_error_hint(err, "%s", hint);
+        add_hint(d, err, line);
         context = PQresultErrorField(res, PG_DIAG_CONTEXT);
     }
     char ctx[TGT_ERROR_WHERE_MAX];
-    if (context != NULL)
+    if (context != NULL) {
         pg_one_line(context, ctx, sizeof(ctx));
+        err->bulk_row = copy_row(ctx);
+    }
     if (prefer_context && context != NULL)
         tgt_error_where(err, "%s", ctx);
     else if (where != NULL && context != NULL)

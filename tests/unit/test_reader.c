@@ -853,6 +853,54 @@ static void test_stop_before_first_read(void **state)
     close(fd);
 }
 
+/* What had arrived when the stop was noticed is still read (every complete
+ * line of it); what arrives later is not, and the cut-off tail is dropped. */
+static void test_stop_reads_what_arrived(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    write_all(fds[1], "{\"a\":1}\n\n{\"b\":2}\n{\"c\":", 22);
+    tgt_reader *r = open_reader(fds[0], 1000);
+    tgt_reader_stop_requested = 1;
+    expect_line(r, "{\"a\":1}", 1);
+    write_all(fds[1], "3}\n{\"d\":4}\n", 11); /* after the stop: not read */
+    expect_line(r, "{\"b\":2}", 3);
+    expect_status(r, TGT_READ_EOF);
+    expect_status(r, TGT_READ_EOF);
+    tgt_reader_free(r);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* The same for zstd input cut in the middle of a frame: no "truncated" error. */
+static void test_stop_mid_zstd_frame(void **state)
+{
+    (void)state;
+    static const char in[] = "one\ntwo\nthree\n";
+    size_t n;
+    unsigned char *z = zstd_pack(in, sizeof(in) - 1, 1, &n);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    write_all(fds[1], z, n - 3);
+    tgt_reader *r = open_reader(fds[0], 0);
+    tgt_reader_stop_requested = 1;
+    tgt_error err;
+    tgt_error_init(&err);
+    const char *line;
+    size_t len;
+    unsigned long no;
+    tgt_read_status st;
+    while ((st = tgt_reader_next(r, &line, &len, &no, &err)) == TGT_READ_LINE)
+        ;
+    assert_int_equal(st, TGT_READ_EOF);
+    assert_false(tgt_error_is_set(&err));
+    tgt_reader_free(r);
+    close(fds[0]);
+    close(fds[1]);
+    free(z);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -882,6 +930,8 @@ int main(void)
         cmocka_unit_test_teardown(test_stop_wakes_blocked_reader, reset_stop),
         cmocka_unit_test_teardown(test_stop_from_signal, reset_stop),
         cmocka_unit_test_teardown(test_stop_before_first_read, reset_stop),
+        cmocka_unit_test_teardown(test_stop_reads_what_arrived, reset_stop),
+        cmocka_unit_test_teardown(test_stop_mid_zstd_frame, reset_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

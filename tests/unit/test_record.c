@@ -29,7 +29,11 @@ static void setup_stream(fixture *f, const char *schema_json, const char *keys_j
     json_t *schema = json_loads(schema_json, JSON_DECODE_INT_AS_REAL, NULL);
     json_t *keys = keys_json ? json_loads(keys_json, 0, NULL) : NULL;
     assert_non_null(schema);
-    tgt_schema_options opt = {"orders", "public", "orders", "__loaded_at", 10};
+    tgt_schema_options opt = {.stream = "orders",
+                              .target_schema = "public",
+                              .table_name = "orders",
+                              .timestamp_column = "__loaded_at",
+                              .flattening_max_depth = 10};
     tgt_schema_model model;
     tgt_error err;
     tgt_error_init(&err);
@@ -58,8 +62,14 @@ static int encode(fixture *f, const char *record_json, tgt_error *err)
     tgt_error_init(err);
     size_t len = strlen(record_json);
     assert_int_equal(tgt_json_parse(&f->parser, record_json, len, err), 0);
-    tgt_record_context ctx = {"stdin", 7, "2026-01-01 00:00:00.000000+00", 29,
-                              f->stream.model.table.n_keys > 0, &f->scratch};
+    tgt_record_context ctx = {.input_name = "stdin",
+                              .line_no = 7,
+                              .loaded_at = "2026-01-01 00:00:00.000000+00",
+                              .loaded_at_len = 29,
+                              .staging = f->stream.model.table.n_keys > 0,
+                              .scratch = &f->scratch,
+                              .extracted_tok = -1,
+                              .version_tok = -1};
     return tgt_record_encode(&f->stream, &f->parser, record_json, 0, &ctx, err);
 }
 

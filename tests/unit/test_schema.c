@@ -17,7 +17,11 @@ static int build(const char *schema_json, const char *keys_json, long depth,
     json_t *schema = json_loads(schema_json, JSON_DECODE_INT_AS_REAL, NULL);
     json_t *keys = keys_json ? json_loads(keys_json, 0, NULL) : NULL;
     assert_non_null(schema);
-    tgt_schema_options opt = {"s", "public", "t", "__loaded_at", depth};
+    tgt_schema_options opt = {.stream = "s",
+                              .target_schema = "public",
+                              .table_name = "t",
+                              .timestamp_column = "__loaded_at",
+                              .flattening_max_depth = depth};
     tgt_error_init(err);
     int rc = tgt_schema_build(schema, keys, &opt, m, err);
     json_decref(schema);

@@ -36,6 +36,31 @@ static void test_chains(void **state)
     assert_int_equal(tgt_type_compare(T(TGT_T_BIGINT), T(TGT_T_BIGINT)), TGT_ORDER_EQUAL);
 }
 
+/* numeric(p,s) < numeric < text, and nothing else: it cannot hold every
+ * bigint, double or other numeric(q,t) */
+static void test_constrained_numeric(void **state)
+{
+    (void)state;
+    int ok;
+    tgt_coltype n102 = tgt_type_from_sql("numeric(10,2)");
+    tgt_coltype n124 = tgt_type_from_sql("numeric(12,4)");
+    assert_int_equal(n102.kind, TGT_T_NUMERIC);
+    assert_true(tgt_type_equal(n102, tgt_type_from_sql("numeric(10,2)")));
+    assert_false(tgt_type_equal(n102, T(TGT_T_NUMERIC)));
+    assert_int_equal(tgt_type_compare(n102, T(TGT_T_NUMERIC)), TGT_ORDER_LOWER);
+    assert_int_equal(tgt_type_compare(T(TGT_T_NUMERIC), n102), TGT_ORDER_HIGHER);
+    assert_int_equal(tgt_type_compare(n102, T(TGT_T_TEXT)), TGT_ORDER_LOWER);
+    assert_int_equal(tgt_type_compare(T(TGT_T_BIGINT), n102), TGT_ORDER_INCOMPARABLE);
+    assert_int_equal(tgt_type_compare(T(TGT_T_REAL), n102), TGT_ORDER_INCOMPARABLE);
+    assert_int_equal(tgt_type_compare(n102, n124), TGT_ORDER_INCOMPARABLE);
+    tgt_coltype j = tgt_type_join(T(TGT_T_BIGINT), n102, &ok);
+    assert_true(ok);
+    assert_true(tgt_type_equal(j, T(TGT_T_NUMERIC)));
+    assert_true(tgt_type_equal(tgt_type_join(n124, n102, &ok), T(TGT_T_NUMERIC)));
+    assert_true(tgt_type_equal(tgt_type_join(T(TGT_T_DOUBLE), n102, &ok), T(TGT_T_NUMERIC)));
+    assert_int_equal(tgt_type_join(T(TGT_T_BOOLEAN), n102, &ok).kind, TGT_T_TEXT);
+}
+
 static void test_joins(void **state)
 {
     (void)state;
@@ -62,7 +87,13 @@ static void test_sql_round_trip(void **state)
     char buf[64];
     assert_string_equal(tgt_type_sql(varchar(5), buf, sizeof(buf)), "character varying(5)");
     assert_int_equal(tgt_type_from_sql("character varying(5)").length, 5);
-    assert_int_equal(tgt_type_from_sql("numeric(10,2)").kind, TGT_T_OTHER);
+    assert_string_equal(tgt_type_sql(tgt_type_from_sql("numeric(10,2)"), buf, sizeof(buf)),
+                        "numeric(10,2)");
+    assert_string_equal(tgt_type_sql(tgt_type_from_sql("numeric(5,-2)"), buf, sizeof(buf)),
+                        "numeric(5,-2)");
+    assert_int_equal(tgt_type_from_sql("numeric(10,2)[]").kind, TGT_T_OTHER);
+    assert_int_equal(tgt_type_from_sql("character varying(5)[]").kind, TGT_T_OTHER);
+    assert_int_equal(tgt_type_from_sql("timestamp(3) without time zone").kind, TGT_T_OTHER);
     assert_int_equal(tgt_type_from_sql("point").kind, TGT_T_OTHER);
 }
 
@@ -70,6 +101,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chains),
+        cmocka_unit_test(test_constrained_numeric),
         cmocka_unit_test(test_joins),
         cmocka_unit_test(test_sql_round_trip),
     };

@@ -1,0 +1,262 @@
+/*
+ * loader_recover.c - when a batch cannot be committed as it was sent.
+ *
+ * Two failures are recovered instead of ending the run:
+ * - the connection broke (backend terminated, server restarted): reconnect
+ *   with retries (retry.c) and send the batch again from the spool;
+ * - the database refused one row of a bulk write (COPY names the row): the
+ *   row is traced back to its input record through the spool; with
+ *   invalid_records skip or dead_letter the batch is sent again without it,
+ *   with fail the error names the input line, stream and the refusal.
+ * Either way the replayed batch is committed at once, so STATE stays honest:
+ * every STATE received so far followed records that are all in the batch.
+ *
+ * Records the encoder already refuses (a value that does not fit its
+ * column, a missing key) never reach the database; they are handled by
+ * tgt_loader_invalid_record with the same policy.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "loader_internal.h"
+#include "log.h"
+#include "retry.h"
+
+/* Warnings for dropped records per stream before they are only counted. */
+#define INVALID_WARNINGS_MAX 20
+/* Recoveries in a row without a commit before the run gives up. */
+#define RECOVERIES_MAX 100
+
+static int is_excluded(const tgt_loader *l, unsigned long line_no)
+{
+    size_t lo = 0, hi = l->n_excluded;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (l->excluded[mid] == line_no)
+            return 1;
+        if (l->excluded[mid] < line_no)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+static int exclude(tgt_loader *l, unsigned long line_no, tgt_error *err)
+{
+    unsigned long *grown = realloc(l->excluded, (l->n_excluded + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return tgt_error_nomem(err);
+    l->excluded = grown;
+    size_t at = l->n_excluded++;
+    while (at > 0 && grown[at - 1] > line_no) {
+        grown[at] = grown[at - 1];
+        at--;
+    }
+    grown[at] = line_no;
+    return 0;
+}
+
+int tgt_loader_batch_committed(tgt_loader *l, tgt_error *err)
+{
+    l->n_excluded = 0;
+    l->recoveries = 0;
+    l->failed_stream = NULL;
+    if (l->dead_letter_open && tgt_dead_letter_flush(&l->dead_letter, err) != 0)
+        return -1;
+    return tgt_spool_reset(&l->spool, err);
+}
+
+/* The record object's JSON text inside a RECORD line (for dead letters). */
+static void record_span(const tgt_json_parser *p, const char *line, const tgt_message *msg,
+                        const char **start, size_t *len)
+{
+    const tgt_json_token *t = &p->tokens[msg->record];
+    *start = line + t->start;
+    *len = t->len;
+}
+
+/* Drops one record under invalid_records skip/dead_letter; `reason` is the
+ * error text.  The parsed line (p, msg) gives the record for the letter. */
+static int drop_record(tgt_loader *l, tgt_stream *s, const tgt_json_parser *p, const char *line,
+                       const tgt_message *msg, unsigned long line_no, const char *reason,
+                       tgt_error *err)
+{
+    if (l->dead_letter_open) {
+        const char *rec;
+        size_t rec_len;
+        record_span(p, line, msg, &rec, &rec_len);
+        if (tgt_dead_letter_write(&l->dead_letter, l->input_name, line_no, s->name, s->name_len,
+                                  reason, rec, rec_len, err) != 0)
+            return -1;
+    }
+    s->invalid_pending++;
+    if (++s->invalid_total <= INVALID_WARNINGS_MAX)
+        tgt_log(TGT_LOG_WARN, "%s line %lu: %s record dropped (invalid_records %s): %s",
+                l->input_name, line_no, s->name, l->cfg->invalid_records, reason);
+    else if (s->invalid_total == INVALID_WARNINGS_MAX + 1)
+        tgt_log(TGT_LOG_WARN, "stream \"%s\": more invalid records are dropped without a "
+                "warning each; METRIC invalid_record_count counts them", s->name);
+    return 0;
+}
+
+int tgt_loader_invalid_record(tgt_loader *l, tgt_stream *s, const char *line, size_t len,
+                              unsigned long line_no, tgt_error *err)
+{
+    if (strcmp(l->cfg->invalid_records, "fail") == 0)
+        return -1;
+    char reason[TGT_ERROR_MESSAGE_MAX];
+    snprintf(reason, sizeof(reason), "%s", err->message);
+    tgt_error_init(err);
+    tgt_message msg;
+    if (tgt_message_parse(&l->replay_parser, line, len, &msg, &l->scratch, err) != 0)
+        return -1;
+    return drop_record(l, s, &l->replay_parser, line, &msg, line_no, reason, err);
+}
+
+static tgt_stream *stream_by_id(tgt_loader *l, uint32_t id)
+{
+    for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order) {
+        if (s->id == id)
+            return s;
+    }
+    return NULL;
+}
+
+/* Forgets everything sent since the last commit (it was rolled back). */
+static void forget_batch(tgt_loader *l)
+{
+    l->driver->ops->rollback(l->driver);
+    l->in_txn = 0;
+    l->copy_stream = NULL;
+    l->buffered = 0;
+    l->pending_rows = 0;
+    for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order) {
+        tgt_sbuf_reset(&s->chunk);
+        s->rows_in_chunk = 0;
+        s->rows_pending = 0;
+        s->rows_shipped = 0;
+        s->seq = 0;
+    }
+}
+
+/* Sends every spooled record again (but the excluded) and commits. */
+static int replay(tgt_loader *l, tgt_error *err)
+{
+    forget_batch(l);
+    tgt_log(TGT_LOG_INFO, "sending the %lu uncommitted records again", l->spool.count);
+    if (tgt_spool_rewind(&l->spool, err) != 0)
+        return -1;
+    tgt_spool_entry e;
+    int got;
+    while ((got = tgt_spool_next(&l->spool, &e, err)) == 1) {
+        if (is_excluded(l, e.line_no))
+            continue;
+        tgt_message msg;
+        tgt_stream *s = stream_by_id(l, e.stream_id);
+        if (s == NULL)
+            return tgt_error_set(err, TGT_ERR_INTERNAL, "spooled record of unknown stream %u",
+                                 (unsigned)e.stream_id);
+        if (tgt_message_parse(&l->replay_parser, e.line, e.len, &msg, &l->scratch, err) != 0 ||
+            tgt_loader_encode(l, s, &l->replay_parser, e.line, e.len, e.line_no, &msg, 1, err) !=
+                0)
+            return -1;
+    }
+    if (got < 0 || tgt_spool_end_reading(&l->spool, err) != 0)
+        return -1;
+    return tgt_loader_commit_point(l, err);
+}
+
+/* The spooled record behind row `row` (1-based) of stream s's pending rows:
+ * 1 with *e filled (its line valid until the spool is read again), 0 when
+ * there is no such row. */
+static int find_row(tgt_loader *l, const tgt_stream *s, unsigned long row, tgt_spool_entry *e,
+                    tgt_error *err)
+{
+    if (tgt_spool_rewind(&l->spool, err) != 0)
+        return -1;
+    int got;
+    unsigned long seen = 0;
+    while ((got = tgt_spool_next(&l->spool, e, err)) == 1) {
+        if (e->stream_id != s->id || is_excluded(l, e->line_no))
+            continue;
+        if (++seen == row)
+            return 1;
+    }
+    return got < 0 ? -1 : 0;
+}
+
+/* SQLSTATE classes of a value or constraint the database refused. */
+static int refused_value(const tgt_error *e)
+{
+    return strncmp(e->sqlstate, "22", 2) == 0 || strncmp(e->sqlstate, "23", 2) == 0;
+}
+
+/* The database refused one row: trace it, then drop it or fail naming it. */
+static int recover_refused_row(tgt_loader *l, tgt_error *err)
+{
+    tgt_stream *s = l->failed_stream;
+    tgt_error db = *err;
+    tgt_error_init(err);
+    tgt_spool_entry e;
+    int found = find_row(l, s, l->failed_first_row + db.bulk_row, &e, err);
+    if (found <= 0 || tgt_spool_end_reading(&l->spool, err) != 0) {
+        if (found == 0)
+            *err = db; /* not traceable: report the database's error as it was */
+        return -1;
+    }
+    unsigned long line_no = e.line_no;
+    char reason[TGT_ERROR_MESSAGE_MAX + TGT_ERROR_DETAIL_MAX + 2];
+    snprintf(reason, sizeof(reason), "%s%s%s", db.message, db.detail[0] ? " " : "", db.detail);
+    if (strcmp(l->cfg->invalid_records, "fail") == 0) {
+        tgt_error_set(err, TGT_ERR_DATA, "invalid record: the database refused the record of "
+                      "stream \"%s\" on input line %lu: %s", s->name, line_no, db.message);
+        tgt_error_sqlstate(err, db.sqlstate);
+        if (db.detail[0] != '\0')
+            tgt_error_detail(err, "%s", db.detail);
+        tgt_error_hint(err, "Nothing of the batch was committed.  invalid_records skip or "
+                            "dead_letter would load the batch without this record.");
+        tgt_error_where(err, "%s line %lu, stream \"%s\" (%s)", l->input_name, line_no, s->name,
+                        db.where);
+        return -1;
+    }
+    tgt_message msg;
+    if (tgt_message_parse(&l->replay_parser, e.line, e.len, &msg, &l->scratch, err) != 0 ||
+        drop_record(l, s, &l->replay_parser, e.line, &msg, line_no, reason, err) != 0 ||
+        exclude(l, line_no, err) != 0)
+        return -1;
+    return replay(l, err);
+}
+
+static int recover_connection(tgt_loader *l, tgt_error *err)
+{
+    tgt_error lost = *err;
+    tgt_error_init(err);
+    tgt_log(TGT_LOG_WARN, "%s; reconnecting to send the %lu uncommitted records again",
+            lost.message, l->spool.count);
+    forget_batch(l);
+    if (tgt_connect_with_retry(l->driver, l->cfg, err) != 0) {
+        char why[TGT_ERROR_MESSAGE_MAX];
+        snprintf(why, sizeof(why), "%s", err->message);
+        tgt_error reconnect = *err;
+        tgt_error_init(err);
+        tgt_error_set(err, reconnect.code == TGT_ERR_INTERRUPTED ? TGT_ERR_INTERRUPTED
+                                                                  : TGT_ERR_LOAD,
+                      "%s, and reconnecting failed: %s", lost.message, why);
+        tgt_error_hint(err, "Nothing after the last STATE written was committed; run again "
+                            "from it.");
+        return -1;
+    }
+    return replay(l, err);
+}
+
+int tgt_loader_recover(tgt_loader *l, tgt_error *err)
+{
+    if (!l->connected || ++l->recoveries > RECOVERIES_MAX)
+        return -1;
+    if (err->connection_lost)
+        return recover_connection(l, err);
+    if (err->bulk_row > 0 && l->failed_stream != NULL && refused_value(err))
+        return recover_refused_row(l, err);
+    return -1;
+}
