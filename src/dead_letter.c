@@ -62,8 +62,8 @@ int tgt_dead_letter_open(tgt_dead_letter *dl, const char *path, tgt_error *err)
     dl->out_cap = ZSTD_CStreamOutSize();
     dl->out = malloc(dl->out_cap);
     if (dl->file == NULL || dl->path == NULL || dl->cctx == NULL || dl->out == NULL ||
-        ZSTD_isError(ZSTD_CCtx_setParameter(dl->cctx, ZSTD_c_compressionLevel,
-                                            COMPRESSION_LEVEL)) ||
+        ZSTD_isError(
+            ZSTD_CCtx_setParameter(dl->cctx, ZSTD_c_compressionLevel, COMPRESSION_LEVEL)) ||
         ZSTD_isError(ZSTD_CCtx_setParameter(dl->cctx, ZSTD_c_checksumFlag, 1))) {
         tgt_dead_letter_close(dl);
         dl->count = 0;
@@ -83,9 +83,8 @@ static int compress(tgt_dead_letter *dl, const void *src, size_t n, ZSTD_EndDire
         size_t left = ZSTD_compressStream2(dl->cctx, &out, &in, mode);
         if (ZSTD_isError(left)) {
             dl->broken = 1;
-            return tgt_error_set(err, TGT_ERR_INTERNAL,
-                                 "cannot compress dead-letter file %s: %s", dl->path,
-                                 ZSTD_getErrorName(left));
+            return tgt_error_set(err, TGT_ERR_INTERNAL, "cannot compress dead-letter file %s: %s",
+                                 dl->path, ZSTD_getErrorName(left));
         }
         if (out.pos > 0 && fwrite(dl->out, 1, out.pos, dl->file) != out.pos)
             return io_error(dl, "write", errno, err);
@@ -184,8 +183,8 @@ static int build_line(tgt_sbuf *line, const char *input_name, unsigned long line
     char at[48];
     utc_now(at, sizeof(at));
     json_t *obj = json_object();
-    json_t *record = raw || record_json == NULL ? json_null()
-                                                : string_value(record_json, record_len);
+    json_t *record =
+        raw || record_json == NULL ? json_null() : string_value(record_json, record_len);
     /* set_new steals its value, also on failure */
     int bad = obj == NULL;
     bad |= json_object_set_new(obj, "line", json_integer((json_int_t)line_no));
@@ -227,9 +226,9 @@ int tgt_dead_letter_write(tgt_dead_letter *dl, const char *input_name, unsigned 
         return broken_error(dl, err);
     tgt_sbuf line;
     tgt_sbuf_init(&line);
-    int rc = build_line(&line, input_name ? input_name : "", line_no, stream ? stream : "",
-                        stream ? stream_len : 0, reason ? reason : "", record_json, record_len,
-                        err);
+    int rc =
+        build_line(&line, input_name ? input_name : "", line_no, stream ? stream : "",
+                   stream ? stream_len : 0, reason ? reason : "", record_json, record_len, err);
     if (rc == 0)
         rc = compress(dl, line.data, line.len, ZSTD_e_continue, err);
     tgt_sbuf_deinit(&line);

@@ -34,10 +34,10 @@
 #include "error.h"
 
 typedef struct tgt_dead_letter {
-    char *path;          /* owned copy, for messages */
-    FILE *file;          /* owned: opened for append */
+    char *path;               /* owned copy, for messages */
+    FILE *file;               /* owned: opened for append */
     struct ZSTD_CCtx_s *cctx; /* owned (zstd.h's ZSTD_CCtx) */
-    char *out;           /* owned: compressed bytes on their way to the file */
+    char *out;                /* owned: compressed bytes on their way to the file */
     size_t out_cap;
     int frame_open;      /* lines were compressed since the last frame end */
     int broken;          /* a write failed: the file may end in a torn frame */

@@ -121,7 +121,7 @@ static void begin_batch(tgt_loader *l)
     l->batched_at_len = format_time(&now, &second, l->batched_at);
 }
 
-static int end_bulk_write(tgt_loader *l, tgt_error *err)
+int tgt_loader_end_bulk_write(tgt_loader *l, tgt_error *err)
 {
     if (l->copy_stream == NULL)
         return 0;
@@ -165,7 +165,7 @@ static int ship(tgt_loader *l, tgt_stream *s, tgt_error *err)
         l->in_txn = 1;
     }
     if (l->copy_stream != s) {
-        if (end_bulk_write(l, err) != 0)
+        if (tgt_loader_end_bulk_write(l, err) != 0)
             return -1;
         tgt_write_mode mode = s->model.table.n_keys > 0 ? TGT_WRITE_STAGING : TGT_WRITE_APPEND;
         if (d->ops->write_begin(d, &s->model.table, mode, err) != 0)
@@ -260,7 +260,7 @@ int tgt_loader_commit_point(tgt_loader *l, tgt_error *err)
     if (l->pending_rows > 0) {
         struct timespec started;
         clock_gettime(BATCH_CLOCK, &started);
-        if (ship_all(l, err) != 0 || end_bulk_write(l, err) != 0 || merge_keyed(l, err) != 0)
+        if (ship_all(l, err) != 0 || tgt_loader_end_bulk_write(l, err) != 0 || merge_keyed(l, err) != 0)
             return -1;
         if (l->driver->ops->commit(l->driver, err) != 0)
             return -1;
@@ -299,9 +299,9 @@ int tgt_loader_encode(tgt_loader *l, tgt_stream *s, const tgt_json_parser *p, co
                       size_t len, unsigned long line_no, const tgt_message *msg, int replaying,
                       tgt_error *err)
 {
-    update_loaded_at(l);
     if (l->pending_rows == 0)
-        begin_batch(l);
+        begin_batch(l); /* first: a batch begins no later than its first record */
+    update_loaded_at(l);
     tgt_record_context ctx = {
         .input_name = l->input_name,
         .line_no = line_no,
@@ -465,9 +465,11 @@ int tgt_loader_finish(tgt_loader *l, tgt_error *err)
                     "stream \"%s\": %zu %s values were not timestamps; those rows are marked "
                     "with their receive time",
                     s->name, s->bad_deletion_marks, TGT_SDC_DELETED_AT);
+        if (!tgt_stream_has_model(s))
+            continue; /* named only by an ACTIVATE_VERSION */
         tgt_log(TGT_LOG_INFO, "stream \"%s\": %lu records loaded into \"%s\".\"%s\"", s->name,
-                s->rows_committed, s->model.table.schema ? s->model.table.schema : "",
-                s->model.table.name ? s->model.table.name : "");
+                s->rows_committed, s->model.table.schema,
+                s->shadow_cleared ? s->live_name : s->model.table.name);
     }
     return 0;
 }

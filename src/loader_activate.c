@@ -76,7 +76,7 @@ static int activate_unseen(tgt_loader *l, tgt_stream *s, const char *version, tg
     tgt_schema_options opt;
     char table[TGT_IDENT_MAX + 1];
     if (tgt_loader_table_identity(l, s, &opt, table, s->live_name, err) != 0 ||
-        tgt_loader_connect(l, err) != 0)
+        tgt_loader_connect(l, err) != 0 || tgt_loader_end_bulk_write(l, err) != 0)
         return -1;
     tgt_live_table live;
     if (l->driver->ops->describe_table(l->driver, opt.target_schema, table, &live, err) != 0)

@@ -14,6 +14,10 @@ int tgt_loader_connect(tgt_loader *l, tgt_error *err);
  * STATE (unless load_method overwrite holds it until the swap). */
 int tgt_loader_commit_point(tgt_loader *l, tgt_error *err);
 
+/* Ends the open bulk write (COPY), if any; its rows stay in the open
+ * transaction.  Needed before any other statement on the connection. */
+int tgt_loader_end_bulk_write(tgt_loader *l, tgt_error *err);
+
 /* Writes the latest STATE received, unless overwrite holds it back. */
 int tgt_loader_emit_state(tgt_loader *l, tgt_error *err);
 

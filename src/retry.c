@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "redact.h"
 #include "signals.h"
 
 #define SLEEP_SLICE_MS 100L
@@ -51,48 +52,6 @@ static int sleep_unless_stopped(long ms)
         struct timespec ts = {.tv_sec = 0, .tv_nsec = slice * 1000000L};
         nanosleep(&ts, NULL); /* EINTR: go round, which checks the flag */
     }
-}
-
-/* Replaces each occurrence of the len bytes at secret in text with "***". */
-static void mask(char *text, size_t cap, const char *secret, size_t len)
-{
-    char out[TGT_ERROR_MESSAGE_MAX];
-    if (len == 0 || cap > sizeof(out))
-        return;
-    size_t n = 0;
-    for (const char *p = text; *p != '\0' && n + 1 < cap;) {
-        if (strncmp(p, secret, len) == 0) {
-            for (const char *m = "***"; *m != '\0' && n + 1 < cap; m++)
-                out[n++] = *m;
-            p += len;
-        } else {
-            out[n++] = *p++;
-        }
-    }
-    out[n] = '\0';
-    memcpy(text, out, n + 1);
-}
-
-/* The driver's messages carry no password, but libpq echoes parts of the
- * connection string (a host name cut out of a malformed URI): mask the
- * connection string, the password setting and a URI's user:password@
- * before a reason is logged.  main.c does the same for the final error. */
-static void mask_secrets(char *text, size_t cap, const tgt_config *cfg)
-{
-    const char *ci = cfg->conninfo;
-    if (ci != NULL) {
-        mask(text, cap, ci, strlen(ci));
-        const char *p = strstr(ci, "://");
-        if (p != NULL) {
-            p += 3;
-            size_t span = strcspn(p, "@/");
-            const char *colon = memchr(p, ':', span);
-            if (p[span] == '@' && colon != NULL)
-                mask(text, cap, colon + 1, (size_t)(p + span - colon - 1));
-        }
-    }
-    if (cfg->password != NULL)
-        mask(text, cap, cfg->password, strlen(cfg->password));
 }
 
 /* Copies the outcome into the caller's error unless that already holds one. */
@@ -149,7 +108,7 @@ int tgt_connect_with_retry(tgt_driver *d, const tgt_config *cfg, tgt_error *err)
         if (sig == 0 && attempt < attempts) {
             char shown[TGT_ERROR_MESSAGE_MAX];
             memcpy(shown, last.message, sizeof(shown));
-            mask_secrets(shown, sizeof(shown), cfg);
+            tgt_redact(shown, sizeof(shown), cfg); /* libpq may quote the conninfo back */
             long delay = tgt_retry_delay_ms(cfg->connect_retry_delay_ms, attempt);
             log_retry(shown, attempt, attempts, delay);
             if (sleep_unless_stopped(delay) == 0)

@@ -79,6 +79,80 @@ static unsigned declared_types(const json_t *node)
     return JS_ANY;
 }
 
+/* A "type" keyword must be a JSON Schema type name or an array of them;
+ * anything else is a tap bug that would otherwise load as jsonb unnoticed.
+ * Checked for every property, nested ones and union members included;
+ * `path` is the property path for the message. */
+static int check_type_keyword(const json_t *node, const char *stream, const char *path,
+                              tgt_error *err)
+{
+    const json_t *type = json_object_get(node, "type");
+    const char *bad = NULL;
+    if (type == NULL)
+        return 0;
+    if (json_is_string(type)) {
+        if (type_bit(json_string_value(type)) == 0)
+            bad = json_string_value(type);
+    } else if (json_is_array(type)) {
+        size_t i;
+        const json_t *v;
+        json_array_foreach(type, i, v)
+        {
+            if (!json_is_string(v))
+                bad = "(a type that is not a string)";
+            else if (type_bit(json_string_value(v)) == 0)
+                bad = json_string_value(v);
+            if (bad != NULL)
+                break;
+        }
+    } else {
+        bad = "(a type that is not a string or an array of strings)";
+    }
+    if (bad == NULL)
+        return 0;
+    tgt_error_set(err, TGT_ERR_DATA,
+                  "stream \"%s\": property \"%s\" has type \"%s\", which is not a JSON Schema "
+                  "type",
+                  stream, path, bad);
+    tgt_error_hint(err, "JSON Schema types are null, boolean, integer, number, string, object "
+                        "and array.");
+    return -1;
+}
+
+static int check_types(const json_t *node, const char *stream, tgt_sbuf *path, tgt_error *err)
+{
+    if (!json_is_object(node))
+        return 0;
+    if (path->len > 0 && check_type_keyword(node, stream, tgt_sbuf_str(path), err) != 0)
+        return -1;
+    static const char *const unions[] = {"anyOf", "oneOf"};
+    for (size_t u = 0; u < 2; u++) {
+        size_t i;
+        const json_t *member;
+        json_array_foreach(json_object_get(node, unions[u]), i, member)
+        {
+            if (check_types(member, stream, path, err) != 0)
+                return -1;
+        }
+    }
+    const char *key;
+    const json_t *child;
+    json_object_foreach((json_t *)json_object_get(node, "properties"), key, child)
+    {
+        size_t mark = path->len;
+        if (mark > 0)
+            tgt_sbuf_append_char(path, '.');
+        tgt_sbuf_append_str(path, key);
+        int rc = check_types(child, stream, path, err);
+        path->len = mark;
+        if (path->data != NULL)
+            path->data[mark] = '\0';
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static const json_t *union_of(const json_t *node)
 {
     const json_t *u = json_object_get(node, "anyOf");
@@ -529,6 +603,12 @@ int tgt_schema_build(const json_t *schema, const json_t *key_properties,
         return tgt_error_set(err, TGT_ERR_DATA,
                              "stream \"%s\": key_properties must be an array of strings",
                              opt->stream);
+    tgt_sbuf path;
+    tgt_sbuf_init(&path);
+    int bad_types = check_types(schema, opt->stream, &path, err);
+    tgt_sbuf_deinit(&path);
+    if (bad_types != 0)
+        return -1;
     build_ctx ctx = {opt, out, 0, 0, err};
     ctx.depth_limit = choose_depth(props, opt->flattening_max_depth, 7);
     out->flatten_depth = ctx.depth_limit;

@@ -141,7 +141,7 @@ static int pg_connect(tgt_driver *base, const tgt_config *cfg, tgt_error *err)
         char line[TGT_ERROR_MESSAGE_MAX];
         pg_one_line(PQerrorMessage(conn), line, sizeof(line));
         if (fresh)
-            err->transient = 1 || connect_failure_is_transient(conn, line);
+            err->transient = connect_failure_is_transient(conn, line);
         tgt_error_set(err, TGT_ERR_LOAD, "cannot connect to PostgreSQL: %s", line);
         const char *host = PQhost(conn), *port = PQport(conn), *db = PQdb(conn);
         const char *user = PQuser(conn);

@@ -13,6 +13,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "error.h"
 #include "log.h"
@@ -53,8 +54,15 @@ static int rename_key(pg_driver *d, const char *schema, const char *live, tgt_er
     char constraint[TGT_IDENT_MAX + 1], wanted[TGT_IDENT_MAX + 1];
     snprintf(constraint, sizeof(constraint), "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
-    /* PostgreSQL's own choice for the name, cut like its identifiers are */
-    snprintf(wanted, sizeof(wanted), "%.58s_pkey", live);
+    /* PostgreSQL's own choice: the table name cut (at a character
+     * boundary) so that "_pkey" fits in 63 bytes */
+    size_t keep = strlen(live);
+    if (keep > TGT_IDENT_MAX - 5) {
+        keep = TGT_IDENT_MAX - 5;
+        while (keep > 0 && ((unsigned char)live[keep] & 0xC0) == 0x80)
+            keep--;
+    }
+    snprintf(wanted, sizeof(wanted), "%.*s_pkey", (int)keep, live);
     tgt_sbuf sb;
     tgt_sbuf_init(&sb);
     tgt_sbuf_append_str(&sb, "ALTER TABLE ");

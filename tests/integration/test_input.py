@@ -7,8 +7,8 @@
   * blank lines (empty, whitespace-only) skipped, a CRLF line accepted, a last
     line without a newline loaded;
   * message types in other cases ("record", "Schema", "state") accepted;
-  * ACTIVATE_VERSION and BATCH messages -> exit 1 with an error naming the
-    message type (not implemented yet);
+  * BATCH messages -> exit 1 with an error naming the message type (not
+    implemented; ACTIVATE_VERSION is tested in test_versions_and_methods.py);
   * an empty input (stdin, --input file, empty zstd frame) -> exit 0, nothing
     on stdout, no table made;
   * malformed JSON on line 3 -> exit 1, the error names line 3, the records
@@ -209,10 +209,9 @@ def expect_failure(label, args, stdin_path=None, must_name=(), line=None):
 
 
 def test_unsupported(db, tmp, cfg):
-    for mtype, extra in (("ACTIVATE_VERSION", {"stream": "unsup", "version": 1700000000}),
-                         ("BATCH", {"stream": "unsup", "encoding": {"format": "jsonl",
+    for mtype, extra in (("BATCH", {"stream": "unsup", "encoding": {"format": "jsonl",
                                                                      "compression": "gzip"},
-                                    "manifest": ["file:///tmp/nothing.jsonl.gz"]})):
+                                    "manifest": ["file:///tmp/nothing.jsonl.gz"]}),):
         msg = dict({"type": mtype}, **extra)
         lines = [schema_msg("unsup"), rec("unsup", 1, "before"), harness.jline(msg),
                  rec("unsup", 2, "after"), harness.jline({"type": "STATE", "value": mtype})]

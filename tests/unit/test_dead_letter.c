@@ -177,8 +177,7 @@ static void check_entry(const char *line, unsigned long line_no, const char *inp
 }
 
 static void write_ok(tgt_dead_letter *dl, const char *input, unsigned long line_no,
-                     const char *stream, size_t stream_len, const char *reason,
-                     const char *record)
+                     const char *stream, size_t stream_len, const char *reason, const char *record)
 {
     tgt_error err;
     tgt_error_init(&err);
