@@ -8,10 +8,13 @@
 #   UNIT_DIR           directory of the cmocka unit test binaries test_*
 #   TARGET_PG_WRAPPER  optional command prefixed to every target-pg run (valgrind ...)
 #   UNIT_WRAPPER       optional command prefixed to every unit test binary
+#   FUZZ_DIR           directory of the fuzz replay binaries replay_<name>
+#                      (default: the fuzz/ directory next to UNIT_DIR)
 #   LOG_LINES          lines of output shown under a failing test (default 40)
 #   INTEGRATION_TIMEOUT, UNIT_TIMEOUT  seconds per test (default 600 / 300)
 #
-# Runs, in order: every executable $UNIT_DIR/test_* (one test per binary); the
+# Runs, in order: every executable $UNIT_DIR/test_* (one test per binary); each
+# fuzz corpus fixtures/fuzz/<name>/ replayed by $FUZZ_DIR/replay_<name>; the
 # golden CLI cases (tests/cli/run.sh); then, against one throwaway PostgreSQL
 # started with tests/pg.sh, every tests/integration/test_*.sh and test_*.py
 # (each with the PG* env, TARGET_PG, TARGET_PG_WRAPPER, REPO_ROOT, a scratch
@@ -121,6 +124,28 @@ if want unit; then
         [ "$found" = 1 ] || echo "# no unit test binaries in $UNIT_DIR"
     else
         echo "# no unit test directory $UNIT_DIR"
+    fi
+
+    # --- fuzz corpus replay: fixtures/fuzz/<name>/ through $FUZZ_DIR/replay_<name> ---
+    # (tests/fuzz/replay_main.c; a broken invariant or a sanitizer report fails it)
+    FUZZ_DIR=${FUZZ_DIR:-$(dirname "$UNIT_DIR")/fuzz}
+    if [ -d "$FUZZ_DIR" ]; then
+        for corpus in "$ROOT"/fixtures/fuzz/*/; do
+            name=$(basename "$corpus")
+            bin=$FUZZ_DIR/replay_$name
+            if [ ! -x "$bin" ]; then
+                echo "no replay binary $bin for $corpus" >"$work/fuzz.out"
+                fail "fuzz-replay $name" "$work/fuzz.out"
+            elif (cd "$work" && timeout -k 5 "${UNIT_TIMEOUT:-300}" \
+                ${UNIT_WRAP[@]+"${UNIT_WRAP[@]}"} "$bin" "$corpus") >"$work/fuzz.out" 2>&1; then
+                pass "fuzz-replay $name"
+            else
+                echo "exit status $?" >>"$work/fuzz.out"
+                fail "fuzz-replay $name" "$work/fuzz.out"
+            fi
+        done
+    else
+        echo "# no fuzz replay directory $FUZZ_DIR"
     fi
 fi
 
