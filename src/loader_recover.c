@@ -250,13 +250,20 @@ static int recover_connection(tgt_loader *l, tgt_error *err)
     return replay(l, err);
 }
 
+static int recoverable(const tgt_loader *l, const tgt_error *err)
+{
+    return err->connection_lost ||
+           (err->bulk_row > 0 && l->failed_stream != NULL && refused_value(err));
+}
+
 int tgt_loader_recover(tgt_loader *l, tgt_error *err)
 {
-    if (!l->connected || ++l->recoveries > RECOVERIES_MAX)
-        return -1;
-    if (err->connection_lost)
-        return recover_connection(l, err);
-    if (err->bulk_row > 0 && l->failed_stream != NULL && refused_value(err))
-        return recover_refused_row(l, err);
+    /* the replay itself may lose the connection again or meet the next
+     * refused row: each round recovers from what stopped the previous one */
+    while (l->connected && recoverable(l, err) && ++l->recoveries <= RECOVERIES_MAX) {
+        int rc = err->connection_lost ? recover_connection(l, err) : recover_refused_row(l, err);
+        if (rc == 0)
+            return 0;
+    }
     return -1;
 }

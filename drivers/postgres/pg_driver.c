@@ -145,9 +145,13 @@ static int pg_connect(tgt_driver *base, const tgt_config *cfg, tgt_error *err)
         tgt_error_set(err, TGT_ERR_LOAD, "cannot connect to PostgreSQL: %s", line);
         const char *host = PQhost(conn), *port = PQport(conn), *db = PQdb(conn);
         const char *user = PQuser(conn);
-        tgt_error_where(err, "connecting to host %s port %s database %s as user %s",
-                        host ? host : "(default)", port ? port : "(default)", db ? db : "(default)",
-                        user ? user : "(default)");
+        if (host == NULL || *host == '\0') /* libpq could not read the settings */
+            tgt_error_where(err, "reading the connection settings (%s)",
+                            cfg->conninfo != NULL ? "conninfo" : "host, port, user, dbname, ssl*");
+        else
+            tgt_error_where(err, "connecting to host %s port %s database %s as user %s", host,
+                            port ? port : "(default)", db ? db : "(default)",
+                            user ? user : "(default)");
         PQfinish(conn);
         return -1;
     }

@@ -6,6 +6,8 @@
       attempts 1 and 2 of 3, the error names "3 attempts over"; the password
       appears nowhere;
   (b) connect_retries 0: one attempt, no warning, exit 1 at once;
+  (b2) SIGTERM while waiting to retry: exit 143 at once, the error says it
+      stopped after 1 attempt;
   (c) a server that comes up during the retries (a second throwaway cluster
       from tests/pg.sh, started on a port picked here ~1 s after target-pg):
       the stream is loaded, exit 0, its STATE written;
@@ -21,6 +23,7 @@ TEST_TMPDIR).  Exit 0 = pass; each problem is printed on its own line.
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -130,6 +133,43 @@ if harness.check_exit_1(problems, label, r):
 no_secret(label, r)
 
 
+# --- (b2) SIGTERM while waiting to retry: stop at once, exit 143 --------------------
+cfg = config("interrupted", host="127.0.0.1", port=port, user="postgres", dbname=DB,
+             password=SECRET, connect_retries=5, connect_retry_delay_ms=10000)
+label = "(b2) SIGTERM during the wait"
+p = subprocess.Popen(harness.target_cmd() + ["--config", cfg, "--input", INPUT],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                     start_new_session=True)
+t_sig = None
+err_lines = []
+for raw in iter(p.stderr.readline, b""):
+    line = raw.decode("utf-8", "replace")
+    err_lines.append(line)
+    if t_sig is None and "retrying in 10.0 s" in line:
+        time.sleep(0.3)
+        t_sig = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+try:
+    rc = p.wait(timeout=60)
+except subprocess.TimeoutExpired:
+    os.killpg(p.pid, signal.SIGKILL)
+    rc = p.wait()
+stderr_b2 = "".join(err_lines)
+if t_sig is None:
+    problems.append("%s: no retry warning seen: %s" % (label, stderr_b2[-600:]))
+else:
+    took = time.monotonic() - t_sig
+    if rc != 143:
+        problems.append("%s: exit %s, expected 143: %s" % (label, rc, stderr_b2[-600:]))
+    if took > 1.5 * SLOW:
+        problems.append("%s: ended %.1f s after the signal" % (label, took))
+    if "SIGTERM received: stopped trying to connect after 1 attempt" not in stderr_b2:
+        problems.append("%s: error does not say so: %s" % (label, stderr_b2[-600:]))
+if SECRET in stderr_b2:
+    problems.append("%s: the password appears in the output" % label)
+p.stdout.close()
+p.stderr.close()
+
 # --- (c) the server comes up while target-pg retries --------------------------------
 def psql2(pgdir, port2, sql):
     env = dict(os.environ, PGHOST=os.path.join(pgdir, "sock"), PGPORT=str(port2),
@@ -143,6 +183,8 @@ def psql2(pgdir, port2, sql):
 
 
 PGDIR2 = os.path.join("/tmp", "tgt-retry-%d" % os.getpid())
+# a timeout's SIGTERM must still run the finally below, which removes PGDIR2
+signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
 port2 = free_port()
 started = {"ok": False, "out": ""}
 
