@@ -152,3 +152,4 @@ fuzz-run: fuzz
 	done
 
 -include $(FUZZ_OBJ:.o=.d)
+.SECONDARY:
