@@ -34,7 +34,9 @@
 
 static int literal_ok(const tgt_json_token *t, const char *text)
 {
-    const char *word = t->type == TGT_JSON_NULL ? "null" : t->type == TGT_JSON_TRUE ? "true" : "false";
+    const char *word = t->type == TGT_JSON_NULL   ? "null"
+                       : t->type == TGT_JSON_TRUE ? "true"
+                                                  : "false";
     return t->len == strlen(word) && memcmp(text + t->start, word, t->len) == 0;
 }
 
@@ -42,7 +44,8 @@ static void check_string(const tgt_json_token *t, const char *text, size_t len, 
 {
     FUZZ_CHECK(t->start >= 1 && t->start + t->len < len);
     FUZZ_CHECK(text[t->start - 1] == '"' && text[t->start + t->len] == '"');
-    FUZZ_CHECK(((t->flags & TGT_JSON_ESCAPED) != 0) == (memchr(text + t->start, '\\', t->len) != NULL));
+    FUZZ_CHECK(((t->flags & TGT_JSON_ESCAPED) != 0) ==
+               (memchr(text + t->start, '\\', t->len) != NULL));
     if (t->flags & TGT_JSON_HAS_NUL)
         FUZZ_CHECK(t->flags & TGT_JSON_ESCAPED);
     tgt_sbuf_reset(scratch);

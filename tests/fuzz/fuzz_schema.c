@@ -25,8 +25,8 @@
 
 #include "fuzz.h"
 #include "naming.h"
-#include "schema.h"
 #include "sbuf.h"
+#include "schema.h"
 
 #define MAX_PARTS 64
 
@@ -177,22 +177,41 @@ static const json_t *keys_for(unsigned v, const json_t *schema, const json_t *do
     return *owned;
 }
 
-/* Walks the plan: every entry findable, a leaf xor a child, leaves fill
- * DATA columns whose source path is the plan path plus the name. */
+/* The source path of property `name` on a plan level: the level's path,
+ * '.', the name; at the root just the name (a nested level may have an
+ * empty path of its own: a property named ""). */
+static void entry_path(const tgt_plan *plan, int depth, const tgt_plan_entry *e, tgt_sbuf *out)
+{
+    tgt_sbuf_reset(out);
+    if (depth > 0) {
+        tgt_sbuf_append_str(out, plan->path);
+        tgt_sbuf_append_char(out, '.');
+    }
+    tgt_sbuf_append(out, e->name, e->name_len);
+    FUZZ_CHECK(tgt_sbuf_ok(out));
+}
+
+/* Walks the plan: every entry findable, a leaf xor a child, children carry
+ * their source path, leaves fill distinct DATA columns whose source path is
+ * the entry's. */
 static void check_plan(const tgt_plan *plan, const tgt_table *t, unsigned char *used, int depth,
                        int max_depth)
 {
     FUZZ_CHECK(depth <= max_depth);
     FUZZ_CHECK(plan->path != NULL && plan->n_slots >= 8 &&
-               (plan->n_slots & (plan->n_slots - 1)) == 0 && plan->n_slots >= plan->n_entries);
-    size_t path_len = strlen(plan->path);
-    FUZZ_CHECK((depth == 0) == (path_len == 0));
+               (plan->n_slots & (plan->n_slots - 1)) == 0 && plan->n_slots > plan->n_entries);
+    if (depth == 0)
+        FUZZ_CHECK(plan->path[0] == '\0');
+    tgt_sbuf path;
+    tgt_sbuf_init(&path);
     for (size_t i = 0; i < plan->n_entries; i++) {
         const tgt_plan_entry *e = &plan->entries[i];
         FUZZ_CHECK(e->name != NULL && strlen(e->name) == e->name_len);
         FUZZ_CHECK(tgt_plan_find(plan, e->name, e->name_len) == e);
         FUZZ_CHECK((e->column >= 0) != (e->child != NULL));
+        entry_path(plan, depth, e, &path);
         if (e->child != NULL) {
+            FUZZ_CHECK(strcmp(e->child->path, tgt_sbuf_str(&path)) == 0);
             check_plan(e->child, t, used, depth + 1, max_depth);
             continue;
         }
@@ -200,12 +219,9 @@ static void check_plan(const tgt_plan *plan, const tgt_table *t, unsigned char *
         const tgt_column *c = &t->columns[e->column];
         FUZZ_CHECK(c->role == TGT_COL_DATA && !used[e->column]);
         used[e->column] = 1;
-        const char *sp = c->source_path;
-        FUZZ_CHECK(sp != NULL && strlen(sp) == path_len + (path_len > 0) + e->name_len);
-        FUZZ_CHECK(memcmp(sp, plan->path, path_len) == 0);
-        FUZZ_CHECK(path_len == 0 || sp[path_len] == '.');
-        FUZZ_CHECK(memcmp(sp + path_len + (path_len > 0), e->name, e->name_len) == 0);
+        FUZZ_CHECK(c->source_path != NULL && strcmp(c->source_path, tgt_sbuf_str(&path)) == 0);
     }
+    tgt_sbuf_deinit(&path);
 }
 
 static int by_name(const void *a, const void *b)
@@ -218,8 +234,7 @@ static void check_model(const tgt_schema_model *m, const tgt_schema_options *opt
 {
     const tgt_table *t = &m->table;
     FUZZ_CHECK(t->n_columns >= 1 && t->n_columns <= TGT_MAX_COLUMNS);
-    FUZZ_CHECK(strcmp(t->schema, opt->target_schema) == 0 &&
-               strcmp(t->name, opt->table_name) == 0);
+    FUZZ_CHECK(strcmp(t->schema, opt->target_schema) == 0 && strcmp(t->name, opt->table_name) == 0);
     FUZZ_CHECK(m->flatten_depth >= 0 && m->flatten_depth < 64 &&
                m->flatten_depth <= opt->flattening_max_depth);
     if (m->flatten_depth > 0)
