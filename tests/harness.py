@@ -21,6 +21,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import time
 from decimal import Decimal
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -240,13 +241,16 @@ class Run:
         self.timed_out = timed_out
 
 
-def run_target(args, timeout=120, stdin_path=None) -> Run:
-    """Runs target-pg with args; stdin from stdin_path or /dev/null."""
+def run_target(args, timeout=120, stdin_path=None, env=None) -> Run:
+    """Runs target-pg with args; stdin from stdin_path or /dev/null; in env
+    (default: this process's environment).  The run's wall time is in
+    .seconds."""
     cmd = target_cmd() + list(args)
     stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+    started = time.monotonic()
     try:
         p = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             start_new_session=True)
+                             env=env, start_new_session=True)
         try:
             out, err = p.communicate(timeout=timeout)
             timed_out = False
@@ -261,8 +265,10 @@ def run_target(args, timeout=120, stdin_path=None) -> Run:
     finally:
         if stdin_path:
             stdin.close()
-    return Run(p.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
-               timed_out)
+    r = Run(p.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
+            timed_out)
+    r.seconds = time.monotonic() - started
+    return r
 
 
 def run_input(cfg: str, path: str, timeout=120) -> Run:

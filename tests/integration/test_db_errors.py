@@ -60,25 +60,9 @@ def clean_env(**extra):
 
 def run(args, env=None, timeout=RUN_TIMEOUT):
     """target-pg args in env (default: ours without PGOPTIONS); a harness.Run
-    with .seconds.  The process group is killed on timeout."""
-    started = time.monotonic()
-    p = subprocess.Popen(harness.target_cmd() + list(args), stdin=subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=env if env is not None else clean_env(), start_new_session=True)
-    try:
-        out, err = p.communicate(timeout=timeout)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(p.pid, 9)
-        except ProcessLookupError:
-            pass
-        out, err = p.communicate()
-        timed_out = True
-    r = harness.Run(p.returncode, out.decode("utf-8", "replace"),
-                    err.decode("utf-8", "replace"), timed_out)
-    r.seconds = time.monotonic() - started
-    return r
+    with .seconds."""
+    return harness.run_target(args, timeout=timeout,
+                              env=env if env is not None else clean_env())
 
 
 def write_config(path, db, **extra):

@@ -70,23 +70,8 @@ def clean_env(**extra):
 
 
 def run(args, env, timeout=RUN_TIMEOUT):
-    """target-pg args (stdin /dev/null) in env; a harness.Run.  The whole
-    process group is killed on timeout."""
-    p = subprocess.Popen(harness.target_cmd() + list(args), stdin=subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                         start_new_session=True)
-    try:
-        out, err = p.communicate(timeout=timeout)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(p.pid, 9)
-        except ProcessLookupError:
-            pass
-        out, err = p.communicate()
-        timed_out = True
-    return harness.Run(p.returncode, out.decode("utf-8", "replace"),
-                       err.decode("utf-8", "replace"), timed_out)
+    """target-pg args (stdin /dev/null) in env; a harness.Run."""
+    return harness.run_target(args, timeout=timeout, env=env)
 
 
 def write_json(path, obj, mode=0o600):
