@@ -100,25 +100,21 @@ static size_t format_time(const struct timespec *at, time_t *cached_second, char
 /* The receive time of the record being handled, and its _sdc_sequence:
  * microseconds since the epoch, kept strictly increasing within the run so
  * the order of records survives a clock that stands still. */
-static void update_loaded_at(tgt_loader *l)
+static void update_loaded_at(tgt_loader *l, const struct timespec *now)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    l->loaded_at_len = format_time(&now, &l->loaded_at_second, l->loaded_at);
-    unsigned long long micros =
-        (unsigned long long)now.tv_sec * 1000000ull + (unsigned long long)now.tv_nsec / 1000ull;
+    l->loaded_at_len = format_time(now, &l->loaded_at_second, l->loaded_at);
+    unsigned long long micros = (unsigned long long)now->tv_sec * 1000000ull +
+                                (unsigned long long)now->tv_nsec / 1000ull;
     l->sequence = micros > l->sequence ? micros : l->sequence + 1;
 }
 
 /* A batch begins: remember when, for max_batch_age_seconds and _sdc_batched_at. */
-static void begin_batch(tgt_loader *l)
+static void begin_batch(tgt_loader *l, const struct timespec *now)
 {
     clock_gettime(BATCH_CLOCK, &l->batch_start);
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
     time_t second = 0;
     l->batched_at[0] = '\0';
-    l->batched_at_len = format_time(&now, &second, l->batched_at);
+    l->batched_at_len = format_time(now, &second, l->batched_at);
 }
 
 int tgt_loader_end_bulk_write(tgt_loader *l, tgt_error *err)
@@ -260,7 +256,8 @@ int tgt_loader_commit_point(tgt_loader *l, tgt_error *err)
     if (l->pending_rows > 0) {
         struct timespec started;
         clock_gettime(BATCH_CLOCK, &started);
-        if (ship_all(l, err) != 0 || tgt_loader_end_bulk_write(l, err) != 0 || merge_keyed(l, err) != 0)
+        if (ship_all(l, err) != 0 || tgt_loader_end_bulk_write(l, err) != 0 ||
+            merge_keyed(l, err) != 0)
             return -1;
         if (l->driver->ops->commit(l->driver, err) != 0)
             return -1;
@@ -299,9 +296,12 @@ int tgt_loader_encode(tgt_loader *l, tgt_stream *s, const tgt_json_parser *p, co
                       size_t len, unsigned long line_no, const tgt_message *msg, int replaying,
                       tgt_error *err)
 {
+    /* one clock reading: a batch begins when its first record arrives */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
     if (l->pending_rows == 0)
-        begin_batch(l); /* first: a batch begins no later than its first record */
-    update_loaded_at(l);
+        begin_batch(l, &now);
+    update_loaded_at(l, &now);
     tgt_record_context ctx = {
         .input_name = l->input_name,
         .line_no = line_no,
@@ -319,7 +319,7 @@ int tgt_loader_encode(tgt_loader *l, tgt_stream *s, const tgt_json_parser *p, co
     if (tgt_record_encode(s, p, line, (size_t)msg->record, &ctx, err) != 0) {
         if (err->code != TGT_ERR_DATA)
             return -1;
-        return tgt_loader_invalid_record(l, s, line, len, line_no, err);
+        return tgt_loader_invalid_record(l, s, p, line, msg, line_no, err);
     }
     if (!replaying) {
         if (tgt_spool_append(&l->spool, line_no, s->id, line, len, err) != 0)
@@ -418,8 +418,8 @@ int tgt_loader_idle(tgt_loader *l, tgt_error *err)
     return 0;
 }
 
-/* overwrite: every shadow table replaces its live table in one transaction,
- * and only then is the latest STATE written. */
+/* overwrite: every shadow table replaces its live table in one transaction
+ * (the caller writes the latest STATE after it). */
 static int swap_shadows(tgt_loader *l, tgt_error *err)
 {
     tgt_driver *d = l->driver;
@@ -439,8 +439,7 @@ static int swap_shadows(tgt_loader *l, tgt_error *err)
     if (d->ops->commit(d, err) != 0)
         return -1;
     l->in_txn = 0;
-    l->overwrite = 0; /* what is committed now is final: STATE may go out */
-    return tgt_loader_emit_state(l, err);
+    return 0;
 }
 
 int tgt_loader_finish(tgt_loader *l, tgt_error *err)
@@ -449,10 +448,10 @@ int tgt_loader_finish(tgt_loader *l, tgt_error *err)
         if (tgt_loader_recover(l, err) != 0)
             return -1;
     }
-    if (l->overwrite && l->shadows_pending && swap_shadows(l, err) != 0)
-        return -1;
     if (l->overwrite) {
-        l->overwrite = 0;
+        if (l->shadows_pending && swap_shadows(l, err) != 0)
+            return -1;
+        l->overwrite = 0; /* what is committed now is final: STATE may go out */
         if (tgt_loader_emit_state(l, err) != 0)
             return -1;
     }

@@ -22,8 +22,7 @@
 
 /* The version as decimal text; it must be an integer that fits in bigint. */
 static int version_text(const tgt_json_parser *p, const char *line, const tgt_message *msg,
-                        unsigned long line_no, const char *input_name, char out[24],
-                        tgt_error *err)
+                        unsigned long line_no, const char *input_name, char out[24], tgt_error *err)
 {
     const tgt_json_token *t = &p->tokens[msg->version];
     int ok = t->type == TGT_JSON_NUMBER && (t->flags & TGT_JSON_INTEGRAL) && t->len < 24;
@@ -42,8 +41,8 @@ static int version_text(const tgt_json_parser *p, const char *line, const tgt_me
                   "integer: %.*s",
                   (int)msg->stream_len, msg->stream, t->len > 40 ? 40 : (int)t->len,
                   line + t->start);
-    tgt_error_where(err, "%s line %lu, stream \"%.*s\"", input_name, line_no,
-                    (int)msg->stream_len, msg->stream);
+    tgt_error_where(err, "%s line %lu, stream \"%.*s\"", input_name, line_no, (int)msg->stream_len,
+                    msg->stream);
     return -1;
 }
 

@@ -30,11 +30,13 @@ int tgt_loader_encode(tgt_loader *l, tgt_stream *s, const tgt_json_parser *p, co
  * flush dead letters (before the STATE that follows). */
 int tgt_loader_batch_committed(tgt_loader *l, tgt_error *err);
 
-/* loader_recover.c: a record the encoder refused (err holds why):
+/* loader_recover.c: a record the encoder refused (err holds why; p and msg
+ * are its parsed line):
  * invalid_records fail returns -1 with err; skip and dead_letter drop it,
  * clear err and return 0. */
-int tgt_loader_invalid_record(tgt_loader *l, tgt_stream *s, const char *line, size_t len,
-                              unsigned long line_no, tgt_error *err);
+int tgt_loader_invalid_record(tgt_loader *l, tgt_stream *s, const tgt_json_parser *p,
+                              const char *line, const tgt_message *msg, unsigned long line_no,
+                              tgt_error *err);
 
 /* loader_recover.c: after a failure (err set): when the connection was lost,
  * reconnect and send the uncommitted batch again; when the database refused

@@ -95,23 +95,23 @@ static int drop_record(tgt_loader *l, tgt_stream *s, const tgt_json_parser *p, c
         tgt_log(TGT_LOG_WARN, "%s line %lu: %s record dropped (invalid_records %s): %s",
                 l->input_name, line_no, s->name, l->cfg->invalid_records, reason);
     else if (s->invalid_total == INVALID_WARNINGS_MAX + 1)
-        tgt_log(TGT_LOG_WARN, "stream \"%s\": more invalid records are dropped without a "
-                "warning each; METRIC invalid_record_count counts them", s->name);
+        tgt_log(TGT_LOG_WARN,
+                "stream \"%s\": more invalid records are dropped without a "
+                "warning each; METRIC invalid_record_count counts them",
+                s->name);
     return 0;
 }
 
-int tgt_loader_invalid_record(tgt_loader *l, tgt_stream *s, const char *line, size_t len,
-                              unsigned long line_no, tgt_error *err)
+int tgt_loader_invalid_record(tgt_loader *l, tgt_stream *s, const tgt_json_parser *p,
+                              const char *line, const tgt_message *msg, unsigned long line_no,
+                              tgt_error *err)
 {
     if (strcmp(l->cfg->invalid_records, "fail") == 0)
         return -1;
     char reason[TGT_ERROR_MESSAGE_MAX];
     snprintf(reason, sizeof(reason), "%s", err->message);
     tgt_error_init(err);
-    tgt_message msg;
-    if (tgt_message_parse(&l->replay_parser, line, len, &msg, &l->scratch, err) != 0)
-        return -1;
-    return drop_record(l, s, &l->replay_parser, line, &msg, line_no, reason, err);
+    return drop_record(l, s, p, line, msg, line_no, reason, err);
 }
 
 static tgt_stream *stream_by_id(tgt_loader *l, uint32_t id)
@@ -158,8 +158,7 @@ static int replay(tgt_loader *l, tgt_error *err)
             return tgt_error_set(err, TGT_ERR_INTERNAL, "spooled record of unknown stream %u",
                                  (unsigned)e.stream_id);
         if (tgt_message_parse(&l->replay_parser, e.line, e.len, &msg, &l->scratch, err) != 0 ||
-            tgt_loader_encode(l, s, &l->replay_parser, e.line, e.len, e.line_no, &msg, 1, err) !=
-                0)
+            tgt_loader_encode(l, s, &l->replay_parser, e.line, e.len, e.line_no, &msg, 1, err) != 0)
             return -1;
     }
     if (got < 0 || tgt_spool_end_reading(&l->spool, err) != 0)
@@ -209,8 +208,10 @@ static int recover_refused_row(tgt_loader *l, tgt_error *err)
     char reason[TGT_ERROR_MESSAGE_MAX + TGT_ERROR_DETAIL_MAX + 2];
     snprintf(reason, sizeof(reason), "%s%s%s", db.message, db.detail[0] ? " " : "", db.detail);
     if (strcmp(l->cfg->invalid_records, "fail") == 0) {
-        tgt_error_set(err, TGT_ERR_DATA, "invalid record: the database refused the record of "
-                      "stream \"%s\" on input line %lu: %s", s->name, line_no, db.message);
+        tgt_error_set(err, TGT_ERR_DATA,
+                      "invalid record: the database refused the record of "
+                      "stream \"%s\" on input line %lu: %s",
+                      s->name, line_no, db.message);
         tgt_error_sqlstate(err, db.sqlstate);
         if (db.detail[0] != '\0')
             tgt_error_detail(err, "%s", db.detail);
@@ -240,8 +241,8 @@ static int recover_connection(tgt_loader *l, tgt_error *err)
         snprintf(why, sizeof(why), "%s", err->message);
         tgt_error reconnect = *err;
         tgt_error_init(err);
-        tgt_error_set(err, reconnect.code == TGT_ERR_INTERRUPTED ? TGT_ERR_INTERRUPTED
-                                                                  : TGT_ERR_LOAD,
+        tgt_error_set(err,
+                      reconnect.code == TGT_ERR_INTERRUPTED ? TGT_ERR_INTERRUPTED : TGT_ERR_LOAD,
                       "%s, and reconnecting failed: %s", lost.message, why);
         tgt_error_hint(err, "Nothing after the last STATE written was committed; run again "
                             "from it.");

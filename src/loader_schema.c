@@ -131,8 +131,8 @@ static int evolve_and_install(tgt_loader *l, tgt_stream *s, tgt_schema_model *mo
      * (rows of this batch already shipped) must end first */
     if (tgt_loader_connect(l, err) != 0 || tgt_loader_end_bulk_write(l, err) != 0 ||
         clear_shadow(l, s, &model->table, err) != 0 ||
-        tgt_evolve_diff(l->driver, &model->table, s->name,
-                        strcmp(l->cfg->type_change, "keep") == 0, &plan, err) != 0)
+        tgt_evolve_diff(l->driver, &model->table, s->name, strcmp(l->cfg->type_change, "keep") == 0,
+                        &plan, err) != 0)
         goto out;
     /* rows encoded under the old shape must reach the database first, and
      * DDL runs in its own transaction */

@@ -22,10 +22,10 @@
 #include "sbuf.h"
 
 typedef struct tgt_spool {
-    FILE *file;           /* NULL until the first append */
-    unsigned long count;  /* lines since the last reset */
-    unsigned long bytes;  /* their size */
-    tgt_sbuf line;        /* the line tgt_spool_next returned last */
+    FILE *file;          /* NULL until the first append */
+    unsigned long count; /* lines since the last reset */
+    unsigned long bytes; /* their size */
+    tgt_sbuf line;       /* the line tgt_spool_next returned last */
 } tgt_spool;
 
 /* One spooled line as tgt_spool_next hands it back (line borrowed until the

@@ -166,6 +166,11 @@ int pg_activate_version(tgt_driver *base, const char *schema, const char *table,
                         const char *version_column, const char *deleted_column,
                         const char *version, int hard, unsigned long *affected, tgt_error *err);
 int pg_set_primary_key(tgt_driver *base, const tgt_table *t, tgt_error *err);
+/* The primary key of schema.table: 1 with its constraint name and columns
+ * ("a, b") filled, 0 when it has none ("none"), -1 on error. */
+int pg_primary_key(pg_driver *d, const char *schema, const char *table,
+                   char constraint[TGT_IDENT_MAX + 1], char *columns, size_t columns_cap,
+                   tgt_error *err);
 int pg_drop_table(tgt_driver *base, const char *schema, const char *table, tgt_error *err);
 int pg_replace_table(tgt_driver *base, const char *schema, const char *live, const char *shadow,
                      tgt_error *err);

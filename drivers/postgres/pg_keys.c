@@ -56,23 +56,33 @@ static void build_move(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const cha
     tgt_sbuf_append_char(sb, ')');
 }
 
+int pg_primary_key(pg_driver *d, const char *schema, const char *table,
+                   char constraint[TGT_IDENT_MAX + 1], char *columns, size_t columns_cap,
+                   tgt_error *err)
+{
+    const char *params[2] = {schema, table};
+    PGresult *res = pg_exec_params(d, current_key_sql, 2, params, PGRES_TUPLES_OK, err,
+                                   "while reading the primary key of \"%s\".\"%s\"", schema, table);
+    if (res == NULL)
+        return -1;
+    int found = PQntuples(res) > 0;
+    constraint[0] = '\0';
+    snprintf(columns, columns_cap, "none");
+    if (found) {
+        snprintf(constraint, TGT_IDENT_MAX + 1, "%s", PQgetvalue(res, 0, 0));
+        snprintf(columns, columns_cap, "%s", PQgetvalue(res, 0, 1));
+    }
+    PQclear(res);
+    return found;
+}
+
 /* Runs under the open transaction; 1 when moved, 0 when already right. */
 static int move_locked(pg_driver *d, const tgt_table *t, const char *wanted, char *had,
                        size_t had_cap, tgt_error *err)
 {
-    const char *params[2] = {t->schema, t->name};
-    PGresult *res = pg_exec_params(d, current_key_sql, 2, params, PGRES_TUPLES_OK, err,
-                                   "while reading the primary key of \"%s\".\"%s\"", t->schema,
-                                   t->name);
-    if (res == NULL)
+    char constraint[TGT_IDENT_MAX + 1];
+    if (pg_primary_key(d, t->schema, t->name, constraint, had, had_cap, err) < 0)
         return -1;
-    char constraint[TGT_IDENT_MAX + 1] = "";
-    snprintf(had, had_cap, "none");
-    if (PQntuples(res) > 0) {
-        snprintf(constraint, sizeof(constraint), "%s", PQgetvalue(res, 0, 0));
-        snprintf(had, had_cap, "%s", PQgetvalue(res, 0, 1));
-    }
-    PQclear(res);
     if (strcmp(had, wanted) == 0)
         return 0;
     tgt_sbuf sb;
@@ -81,8 +91,10 @@ static int move_locked(pg_driver *d, const tgt_table *t, const char *wanted, cha
     char *sql = pg_sql_take(d, &sb, err);
     if (sql == NULL)
         return -1;
-    int rc = pg_command(d, sql, err, "while moving the primary key of \"%s\".\"%s\" from (%s) to "
-                        "(%s)", t->schema, t->name, had, wanted);
+    int rc = pg_command(d, sql, err,
+                        "while moving the primary key of \"%s\".\"%s\" from (%s) to "
+                        "(%s)",
+                        t->schema, t->name, had, wanted);
     free(sql);
     return rc < 0 ? -1 : 1;
 }
@@ -100,8 +112,10 @@ int pg_set_primary_key(tgt_driver *base, const tgt_table *t, tgt_error *err)
     char had[1024];
     int rc = -1;
     if (pg_sql_check(d, &wanted, err) < 0 || pg_sql_check(d, &sb, err) < 0 ||
-        pg_command(d, tgt_sbuf_str(&sb), err, "while locking \"%s\".\"%s\" to move its primary "
-                   "key", t->schema, t->name) < 0)
+        pg_command(d, tgt_sbuf_str(&sb), err,
+                   "while locking \"%s\".\"%s\" to move its primary "
+                   "key",
+                   t->schema, t->name) < 0)
         goto out;
     rc = move_locked(d, t, tgt_sbuf_str(&wanted), had, sizeof(had), err);
     if (rc >= 0 && pg_command(d, "COMMIT", err, "while committing the primary key move") == 0) {

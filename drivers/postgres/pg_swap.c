@@ -18,12 +18,6 @@
 #include "error.h"
 #include "log.h"
 
-static const char shadow_key_sql[] =
-    "SELECT con.conname FROM pg_catalog.pg_constraint con "
-    "JOIN pg_catalog.pg_class c ON c.oid = con.conrelid "
-    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE n.nspname = $1 AND c.relname = $2 AND con.contype = 'p'";
-
 int pg_drop_table(tgt_driver *base, const char *schema, const char *table, tgt_error *err)
 {
     pg_driver *d = (pg_driver *)base;
@@ -42,18 +36,10 @@ int pg_drop_table(tgt_driver *base, const char *schema, const char *table, tgt_e
 /* Renames the shadow's primary key constraint to <live>_pkey. */
 static int rename_key(pg_driver *d, const char *schema, const char *live, tgt_error *err)
 {
-    const char *params[2] = {schema, live};
-    PGresult *res = pg_exec_params(d, shadow_key_sql, 2, params, PGRES_TUPLES_OK, err,
-                                   "while reading the primary key of \"%s\".\"%s\"", schema, live);
-    if (res == NULL)
-        return -1;
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        return 0;
-    }
-    char constraint[TGT_IDENT_MAX + 1], wanted[TGT_IDENT_MAX + 1];
-    snprintf(constraint, sizeof(constraint), "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
+    char constraint[TGT_IDENT_MAX + 1], columns[1024], wanted[TGT_IDENT_MAX + 1];
+    int found = pg_primary_key(d, schema, live, constraint, columns, sizeof(columns), err);
+    if (found <= 0)
+        return found;
     /* PostgreSQL's own choice: the table name cut (at a character
      * boundary) so that "_pkey" fits in 63 bytes */
     size_t keep = strlen(live);
@@ -74,8 +60,8 @@ static int rename_key(pg_driver *d, const char *schema, const char *live, tgt_er
     char *sql = pg_sql_take(d, &sb, err);
     if (sql == NULL)
         return -1;
-    int rc = pg_command(d, sql, err, "while renaming the primary key of \"%s\".\"%s\"", schema,
-                        live);
+    int rc =
+        pg_command(d, sql, err, "while renaming the primary key of \"%s\".\"%s\"", schema, live);
     free(sql);
     return rc;
 }
@@ -95,8 +81,8 @@ int pg_replace_table(tgt_driver *base, const char *schema, const char *live, con
     char *sql = pg_sql_take(d, &sb, err);
     if (sql == NULL)
         return -1;
-    int rc = pg_command(d, sql, err, "while renaming \"%s\".\"%s\" to \"%s\"", schema, shadow,
-                        live);
+    int rc =
+        pg_command(d, sql, err, "while renaming \"%s\".\"%s\" to \"%s\"", schema, shadow, live);
     free(sql);
     if (rc != 0 || rename_key(d, schema, live, err) != 0)
         return -1;

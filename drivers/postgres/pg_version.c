@@ -25,8 +25,8 @@ static void append_older(pg_driver *d, tgt_sbuf *sb, const char *version_column)
 }
 
 int pg_activate_version(tgt_driver *base, const char *schema, const char *table,
-                        const char *version_column, const char *deleted_column,
-                        const char *version, int hard, unsigned long *affected, tgt_error *err)
+                        const char *version_column, const char *deleted_column, const char *version,
+                        int hard, unsigned long *affected, tgt_error *err)
 {
     pg_driver *d = (pg_driver *)base;
     *affected = 0;
@@ -52,9 +52,9 @@ int pg_activate_version(tgt_driver *base, const char *schema, const char *table,
     if (sql == NULL)
         return -1;
     const char *params[1] = {version};
-    PGresult *res = pg_exec_params(d, sql, 1, params, PGRES_COMMAND_OK, err,
-                                   "while activating version %s of \"%s\".\"%s\"", version, schema,
-                                   table);
+    PGresult *res =
+        pg_exec_params(d, sql, 1, params, PGRES_COMMAND_OK, err,
+                       "while activating version %s of \"%s\".\"%s\"", version, schema, table);
     free(sql);
     if (res == NULL)
         return -1;
