@@ -76,8 +76,9 @@ unit: unit-bins
 asan:
 	$(MAKE) VARIANT=asan test
 
+VALGRIND = valgrind -q --leak-check=full --error-exitcode=99
 valgrind: all unit-bins
-	TARGET_PG_WRAPPER="valgrind -q --leak-check=full --error-exitcode=99" \
+	TARGET_PG_WRAPPER="$(VALGRIND)" UNIT_WRAPPER="$(VALGRIND)" \
 	TARGET_PG=$(abspath $(BIN)) UNIT_DIR=$(abspath $(BUILD)/tests) tests/run_all.sh
 
 demo: $(BIN)

@@ -199,7 +199,8 @@ static void emit_metric(const char *type, const char *metric, json_t *value, con
     const char *status = strcmp(metric, "invalid_record_count") == 0 ? "skipped" : "succeeded";
     json_t *m = json_pack("{s:s, s:s, s:o, s:{s:s, s:s}}", "type", type, "metric", metric,
                           "value", value, "tags", "stream", stream, "status", status);
-    char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
+    /* 6 significant digits: timers print 0.004, not 0.0040000000000000001 */
+    char *text = m ? json_dumps(m, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
     if (text != NULL)
         tgt_log_metric(text);
     free(text);
@@ -225,21 +226,34 @@ static void report_commit(tgt_loader *l, double seconds)
     }
 }
 
-static int merge_keyed(tgt_loader *l, tgt_error *err)
+/* Merges the keyed streams' staged rows, in stream order, up to and
+ * including `last` (NULL: all).  A refusal is pinned on its stream
+ * (merge_failed) so recovery can trace the record. */
+static int merge_keyed(tgt_loader *l, const tgt_stream *last, tgt_error *err)
 {
     for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order) {
-        if (s->rows_pending == 0 || s->model.table.n_keys == 0)
-            continue;
-        unsigned long changed = 0;
-        if (l->driver->ops->merge(l->driver, &s->model.table, &changed, err) != 0) {
-            tgt_error_where(err, "merging stream \"%s\"", s->name);
-            return -1;
+        if (s->rows_pending > 0 && s->model.table.n_keys > 0) {
+            unsigned long changed = 0;
+            if (l->driver->ops->merge(l->driver, &s->model.table, &changed, err) != 0) {
+                l->merge_failed = s;
+                tgt_error_where(err, "merging stream \"%s\"", s->name);
+                return -1;
+            }
+            tgt_log(TGT_LOG_DEBUG, "stream \"%s\": %lu rows merged, %lu inserted or changed",
+                    s->name, s->rows_pending, changed);
+            s->seq = 0;
         }
-        tgt_log(TGT_LOG_DEBUG, "stream \"%s\": %lu rows merged, %lu inserted or changed",
-                s->name, s->rows_pending, changed);
-        s->seq = 0;
+        if (s == last)
+            break;
     }
     return 0;
+}
+
+int tgt_loader_ship_and_merge(tgt_loader *l, const tgt_stream *last, tgt_error *err)
+{
+    if (ship_all(l, err) != 0 || tgt_loader_end_bulk_write(l, err) != 0)
+        return -1;
+    return merge_keyed(l, last, err);
 }
 
 int tgt_loader_emit_state(tgt_loader *l, tgt_error *err)
@@ -256,8 +270,7 @@ int tgt_loader_commit_point(tgt_loader *l, tgt_error *err)
     if (l->pending_rows > 0) {
         struct timespec started;
         clock_gettime(BATCH_CLOCK, &started);
-        if (ship_all(l, err) != 0 || tgt_loader_end_bulk_write(l, err) != 0 ||
-            merge_keyed(l, err) != 0)
+        if (tgt_loader_ship_and_merge(l, NULL, err) != 0)
             return -1;
         if (l->driver->ops->commit(l->driver, err) != 0)
             return -1;

@@ -75,6 +75,7 @@ typedef struct tgt_loader {
     unsigned long copy_first_row;    /* rows of copy_stream sent before the open bulk write */
     tgt_stream *failed_stream;       /* stream of the bulk write that failed, or NULL */
     unsigned long failed_first_row;
+    tgt_stream *merge_failed;        /* keyed stream whose merge was refused, or NULL */
     unsigned recoveries;             /* since the last commit */
     tgt_json_parser replay_parser;
     tgt_dead_letter dead_letter;     /* invalid_records dead_letter; else unused */

@@ -14,6 +14,10 @@ int tgt_loader_connect(tgt_loader *l, tgt_error *err);
  * STATE (unless load_method overwrite holds it until the swap). */
 int tgt_loader_commit_point(tgt_loader *l, tgt_error *err);
 
+/* Ships every pending row and merges the keyed streams up to and including
+ * `last` (NULL: all), inside the open transaction; no commit. */
+int tgt_loader_ship_and_merge(tgt_loader *l, const tgt_stream *last, tgt_error *err);
+
 /* Ends the open bulk write (COPY), if any; its rows stay in the open
  * transaction.  Needed before any other statement on the connection. */
 int tgt_loader_end_bulk_write(tgt_loader *l, tgt_error *err);
@@ -40,8 +44,9 @@ int tgt_loader_invalid_record(tgt_loader *l, tgt_stream *s, const tgt_json_parse
 
 /* loader_recover.c: after a failure (err set): when the connection was lost,
  * reconnect and send the uncommitted batch again; when the database refused
- * one row of a bulk write, find its input record and, unless
- * invalid_records is fail, send the batch again without it.  Everything is
+ * a row (COPY names it; a refused merge is bisected to it), find its input
+ * record and, unless invalid_records is fail, send the batch again without
+ * it.  Everything is
  * committed on success (0, err cleared); -1 leaves err (improved) for the
  * caller. */
 int tgt_loader_recover(tgt_loader *l, tgt_error *err);

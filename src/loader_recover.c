@@ -7,7 +7,13 @@
  * - the database refused one row of a bulk write (COPY names the row): the
  *   row is traced back to its input record through the spool; with
  *   invalid_records skip or dead_letter the batch is sent again without it,
- *   with fail the error names the input line, stream and the refusal.
+ *   with fail the error names the input line, stream and the refusal;
+ * - the database refused a keyed stream's merge (a foreign key, a unique
+ *   index, a trigger: nothing names the row): the stream's records are
+ *   bisected.  Each probe sends the batch with only the first k records of
+ *   that stream, merges up to it and rolls back; the record whose addition
+ *   turns a working prefix into a refused one is the culprit, found in
+ *   log2(n) probes, and then handled like a refused COPY row.
  * Either way the replayed batch is committed at once, so STATE stays honest:
  * every STATE received so far followed records that are all in the batch.
  *
@@ -15,6 +21,7 @@
  * column, a missing key) never reach the database; they are handled by
  * tgt_loader_invalid_record with the same policy.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +69,7 @@ int tgt_loader_batch_committed(tgt_loader *l, tgt_error *err)
     l->n_excluded = 0;
     l->recoveries = 0;
     l->failed_stream = NULL;
+    l->merge_failed = NULL;
     if (l->dead_letter_open && tgt_dead_letter_flush(&l->dead_letter, err) != 0)
         return -1;
     return tgt_spool_reset(&l->spool, err);
@@ -129,6 +137,7 @@ static void forget_batch(tgt_loader *l)
     l->driver->ops->rollback(l->driver);
     l->in_txn = 0;
     l->copy_stream = NULL;
+    l->merge_failed = NULL;
     l->buffered = 0;
     l->pending_rows = 0;
     for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order) {
@@ -140,28 +149,42 @@ static void forget_batch(tgt_loader *l)
     }
 }
 
-/* Sends every spooled record again (but the excluded) and commits. */
-static int replay(tgt_loader *l, tgt_error *err)
+/* Encodes the spooled records again (all but the excluded, and of stream
+ * `only_first_of` only its first `limit`) into a fresh batch; no commit. */
+static int resend(tgt_loader *l, const tgt_stream *only_first_of, unsigned long limit,
+                  tgt_error *err)
 {
     forget_batch(l);
-    tgt_log(TGT_LOG_INFO, "sending the %lu uncommitted records again", l->spool.count);
     if (tgt_spool_rewind(&l->spool, err) != 0)
         return -1;
     tgt_spool_entry e;
     int got;
+    unsigned long limited_seen = 0;
     while ((got = tgt_spool_next(&l->spool, &e, err)) == 1) {
         if (is_excluded(l, e.line_no))
             continue;
-        tgt_message msg;
         tgt_stream *s = stream_by_id(l, e.stream_id);
         if (s == NULL)
             return tgt_error_set(err, TGT_ERR_INTERNAL, "spooled record of unknown stream %u",
                                  (unsigned)e.stream_id);
+        if (s == only_first_of && ++limited_seen > limit)
+            continue;
+        tgt_message msg;
         if (tgt_message_parse(&l->replay_parser, e.line, e.len, &msg, &l->scratch, err) != 0 ||
             tgt_loader_encode(l, s, &l->replay_parser, e.line, e.len, e.line_no, &msg, 1, err) != 0)
             return -1;
     }
-    if (got < 0 || tgt_spool_end_reading(&l->spool, err) != 0)
+    if (got < 0)
+        return -1;
+    return tgt_spool_end_reading(&l->spool, err);
+}
+
+/* Sends every spooled record again (but the excluded) and commits. */
+static int replay(tgt_loader *l, tgt_error *err)
+{
+    tgt_log(TGT_LOG_INFO, "sending the %lu uncommitted records again",
+            l->spool.count - (unsigned long)l->n_excluded);
+    if (resend(l, NULL, 0, err) != 0)
         return -1;
     return tgt_loader_commit_point(l, err);
 }
@@ -185,40 +208,55 @@ static int find_row(tgt_loader *l, const tgt_stream *s, unsigned long row, tgt_s
     return got < 0 ? -1 : 0;
 }
 
+/* How many of stream s's records the uncommitted batch holds. */
+static int count_rows(tgt_loader *l, const tgt_stream *s, unsigned long *n, tgt_error *err)
+{
+    if (tgt_spool_rewind(&l->spool, err) != 0)
+        return -1;
+    tgt_spool_entry e;
+    int got;
+    *n = 0;
+    while ((got = tgt_spool_next(&l->spool, &e, err)) == 1) {
+        if (e.stream_id == s->id && !is_excluded(l, e.line_no))
+            (*n)++;
+    }
+    return got < 0 || tgt_spool_end_reading(&l->spool, err) != 0 ? -1 : 0;
+}
+
 /* SQLSTATE classes of a value or constraint the database refused. */
 static int refused_value(const tgt_error *e)
 {
     return strncmp(e->sqlstate, "22", 2) == 0 || strncmp(e->sqlstate, "23", 2) == 0;
 }
 
-/* The database refused one row: trace it, then drop it or fail naming it. */
-static int recover_refused_row(tgt_loader *l, tgt_error *err)
+/* The database refused (db) stream s's record `row` (1-based among its
+ * pending records): fail naming its input line, or drop it and send the
+ * batch again without it. */
+static int settle_refused(tgt_loader *l, tgt_stream *s, unsigned long row, const tgt_error *db,
+                          tgt_error *err)
 {
-    tgt_stream *s = l->failed_stream;
-    tgt_error db = *err;
-    tgt_error_init(err);
     tgt_spool_entry e;
-    int found = find_row(l, s, l->failed_first_row + db.bulk_row, &e, err);
+    int found = find_row(l, s, row, &e, err);
     if (found <= 0 || tgt_spool_end_reading(&l->spool, err) != 0) {
         if (found == 0)
-            *err = db; /* not traceable: report the database's error as it was */
+            *err = *db; /* not traceable: report the database's error as it was */
         return -1;
     }
     unsigned long line_no = e.line_no;
     char reason[TGT_ERROR_MESSAGE_MAX + TGT_ERROR_DETAIL_MAX + 2];
-    snprintf(reason, sizeof(reason), "%s%s%s", db.message, db.detail[0] ? " " : "", db.detail);
+    snprintf(reason, sizeof(reason), "%s%s%s", db->message, db->detail[0] ? " " : "", db->detail);
     if (strcmp(l->cfg->invalid_records, "fail") == 0) {
         tgt_error_set(err, TGT_ERR_DATA,
                       "invalid record: the database refused the record of "
                       "stream \"%s\" on input line %lu: %s",
-                      s->name, line_no, db.message);
-        tgt_error_sqlstate(err, db.sqlstate);
-        if (db.detail[0] != '\0')
-            tgt_error_detail(err, "%s", db.detail);
+                      s->name, line_no, db->message);
+        tgt_error_sqlstate(err, db->sqlstate);
+        if (db->detail[0] != '\0')
+            tgt_error_detail(err, "%s", db->detail);
         tgt_error_hint(err, "Nothing of the batch was committed.  invalid_records skip or "
                             "dead_letter would load the batch without this record.");
         tgt_error_where(err, "%s line %lu, stream \"%s\" (%s)", l->input_name, line_no, s->name,
-                        db.where);
+                        db->where);
         return -1;
     }
     tgt_message msg;
@@ -227,6 +265,64 @@ static int recover_refused_row(tgt_loader *l, tgt_error *err)
         exclude(l, line_no, err) != 0)
         return -1;
     return replay(l, err);
+}
+
+/* COPY named the refused row: its place among the stream's pending rows is
+ * the rows shipped before that bulk write plus COPY's line number. */
+static int recover_refused_row(tgt_loader *l, tgt_error *err)
+{
+    tgt_error db = *err;
+    tgt_error_init(err);
+    return settle_refused(l, l->failed_stream, l->failed_first_row + db.bulk_row, &db, err);
+}
+
+/* Sends the batch with only stream s's first k records, merges up to s and
+ * rolls back: 1 when s's merge is refused as before, 0 when it goes
+ * through, -1 (err set) when something else fails. */
+static int probe(tgt_loader *l, tgt_stream *s, unsigned long k, tgt_error *err)
+{
+    int rc = resend(l, s, k, err);
+    if (rc == 0)
+        rc = tgt_loader_ship_and_merge(l, s, err);
+    int refused = rc != 0 && l->merge_failed == s && err->bulk_row == 0 && refused_value(err);
+    forget_batch(l);
+    if (refused) {
+        tgt_error_init(err);
+        return 1;
+    }
+    return rc;
+}
+
+/* A keyed stream's merge was refused: bisect its records for the one whose
+ * addition makes a working prefix fail.  Prefix 0 goes through (nothing of
+ * s is merged) and the whole batch was refused, so the search keeps
+ * lo = a prefix that works, hi = a prefix that is refused. */
+static int recover_refused_merge(tgt_loader *l, tgt_error *err)
+{
+    tgt_stream *s = l->merge_failed;
+    tgt_error db = *err;
+    tgt_error_init(err);
+    unsigned long lo = 0, hi = 0;
+    if (count_rows(l, s, &hi, err) != 0)
+        return -1;
+    tgt_log(TGT_LOG_INFO,
+            "stream \"%s\": %s; looking for the refused record among its %lu uncommitted records",
+            s->name, db.message, hi);
+    while (hi - lo > 1) {
+        unsigned long mid = lo + (hi - lo) / 2;
+        int refused = probe(l, s, mid, err);
+        if (refused < 0)
+            return -1;
+        if (refused)
+            hi = mid;
+        else
+            lo = mid;
+    }
+    if (hi == 0) {
+        *err = db;
+        return -1;
+    }
+    return settle_refused(l, s, hi, &db, err);
 }
 
 static int recover_connection(tgt_loader *l, tgt_error *err)
@@ -251,10 +347,19 @@ static int recover_connection(tgt_loader *l, tgt_error *err)
     return replay(l, err);
 }
 
+static int refused_copy(const tgt_loader *l, const tgt_error *err)
+{
+    return err->bulk_row > 0 && l->failed_stream != NULL && refused_value(err);
+}
+
+static int refused_merge(const tgt_loader *l, const tgt_error *err)
+{
+    return err->bulk_row == 0 && l->merge_failed != NULL && refused_value(err);
+}
+
 static int recoverable(const tgt_loader *l, const tgt_error *err)
 {
-    return err->connection_lost ||
-           (err->bulk_row > 0 && l->failed_stream != NULL && refused_value(err));
+    return err->connection_lost || refused_copy(l, err) || refused_merge(l, err);
 }
 
 int tgt_loader_recover(tgt_loader *l, tgt_error *err)
@@ -262,7 +367,9 @@ int tgt_loader_recover(tgt_loader *l, tgt_error *err)
     /* the replay itself may lose the connection again or meet the next
      * refused row: each round recovers from what stopped the previous one */
     while (l->connected && recoverable(l, err) && ++l->recoveries <= RECOVERIES_MAX) {
-        int rc = err->connection_lost ? recover_connection(l, err) : recover_refused_row(l, err);
+        int rc = err->connection_lost   ? recover_connection(l, err)
+                 : refused_copy(l, err) ? recover_refused_row(l, err)
+                                        : recover_refused_merge(l, err);
         if (rc == 0)
             return 0;
     }

@@ -45,7 +45,7 @@ static const char usage_text[] =
     "  --help          print this help\n"
     "\n"
     "Exit status: 0 success, 1 data or load error, 2 usage or configuration error,\n"
-    "3 internal error.\n";
+    "3 internal error, 130/143 stopped by SIGINT/SIGTERM after committing what was read.\n";
 
 typedef struct options {
     const char **configs;

@@ -405,7 +405,10 @@ static int is_required(const json_t *parent, const char *name)
     const json_t *v;
     json_array_foreach(req, i, v)
     {
-        if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
+        /* by length: a "required" entry holding U+0000 names no property
+         * (jansson refuses NUL in object keys), not the part before it */
+        if (json_is_string(v) && json_string_length(v) == strlen(name) &&
+            strcmp(json_string_value(v), name) == 0)
             return 1;
     }
     return 0;
@@ -548,11 +551,17 @@ static int add_keys(build_ctx *ctx, const json_t *key_properties)
     if (m->table.key_columns == NULL)
         return tgt_error_nomem(ctx->err);
     for (size_t i = 0; i < n; i++) {
-        const char *key = json_string_value(json_array_get(key_properties, i));
+        const json_t *key_node = json_array_get(key_properties, i);
+        const char *key = json_string_value(key_node);
         if (key == NULL)
             return tgt_error_set(ctx->err, TGT_ERR_DATA,
                                  "stream \"%s\": key_properties must be an array of strings",
                                  ctx->opt->stream);
+        if (json_string_length(key_node) != strlen(key))
+            return tgt_error_set(ctx->err, TGT_ERR_DATA,
+                                 "stream \"%s\": key property \"%s\\u0000...\" holds U+0000, "
+                                 "which no property name can",
+                                 ctx->opt->stream, key);
         const tgt_plan_entry *e = tgt_plan_find(m->root, key, strlen(key));
         if (e == NULL)
             return tgt_error_set(ctx->err, TGT_ERR_DATA,

@@ -14,8 +14,8 @@
 static int build(const char *schema_json, const char *keys_json, long depth,
                  tgt_schema_model *m, tgt_error *err)
 {
-    json_t *schema = json_loads(schema_json, JSON_DECODE_INT_AS_REAL, NULL);
-    json_t *keys = keys_json ? json_loads(keys_json, 0, NULL) : NULL;
+    json_t *schema = json_loads(schema_json, JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, NULL);
+    json_t *keys = keys_json ? json_loads(keys_json, JSON_ALLOW_NUL, NULL) : NULL;
     assert_non_null(schema);
     tgt_schema_options opt = {.stream = "s",
                               .target_schema = "public",
@@ -160,6 +160,22 @@ static void test_keys(void **state)
     assert_int_equal(build(schema, "[\"o\"]", 10, &m, &err), -1);
     assert_non_null(strstr(err.message, "object"));
     assert_int_equal(build(schema, "[\"id\",\"id\"]", 10, &m, &err), -1);
+    /* a key holding U+0000 is not the property named by the part before it */
+    assert_int_equal(build(schema, "[\"id\\u0000x\"]", 10, &m, &err), -1);
+    assert_non_null(strstr(err.message, "U+0000"));
+}
+
+static void test_required_matches_whole_names(void **state)
+{
+    (void)state;
+    tgt_schema_model m;
+    tgt_error err;
+    const char *schema = "{\"properties\":{\"id\":{\"type\":\"integer\"},"
+                         "\"n\":{\"type\":\"integer\"}},\"required\":[\"id\\u0000x\",\"n\"]}";
+    assert_int_equal(build(schema, NULL, 10, &m, &err), 0);
+    assert_false(tgt_plan_find(m.root, "id", 2)->required);
+    assert_true(tgt_plan_find(m.root, "n", 1)->required);
+    tgt_schema_model_deinit(&m);
 }
 
 static void test_no_properties_is_an_error(void **state)
@@ -178,6 +194,7 @@ int main(void)
         cmocka_unit_test(test_type_mapping),     cmocka_unit_test(test_flattening_and_depth),
         cmocka_unit_test(test_column_budget),    cmocka_unit_test(test_clash_gets_suffix),
         cmocka_unit_test(test_keys),             cmocka_unit_test(test_no_properties_is_an_error),
+        cmocka_unit_test(test_required_matches_whole_names),
     };
     return cmocka_run_group_tests_name("schema", tests, NULL, NULL);
 }

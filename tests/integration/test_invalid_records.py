@@ -1,0 +1,424 @@
+#!/usr/bin/env python3
+"""invalid_records: fail, skip and dead_letter (issue #5; README "Failure
+behaviour").
+
+Two kinds of invalid record, each under each policy:
+
+* records target-pg itself refuses while encoding (text in an integer
+  column, month 13 in a date column, a null key): with skip and dead_letter
+  the rest of the batch loads, every dropped record gets a warning naming its
+  input line (20 at most per stream, then one line saying the rest are only
+  counted), METRIC invalid_record_count adds up to the number dropped, and
+  the STATE after them is written;
+* records PostgreSQL refuses, which target-pg cannot know in advance:
+  - an append-only stream whose table has a CHECK constraint: COPY names the
+    row, which is traced back to its input line;
+  - keyed streams, whose rows are merged from a staging table, where nothing
+    names the row: a CHECK constraint, a unique index on a non-key column
+    (two records of one batch share an email) and a foreign key to a parent
+    table.  The merge is bisected to the one record.
+  With fail the error names the input line and stream, nothing of the batch
+  is committed and stdout holds no STATE after it; with skip/dead_letter
+  exactly the refused records are missing and every other row is there.
+
+The dead-letter file is read back with `zstd -dc`: one JSON object per
+dropped record with its input line, stream, reason and the original record;
+a second run appends (two frames, both read).  An unwritable
+dead_letter_path stops the run before anything is read.
+
+Run by tests/run_all.sh (PG* env, TARGET_PG, TARGET_PG_WRAPPER, TEST_DB,
+TEST_TMPDIR).  Exit 0 = pass; each problem is printed on its own line.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import harness  # noqa: E402
+
+SCHEMA = "invalid_records"
+SLOW = 8.0 if os.environ.get("TARGET_PG_WRAPPER", "").strip() else 1.0
+TIMEOUT = 120 * SLOW
+problems = []
+DB = TMP = None  # set by main()
+
+
+def problem(msg):
+    problems.append(msg)
+
+
+def sql(text):
+    return harness.psql(text, DB)
+
+
+def config(name, **extra):
+    return harness.write_config(os.path.join(TMP, name + ".json"), DB, SCHEMA, **extra)
+
+
+def write_input(name, msgs):
+    """Writes msgs to <TMP>/<name>.singer; returns (path, {id: input line})
+    for the RECORD messages (ids taken from record["id"])."""
+    path = os.path.join(TMP, name + ".singer")
+    harness.write_messages(path, msgs)
+    lines = {}
+    for n, m in enumerate(msgs, 1):
+        if m["type"] == "RECORD":
+            lines.setdefault(m["record"].get("id"), []).append(n)
+    return path, lines
+
+
+def metric_total(stderr, metric, stream):
+    total = 0
+    for line in stderr.splitlines():
+        if not line.startswith("METRIC: "):
+            continue
+        m = json.loads(line[len("METRIC: "):])
+        if m.get("metric") == metric and m.get("tags", {}).get("stream") == stream:
+            total += m["value"]
+    return total
+
+
+def ids(table):
+    return [int(v) for v in harness.column_values(SCHEMA, table, "id", DB, order_by="id")]
+
+
+def dead_letters(path):
+    if not os.path.exists(path):
+        return []
+    out = subprocess.run(["zstd", "-dc", path], capture_output=True, check=True).stdout
+    return [json.loads(line) for line in out.decode("utf-8").splitlines()]
+
+
+def schema(stream, props, keys):
+    return {"type": "SCHEMA", "stream": stream, "key_properties": keys,
+            "schema": {"type": "object", "properties": props}}
+
+
+def record(stream, rec):
+    return {"type": "RECORD", "stream": stream, "record": rec}
+
+
+def state(value):
+    return {"type": "STATE", "value": value}
+
+
+# --- records target-pg refuses itself -------------------------------------------------
+
+ORDER_PROPS = {"id": {"type": ["null", "integer"]}, "amount": {"type": ["null", "integer"]},
+               "day": {"type": ["null", "string"], "format": "date"}}
+
+
+def orders_input(name, bad):
+    """30 orders; the ids in `bad` carry a value that cannot be stored
+    (cycling through text in an integer column, month 13, a null key)."""
+    msgs = [schema("orders", ORDER_PROPS, ["id"])]
+    kinds = [("amount", "abc"), ("day", "2024-13-01"), ("id", None)]
+    for i in range(1, 31):
+        rec = {"id": i, "amount": i * 10, "day": "2024-05-%02d" % (i % 28 + 1)}
+        if i in bad:
+            field, value = kinds[sorted(bad).index(i) % len(kinds)]
+            rec[field] = value
+        msgs.append(record("orders", rec))
+    msgs.append(state({"orders": 30}))
+    path = os.path.join(TMP, name + ".singer")
+    harness.write_messages(path, msgs)
+    # line of each record: SCHEMA is line 1, record i is line i + 1
+    return path, {i: i + 1 for i in range(1, 31)}
+
+
+def test_encoder_refusals_skip():
+    label = "skip, encoder refusals"
+    bad = {4, 7, 9}
+    path, line_of = orders_input("skip", bad)
+    r = harness.run_input(config("skip", invalid_records="skip"), path, timeout=TIMEOUT)
+    if not harness.check_exit_0(problems, label, r):
+        return
+    harness.check_states(problems, label, r.stdout, [{"orders": 30}])
+    want = [i for i in range(1, 31) if i not in bad]
+    got = ids("orders")
+    if got != want:
+        problem("%s: ids %r, expected %r" % (label, got, want))
+    for i in sorted(bad):
+        if not re.search(r"line %d: orders record dropped \(invalid_records skip\)" % line_of[i],
+                         r.stderr):
+            problem("%s: no warning naming input line %d: %s" % (label, line_of[i],
+                                                                  r.stderr[-1500:]))
+    n = metric_total(r.stderr, "invalid_record_count", "orders")
+    if n != len(bad):
+        problem("%s: METRIC invalid_record_count adds up to %d, expected %d" % (label, n,
+                                                                                 len(bad)))
+    if metric_total(r.stderr, "record_count", "orders") != len(want):
+        problem("%s: METRIC record_count is not %d" % (label, len(want)))
+
+
+def test_encoder_refusals_dead_letter():
+    label = "dead_letter, encoder refusals"
+    sql("DROP TABLE IF EXISTS %s.orders" % SCHEMA)
+    bad = {2, 15, 30}
+    path, line_of = orders_input("dl", bad)
+    dl = os.path.join(TMP, "orders.dead.zst")
+    cfg = config("dl", invalid_records="dead_letter", dead_letter_path=dl)
+    originals = {m["record"]["id"] if m["record"]["id"] is not None else n: m["record"]
+                 for n, m in harness.read_messages(path) if m["type"] == "RECORD"}
+    for run in (1, 2):
+        r = harness.run_input(cfg, path, timeout=TIMEOUT)
+        if not harness.check_exit_0(problems, "%s run %d" % (label, run), r):
+            return
+        harness.check_states(problems, "%s run %d" % (label, run), r.stdout, [{"orders": 30}])
+    got = ids("orders")
+    want = [i for i in range(1, 31) if i not in bad]
+    if got != want:
+        problem("%s: ids %r, expected %r" % (label, got, want))
+    letters = dead_letters(dl)
+    want_lines = [line_of[i] for i in sorted(bad)] * 2  # the second run appended
+    if [d.get("line") for d in letters] != want_lines:
+        problem("%s: dead letters for lines %r, expected %r" % (label,
+                                                                [d.get("line") for d in letters],
+                                                                want_lines))
+        return
+    for d in letters:
+        i = d["line"] - 1  # record i is on line i + 1
+        original = dict(originals.get(i) or originals.get(d["line"]) or {})
+        if d.get("stream") != "orders" or d.get("input") != path or not d.get("reason"):
+            problem("%s: dead letter %r lacks stream/input/reason" % (label, d))
+        if d.get("record") != original and not (original == {} and d.get("record")):
+            problem("%s: dead letter of line %d holds %r, the input %r" % (label, d["line"],
+                                                                          d.get("record"),
+                                                                          original))
+        if not d.get("at", "").endswith("Z"):
+            problem("%s: dead letter without a UTC time: %r" % (label, d))
+    reasons = " | ".join(d["reason"] for d in letters)
+    for word in ("amount", "day", "id"):
+        if word not in reasons:
+            problem("%s: no reason names property %s: %s" % (label, word, reasons[:800]))
+
+
+def test_warning_cap():
+    label = "skip, 25 refusals"
+    sql("DROP TABLE IF EXISTS %s.orders" % SCHEMA)
+    bad = set(range(3, 28))
+    path, _ = orders_input("cap", bad)
+    r = harness.run_input(config("cap", invalid_records="skip"), path, timeout=TIMEOUT)
+    if not harness.check_exit_0(problems, label, r):
+        return
+    dropped = [ln for ln in r.stderr.splitlines() if "record dropped" in ln]
+    if len(dropped) != 20:
+        problem("%s: %d 'record dropped' warnings, expected 20" % (label, len(dropped)))
+    if "more invalid records are dropped without a warning each" not in r.stderr:
+        problem("%s: no notice that further drops are only counted" % label)
+    if metric_total(r.stderr, "invalid_record_count", "orders") != 25:
+        problem("%s: METRIC invalid_record_count is not 25" % label)
+    if ids("orders") != [1, 2, 28, 29, 30]:
+        problem("%s: ids %r" % (label, ids("orders")))
+
+
+def test_unwritable_dead_letter_path():
+    label = "unwritable dead_letter_path"
+    path, _ = orders_input("unwritable", set())
+    missing = os.path.join(TMP, "no-such-dir", "dead.zst")
+    r = harness.run_input(config("unwritable", invalid_records="dead_letter",
+                                 dead_letter_path=missing), path, timeout=TIMEOUT)
+    if r.timed_out or r.returncode in (0, None) or r.returncode > 3:
+        problem("%s: exit %s, expected an error exit" % (label, r.returncode))
+    if missing not in r.stderr:
+        problem("%s: the error does not name the path: %s" % (label, r.stderr[-800:]))
+    if r.stdout.strip():
+        problem("%s: STATE written: %r" % (label, r.stdout))
+
+
+# --- records PostgreSQL refuses ------------------------------------------------------
+
+EVENT_PROPS = {"id": {"type": "integer"}, "qty": {"type": "integer"}}
+
+
+def events_input(name, qtys):
+    msgs = [schema("events", EVENT_PROPS, [])]
+    msgs += [record("events", {"id": i, "qty": q}) for i, q in enumerate(qtys, 1)]
+    msgs.append(state({"events": len(qtys)}))
+    return write_input(name, msgs)
+
+
+def prepare_events():
+    sql("DROP TABLE IF EXISTS %s.events" % SCHEMA)
+    path, _ = events_input("events_seed", [])
+    r = harness.run_input(config("events_seed"), path, timeout=TIMEOUT)
+    if not harness.check_exit_0(problems, "events: creating the table", r):
+        return False
+    sql("ALTER TABLE %s.events ADD CONSTRAINT qty_not_negative CHECK (qty >= 0)" % SCHEMA)
+    return True
+
+
+def test_copy_refusal():
+    """An append-only stream: COPY names the row."""
+    if not prepare_events():
+        return
+    qtys = [5, 3, -1, 8, 2, -7, 4]
+    path, line_of = events_input("events", qtys)
+    label = "COPY refusal, fail"
+    r = harness.run_input(config("events_fail"), path, timeout=TIMEOUT)
+    if harness.check_exit_1(problems, label, r):
+        want = r'line %d.*stream "events"|stream "events".*line %d' % (line_of[3][0],
+                                                                     line_of[3][0])
+        err = " ".join(harness.lines_mentioning(r.stderr, "error"))
+        if not re.search(want, err) or "qty_not_negative" not in r.stderr:
+            problem("%s: the error does not name input line %d, the stream and the "
+                    "constraint: %s" % (label, line_of[3][0], r.stderr[-1200:]))
+        harness.check_states(problems, label, r.stdout, [])
+        if harness.count_rows(SCHEMA, "events", DB) != 0:
+            problem("%s: rows of the refused batch were committed" % label)
+
+    label = "COPY refusal, skip"
+    r = harness.run_input(config("events_skip", invalid_records="skip"), path, timeout=TIMEOUT)
+    if harness.check_exit_0(problems, label, r):
+        harness.check_states(problems, label, r.stdout, [{"events": len(qtys)}])
+        got = ids("events")
+        if got != [1, 2, 4, 5, 7]:
+            problem("%s: ids %r, expected [1, 2, 4, 5, 7]" % (label, got))
+        for i in (3, 6):
+            if "line %d: events record dropped" % line_of[i][0] not in r.stderr:
+                problem("%s: no warning for input line %d" % (label, line_of[i][0]))
+
+
+ACCOUNT_PROPS = {"id": {"type": "integer"}, "email": {"type": ["null", "string"]},
+                 "balance": {"type": ["null", "integer"]},
+                 "parent_id": {"type": ["null", "integer"]}}
+
+
+def accounts_input(name, rows, extra_state=None):
+    """rows: (id, email, balance, parent_id) tuples, all in one batch."""
+    msgs = [schema("accounts", ACCOUNT_PROPS, ["id"])]
+    for i, email, balance, parent in rows:
+        msgs.append(record("accounts", {"id": i, "email": email, "balance": balance,
+                                        "parent_id": parent}))
+    msgs.append(state(extra_state or {"accounts": len(rows)}))
+    return write_input(name, msgs)
+
+
+def prepare_accounts(constraint_sql, seed_rows=()):
+    sql("DROP TABLE IF EXISTS %s.accounts; DROP TABLE IF EXISTS %s.parents"
+        % (SCHEMA, SCHEMA))
+    sql("CREATE TABLE %s.parents (id bigint PRIMARY KEY); "
+        "INSERT INTO %s.parents SELECT generate_series(1, 50)" % (SCHEMA, SCHEMA))
+    path, _ = accounts_input("accounts_seed", list(seed_rows))
+    r = harness.run_input(config("accounts_seed"), path, timeout=TIMEOUT)
+    if not harness.check_exit_0(problems, "accounts: creating the table", r):
+        return False
+    sql(constraint_sql % {"s": SCHEMA})
+    return True
+
+
+def good_accounts(n):
+    return [(i, "a%d@example.com" % i, i, i % 50 + 1) for i in range(1, n + 1)]
+
+
+def check_keyed_fail(label, path, line, constraint, seed_ids):
+    r = harness.run_input(config("accounts_fail"), path, timeout=TIMEOUT)
+    if not harness.check_exit_1(problems, label, r):
+        return
+    err = " ".join(harness.lines_mentioning(r.stderr, "error"))
+    if ("input line %d" % line) not in err or 'stream "accounts"' not in err:
+        problem("%s: the error does not name input line %d and the stream: %s"
+                % (label, line, r.stderr[-1500:]))
+    if constraint not in r.stderr:
+        problem("%s: the error does not carry PostgreSQL's reason (%s): %s"
+                % (label, constraint, r.stderr[-800:]))
+    harness.check_states(problems, label, r.stdout, [])
+    if ids("accounts") != list(seed_ids):
+        problem("%s: the refused batch was partly committed: %r" % (label, ids("accounts")))
+
+
+def check_keyed_drops(label, path, dropped_lines, want_ids, n_records):
+    dl = os.path.join(TMP, "accounts.%s.zst" % re.sub(r"\W+", "_", label))
+    r = harness.run_input(config("accounts_dl", invalid_records="dead_letter",
+                                 dead_letter_path=dl), path, timeout=TIMEOUT)
+    if not harness.check_exit_0(problems, label, r):
+        return
+    harness.check_states(problems, label, r.stdout, [{"accounts": n_records}])
+    got = ids("accounts")
+    if got != want_ids:
+        missing = sorted(set(want_ids) - set(got))
+        extra = sorted(set(got) - set(want_ids))
+        problem("%s: table differs: missing ids %r, unexpected ids %r" % (label, missing, extra))
+    lines = sorted(d["line"] for d in dead_letters(dl))
+    if lines != sorted(dropped_lines):
+        problem("%s: dead letters for lines %r, expected %r" % (label, lines,
+                                                                sorted(dropped_lines)))
+
+
+def test_merge_check_constraint():
+    """A CHECK on a keyed stream's table trips in the merge: bisected."""
+    label = "merge refusal (CHECK)"
+    if not prepare_accounts("ALTER TABLE %(s)s.accounts ADD CONSTRAINT balance_not_negative "
+                            "CHECK (balance >= 0)"):
+        return
+    rows = good_accounts(200)
+    rows[136] = (137, "a137@example.com", -5, 1)
+    path, line_of = accounts_input("check", rows)
+    check_keyed_fail(label + ", fail", path, line_of[137][0], "balance_not_negative", [])
+    check_keyed_drops(label + ", dead_letter", path, line_of[137],
+                      [i for i in range(1, 201) if i != 137], 200)
+
+
+def test_merge_unique_index():
+    """A unique index on a non-key column.  Records are judged as if applied
+    in input order: id 40 takes id 10's email; id 90 first takes the email
+    of the committed row 1000 (refused there, even though its next version
+    would have been fine); the newest id 110 takes it too (refused, so id 110
+    keeps its earlier version of the batch)."""
+    label = "merge refusal (unique index)"
+    if not prepare_accounts("CREATE UNIQUE INDEX accounts_email ON %(s)s.accounts (email)",
+                            seed_rows=[(1000, "taken@example.com", 0, 1)]):
+        return
+    rows = good_accounts(120)
+    rows[39] = (40, "a10@example.com", 40, 1)
+    rows[89] = (90, "taken@example.com", 90, 1)
+    rows.append((90, "a90@example.com", 90, 1))
+    rows.append((110, "taken@example.com", 1, 1))
+    path, line_of = accounts_input("unique", rows)
+    check_keyed_fail(label + ", fail", path, line_of[40][0], "accounts_email", [1000])
+    want = sorted(set(range(1, 121)) - {40} | {1000})
+    check_keyed_drops(label + ", dead_letter", path,
+                      [line_of[40][0], line_of[90][0], line_of[110][1]], want, len(rows))
+    for i, email in ((110, "a110@example.com"), (90, "a90@example.com"),
+                     (1000, "taken@example.com")):
+        got = harness.scalar("SELECT email FROM %s.accounts WHERE id = %d" % (SCHEMA, i), DB)
+        if got != email:
+            problem("%s: id %d holds %r, expected %r" % (label, i, got, email))
+
+
+def test_merge_foreign_key():
+    """A foreign key to a table target-pg does not load: three orphans in
+    300 records, found one after another."""
+    label = "merge refusal (foreign key)"
+    if not prepare_accounts("ALTER TABLE %(s)s.accounts ADD CONSTRAINT accounts_parent "
+                            "FOREIGN KEY (parent_id) REFERENCES %(s)s.parents (id)"):
+        return
+    rows = good_accounts(300)
+    orphans = [17, 150, 299]
+    for i in orphans:
+        rows[i - 1] = (i, "a%d@example.com" % i, i, 999)
+    path, line_of = accounts_input("fk", rows)
+    check_keyed_fail(label + ", fail", path, line_of[17][0], "accounts_parent", [])
+    check_keyed_drops(label + ", dead_letter", path, [line_of[i][0] for i in orphans],
+                      [i for i in range(1, 301) if i not in orphans], 300)
+
+
+def main():
+    global DB, TMP
+    DB, TMP = harness.integration_env()
+    sql("CREATE SCHEMA IF NOT EXISTS %s" % SCHEMA)
+    for t in (test_encoder_refusals_skip, test_encoder_refusals_dead_letter, test_warning_cap,
+              test_unwritable_dead_letter_path, test_copy_refusal, test_merge_check_constraint,
+              test_merge_unique_index, test_merge_foreign_key):
+        try:
+            t()
+        except Exception as e:  # one broken case must not hide the others
+            problem("%s: %s: %s" % (t.__name__, type(e).__name__, e))
+    return harness.report(problems)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
