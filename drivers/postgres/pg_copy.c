@@ -4,7 +4,7 @@
  * streams write into.
  *
  * A staging table is "pg_temp"."tgt_stage_<8 hex>" (see pg_cache.c), made
- * LIKE the target table plus the trailing "_tgt_seq" bigint, ON COMMIT DELETE
+ * LIKE the target table plus the trailing "target-pg sequence" bigint, ON COMMIT DELETE
  * ROWS so every commit empties it.  It is re-created (dropped first) whenever
  * the table's shape_version differs from the one it was made for, and after a
  * rollback, which may have taken it away.  The COPY statement per (table,

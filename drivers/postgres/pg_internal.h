@@ -32,7 +32,7 @@
 #include "driver.h"
 
 /* The trailing sequence column of a staging table. */
-#define PG_SEQ_COLUMN "_tgt_seq"
+#define PG_SEQ_COLUMN "target-pg sequence" /* no normalised name has a space */
 /* "tgt_stage_" + 8 hex digits + NUL, with room to spare. */
 #define PG_STAGE_NAME_MAX 32
 

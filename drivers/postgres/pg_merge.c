@@ -3,7 +3,7 @@
  *
  *   INSERT INTO "s"."t" AS t (<cols>)
  *   SELECT DISTINCT ON (<keys>) <cols> FROM pg_temp."<stage>"
- *   ORDER BY <keys>, "_tgt_seq" DESC
+ *   ORDER BY <keys>, "target-pg sequence" DESC
  *   ON CONFLICT (<keys>) DO UPDATE SET <non-key col> = EXCLUDED.<col>, ...
  *   WHERE ROW(t.<data cols>) IS DISTINCT FROM ROW(EXCLUDED.<data cols>)
  *

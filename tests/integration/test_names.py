@@ -74,6 +74,8 @@ HOSTILE_PROPS = [
     ("Ω" * 40, None),  # 80 bytes of 2-byte characters
     ("Name", "name"),
     ("name", None),  # clashes with Name -> hash suffix
+    ("_tgt_seq", "_tgt_seq"),  # once the staging table's own sequence column
+    ("target-pg sequence", "target_pg_sequence"),  # its name now: never a column's
 ]
 
 # hostile stream names -> expected table (one property "v" each)
