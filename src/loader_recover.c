@@ -223,10 +223,13 @@ static int count_rows(tgt_loader *l, const tgt_stream *s, unsigned long *n, tgt_
     return got < 0 || tgt_spool_end_reading(&l->spool, err) != 0 ? -1 : 0;
 }
 
-/* SQLSTATE classes of a value or constraint the database refused. */
+/* SQLSTATEs of a value or constraint the database refused: classes 22
+ * (data exception) and 23 (integrity constraint), and 54000, which a value
+ * too big for an index or a page raises ("index row requires 9016 bytes"). */
 static int refused_value(const tgt_error *e)
 {
-    return strncmp(e->sqlstate, "22", 2) == 0 || strncmp(e->sqlstate, "23", 2) == 0;
+    return strncmp(e->sqlstate, "22", 2) == 0 || strncmp(e->sqlstate, "23", 2) == 0 ||
+           strcmp(e->sqlstate, "54000") == 0;
 }
 
 /* The database refused (db) stream s's record `row` (1-based among its

@@ -16,7 +16,8 @@ Two kinds of invalid record, each under each policy:
   - keyed streams, whose rows are merged from a staging table, where nothing
     names the row: a CHECK constraint, a unique index on a non-key column
     (two records of one batch share an email) and a foreign key to a parent
-    table.  The merge is bisected to the one record.
+    table, and a key too big for the primary key's index.  The merge is
+    bisected to the one record.
   With fail the error names the input line and stream, nothing of the batch
   is committed and stdout holds no STATE after it; with skip/dead_letter
   exactly the refused records are missing and every other row is there.
@@ -32,7 +33,9 @@ TEST_TMPDIR).  Exit 0 = pass; each problem is printed on its own line.
 
 import json
 import os
+import random
 import re
+import string
 import subprocess
 import sys
 
@@ -406,13 +409,40 @@ def test_merge_foreign_key():
                       [i for i in range(1, 301) if i not in orphans], 300)
 
 
+def test_oversized_key():
+    """A key too big for the primary key's index (PostgreSQL: "index row
+    requires 9016 bytes", SQLSTATE 54000) is refused in the merge."""
+    label = "oversized key"
+    sql("DROP TABLE IF EXISTS %s.wide" % SCHEMA)
+    rnd = random.Random(6)
+    big = "".join(rnd.choice(string.ascii_letters) for _ in range(9000))  # does not compress
+    msgs = [schema("wide", {"k": {"type": "string"}, "v": {"type": "string"}}, ["k"])]
+    msgs += [record("wide", {"id": i, "k": big if i == 6 else "k%d" % i, "v": "v%d" % i})
+             for i in range(1, 11)]
+    msgs.append(state({"wide": 10}))
+    path, line_of = write_input("wide", msgs)
+    r = harness.run_input(config("wide_fail"), path, timeout=TIMEOUT)
+    if harness.check_exit_1(problems, label + ", fail", r):
+        if "input line %d" % line_of[6][0] not in r.stderr or "54000" not in r.stderr:
+            problem("%s, fail: the error does not name input line %d and SQLSTATE 54000: %s"
+                    % (label, line_of[6][0], r.stderr[-1000:]))
+        harness.check_states(problems, label + ", fail", r.stdout, [])
+    r = harness.run_input(config("wide_skip", invalid_records="skip"), path, timeout=TIMEOUT)
+    if harness.check_exit_0(problems, label + ", skip", r):
+        harness.check_states(problems, label + ", skip", r.stdout, [{"wide": 10}])
+        got = harness.column_values(SCHEMA, "wide", "k", DB, order_by="k")
+        want = sorted("k%d" % i for i in range(1, 11) if i != 6)
+        if got != want:
+            problem("%s, skip: keys %r, expected %r" % (label, [k[:20] for k in got], want))
+
+
 def main():
     global DB, TMP
     DB, TMP = harness.integration_env()
     sql("CREATE SCHEMA IF NOT EXISTS %s" % SCHEMA)
     for t in (test_encoder_refusals_skip, test_encoder_refusals_dead_letter, test_warning_cap,
               test_unwritable_dead_letter_path, test_copy_refusal, test_merge_check_constraint,
-              test_merge_unique_index, test_merge_foreign_key):
+              test_merge_unique_index, test_merge_foreign_key, test_oversized_key):
         try:
             t()
         except Exception as e:  # one broken case must not hide the others
