@@ -409,6 +409,43 @@ def test_merge_foreign_key():
                       [i for i in range(1, 301) if i not in orphans], 300)
 
 
+def test_merge_foreign_key_between_streams():
+    """Parent and child streams in one batch, the child's table referencing
+    the parent's: the probes send the parents' records whole (they merge
+    first), so only the orphan child is refused."""
+    label = "merge refusal (foreign key between streams)"
+    sql("DROP TABLE IF EXISTS %s.kids; DROP TABLE IF EXISTS %s.folks" % (SCHEMA, SCHEMA))
+    folk_props = {"id": {"type": "integer"}, "name": {"type": "string"}}
+    kid_props = {"id": {"type": "integer"}, "folk_id": {"type": "integer"}}
+    seed = [schema("folks", folk_props, ["id"]), schema("kids", kid_props, ["id"])]
+    path, _ = write_input("family_seed", seed)
+    r = harness.run_input(config("family_seed"), path, timeout=TIMEOUT)
+    if not harness.check_exit_0(problems, label + ": creating the tables", r):
+        return
+    sql("ALTER TABLE %(s)s.kids ADD CONSTRAINT kids_folk FOREIGN KEY (folk_id) "
+        "REFERENCES %(s)s.folks (id)" % {"s": SCHEMA})
+    msgs = list(seed)
+    for i in range(1, 41):  # interleaved: a parent, then its child
+        msgs.append(record("folks", {"id": i, "name": "f%d" % i}))
+        msgs.append(record("kids", {"id": i, "folk_id": 77 if i == 23 else i}))
+    msgs.append(state({"family": 40}))
+    path, _ = write_input("family", msgs)
+    orphan_line = 2 + 2 * 23  # two SCHEMAs, then folks i and kids i on 2i+1 and 2i+2
+    dl = os.path.join(TMP, "family.dead.zst")
+    r = harness.run_input(config("family_dl", invalid_records="dead_letter",
+                                 dead_letter_path=dl), path, timeout=TIMEOUT)
+    if not harness.check_exit_0(problems, label, r):
+        return
+    harness.check_states(problems, label, r.stdout, [{"family": 40}])
+    if ids("folks") != list(range(1, 41)):
+        problem("%s: folks ids %r" % (label, ids("folks")))
+    if ids("kids") != [i for i in range(1, 41) if i != 23]:
+        problem("%s: kids ids %r" % (label, ids("kids")))
+    lines = [d["line"] for d in dead_letters(dl)]
+    if lines != [orphan_line]:
+        problem("%s: dead letters for lines %r, expected [%d]" % (label, lines, orphan_line))
+
+
 def test_oversized_key():
     """A key too big for the primary key's index (PostgreSQL: "index row
     requires 9016 bytes", SQLSTATE 54000) is refused in the merge."""
@@ -442,7 +479,8 @@ def main():
     sql("CREATE SCHEMA IF NOT EXISTS %s" % SCHEMA)
     for t in (test_encoder_refusals_skip, test_encoder_refusals_dead_letter, test_warning_cap,
               test_unwritable_dead_letter_path, test_copy_refusal, test_merge_check_constraint,
-              test_merge_unique_index, test_merge_foreign_key, test_oversized_key):
+              test_merge_unique_index, test_merge_foreign_key,
+              test_merge_foreign_key_between_streams, test_oversized_key):
         try:
             t()
         except Exception as e:  # one broken case must not hide the others
