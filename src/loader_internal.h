@@ -46,9 +46,8 @@ int tgt_loader_invalid_record(tgt_loader *l, tgt_stream *s, const tgt_json_parse
  * reconnect and send the uncommitted batch again; when the database refused
  * a row (COPY names it; a refused merge is bisected to it), find its input
  * record and, unless invalid_records is fail, send the batch again without
- * it.  Everything is
- * committed on success (0, err cleared); -1 leaves err (improved) for the
- * caller. */
+ * it.  Everything is committed on success (0, err cleared); -1 leaves err
+ * (improved) for the caller. */
 int tgt_loader_recover(tgt_loader *l, tgt_error *err);
 
 /* loader_schema.c: a SCHEMA message. */

@@ -191,36 +191,23 @@ static int replay(tgt_loader *l, tgt_error *err)
 
 /* The spooled record behind row `row` (1-based) of stream s's pending rows:
  * 1 with *e filled (its line valid until the spool is read again), 0 when
- * there is no such row. */
+ * there is no such row; *seen is then how many rows s has (row 0 matches
+ * nothing: it only counts).
+ * The caller ends the reading (tgt_spool_end_reading). */
 static int find_row(tgt_loader *l, const tgt_stream *s, unsigned long row, tgt_spool_entry *e,
-                    tgt_error *err)
+                    unsigned long *seen, tgt_error *err)
 {
     if (tgt_spool_rewind(&l->spool, err) != 0)
         return -1;
     int got;
-    unsigned long seen = 0;
+    *seen = 0;
     while ((got = tgt_spool_next(&l->spool, e, err)) == 1) {
         if (e->stream_id != s->id || is_excluded(l, e->line_no))
             continue;
-        if (++seen == row)
+        if (++*seen == row)
             return 1;
     }
     return got < 0 ? -1 : 0;
-}
-
-/* How many of stream s's records the uncommitted batch holds. */
-static int count_rows(tgt_loader *l, const tgt_stream *s, unsigned long *n, tgt_error *err)
-{
-    if (tgt_spool_rewind(&l->spool, err) != 0)
-        return -1;
-    tgt_spool_entry e;
-    int got;
-    *n = 0;
-    while ((got = tgt_spool_next(&l->spool, &e, err)) == 1) {
-        if (e.stream_id == s->id && !is_excluded(l, e.line_no))
-            (*n)++;
-    }
-    return got < 0 || tgt_spool_end_reading(&l->spool, err) != 0 ? -1 : 0;
 }
 
 /* SQLSTATEs of a value or constraint the database refused: classes 22
@@ -239,7 +226,8 @@ static int settle_refused(tgt_loader *l, tgt_stream *s, unsigned long row, const
                           tgt_error *err)
 {
     tgt_spool_entry e;
-    int found = find_row(l, s, row, &e, err);
+    unsigned long seen;
+    int found = find_row(l, s, row, &e, &seen, err);
     if (found <= 0 || tgt_spool_end_reading(&l->spool, err) != 0) {
         if (found == 0)
             *err = *db; /* not traceable: report the database's error as it was */
@@ -279,6 +267,16 @@ static int recover_refused_row(tgt_loader *l, tgt_error *err)
     return settle_refused(l, l->failed_stream, l->failed_first_row + db.bulk_row, &db, err);
 }
 
+static int refused_copy(const tgt_loader *l, const tgt_error *err)
+{
+    return err->bulk_row > 0 && l->failed_stream != NULL && refused_value(err);
+}
+
+static int refused_merge(const tgt_loader *l, const tgt_error *err)
+{
+    return err->bulk_row == 0 && l->merge_failed != NULL && refused_value(err);
+}
+
 /* Sends the batch with only stream s's first k records, merges up to s and
  * rolls back: 1 when s's merge is refused as before, 0 when it goes
  * through, -1 (err set) when something else fails. */
@@ -287,7 +285,7 @@ static int probe(tgt_loader *l, tgt_stream *s, unsigned long k, tgt_error *err)
     int rc = resend(l, s, k, err);
     if (rc == 0)
         rc = tgt_loader_ship_and_merge(l, s, err);
-    int refused = rc != 0 && l->merge_failed == s && err->bulk_row == 0 && refused_value(err);
+    int refused = rc != 0 && refused_merge(l, err) && l->merge_failed == s;
     forget_batch(l);
     if (refused) {
         tgt_error_init(err);
@@ -306,7 +304,8 @@ static int recover_refused_merge(tgt_loader *l, tgt_error *err)
     tgt_error db = *err;
     tgt_error_init(err);
     unsigned long lo = 0, hi = 0;
-    if (count_rows(l, s, &hi, err) != 0)
+    tgt_spool_entry e;
+    if (find_row(l, s, 0, &e, &hi, err) != 0 || tgt_spool_end_reading(&l->spool, err) != 0)
         return -1;
     tgt_log(TGT_LOG_INFO,
             "stream \"%s\": %s; looking for the refused record among its %lu uncommitted records",
@@ -348,16 +347,6 @@ static int recover_connection(tgt_loader *l, tgt_error *err)
         return -1;
     }
     return replay(l, err);
-}
-
-static int refused_copy(const tgt_loader *l, const tgt_error *err)
-{
-    return err->bulk_row > 0 && l->failed_stream != NULL && refused_value(err);
-}
-
-static int refused_merge(const tgt_loader *l, const tgt_error *err)
-{
-    return err->bulk_row == 0 && l->merge_failed != NULL && refused_value(err);
 }
 
 static int recoverable(const tgt_loader *l, const tgt_error *err)
