@@ -20,6 +20,7 @@ import json
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import time
 from decimal import Decimal
@@ -207,6 +208,15 @@ def target_cmd():
     """argv prefix: $TARGET_PG_WRAPPER (split like a shell would) + $TARGET_PG."""
     target = os.environ.get("TARGET_PG") or os.path.join(REPO_ROOT, "target-pg")
     return shlex.split(os.environ.get("TARGET_PG_WRAPPER", "")) + [target]
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on right now."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def connection(dbname: str, **extra) -> dict:

@@ -24,7 +24,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -57,15 +56,6 @@ harness.write_messages(INPUT, [
 ])
 
 
-def free_port():
-    """A TCP port of 127.0.0.1 that nothing listens on right now."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def config(name, **settings):
     path = os.path.join(TMP, name + ".json")
     cfg = {"default_target_schema": "retry"}
@@ -92,7 +82,7 @@ def no_secret(label, r):
 
 
 # --- (a) nothing listening: 3 attempts, ~0.3 s ------------------------------------
-port = free_port()
+port = harness.free_port()
 cfg = config("unreachable", host="127.0.0.1", port=port, user="postgres", dbname=DB,
              password=SECRET, connect_retries=2, connect_retry_delay_ms=100)
 r, took = timed_run(cfg)
@@ -185,7 +175,7 @@ def psql2(pgdir, port2, sql):
 PGDIR2 = os.path.join("/tmp", "tgt-retry-%d" % os.getpid())
 # a timeout's SIGTERM must still run the finally below, which removes PGDIR2
 signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
-port2 = free_port()
+port2 = harness.free_port()
 started = {"ok": False, "out": ""}
 
 

@@ -41,7 +41,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -384,14 +383,6 @@ def check_props(db, ts):
 # 2. secrets never written out
 # =============================================================================
 
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def psql_as(role, password, db, port):
     """exit status of psql -c 'SELECT 1' as role over 127.0.0.1 (no prompt)."""
     env = clean_env(PGCONNECT_TIMEOUT="5")
@@ -563,7 +554,7 @@ def password_runs(db, tmp, role, password, wrong, marker, port, checked):
              env0, 1, ["password authentication failed"])
 
     # failure paths that need no password check
-    dead = free_port()
+    dead = harness.free_port()
     c = write_json(os.path.join(tmp, "dead.json"),
                    dict(tcp, port=dead, password=password, dbname=db))
     case("unreachable port, password set", ["--config", c, "--input", singer("dead")], env0, 1,
@@ -616,7 +607,7 @@ def password_runs(db, tmp, role, password, wrong, marker, port, checked):
 def mode_warnings(db, tmp):
     env0 = clean_env()
     marker = "mRk" + secrets.token_hex(8)
-    dead = free_port()  # nothing listens: the run fails after reading the settings
+    dead = harness.free_port()  # nothing listens: the run fails after reading the settings
     for mode, has_password, want_warning in ((0o644, True, True), (0o640, True, True),
                                              (0o604, True, True),
                                              (0o600, True, False), (0o400, True, False),
