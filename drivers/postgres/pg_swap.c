@@ -33,6 +33,34 @@ int pg_drop_table(tgt_driver *base, const char *schema, const char *table, tgt_e
     return rc;
 }
 
+/* ALTER TABLE schema.table RENAME [CONSTRAINT constraint] TO to. */
+static int alter_rename(pg_driver *d, const char *schema, const char *table, const char *constraint,
+                        const char *to, tgt_error *err)
+{
+    tgt_sbuf sb;
+    tgt_sbuf_init(&sb);
+    tgt_sbuf_append_str(&sb, "ALTER TABLE ");
+    pg_sql_qualified(d, &sb, schema, table);
+    if (constraint != NULL) {
+        tgt_sbuf_append_str(&sb, " RENAME CONSTRAINT ");
+        pg_sql_ident(d, &sb, constraint);
+        tgt_sbuf_append_str(&sb, " TO ");
+    } else {
+        tgt_sbuf_append_str(&sb, " RENAME TO ");
+    }
+    pg_sql_ident(d, &sb, to);
+    char *sql = pg_sql_take(d, &sb, err);
+    if (sql == NULL)
+        return -1;
+    int rc =
+        constraint != NULL
+            ? pg_command(d, sql, err, "while renaming the primary key of \"%s\".\"%s\"", schema,
+                         table)
+            : pg_command(d, sql, err, "while renaming \"%s\".\"%s\" to \"%s\"", schema, table, to);
+    free(sql);
+    return rc;
+}
+
 /* Renames the shadow's primary key constraint to <live>_pkey. */
 static int rename_key(pg_driver *d, const char *schema, const char *live, tgt_error *err)
 {
@@ -49,21 +77,7 @@ static int rename_key(pg_driver *d, const char *schema, const char *live, tgt_er
             keep--;
     }
     snprintf(wanted, sizeof(wanted), "%.*s_pkey", (int)keep, live);
-    tgt_sbuf sb;
-    tgt_sbuf_init(&sb);
-    tgt_sbuf_append_str(&sb, "ALTER TABLE ");
-    pg_sql_qualified(d, &sb, schema, live);
-    tgt_sbuf_append_str(&sb, " RENAME CONSTRAINT ");
-    pg_sql_ident(d, &sb, constraint);
-    tgt_sbuf_append_str(&sb, " TO ");
-    pg_sql_ident(d, &sb, wanted);
-    char *sql = pg_sql_take(d, &sb, err);
-    if (sql == NULL)
-        return -1;
-    int rc =
-        pg_command(d, sql, err, "while renaming the primary key of \"%s\".\"%s\"", schema, live);
-    free(sql);
-    return rc;
+    return alter_rename(d, schema, live, constraint, wanted, err);
 }
 
 int pg_replace_table(tgt_driver *base, const char *schema, const char *live, const char *shadow,
@@ -72,19 +86,8 @@ int pg_replace_table(tgt_driver *base, const char *schema, const char *live, con
     pg_driver *d = (pg_driver *)base;
     if (pg_drop_table(base, schema, live, err) != 0)
         return -1;
-    tgt_sbuf sb;
-    tgt_sbuf_init(&sb);
-    tgt_sbuf_append_str(&sb, "ALTER TABLE ");
-    pg_sql_qualified(d, &sb, schema, shadow);
-    tgt_sbuf_append_str(&sb, " RENAME TO ");
-    pg_sql_ident(d, &sb, live);
-    char *sql = pg_sql_take(d, &sb, err);
-    if (sql == NULL)
-        return -1;
-    int rc =
-        pg_command(d, sql, err, "while renaming \"%s\".\"%s\" to \"%s\"", schema, shadow, live);
-    free(sql);
-    if (rc != 0 || rename_key(d, schema, live, err) != 0)
+    if (alter_rename(d, schema, shadow, NULL, live, err) != 0 ||
+        rename_key(d, schema, live, err) != 0)
         return -1;
     tgt_log(TGT_LOG_INFO, "overwrite: \"%s\".\"%s\" replaced by the rows of this run", schema,
             live);
