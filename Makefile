@@ -10,6 +10,8 @@ BUILD := build/$(VARIANT)
 PKGS := jansson libzstd libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null || echo -I/usr/include/postgresql)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lzstd -lpq)
+# what the core alone needs (unit tests and fuzz replays link no libpq)
+CORE_PKG_LIBS := $(shell pkg-config --libs jansson libzstd 2>/dev/null || echo -ljansson -lzstd)
 
 WARN := -Wall -Wextra -Werror -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wwrite-strings -Wvla -Wswitch-enum
@@ -21,10 +23,16 @@ CFLAGS_ALL := -std=c11 -g $(OPT_$(VARIANT)) $(WARN) $(DEFS) -Isrc -Idrivers $(PK
 SAN_LDFLAGS_asan := -fsanitize=address,undefined
 LDFLAGS_ALL := $(SAN_LDFLAGS_$(VARIANT)) $(LDFLAGS)
 LIBS := $(PKG_LIBS) -lpthread -lm
+CORE_LIBS := $(CORE_PKG_LIBS) -lpthread -lm
 
-CORE_SRC := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard drivers/*.c) \
-            $(wildcard drivers/postgres/*.c)
+# CORE_OBJ: src/ without main.c, no driver (drivers/driver.h is the boundary);
+# DRIVER_OBJ: the warehouses the binary ships; FAKE_OBJ: the in-memory
+# driver the unit tests load through (drivers/fake/, never in the binary).
+CORE_SRC := $(filter-out src/main.c,$(wildcard src/*.c))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+DRIVER_SRC := $(wildcard drivers/postgres/*.c)
+DRIVER_OBJ := $(DRIVER_SRC:%.c=$(BUILD)/%.o)
+FAKE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard drivers/fake/*.c))
 MAIN_OBJ := $(BUILD)/src/main.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -36,16 +44,17 @@ BIN := $(if $(filter release,$(VARIANT)),target-pg,$(BUILD)/target-pg)
 
 all: $(BIN)
 
-$(BIN): $(CORE_OBJ) $(MAIN_OBJ)
+$(BIN): $(CORE_OBJ) $(DRIVER_OBJ) $(MAIN_OBJ)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ)
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) $(FAKE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $< $(CORE_OBJ) $(LDFLAGS_ALL) $(LIBS) -lcmocka
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $< $(CORE_OBJ) $(FAKE_OBJ) $(LDFLAGS_ALL) \
+	    $(CORE_LIBS) -lcmocka
 
 unit-bins: $(UNIT_BIN)
 
@@ -102,7 +111,7 @@ fmt:
 clean:
 	rm -rf build target-pg
 
--include $(CORE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(GEN_OBJ:.o=.d)
+-include $(CORE_OBJ:.o=.d) $(DRIVER_OBJ:.o=.d) $(FAKE_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(GEN_OBJ:.o=.d)
 
 # --- fuzzing (tests/fuzz/) ------------------------------------------------------
 # tests/fuzz/fuzz_<name>.c holds a libFuzzer target over the core objects and
@@ -135,11 +144,11 @@ fuzz:
 fuzz-bins: $(FUZZ_NAMES:%=$(BUILD)/fuzz_%)
 
 $(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(CORE_OBJ)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CORE_LIBS)
 
 $(BUILD)/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay_main.o $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CORE_LIBS)
 
 unit-bins: $(REPLAY_BIN)
 

@@ -1,0 +1,847 @@
+/*
+ * fake_driver.c - the in-memory warehouse of fake_driver.h.
+ *
+ * Rows are arrays of owned strings (NULL for SQL NULL) parsed from the COPY
+ * text the core sends.  A transaction keeps a deep copy of every table's
+ * rows taken at begin(); rollback() puts it back.  Out of memory is reported
+ * as TGT_ERR_NOMEM like any driver would.  Simplicity beats speed here: the
+ * tests load tens of rows, so lookups are linear.
+ */
+#include "fake/fake_driver.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FAKE_MAX_COLUMNS 512
+#define FAKE_OPS 17
+
+typedef struct fake_column {
+    char name[TGT_IDENT_MAX + 1];
+    tgt_coltype type;
+    char *source_path;
+    int not_null;
+} fake_column;
+
+typedef struct fake_rows {
+    char ***rows; /* rows[i][c], n_columns values each (+1 for staging) */
+    size_t n_rows;
+    size_t width;
+} fake_rows;
+
+typedef struct fake_table {
+    char schema[TGT_IDENT_MAX + 1];
+    char name[TGT_IDENT_MAX + 1];
+    fake_column columns[FAKE_MAX_COLUMNS];
+    size_t n_columns;
+    char key[FAKE_MAX_COLUMNS][TGT_IDENT_MAX + 1];
+    size_t n_keys;
+    fake_rows rows;
+    fake_rows saved;   /* the rows at begin(), while a transaction is open */
+    fake_rows staging; /* staged rows of this transaction, + sequence column */
+    int has_saved;
+} fake_table;
+
+typedef struct fake_failure {
+    unsigned at; /* call number that fails; 0: none */
+    tgt_fake_failure how;
+    unsigned long row;
+} fake_failure;
+
+typedef struct fake_driver {
+    tgt_driver base;
+    fake_table **tables;
+    size_t n_tables;
+    char **schemas;
+    size_t n_schemas;
+    int connected;
+    int in_txn;
+    unsigned calls[FAKE_OPS];
+    fake_failure failures[FAKE_OPS];
+    tgt_sbuf log;
+    /* the open bulk write */
+    fake_table *write_table;
+    int write_staging;
+    tgt_sbuf pending;       /* bytes of an incomplete last line */
+    unsigned long written;  /* rows parsed in this bulk write */
+    unsigned long refuse_row; /* a REFUSED failure waiting for this row (0: none) */
+} fake_driver;
+
+static const char *const op_names[FAKE_OPS] = {
+    "connect",     "describe_table", "ensure_schema",    "create_table", "add_column",
+    "alter_column_type", "begin",    "commit",           "rollback",     "write_begin",
+    "write_data",  "write_end",      "merge",            "activate_version",
+    "set_primary_key", "drop_table", "replace_table",
+};
+
+static int op_index(const char *op)
+{
+    for (int i = 0; i < FAKE_OPS; i++)
+        if (strcmp(op_names[i], op) == 0)
+            return i;
+    return -1;
+}
+
+/* --- rows ------------------------------------------------------------------ */
+
+static void rows_free(fake_rows *r)
+{
+    for (size_t i = 0; i < r->n_rows; i++) {
+        for (size_t c = 0; c < r->width; c++)
+            free(r->rows[i][c]);
+        free(r->rows[i]);
+    }
+    free(r->rows);
+    memset(r, 0, sizeof(*r));
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s == NULL ? NULL : strdup(s);
+}
+
+/* Appends a row of `width` cells taken from `cells` (copied). */
+static int rows_add(fake_rows *r, char *const *cells, size_t width)
+{
+    char ***grown = realloc(r->rows, (r->n_rows + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return -1;
+    r->rows = grown;
+    char **row = calloc(width > 0 ? width : 1, sizeof(*row));
+    if (row == NULL)
+        return -1;
+    for (size_t c = 0; c < width; c++) {
+        row[c] = dup_or_null(cells[c]);
+        if (cells[c] != NULL && row[c] == NULL) {
+            for (size_t k = 0; k < c; k++)
+                free(row[k]);
+            free(row);
+            return -1;
+        }
+    }
+    r->rows[r->n_rows++] = row;
+    r->width = width;
+    return 0;
+}
+
+static int rows_copy(fake_rows *to, const fake_rows *from)
+{
+    memset(to, 0, sizeof(*to));
+    to->width = from->width;
+    for (size_t i = 0; i < from->n_rows; i++)
+        if (rows_add(to, from->rows[i], from->width) != 0)
+            return -1;
+    to->width = from->width;
+    return 0;
+}
+
+static void rows_delete(fake_rows *r, size_t at)
+{
+    for (size_t c = 0; c < r->width; c++)
+        free(r->rows[at][c]);
+    free(r->rows[at]);
+    memmove(&r->rows[at], &r->rows[at + 1], (r->n_rows - at - 1) * sizeof(*r->rows));
+    r->n_rows--;
+}
+
+/* Widens every row to `width` cells (new cells NULL): ADD COLUMN. */
+static int rows_widen(fake_rows *r, size_t width)
+{
+    for (size_t i = 0; i < r->n_rows; i++) {
+        char **row = realloc(r->rows[i], width * sizeof(*row));
+        if (row == NULL)
+            return -1;
+        for (size_t c = r->width; c < width; c++)
+            row[c] = NULL;
+        r->rows[i] = row;
+    }
+    r->width = width;
+    return 0;
+}
+
+/* --- tables ------------------------------------------------------------------ */
+
+static fake_table *find_table(const fake_driver *d, const char *schema, const char *name)
+{
+    for (size_t i = 0; i < d->n_tables; i++)
+        if (strcmp(d->tables[i]->schema, schema) == 0 && strcmp(d->tables[i]->name, name) == 0)
+            return d->tables[i];
+    return NULL;
+}
+
+static long find_column(const fake_table *t, const char *name)
+{
+    for (size_t i = 0; i < t->n_columns; i++)
+        if (strcmp(t->columns[i].name, name) == 0)
+            return (long)i;
+    return -1;
+}
+
+static void table_free(fake_table *t)
+{
+    for (size_t i = 0; i < t->n_columns; i++)
+        free(t->columns[i].source_path);
+    rows_free(&t->rows);
+    rows_free(&t->saved);
+    rows_free(&t->staging);
+    free(t);
+}
+
+static void remove_table(fake_driver *d, fake_table *t)
+{
+    for (size_t i = 0; i < d->n_tables; i++) {
+        if (d->tables[i] == t) {
+            memmove(&d->tables[i], &d->tables[i + 1], (d->n_tables - i - 1) * sizeof(*d->tables));
+            d->n_tables--;
+            table_free(t);
+            return;
+        }
+    }
+}
+
+/* --- failures ------------------------------------------------------------------ */
+
+/* Counts a call of op and decides whether it fails now.  Returns 1 and sets
+ * *how when it does (the caller applies TGT_FAKE_LOST_AFTER's effect first). */
+static int take_failure(fake_driver *d, int op, tgt_fake_failure *how)
+{
+    d->calls[op]++;
+    tgt_sbuf_append_str(&d->log, op_names[op]);
+    tgt_sbuf_append_char(&d->log, '\n');
+    fake_failure *f = &d->failures[op];
+    if (f->at == 0 || d->calls[op] != f->at)
+        return 0;
+    f->at = 0;
+    *how = f->how;
+    return 1;
+}
+
+static int fail_with(fake_driver *d, tgt_fake_failure how, const char *op, tgt_error *err)
+{
+    if (how == TGT_FAKE_LOST || how == TGT_FAKE_LOST_AFTER) {
+        d->connected = 0;
+        tgt_error_set(err, TGT_ERR_LOAD, "fake: connection lost during %s", op);
+        err->connection_lost = 1;
+        return -1;
+    }
+    tgt_error_set(err, TGT_ERR_LOAD, "fake: %s failed", op);
+    tgt_error_sqlstate(err, "XX000");
+    return -1;
+}
+
+/* The common prologue of every operation but connect: counts the call,
+ * refuses when not connected, fails it when asked to (before it acts). */
+static int enter(fake_driver *d, int op, tgt_fake_failure *after, tgt_error *err)
+{
+    tgt_fake_failure how;
+    *after = (tgt_fake_failure)-1;
+    if (!d->connected) {
+        d->calls[op]++;
+        tgt_error_set(err, TGT_ERR_LOAD, "fake: not connected (%s)", op_names[op]);
+        err->connection_lost = 1;
+        return -1;
+    }
+    if (take_failure(d, op, &how)) {
+        /* a lost reply only means something for commit, a refused row only
+         * for a bulk write; elsewhere both are a failure before the call */
+        if ((how == TGT_FAKE_LOST_AFTER && op == op_index("commit")) ||
+            (how == TGT_FAKE_REFUSED && op == op_index("write_data"))) {
+            *after = how;
+            return 0;
+        }
+        return fail_with(d, how == TGT_FAKE_LOST_AFTER ? TGT_FAKE_LOST : how, op_names[op], err);
+    }
+    return 0;
+}
+
+/* --- operations ------------------------------------------------------------------ */
+
+static int fake_connect(tgt_driver *base, const tgt_config *cfg, tgt_error *err)
+{
+    (void)cfg;
+    fake_driver *d = (fake_driver *)base;
+    tgt_fake_failure how;
+    if (take_failure(d, op_index("connect"), &how)) {
+        tgt_error_set(err, TGT_ERR_LOAD, "fake: connection refused");
+        err->transient = 1;
+        return -1;
+    }
+    d->connected = 1;
+    d->in_txn = 0;
+    return 0;
+}
+
+static void discard_transaction(fake_driver *d, int restore)
+{
+    for (size_t i = 0; i < d->n_tables; i++) {
+        fake_table *t = d->tables[i];
+        rows_free(&t->staging);
+        if (!t->has_saved)
+            continue;
+        if (restore) {
+            rows_free(&t->rows);
+            t->rows = t->saved;
+            memset(&t->saved, 0, sizeof(t->saved));
+        } else {
+            rows_free(&t->saved);
+        }
+        t->has_saved = 0;
+    }
+    d->in_txn = 0;
+    d->write_table = NULL;
+}
+
+static void fake_free(tgt_driver *base)
+{
+    fake_driver *d = (fake_driver *)base;
+    if (d == NULL)
+        return;
+    for (size_t i = 0; i < d->n_tables; i++)
+        table_free(d->tables[i]);
+    free(d->tables);
+    for (size_t i = 0; i < d->n_schemas; i++)
+        free(d->schemas[i]);
+    free(d->schemas);
+    tgt_sbuf_deinit(&d->log);
+    tgt_sbuf_deinit(&d->pending);
+    free(d);
+}
+
+static int fake_describe_table(tgt_driver *base, const char *schema, const char *table,
+                               tgt_live_table *out, tgt_error *err)
+{
+    fake_driver *d = (fake_driver *)base;
+    tgt_fake_failure after;
+    tgt_live_table_init(out);
+    if (enter(d, op_index("describe_table"), &after, err) != 0)
+        return -1;
+    const fake_table *t = find_table(d, schema, table);
+    if (t == NULL)
+        return 0;
+    out->exists = 1;
+    out->columns = calloc(t->n_columns + 1, sizeof(*out->columns));
+    out->key = calloc(t->n_keys + 1, sizeof(*out->key));
+    if (out->columns == NULL || out->key == NULL)
+        return tgt_error_nomem(err);
+    for (size_t i = 0; i < t->n_columns; i++) {
+        tgt_live_column *lc = &out->columns[out->n_columns++];
+        memcpy(lc->name, t->columns[i].name, sizeof(lc->name));
+        tgt_type_sql(t->columns[i].type, lc->sql_type, sizeof(lc->sql_type));
+        lc->type = t->columns[i].type;
+        lc->not_null = t->columns[i].not_null;
+        lc->source_path = dup_or_null(t->columns[i].source_path);
+        if (t->columns[i].source_path != NULL && lc->source_path == NULL)
+            return tgt_error_nomem(err);
+    }
+    for (size_t k = 0; k < t->n_keys; k++)
+        memcpy(out->key[out->n_keys++], t->key[k], TGT_IDENT_MAX + 1);
+    return 0;
+}
+
+static int fake_ensure_schema(tgt_driver *base, const char *schema, tgt_error *err)
+{
+    fake_driver *d = (fake_driver *)base;
+    tgt_fake_failure after;
+    if (enter(d, op_index("ensure_schema"), &after, err) != 0)
+        return -1;
+    for (size_t i = 0; i < d->n_schemas; i++)
+        if (strcmp(d->schemas[i], schema) == 0)
+            return 0;
+    char **grown = realloc(d->schemas, (d->n_schemas + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return tgt_error_nomem(err);
+    d->schemas = grown;
+    if ((d->schemas[d->n_schemas] = strdup(schema)) == NULL)
+        return tgt_error_nomem(err);
+    d->n_schemas++;
+    return 0;
+}
+
+static int set_column(fake_column *fc, const tgt_column *c)
+{
+    memcpy(fc->name, c->name, sizeof(fc->name));
+    fc->type = c->type;
+    fc->not_null = c->is_key;
+    free(fc->source_path);
+    fc->source_path = dup_or_null(c->source_path);
+    return c->source_path != NULL && fc->source_path == NULL ? -1 : 0;
+}
+
+static int fake_create_table(tgt_driver *base, const tgt_table *t, tgt_error *err)
+{
+    fake_driver *d = (fake_driver *)base;
+    tgt_fake_failure after;
+    if (enter(d, op_index("create_table"), &after, err) != 0)
+        return -1;
+    if (find_table(d, t->schema, t->name) != NULL) {
+        tgt_error_set(err, TGT_ERR_LOAD, "fake: relation \"%s\" already exists", t->name);
+        tgt_error_sqlstate(err, "42P07");
+        return -1;
+    }
+    if (t->n_columns > FAKE_MAX_COLUMNS)
+        return tgt_error_set(err, TGT_ERR_LOAD, "fake: too many columns");
+    fake_table *ft = calloc(1, sizeof(*ft));
+    fake_table **grown = realloc(d->tables, (d->n_tables + 1) * sizeof(*grown));
+    if (ft == NULL || grown == NULL) {
+        free(ft);
+        if (grown != NULL)
+            d->tables = grown;
+        return tgt_error_nomem(err);
+    }
+    d->tables = grown;
+    snprintf(ft->schema, sizeof(ft->schema), "%s", t->schema);
+    snprintf(ft->name, sizeof(ft->name), "%s", t->name);
+    for (size_t i = 0; i < t->n_columns; i++)
+        if (set_column(&ft->columns[ft->n_columns++], &t->columns[i]) != 0) {
+            table_free(ft);
+            return tgt_error_nomem(err);
+        }
+    for (size_t k = 0; k < t->n_keys; k++)
+        memcpy(ft->key[ft->n_keys++], t->columns[t->key_columns[k]].name, TGT_IDENT_MAX + 1);
+    ft->rows.width = ft->n_columns;
+    d->tables[d->n_tables++] = ft;
+    return 0;
+}
+
+static fake_table *table_of(fake_driver *d, const char *schema, const char *name, tgt_error *err)
+{
+    fake_table *ft = find_table(d, schema, name);
+    if (ft == NULL) {
+        tgt_error_set(err, TGT_ERR_LOAD, "fake: relation \"%s\".\"%s\" does not exist", schema,
+                      name);
+        tgt_error_sqlstate(err, "42P01");
+    }
+    return ft;
+}
+
+static int fake_add_column(tgt_driver *base, const tgt_table *t, size_t col, tgt_error *err)
+{
+    fake_driver *d = (fake_driver *)base;
+    tgt_fake_failure after;
+    if (enter(d, op_index("add_column"), &after, err) != 0)
+        return -1;
+    fake_table *ft = table_of(d, t->schema, t->name, err);
+    if (ft == NULL)
+        return -1;
+    if (find_column(ft, t->columns[col].name) >= 0)
+        return 0; /* IF NOT EXISTS */
+    if (ft->n_columns == FAKE_MAX_COLUMNS)
+        return tgt_error_set(err, TGT_ERR_LOAD, "fake: too many columns");
+    if (set_column(&ft->columns[ft->n_columns], &t->columns[col]) != 0 ||
+        rows_widen(&ft->rows, ft->n_columns + 1) != 0)
+        return tgt_error_nomem(err);
+    ft->n_columns++;
+    return 0;
+}
+
+static int fake_alter_column_type(tgt_driver *base, const tgt_table *t, size_t col,
+                                  tgt_error *err)
+{
+    fake_driver *d = (fake_driver *)base;
+    tgt_fake_failure after;
+    if (enter(d, op_index("alter_column_type"), &after, err) != 0)
+        return -1;
+    fake_table *ft = table_of(d, t->schema, t->name, err);
+    if (ft == NULL)
+        return -1;
+    long c = find_column(ft, t->columns[col].name);
+    if (c < 0)
+        return tgt_error_set(err, TGT_ERR_LOAD, "fake: no column \"%s\"", t->columns[col].name);
+    ft->columns[c].type = t->columns[col].type;
+    return 0;
+}
+
+static int fake_begin(tgt_driver *base, tgt_error *err)
+{
+    fake_driver *d = (fake_driver *)base;
+    tgt_fake_failure after;
+    if (enter(d, op_index("begin"), &after, err) != 0)
+        return -1;
+    for (size_t i = 0; i < d->n_tables; i++) {
+        fake_table *t = d->tables[i];
+        if (rows_copy(&t->saved, &t->rows) != 0)
+            return tgt_error_nomem(err);
+        t->has_saved = 1;
+    }
+    d->in_txn = 1;
+    return 0;
+}
+
+static int fake_commit(tgt_driver *base, tgt_error *err)
+{
+    fake_driver *d = (fake_driver *)base;
+    tgt_fake_failure after;
+    if (enter(d, op_index("commit"), &after, err) != 0) {
+        if (err->connection_lost)
+            discard_transaction(d, 1);
+        return -1;
+    }
+    discard_transaction(d, 0);
+    if (after == TGT_FAKE_LOST_AFTER)
+        return fail_with(d, after, "commit", err);
+    return 0;
+}
+
+static void fake_rollback(tgt_driver *base)
+{
+    fake_driver *d = (fake_driver *)base;
+    d->calls[op_index("rollback")]++;
+    tgt_sbuf_append_str(&d->log, "rollback\n");
+    discard_transaction(d, 1);
+}
+
+static int fake_write_begin(tgt_driver *base, const tgt_table *t, tgt_write_mode mode,
+                            tgt_error *err)
+{
+    fake_driver *d = (fake_driver *)base;
+    tgt_fake_failure after;
+    if (enter(d, op_index("write_begin"), &after, err) != 0)
+        return -1;
+    fake_table *ft = table_of(d, t->schema, t->name, err);
+    if (ft == NULL)
+        return -1;
+    d->write_table = ft;
+    d->write_staging = mode == TGT_WRITE_STAGING;
+    d->written = 0;
+    tgt_sbuf_reset(&d->pending);
+    return 0;
+}
+
+/* Decodes one COPY text field in place: \N is NULL, backslash escapes. */
+static char *copy_field(char *s)
+{
+    if (strcmp(s, "\\N") == 0)
+        return NULL;
+    char *w = s;
+    for (const char *r = s; *r != '\0'; r++) {
+        if (*r != '\\' || r[1] == '\0') {
+            *w++ = *r;
+            continue;
+        }
+        r++;
+        *w++ = *r == 't' ? '\t' : *r == 'n' ? '\n' : *r == 'r' ? '\r' : *r;
+    }
+    *w = '\0';
+    return s;
+}
+
+/* Parses one COPY line (no newline) into the open write's table. */
+static int take_line(fake_driver *d, char *line, tgt_error *err)
+{
+    fake_table *ft = d->write_table;
+    size_t width = ft->n_columns + (d->write_staging ? 1 : 0);
+    char *cells[FAKE_MAX_COLUMNS + 1];
+    size_t n = 0;
+    for (char *field = line;; n++) {
+        char *tab = strchr(field, '\t');
+        if (tab != NULL)
+            *tab = '\0';
+        if (n < width)
+            cells[n] = copy_field(field);
+        if (tab == NULL)
+            break;
+        field = tab + 1;
+    }
+    d->written++;
+    if (n + 1 != width)
+        return tgt_error_set(err, TGT_ERR_LOAD, "fake: row %lu has %zu fields, %zu expected",
+                             d->written, n + 1, width);
+    for (size_t c = 0; c < ft->n_columns; c++)
+        if (ft->columns[c].not_null && cells[c] == NULL) {
+            tgt_error_set(err, TGT_ERR_LOAD, "fake: null value in column \"%s\"",
+                          ft->columns[c].name);
+            tgt_error_sqlstate(err, "23502");
+            err->bulk_row = d->written;
+            return -1;
+        }
+    fake_rows *into = d->write_staging ? &ft->staging : &ft->rows;
+    return rows_add(into, cells, width) == 0 ? 0 : tgt_error_nomem(err);
+}
+
+static int fake_write_data(tgt_driver *base, const char *data, size_t len, tgt_error *err)
+{
+    fake_driver *d = (fake_driver *)base;
+    tgt_fake_failure after;
+    if (enter(d, op_index("write_data"), &after, err) != 0)
+        return -1;
+    if (after == TGT_FAKE_REFUSED)
+        d->refuse_row = d->failures[op_index("write_data")].row;
+    tgt_sbuf_append(&d->pending, data, len);
+    if (!tgt_sbuf_ok(&d->pending))
+        return tgt_error_nomem(err);
+    char *buf = d->pending.data;
+    size_t used = 0;
+    for (char *nl; (nl = memchr(buf + used, '\n', d->pending.len - used)) != NULL;) {
+        *nl = '\0';
+        if (d->refuse_row != 0 && d->written + 1 == d->refuse_row) {
+            d->refuse_row = 0;
+            tgt_error_set(err, TGT_ERR_LOAD, "fake: new row violates check constraint");
+            tgt_error_sqlstate(err, "23514");
+            err->bulk_row = d->written + 1;
+            return -1;
+        }
+        if (take_line(d, buf + used, err) != 0)
+            return -1;
+        used = (size_t)(nl - buf) + 1;
+    }
+    memmove(buf, buf + used, d->pending.len - used);
+    d->pending.len -= used;
+    return 0;
+}
+
+static int fake_write_end(tgt_driver *base, unsigned long *rows, tgt_error *err)
+{
+    fake_driver *d = (fake_driver *)base;
+    tgt_fake_failure after;
+    *rows = 0;
+    int rc = enter(d, op_index("write_end"), &after, err);
+    d->write_table = NULL;
+    if (rc != 0)
+        return -1;
+    if (d->pending.len != 0)
+        return tgt_error_set(err, TGT_ERR_LOAD, "fake: bulk write ends inside a row");
+    *rows = d->written;
+    return 0;
+}
+
+/* Index in ft->rows of the row whose key equals the staged row's, or -1. */
+static long find_key(const fake_table *ft, char *const *staged)
+{
+    for (size_t i = 0; i < ft->rows.n_rows; i++) {
+        int same = 1;
+        for (size_t k = 0; same && k < ft->n_keys; k++) {
+            long c = find_column(ft, ft->key[k]);
+            const char *a = ft->rows.rows[i][c], *b = staged[c];
+            same = a != NULL && b != NULL && strcmp(a, b) == 0;
+        }
+        if (same)
+            return (long)i;
+    }
+    return -1;
+}
+
+/* Applies one staged row (the newest for its key) to the table. */
+static int apply_staged(fake_table *ft, const tgt_table *t, char *const *staged,
+                        unsigned long *changed)
+{
+    long at = find_key(ft, staged);
+    int deleting = t->hard_delete && t->deleted_at_column >= 0 &&
+                   staged[t->deleted_at_column] != NULL;
+    if (deleting) {
+        if (at >= 0)
+            rows_delete(&ft->rows, (size_t)at);
+        return 0;
+    }
+    (*changed)++;
+    if (at < 0)
+        return rows_add(&ft->rows, staged, ft->n_columns);
+    char **row = ft->rows.rows[at];
+    for (size_t c = 0; c < ft->n_columns; c++) {
+        char *v = dup_or_null(staged[c]);
+        if (staged[c] != NULL && v == NULL)
+            return -1;
+        free(row[c]);
+        row[c] = v;
+    }
+    return 0;
+}
+
+static int fake_merge(tgt_driver *base, const tgt_table *t, unsigned long *changed, tgt_error *err)
+{
+    fake_driver *d = (fake_driver *)base;
+    tgt_fake_failure after;
+    *changed = 0;
+    if (enter(d, op_index("merge"), &after, err) != 0)
+        return -1;
+    fake_table *ft = table_of(d, t->schema, t->name, err);
+    if (ft == NULL)
+        return -1;
+    fake_rows *st = &ft->staging;
+    size_t seq = ft->n_columns;
+    /* newest per key: a staged row is applied unless a later one has its key */
+    for (size_t i = 0; i < st->n_rows; i++) {
+        int superseded = 0;
+        for (size_t j = 0; !superseded && j < st->n_rows; j++) {
+            if (j == i || strtoull(st->rows[j][seq], NULL, 10) <= strtoull(st->rows[i][seq], NULL, 10))
+                continue;
+            superseded = 1;
+            for (size_t k = 0; superseded && k < ft->n_keys; k++) {
+                long c = find_column(ft, ft->key[k]);
+                superseded = strcmp(st->rows[i][c], st->rows[j][c]) == 0;
+            }
+        }
+        if (!superseded && apply_staged(ft, t, st->rows[i], changed) != 0)
+            return tgt_error_nomem(err);
+    }
+    rows_free(st);
+    return 0;
+}
+
+static int fake_activate_version(tgt_driver *base, const char *schema, const char *table,
+                                 const char *version_column, const char *deleted_column,
+                                 const char *version, int hard, unsigned long *affected,
+                                 tgt_error *err)
+{
+    fake_driver *d = (fake_driver *)base;
+    tgt_fake_failure after;
+    *affected = 0;
+    if (enter(d, op_index("activate_version"), &after, err) != 0)
+        return -1;
+    fake_table *ft = table_of(d, schema, table, err);
+    if (ft == NULL)
+        return -1;
+    long vc = find_column(ft, version_column), dc = find_column(ft, deleted_column);
+    if (vc < 0 || dc < 0)
+        return tgt_error_set(err, TGT_ERR_LOAD, "fake: no version or deletion column");
+    long long v = strtoll(version, NULL, 10);
+    for (size_t i = ft->rows.n_rows; i-- > 0;) {
+        char **row = ft->rows.rows[i];
+        if (row[vc] != NULL && strtoll(row[vc], NULL, 10) >= v)
+            continue;
+        if (hard) {
+            rows_delete(&ft->rows, i);
+            (*affected)++;
+        } else if (row[dc] == NULL) {
+            if ((row[dc] = strdup("now")) == NULL)
+                return tgt_error_nomem(err);
+            (*affected)++;
+        }
+    }
+    return 0;
+}
+
+static int fake_set_primary_key(tgt_driver *base, const tgt_table *t, tgt_error *err)
+{
+    fake_driver *d = (fake_driver *)base;
+    tgt_fake_failure after;
+    if (enter(d, op_index("set_primary_key"), &after, err) != 0)
+        return -1;
+    fake_table *ft = table_of(d, t->schema, t->name, err);
+    if (ft == NULL)
+        return -1;
+    ft->n_keys = 0;
+    for (size_t k = 0; k < t->n_keys; k++) {
+        const char *name = t->columns[t->key_columns[k]].name;
+        memcpy(ft->key[ft->n_keys++], name, TGT_IDENT_MAX + 1);
+        long c = find_column(ft, name);
+        if (c >= 0)
+            ft->columns[c].not_null = 1;
+    }
+    return 0;
+}
+
+static int fake_drop_table(tgt_driver *base, const char *schema, const char *table,
+                           tgt_error *err)
+{
+    fake_driver *d = (fake_driver *)base;
+    tgt_fake_failure after;
+    if (enter(d, op_index("drop_table"), &after, err) != 0)
+        return -1;
+    fake_table *ft = find_table(d, schema, table);
+    if (ft != NULL)
+        remove_table(d, ft);
+    return 0;
+}
+
+static int fake_replace_table(tgt_driver *base, const char *schema, const char *live,
+                              const char *shadow, tgt_error *err)
+{
+    fake_driver *d = (fake_driver *)base;
+    tgt_fake_failure after;
+    if (enter(d, op_index("replace_table"), &after, err) != 0)
+        return -1;
+    fake_table *sh = table_of(d, schema, shadow, err);
+    if (sh == NULL)
+        return -1;
+    fake_table *old = find_table(d, schema, live);
+    if (old != NULL)
+        remove_table(d, old);
+    snprintf(sh->name, sizeof(sh->name), "%s", live);
+    return 0;
+}
+
+static const tgt_driver_ops fake_ops = {
+    .name = "fake",
+    .connect = fake_connect,
+    .free = fake_free,
+    .describe_table = fake_describe_table,
+    .ensure_schema = fake_ensure_schema,
+    .create_table = fake_create_table,
+    .add_column = fake_add_column,
+    .alter_column_type = fake_alter_column_type,
+    .begin = fake_begin,
+    .commit = fake_commit,
+    .rollback = fake_rollback,
+    .write_begin = fake_write_begin,
+    .write_data = fake_write_data,
+    .write_end = fake_write_end,
+    .merge = fake_merge,
+    .activate_version = fake_activate_version,
+    .set_primary_key = fake_set_primary_key,
+    .drop_table = fake_drop_table,
+    .replace_table = fake_replace_table,
+};
+
+tgt_driver *tgt_fake_driver_new(tgt_error *err)
+{
+    fake_driver *d = calloc(1, sizeof(*d));
+    if (d == NULL) {
+        tgt_error_nomem(err);
+        return NULL;
+    }
+    d->base.ops = &fake_ops;
+    tgt_sbuf_init(&d->log);
+    tgt_sbuf_init(&d->pending);
+    return &d->base;
+}
+
+/* --- test inspection ------------------------------------------------------------------ */
+
+void tgt_fake_fail_at(tgt_driver *base, const char *op, unsigned n, tgt_fake_failure how,
+                      unsigned long row)
+{
+    fake_driver *d = (fake_driver *)base;
+    int i = op_index(op);
+    if (i < 0 || n == 0)
+        return;
+    d->failures[i].at = d->calls[i] + n;
+    d->failures[i].how = how;
+    d->failures[i].row = row;
+}
+
+unsigned tgt_fake_calls(const tgt_driver *base, const char *op)
+{
+    const fake_driver *d = (const fake_driver *)base;
+    int i = op_index(op);
+    return i < 0 ? 0 : d->calls[i];
+}
+
+const char *tgt_fake_call_log(const tgt_driver *base)
+{
+    return tgt_sbuf_str(&((const fake_driver *)base)->log);
+}
+
+size_t tgt_fake_row_count(const tgt_driver *base, const char *schema, const char *table)
+{
+    const fake_table *ft = find_table((const fake_driver *)base, schema, table);
+    return ft == NULL ? 0 : ft->rows.n_rows;
+}
+
+const char *tgt_fake_value(const tgt_driver *base, const char *schema, const char *table,
+                           size_t row, const char *column, int *found)
+{
+    const fake_table *ft = find_table((const fake_driver *)base, schema, table);
+    long c = ft == NULL ? -1 : find_column(ft, column);
+    int ok = c >= 0 && row < ft->rows.n_rows;
+    if (found != NULL)
+        *found = ok;
+    return ok ? ft->rows.rows[row][c] : NULL;
+}
+
+tgt_coltype tgt_fake_column_type(const tgt_driver *base, const char *schema, const char *table,
+                                 const char *column)
+{
+    const fake_table *ft = find_table((const fake_driver *)base, schema, table);
+    long c = ft == NULL ? -1 : find_column(ft, column);
+    return c >= 0 ? ft->columns[c].type : tgt_type_make(TGT_T_OTHER);
+}

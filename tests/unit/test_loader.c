@@ -1,0 +1,353 @@
+/*
+ * test_loader.c - the loader's commit points, STATE promise, schema
+ * evolution decisions, replay spool and recovery, against the in-memory
+ * fake driver (drivers/fake/), which can fail any call on demand.  These are
+ * the fault paths that otherwise need a real server (and a proxy or a
+ * killed backend) to reach; tests/integration/ checks the same promises on
+ * PostgreSQL.
+ *
+ * Each test feeds Singer lines through tgt_message_parse and
+ * tgt_loader_handle, as target.c does, with STATE written to a memory
+ * stream.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "fake/fake_driver.h"
+#include "loader.h"
+#include "log.h"
+#include "message.h"
+
+typedef struct fixture {
+    tgt_config cfg;
+    tgt_driver *driver;
+    tgt_loader loader;
+    tgt_json_parser parser;
+    tgt_sbuf scratch;
+    char *state_text;
+    size_t state_len;
+    FILE *state_out;
+    unsigned long line_no;
+    tgt_error err;
+} fixture;
+
+/* Settings each test may change before start(). */
+static void setup_config(fixture *fx)
+{
+    tgt_error err;
+    tgt_error_init(&err);
+    tgt_config_init(&fx->cfg);
+    fx->cfg.connect_retry_delay_ms = 0;
+    assert_int_equal(tgt_config_finish(&fx->cfg, &err), 0);
+}
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof(*fx));
+    assert_non_null(fx);
+    tgt_log_set_level(TGT_LOG_ERROR);
+    setup_config(fx);
+    tgt_error_init(&fx->err);
+    fx->driver = tgt_fake_driver_new(&fx->err);
+    assert_non_null(fx->driver);
+    tgt_json_parser_init(&fx->parser);
+    fx->parser.skip_array_items = 1;
+    tgt_sbuf_init(&fx->scratch);
+    fx->state_out = open_memstream(&fx->state_text, &fx->state_len);
+    assert_non_null(fx->state_out);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    tgt_loader_deinit(&fx->loader);
+    fx->driver->ops->free(fx->driver);
+    tgt_json_parser_deinit(&fx->parser);
+    tgt_sbuf_deinit(&fx->scratch);
+    fclose(fx->state_out);
+    free(fx->state_text);
+    tgt_config_deinit(&fx->cfg);
+    free(fx);
+    return 0;
+}
+
+static void start(fixture *fx)
+{
+    assert_int_equal(
+        tgt_loader_init(&fx->loader, &fx->cfg, fx->driver, "stdin", fx->state_out, &fx->err), 0);
+}
+
+/* Handles one line; returns what tgt_loader_handle returned. */
+static int feed(fixture *fx, const char *line)
+{
+    tgt_message msg;
+    fx->line_no++;
+    if (tgt_message_parse(&fx->parser, line, strlen(line), &msg, &fx->scratch, &fx->err) != 0)
+        return -1;
+    return tgt_loader_handle(&fx->loader, &fx->parser, line, strlen(line), fx->line_no, &msg,
+                             &fx->err);
+}
+
+static void feed_ok(fixture *fx, const char *line)
+{
+    if (feed(fx, line) != 0)
+        fail_msg("line %lu: %s", fx->line_no, fx->err.message);
+}
+
+static const char *states(fixture *fx)
+{
+    fflush(fx->state_out);
+    return fx->state_text == NULL ? "" : fx->state_text;
+}
+
+static void feed_records(fixture *fx, const char *stream, int from, int to)
+{
+    char line[256];
+    for (int i = from; i <= to; i++) {
+        snprintf(line, sizeof(line),
+                 "{\"type\":\"RECORD\",\"stream\":\"%s\",\"record\":{\"id\":%d,\"v\":\"r%d\"}}",
+                 stream, i, i);
+        feed_ok(fx, line);
+    }
+}
+
+#define KEYED_SCHEMA                                                                               \
+    "{\"type\":\"SCHEMA\",\"stream\":\"k\",\"key_properties\":[\"id\"],\"schema\":{"              \
+    "\"properties\":{\"id\":{\"type\":\"integer\"},\"v\":{\"type\":\"string\"}}}}"
+#define APPEND_SCHEMA                                                                              \
+    "{\"type\":\"SCHEMA\",\"stream\":\"a\",\"key_properties\":[],\"schema\":{"                    \
+    "\"properties\":{\"id\":{\"type\":\"integer\"},\"v\":{\"type\":\"string\"}}}}"
+
+/* STATE goes out only once every record before it is committed. */
+static void test_state_waits_for_commit(void **state)
+{
+    fixture *fx = *state;
+    fx->cfg.batch_size_rows = 2;
+    start(fx);
+    feed_ok(fx, KEYED_SCHEMA);
+    feed_records(fx, "k", 1, 1);
+    feed_ok(fx, "{\"type\":\"STATE\",\"value\":{\"at\":1}}");
+    assert_string_equal(states(fx), "");
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "k"), 0);
+    feed_records(fx, "k", 2, 2); /* batch_size_rows reached: commit point */
+    assert_string_equal(states(fx), "{\"at\":1}\n");
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "k"), 2);
+    feed_records(fx, "k", 3, 3);
+    feed_ok(fx, "{\"type\":\"STATE\",\"value\":{\"at\":3}}");
+    assert_string_equal(states(fx), "{\"at\":1}\n");
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    assert_string_equal(states(fx), "{\"at\":1}\n{\"at\":3}\n");
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "k"), 3);
+}
+
+/* A STATE with nothing pending before it goes out at once. */
+static void test_state_with_nothing_pending(void **state)
+{
+    fixture *fx = *state;
+    start(fx);
+    feed_ok(fx, "{\"type\":\"STATE\",\"value\":{\"at\":0}}");
+    assert_string_equal(states(fx), "{\"at\":0}\n");
+    assert_int_equal(tgt_fake_calls(fx->driver, "commit"), 0);
+}
+
+/* Newest record per key wins inside one batch. */
+static void test_newest_record_wins(void **state)
+{
+    fixture *fx = *state;
+    start(fx);
+    feed_ok(fx, KEYED_SCHEMA);
+    feed_ok(fx, "{\"type\":\"RECORD\",\"stream\":\"k\",\"record\":{\"id\":1,\"v\":\"old\"}}");
+    feed_ok(fx, "{\"type\":\"RECORD\",\"stream\":\"k\",\"record\":{\"id\":1,\"v\":\"new\"}}");
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "k"), 1);
+    assert_string_equal(tgt_fake_value(fx->driver, "public", "k", 0, "v", NULL), "new");
+}
+
+/* The connection breaks before COMMIT reaches the server: reconnect and
+ * replay the batch from the spool, every row once. */
+static void test_lost_commit_is_replayed(void **state)
+{
+    fixture *fx = *state;
+    start(fx);
+    feed_ok(fx, APPEND_SCHEMA);
+    feed_records(fx, "a", 1, 5);
+    feed_ok(fx, "{\"type\":\"STATE\",\"value\":5}");
+    tgt_fake_fail_at(fx->driver, "commit", 1, TGT_FAKE_LOST, 0);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "a"), 5);
+    assert_int_equal(tgt_fake_calls(fx->driver, "connect"), 2);
+    assert_string_equal(states(fx), "5\n");
+}
+
+/* The connection breaks in the middle of a bulk write. */
+static void test_lost_write_is_replayed(void **state)
+{
+    fixture *fx = *state;
+    start(fx);
+    feed_ok(fx, APPEND_SCHEMA);
+    feed_ok(fx, KEYED_SCHEMA);
+    feed_records(fx, "a", 1, 3);
+    feed_records(fx, "k", 1, 3);
+    tgt_fake_fail_at(fx->driver, "write_data", 2, TGT_FAKE_LOST, 0);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "a"), 3);
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "k"), 3);
+}
+
+/* An error that reconnecting cannot fix: no STATE, the batch rolled back. */
+static void test_failed_commit_writes_no_state(void **state)
+{
+    fixture *fx = *state;
+    start(fx);
+    feed_ok(fx, APPEND_SCHEMA);
+    feed_records(fx, "a", 1, 2);
+    feed_ok(fx, "{\"type\":\"STATE\",\"value\":2}");
+    tgt_fake_fail_at(fx->driver, "commit", 1, TGT_FAKE_ERROR, 0);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), -1);
+    assert_int_equal(fx->err.code, TGT_ERR_LOAD);
+    tgt_loader_abort(&fx->loader);
+    assert_string_equal(states(fx), "");
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "a"), 0);
+}
+
+/* A row the database refuses, under invalid_records fail: the error names
+ * its input line and nothing is committed. */
+static void test_refused_row_fails_naming_line(void **state)
+{
+    fixture *fx = *state;
+    start(fx);
+    feed_ok(fx, APPEND_SCHEMA);  /* line 1 */
+    feed_records(fx, "a", 1, 4); /* lines 2-5 */
+    tgt_fake_fail_at(fx->driver, "write_data", 1, TGT_FAKE_REFUSED, 3);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), -1);
+    assert_non_null(strstr(fx->err.where, "line 4"));
+    tgt_loader_abort(&fx->loader);
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "a"), 0);
+}
+
+/* The same refusal under invalid_records skip: only that record is dropped. */
+static void test_refused_row_skipped(void **state)
+{
+    fixture *fx = *state;
+    free(fx->cfg.invalid_records);
+    fx->cfg.invalid_records = strdup("skip");
+    start(fx);
+    feed_ok(fx, APPEND_SCHEMA);
+    feed_records(fx, "a", 1, 4);
+    feed_ok(fx, "{\"type\":\"STATE\",\"value\":4}");
+    tgt_fake_fail_at(fx->driver, "write_data", 1, TGT_FAKE_REFUSED, 3);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "a"), 3);
+    for (size_t r = 0; r < 3; r++)
+        assert_string_not_equal(tgt_fake_value(fx->driver, "public", "a", r, "id", NULL), "3");
+    assert_string_equal(states(fx), "4\n");
+}
+
+/* Evolution: a wider type alters the live column once; the same SCHEMA
+ * again issues no DDL; a narrower one fails without committing. */
+static void test_schema_widening_and_narrowing(void **state)
+{
+    fixture *fx = *state;
+    start(fx);
+    feed_ok(fx, APPEND_SCHEMA);
+    feed_records(fx, "a", 1, 1);
+    const char *wider = "{\"type\":\"SCHEMA\",\"stream\":\"a\",\"key_properties\":[],\"schema\":{"
+                        "\"properties\":{\"id\":{\"type\":\"number\"},\"v\":{\"type\":\"string\"}}}}";
+    feed_ok(fx, wider);
+    assert_int_equal(tgt_fake_calls(fx->driver, "alter_column_type"), 1);
+    assert_int_equal(tgt_fake_column_type(fx->driver, "public", "a", "id").kind, TGT_T_NUMERIC);
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "a"), 1); /* committed first */
+    feed_ok(fx, wider);
+    assert_int_equal(tgt_fake_calls(fx->driver, "alter_column_type"), 1);
+    feed_ok(fx, "{\"type\":\"RECORD\",\"stream\":\"a\",\"record\":{\"id\":2.5,\"v\":\"x\"}}");
+    assert_int_equal(feed(fx, APPEND_SCHEMA), -1);
+    assert_int_equal(fx->err.code, TGT_ERR_DATA);
+    assert_non_null(strstr(fx->err.message, "\"id\""));
+    tgt_loader_abort(&fx->loader);
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "a"), 1);
+    assert_int_equal(tgt_fake_column_type(fx->driver, "public", "a", "id").kind, TGT_T_NUMERIC);
+}
+
+/* type_change keep: the narrower SCHEMA loads into the wider column. */
+static void test_schema_narrowing_kept(void **state)
+{
+    fixture *fx = *state;
+    free(fx->cfg.type_change);
+    fx->cfg.type_change = strdup("keep");
+    start(fx);
+    feed_ok(fx, "{\"type\":\"SCHEMA\",\"stream\":\"a\",\"key_properties\":[],\"schema\":{"
+                "\"properties\":{\"id\":{\"type\":\"number\"},\"v\":{\"type\":\"string\"}}}}");
+    feed_records(fx, "a", 1, 1);
+    feed_ok(fx, APPEND_SCHEMA);
+    feed_records(fx, "a", 2, 2);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    assert_int_equal(tgt_fake_calls(fx->driver, "alter_column_type"), 0);
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "a"), 2);
+    assert_int_equal(tgt_fake_column_type(fx->driver, "public", "a", "id").kind, TGT_T_NUMERIC);
+}
+
+/* ACTIVATE_VERSION commits what is pending, then marks older versions. */
+static void test_activate_version(void **state)
+{
+    fixture *fx = *state;
+    start(fx);
+    feed_ok(fx, KEYED_SCHEMA);
+    feed_ok(fx, "{\"type\":\"RECORD\",\"stream\":\"k\",\"version\":1,\"record\":{\"id\":1,\"v\":\"a\"}}");
+    feed_ok(fx, "{\"type\":\"RECORD\",\"stream\":\"k\",\"version\":1,\"record\":{\"id\":2,\"v\":\"b\"}}");
+    feed_ok(fx, "{\"type\":\"ACTIVATE_VERSION\",\"stream\":\"k\",\"version\":1}");
+    feed_ok(fx, "{\"type\":\"RECORD\",\"stream\":\"k\",\"version\":2,\"record\":{\"id\":1,\"v\":\"a\"}}");
+    feed_ok(fx, "{\"type\":\"ACTIVATE_VERSION\",\"stream\":\"k\",\"version\":2}");
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "k"), 2);
+    for (size_t r = 0; r < 2; r++) {
+        const char *id = tgt_fake_value(fx->driver, "public", "k", r, "id", NULL);
+        int found = 0;
+        const char *mark = tgt_fake_value(fx->driver, "public", "k", r, "_sdc_deleted_at", &found);
+        assert_true(found);
+        if (strcmp(id, "2") == 0)
+            assert_non_null(mark); /* only in version 1 */
+        else
+            assert_null(mark);
+    }
+}
+
+/* The first connection is retried, and a run that never connects fails. */
+static void test_connect_retries(void **state)
+{
+    fixture *fx = *state;
+    fx->cfg.connect_retries = 2;
+    start(fx);
+    tgt_fake_fail_at(fx->driver, "connect", 1, TGT_FAKE_LOST, 0);
+    feed_ok(fx, APPEND_SCHEMA);
+    assert_int_equal(tgt_fake_calls(fx->driver, "connect"), 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_state_waits_for_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_state_with_nothing_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newest_record_wins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_commit_is_replayed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_write_is_replayed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_commit_writes_no_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_row_fails_naming_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_row_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_widening_and_narrowing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_narrowing_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_activate_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connect_retries, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
