@@ -267,10 +267,11 @@ static int settle_refused(tgt_loader *l, tgt_stream *s, unsigned long row, const
 }
 
 /* The stream whose bulk write or merge the database refused for its data
- * (err says why), or NULL when err is no such refusal. */
+ * (err says why), or NULL when err is no such refusal.  A refusal already
+ * traced to its record (settle_refused) is TGT_ERR_DATA: final. */
 static tgt_stream *refused_stream(const tgt_loader *l, const tgt_error *err)
 {
-    if (!refused_value(err))
+    if (err->code != TGT_ERR_LOAD || !refused_value(err))
         return NULL;
     return l->failed_stream != NULL ? l->failed_stream : l->merge_failed;
 }
