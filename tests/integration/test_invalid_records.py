@@ -17,7 +17,11 @@ Two kinds of invalid record, each under each policy:
     names the row: a CHECK constraint, a unique index on a non-key column
     (two records of one batch share an email) and a foreign key to a parent
     table, and a key too big for the primary key's index.  The merge is
-    bisected to the one record.
+    bisected to the one record;
+  - refusals COPY does not pin on the row, also bisected: a row too big for
+    a page among 150 wide records sent in several chunks (PostgreSQL names
+    the last row of the group it was writing), append-only and keyed, and a
+    foreign key on an append-only table (checked when the COPY ends).
   With fail the error names the input line and stream, nothing of the batch
   is committed and stdout holds no STATE after it; with skip/dead_letter
   exactly the refused records are missing and every other row is there.
