@@ -51,6 +51,12 @@ typedef struct tgt_error {
     /* When the database refused a row of a bulk write: its 1-based position
      * in that write (COPY's "line N"), else 0.  Set by the driver. */
     unsigned long bulk_row;
+    /* 1 when bulk_row is the refused row itself (the database quoted that
+     * row or a value of it); 0 when it is only how far the write had got
+     * when the refusal came (PostgreSQL writes rows in groups and reports a
+     * row too big for its page at the group's last row), so the loader must
+     * search for the row.  Set by the driver with bulk_row. */
+    int bulk_row_exact;
 } tgt_error;
 
 /* Resets err to "no error". */

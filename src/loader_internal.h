@@ -44,7 +44,7 @@ int tgt_loader_invalid_record(tgt_loader *l, tgt_stream *s, const tgt_json_parse
 
 /* loader_recover.c: after a failure (err set): when the connection was lost,
  * reconnect and send the uncommitted batch again; when the database refused
- * a row (COPY names it; a refused merge is bisected to it), find its input
+ * a row (COPY quotes it; anything else is bisected to it), find its input
  * record and, unless invalid_records is fail, send the batch again without
  * it.  Everything is committed on success (0, err cleared); -1 leaves err
  * (improved) for the caller. */

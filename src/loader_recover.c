@@ -4,16 +4,19 @@
  * Two failures are recovered instead of ending the run:
  * - the connection broke (backend terminated, server restarted): reconnect
  *   with retries (retry.c) and send the batch again from the spool;
- * - the database refused one row of a bulk write (COPY names the row): the
+ * - the database refused one row of a bulk write and COPY quoted it: the
  *   row is traced back to its input record through the spool; with
  *   invalid_records skip or dead_letter the batch is sent again without it,
  *   with fail the error names the input line, stream and the refusal;
- * - the database refused a keyed stream's merge (a foreign key, a unique
- *   index, a trigger: nothing names the row): the stream's records are
- *   bisected.  Each probe sends the batch with only the first k records of
- *   that stream, merges up to it and rolls back; the record whose addition
- *   turns a working prefix into a refused one is the culprit, found in
- *   log2(n) probes, and then handled like a refused COPY row.
+ * - the database refused a stream's data without naming the row for sure:
+ *   a keyed stream's merge (a foreign key, a unique index, a trigger), a
+ *   foreign key checked when a COPY ends, a row too big for its page
+ *   (reported at the last row of the group PostgreSQL was writing): the
+ *   stream's records are bisected.  Each probe sends the batch with only
+ *   the first k records of that stream, merges up to it and rolls back; the
+ *   record whose addition turns a working prefix into a refused one is the
+ *   culprit, found in log2(n) probes (a row COPY mentioned is probed
+ *   first), and then handled like a quoted COPY row.
  * Either way the replayed batch is committed at once, so STATE stays honest:
  * every STATE received so far followed records that are all in the batch.
  *
@@ -138,6 +141,7 @@ static void forget_batch(tgt_loader *l)
     l->in_txn = 0;
     l->copy_stream = NULL;
     l->merge_failed = NULL;
+    l->failed_stream = NULL;
     l->buffered = 0;
     l->pending_rows = 0;
     for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order) {
@@ -246,8 +250,12 @@ static int settle_refused(tgt_loader *l, tgt_stream *s, unsigned long row, const
             tgt_error_detail(err, "%s", db->detail);
         tgt_error_hint(err, "Nothing of the batch was committed.  invalid_records skip or "
                             "dead_letter would load the batch without this record.");
-        tgt_error_where(err, "%s line %lu, stream \"%s\" (%s)", l->input_name, line_no, s->name,
-                        db->where);
+        /* a COPY line that was only a hint would contradict the input line */
+        if (db->bulk_row > 0 && !db->bulk_row_exact)
+            tgt_error_where(err, "%s line %lu, stream \"%s\"", l->input_name, line_no, s->name);
+        else
+            tgt_error_where(err, "%s line %lu, stream \"%s\" (%s)", l->input_name, line_no,
+                            s->name, db->where);
         return -1;
     }
     tgt_message msg;
@@ -258,50 +266,47 @@ static int settle_refused(tgt_loader *l, tgt_stream *s, unsigned long row, const
     return replay(l, err);
 }
 
-/* COPY named the refused row: its place among the stream's pending rows is
- * the rows shipped before that bulk write plus COPY's line number. */
-static int recover_refused_row(tgt_loader *l, tgt_error *err)
+/* The stream whose bulk write or merge the database refused for its data
+ * (err says why), or NULL when err is no such refusal.  A refusal already
+ * traced to its record (settle_refused) is TGT_ERR_DATA: final. */
+static tgt_stream *refused_stream(const tgt_loader *l, const tgt_error *err)
 {
-    tgt_error db = *err;
-    tgt_error_init(err);
-    return settle_refused(l, l->failed_stream, l->failed_first_row + db.bulk_row, &db, err);
-}
-
-static int refused_copy(const tgt_loader *l, const tgt_error *err)
-{
-    return err->bulk_row > 0 && l->failed_stream != NULL && refused_value(err);
-}
-
-static int refused_merge(const tgt_loader *l, const tgt_error *err)
-{
-    return err->bulk_row == 0 && l->merge_failed != NULL && refused_value(err);
+    if (err->code != TGT_ERR_LOAD || !refused_value(err))
+        return NULL;
+    return l->failed_stream != NULL ? l->failed_stream : l->merge_failed;
 }
 
 /* Sends the batch with only stream s's first k records, merges up to s and
- * rolls back: 1 when s's merge is refused as before, 0 when it goes
- * through, -1 (err set) when something else fails. */
-static int probe(tgt_loader *l, tgt_stream *s, unsigned long k, tgt_error *err)
+ * rolls back: 1 when s is refused as before (*why then holds the refusal),
+ * 0 when it goes through, -1 (err set) when something else fails. */
+static int probe(tgt_loader *l, tgt_stream *s, unsigned long k, tgt_error *why, tgt_error *err)
 {
+    tgt_log(TGT_LOG_DEBUG, "stream \"%s\": probing with its first %lu records", s->name, k);
     int rc = resend(l, s, k, err);
     if (rc == 0)
         rc = tgt_loader_ship_and_merge(l, s, err);
-    int refused = rc != 0 && refused_merge(l, err) && l->merge_failed == s;
+    int refused = rc != 0 && refused_stream(l, err) == s;
     forget_batch(l);
     if (refused) {
+        *why = *err;
         tgt_error_init(err);
         return 1;
     }
     return rc;
 }
 
-/* A keyed stream's merge was refused: bisect its records for the one whose
- * addition makes a working prefix fail.  Prefix 0 goes through (nothing of
- * s is merged) and the whole batch was refused, so the search keeps
- * lo = a prefix that works, hi = a prefix that is refused. */
-static int recover_refused_merge(tgt_loader *l, tgt_error *err)
+/* The database refused stream s (err says why) without naming the record
+ * for sure: bisect s's records for the one whose addition makes a working
+ * prefix fail.  Prefix 0 goes through (nothing of s is sent) and the whole
+ * batch was refused, so the search keeps lo = a prefix that works, hi = a
+ * prefix that is refused.  `hint` (0: none) is the row the database
+ * mentioned: it and the row before it are probed first, which settles a
+ * right hint in two probes.  When no probe confirms the whole batch's
+ * refusal (it came from sending the streams in another order), the batch
+ * is sent again without dropping anything. */
+static int recover_by_bisecting(tgt_loader *l, tgt_stream *s, unsigned long hint, tgt_error *err)
 {
-    tgt_stream *s = l->merge_failed;
-    tgt_error db = *err;
+    tgt_error why = *err;
     tgt_error_init(err);
     unsigned long lo = 0, hi = 0;
     tgt_spool_entry e;
@@ -309,22 +314,56 @@ static int recover_refused_merge(tgt_loader *l, tgt_error *err)
         return -1;
     tgt_log(TGT_LOG_INFO,
             "stream \"%s\": %s; looking for the refused record among its %lu uncommitted records",
-            s->name, db.message, hi);
-    while (hi - lo > 1) {
-        unsigned long mid = lo + (hi - lo) / 2;
-        int refused = probe(l, s, mid, err);
+            s->name, why.message, hi);
+    unsigned long guesses[2] = {hint, hint > 0 ? hint - 1 : 0};
+    size_t next_guess = 0;
+    int confirmed = 0;
+    while (hi - lo > 1 || (hi > 0 && !confirmed)) {
+        unsigned long mid = hi - lo > 1 ? lo + (hi - lo) / 2 : hi;
+        while (next_guess < 2) {
+            unsigned long g = guesses[next_guess++];
+            if (g > lo && g < hi) {
+                mid = g;
+                break;
+            }
+        }
+        int refused = probe(l, s, mid, &why, err);
         if (refused < 0)
             return -1;
-        if (refused)
+        if (refused) {
             hi = mid;
-        else
+            confirmed = 1;
+        } else if (mid == hi) {
+            tgt_log(TGT_LOG_INFO, "stream \"%s\": the batch goes through when sent again",
+                    s->name);
+            return replay(l, err);
+        } else {
             lo = mid;
+        }
     }
     if (hi == 0) {
-        *err = db;
+        *err = why;
         return -1;
     }
-    return settle_refused(l, s, hi, &db, err);
+    return settle_refused(l, s, hi, &why, err);
+}
+
+/* The database refused a bulk write or a merge of stream s.  A COPY that
+ * quoted the refused row names it exactly: its place among the stream's
+ * pending rows is the rows shipped before that bulk write plus COPY's line
+ * number.  Anything else (a row too big, reported where the group it was
+ * written in ended; a foreign key checked when the COPY ends; a merge) is
+ * bisected. */
+static int recover_refused(tgt_loader *l, tgt_error *err)
+{
+    tgt_stream *s = refused_stream(l, err);
+    unsigned long row = err->bulk_row > 0 ? l->failed_first_row + err->bulk_row : 0;
+    if (l->failed_stream == s && err->bulk_row_exact && row > 0) {
+        tgt_error db = *err;
+        tgt_error_init(err);
+        return settle_refused(l, s, row, &db, err);
+    }
+    return recover_by_bisecting(l, s, l->failed_stream == s ? row : 0, err);
 }
 
 static int recover_connection(tgt_loader *l, tgt_error *err)
@@ -351,7 +390,7 @@ static int recover_connection(tgt_loader *l, tgt_error *err)
 
 static int recoverable(const tgt_loader *l, const tgt_error *err)
 {
-    return err->connection_lost || refused_copy(l, err) || refused_merge(l, err);
+    return err->connection_lost || refused_stream(l, err) != NULL;
 }
 
 int tgt_loader_recover(tgt_loader *l, tgt_error *err)
@@ -359,9 +398,7 @@ int tgt_loader_recover(tgt_loader *l, tgt_error *err)
     /* the replay itself may lose the connection again or meet the next
      * refused row: each round recovers from what stopped the previous one */
     while (l->connected && recoverable(l, err) && ++l->recoveries <= RECOVERIES_MAX) {
-        int rc = err->connection_lost   ? recover_connection(l, err)
-                 : refused_copy(l, err) ? recover_refused_row(l, err)
-                                        : recover_refused_merge(l, err);
+        int rc = err->connection_lost ? recover_connection(l, err) : recover_refused(l, err);
         if (rc == 0)
             return 0;
     }

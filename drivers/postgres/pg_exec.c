@@ -72,17 +72,26 @@ static void add_hint(pg_driver *d, tgt_error *err, const char *primary)
                             "role.");
 }
 
-/* The row a COPY failed on, from its CONTEXT "COPY t, line 3, column c: ..."
- * (0 when the context is not a COPY's).  The loader uses it to find the
- * input record the database refused. */
-static unsigned long copy_row(const char *context)
+/* The row a COPY failed on, from its CONTEXT (0 when the context is not a
+ * COPY's).  The loader uses it to find the input record the database
+ * refused.  PostgreSQL quotes the row (`COPY t, line 3: "..."`) or a value of
+ * it (`COPY t, line 3, column c: ...`) while it reads and checks that row:
+ * then the row is exactly the refused one (*exact = 1).  A bare
+ * `COPY t, line 3` comes from writing a group of buffered rows, where the
+ * line is the last one read when the group was written unless an index
+ * insert names its own row; it is only a hint (*exact = 0). */
+static unsigned long copy_row(const char *context, int *exact)
 {
+    *exact = 0;
     if (strncmp(context, "COPY ", 5) != 0)
         return 0;
     const char *at = strstr(context, ", line ");
     if (at == NULL)
         return 0;
-    return strtoul(at + 7, NULL, 10);
+    char *end;
+    unsigned long row = strtoul(at + 7, &end, 10);
+    *exact = *end == ':' || *end == ',';
+    return row;
 }
 
 int pg_fail(pg_driver *d, const PGresult *res, int prefer_context, tgt_error *err,
@@ -128,7 +137,7 @@ int pg_fail(pg_driver *d, const PGresult *res, int prefer_context, tgt_error *er
     char ctx[TGT_ERROR_WHERE_MAX];
     if (context != NULL) {
         pg_one_line(context, ctx, sizeof(ctx));
-        err->bulk_row = copy_row(ctx);
+        err->bulk_row = copy_row(ctx, &err->bulk_row_exact);
     }
     if (prefer_context && context != NULL)
         tgt_error_where(err, "%s", ctx);

@@ -17,7 +17,11 @@ Two kinds of invalid record, each under each policy:
     names the row: a CHECK constraint, a unique index on a non-key column
     (two records of one batch share an email) and a foreign key to a parent
     table, and a key too big for the primary key's index.  The merge is
-    bisected to the one record.
+    bisected to the one record;
+  - refusals COPY does not pin on the row, also bisected: a row too big for
+    a page among 150 wide records sent in several chunks (PostgreSQL names
+    the last row of the group it was writing), append-only and keyed, and a
+    foreign key on an append-only table (checked when the COPY ends).
   With fail the error names the input line and stream, nothing of the batch
   is committed and stdout holds no STATE after it; with skip/dead_letter
   exactly the refused records are missing and every other row is there.
@@ -473,6 +477,117 @@ def test_oversized_key():
             problem("%s, skip: keys %r, expected %r" % (label, [k[:20] for k in got], want))
 
 
+def check_policies(label, table, cfg_name, path, guilty, words):
+    """Runs the input at path under fail, skip and dead_letter, emptying
+    table before each run.  guilty: {id: input line} of the records the
+    database refuses, all other ids 1..n loaded; words: what the fail error
+    must say besides the first guilty line and the stream (PostgreSQL's
+    message, constraint, DETAIL)."""
+    msgs = list(harness.read_messages(path))
+    every = [m["record"]["id"] for _, m in msgs if m["type"] == "RECORD"]
+    want = [i for i in every if i not in guilty]
+    last_state = [m["value"] for _, m in msgs if m["type"] == "STATE"]
+    first = guilty[min(guilty, key=lambda i: guilty[i])]
+    sql("TRUNCATE %s.%s" % (SCHEMA, table))
+    r = harness.run_input(config(cfg_name + "_fail"), path, timeout=TIMEOUT)
+    if harness.check_exit_1(problems, label + ", fail", r):
+        err = " ".join(harness.lines_mentioning(r.stderr, "error"))
+        if "input line %d" % first not in err or 'stream "%s"' % table not in err:
+            problem("%s, fail: the error does not name input line %d and stream %s: %s"
+                    % (label, first, table, r.stderr[-1500:]))
+        for word in words:
+            if word not in r.stderr:
+                problem("%s, fail: the error does not say %r: %s" % (label, word,
+                                                                   r.stderr[-1500:]))
+        harness.check_states(problems, label + ", fail", r.stdout, [])
+        if harness.count_rows(SCHEMA, table, DB) != 0:
+            problem("%s, fail: rows of the refused batch were committed" % label)
+    for policy in ("skip", "dead_letter"):
+        sql("TRUNCATE %s.%s" % (SCHEMA, table))
+        dl = os.path.join(TMP, "%s.%s.zst" % (cfg_name, policy))
+        extra = {"dead_letter_path": dl} if policy == "dead_letter" else {}
+        r = harness.run_input(config("%s_%s" % (cfg_name, policy), invalid_records=policy,
+                                     **extra), path, timeout=TIMEOUT)
+        lab = "%s, %s" % (label, policy)
+        if not harness.check_exit_0(problems, lab, r):
+            continue
+        harness.check_states(problems, lab, r.stdout, last_state[-1:])
+        got = ids(table)
+        if got != want:
+            problem("%s: table differs: missing ids %r, unexpected ids %r"
+                    % (lab, sorted(set(want) - set(got)), sorted(set(got) - set(want))))
+        for line in guilty.values():
+            if "line %d: %s record dropped" % (line, table) not in r.stderr:
+                problem("%s: no warning for input line %d" % (lab, line))
+        if policy == "dead_letter":
+            lines = sorted(d["line"] for d in dead_letters(dl))
+            if lines != sorted(guilty.values()):
+                problem("%s: dead letters for lines %r, expected exactly %r"
+                        % (lab, lines, sorted(guilty.values())))
+
+
+WIDE_COLUMNS = 500
+
+
+def test_row_too_big():
+    """One record of 150 has 500 values of 40 random letters: even with
+    every value moved out of line (an 18-byte TOAST pointer each) the row
+    needs over 9,000 bytes of an 8,160-byte page, and PostgreSQL refuses it
+    ("row is too big", SQLSTATE 54000).  The rows travel in several 64 kB
+    COPY chunks and PostgreSQL inserts them in groups: the refusal arrives
+    when the group is written and names the COPY line reached by then, not
+    the row.  The record is bisected and exactly it is refused, for an
+    append-only stream and for a keyed one (whose rows go to a staging
+    table first)."""
+    props = {"id": {"type": "integer"}}
+    props.update({"p%03d" % c: {"type": "string"} for c in range(WIDE_COLUMNS)})
+    for stream, keys in (("bulky", []), ("bulky_keyed", ["id"])):
+        label = "row too big (%s)" % stream
+        sql("DROP TABLE IF EXISTS %s.%s" % (SCHEMA, stream))
+        rnd = random.Random(77)
+        msgs = [schema(stream, props, keys)]
+        for i in range(1, 151):
+            rec = {"id": i}
+            for c in range(WIDE_COLUMNS):
+                rec["p%03d" % c] = ("".join(rnd.choice(string.ascii_letters) for _ in range(40))
+                                    if i == 77 else "v%d" % i)
+            msgs.append(record(stream, rec))
+        msgs.append(state({stream: 150}))
+        path, line_of = write_input(stream, msgs)
+        r = harness.run_input(config(stream + "_seed"),
+                              write_input(stream + "_seed", msgs[:1])[0], timeout=TIMEOUT)
+        if not harness.check_exit_0(problems, label + ": creating the table", r):
+            continue
+        check_policies(label, stream, stream, path, {77: line_of[77][0]},
+                       ["row is too big", "54000"])
+
+def test_foreign_key_append_only():
+    """An append-only stream whose table (made by target-pg) got a foreign
+    key from someone else: PostgreSQL checks it when the COPY ends, naming
+    no row.  Three orphans in 300 records are bisected one after another."""
+    label = "foreign key, append-only"
+    sql("DROP TABLE IF EXISTS %s.visits; DROP TABLE IF EXISTS %s.places" % (SCHEMA, SCHEMA))
+    sql("CREATE TABLE %s.places (id bigint PRIMARY KEY); "
+        "INSERT INTO %s.places SELECT generate_series(1, 50)" % (SCHEMA, SCHEMA))
+    props = {"id": {"type": "integer"}, "place_id": {"type": "integer"},
+             "note": {"type": "string"}}
+    seed = [schema("visits", props, [])]
+    r = harness.run_input(config("visits_seed"), write_input("visits_seed", seed)[0],
+                          timeout=TIMEOUT)
+    if not harness.check_exit_0(problems, label + ": creating the table", r):
+        return
+    sql("ALTER TABLE %(s)s.visits ADD CONSTRAINT visits_place FOREIGN KEY (place_id) "
+        "REFERENCES %(s)s.places (id)" % {"s": SCHEMA})
+    orphans = (17, 150, 299)
+    msgs = list(seed)
+    msgs += [record("visits", {"id": i, "place_id": 999 if i in orphans else i % 50 + 1,
+                               "note": "n" * 400}) for i in range(1, 301)]
+    msgs.append(state({"visits": 300}))
+    path, line_of = write_input("visits", msgs)
+    check_policies(label, "visits", "visits", path, {i: line_of[i][0] for i in orphans},
+                   ["visits_place", "Key (place_id)=(999) is not present"])
+
+
 def main():
     global DB, TMP
     DB, TMP = harness.integration_env()
@@ -480,7 +595,8 @@ def main():
     for t in (test_encoder_refusals_skip, test_encoder_refusals_dead_letter, test_warning_cap,
               test_unwritable_dead_letter_path, test_copy_refusal, test_merge_check_constraint,
               test_merge_unique_index, test_merge_foreign_key,
-              test_merge_foreign_key_between_streams, test_oversized_key):
+              test_merge_foreign_key_between_streams, test_oversized_key,
+              test_row_too_big, test_foreign_key_append_only):
         try:
             t()
         except Exception as e:  # one broken case must not hide the others
