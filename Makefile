@@ -40,7 +40,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BIN_release := target-pg
 BIN := $(if $(filter release,$(VARIANT)),target-pg,$(BUILD)/target-pg)
 
-.PHONY: all deps test unit asan valgrind demo bench bench-smoke install fmt clean check-build
+.PHONY: all deps test unit asan valgrind demo bench bench-smoke install fmt clean check-build \
+        check-layers
 
 all: $(BIN)
 
@@ -104,6 +105,11 @@ bench-smoke: $(BIN) $(GEN)
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/target-pg
+
+# No two files of src/ may depend on each other in a circle (calls read from
+# the objects with nm, plus includes); see scripts/check_layers.py.
+check-layers: $(CORE_OBJ) $(MAIN_OBJ)
+	python3 scripts/check_layers.py $(BUILD)
 
 fmt:
 	clang-format -i src/*.c src/*.h drivers/*.h drivers/*/*.c drivers/*/*.h tests/unit/*.c

@@ -65,6 +65,11 @@ typedef struct fake_driver {
     tgt_sbuf pending;       /* bytes of an incomplete last line */
     unsigned long written;  /* rows parsed in this bulk write */
     unsigned long refuse_row; /* a REFUSED failure waiting for this row (0: none) */
+    /* tgt_fake_refuse_value: rows holding this value are refused when the
+     * write ends (append) or at merge (staging), naming no row */
+    char refuse_column[TGT_IDENT_MAX + 1];
+    char *refuse_value;
+    unsigned long refused_at; /* first refused row of the open write (0: none) */
 } fake_driver;
 
 static const char *const op_names[FAKE_OPS] = {
@@ -304,6 +309,7 @@ static void fake_free(tgt_driver *base)
     free(d->schemas);
     tgt_sbuf_deinit(&d->log);
     tgt_sbuf_deinit(&d->pending);
+    free(d->refuse_value);
     free(d);
 }
 
@@ -503,6 +509,7 @@ static int fake_write_begin(tgt_driver *base, const tgt_table *t, tgt_write_mode
     d->write_table = ft;
     d->write_staging = mode == TGT_WRITE_STAGING;
     d->written = 0;
+    d->refused_at = 0;
     tgt_sbuf_reset(&d->pending);
     return 0;
 }
@@ -523,6 +530,23 @@ static char *copy_field(char *s)
     }
     *w = '\0';
     return s;
+}
+
+/* True when a row of ft holds the value tgt_fake_refuse_value refuses. */
+static int refused_value(const fake_driver *d, const fake_table *ft, char *const *cells)
+{
+    if (d->refuse_value == NULL)
+        return 0;
+    long c = find_column(ft, d->refuse_column);
+    return c >= 0 && cells[c] != NULL && strcmp(cells[c], d->refuse_value) == 0;
+}
+
+/* A refusal that names no row, as a foreign key's at the end of a COPY. */
+static int refuse_unnamed(tgt_error *err)
+{
+    tgt_error_set(err, TGT_ERR_LOAD, "fake: insert or update violates foreign key constraint");
+    tgt_error_sqlstate(err, "23503");
+    return -1;
 }
 
 /* Parses one COPY line (no newline) into the open write's table. */
@@ -554,6 +578,8 @@ static int take_line(fake_driver *d, char *line, tgt_error *err)
             err->bulk_row = d->written;
             return -1;
         }
+    if (d->refused_at == 0 && !d->write_staging && refused_value(d, ft, cells))
+        d->refused_at = d->written;
     fake_rows *into = d->write_staging ? &ft->staging : &ft->rows;
     return rows_add(into, cells, width) == 0 ? 0 : tgt_error_nomem(err);
 }
@@ -578,6 +604,7 @@ static int fake_write_data(tgt_driver *base, const char *data, size_t len, tgt_e
             tgt_error_set(err, TGT_ERR_LOAD, "fake: new row violates check constraint");
             tgt_error_sqlstate(err, "23514");
             err->bulk_row = d->written + 1;
+            err->bulk_row_exact = 1;
             return -1;
         }
         if (take_line(d, buf + used, err) != 0)
@@ -600,6 +627,8 @@ static int fake_write_end(tgt_driver *base, unsigned long *rows, tgt_error *err)
         return -1;
     if (d->pending.len != 0)
         return tgt_error_set(err, TGT_ERR_LOAD, "fake: bulk write ends inside a row");
+    if (d->refused_at != 0)
+        return refuse_unnamed(err);
     *rows = d->written;
     return 0;
 }
@@ -670,6 +699,8 @@ static int fake_merge(tgt_driver *base, const tgt_table *t, unsigned long *chang
                 superseded = strcmp(st->rows[i][c], st->rows[j][c]) == 0;
             }
         }
+        if (!superseded && refused_value(d, ft, st->rows[i]))
+            return refuse_unnamed(err);
         if (!superseded && apply_staged(ft, t, st->rows[i], changed) != 0)
             return tgt_error_nomem(err);
     }
@@ -807,6 +838,15 @@ void tgt_fake_fail_at(tgt_driver *base, const char *op, unsigned n, tgt_fake_fai
     d->failures[i].at = d->calls[i] + n;
     d->failures[i].how = how;
     d->failures[i].row = row;
+}
+
+int tgt_fake_refuse_value(tgt_driver *base, const char *column, const char *value)
+{
+    fake_driver *d = (fake_driver *)base;
+    free(d->refuse_value);
+    snprintf(d->refuse_column, sizeof(d->refuse_column), "%s", column);
+    d->refuse_value = strdup(value);
+    return d->refuse_value == NULL ? -1 : 0;
 }
 
 unsigned tgt_fake_calls(const tgt_driver *base, const char *op)

@@ -43,6 +43,12 @@ tgt_driver *tgt_fake_driver_new(tgt_error *err);
 void tgt_fake_fail_at(tgt_driver *d, const char *op, unsigned n, tgt_fake_failure how,
                       unsigned long row);
 
+/* From now on every row whose `column` holds `value` (its COPY text) is
+ * refused the way a foreign key refuses: at the end of an append's bulk
+ * write, or at merge for staged rows, naming no row (SQLSTATE 23503).
+ * Returns -1 on allocation failure. */
+int tgt_fake_refuse_value(tgt_driver *d, const char *column, const char *value);
+
 /* How many times operation `op` was called so far. */
 unsigned tgt_fake_calls(const tgt_driver *d, const char *op);
 

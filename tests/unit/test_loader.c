@@ -254,6 +254,45 @@ static void test_refused_row_skipped(void **state)
     assert_string_equal(states(fx), "4\n");
 }
 
+/* A refusal that names no row (a foreign key at the end of a COPY, or at a
+ * keyed stream's merge) is searched for: only the guilty records are
+ * dropped under skip, whatever stream they are in. */
+static void test_unnamed_refusal_is_bisected(void **state)
+{
+    fixture *fx = *state;
+    free(fx->cfg.invalid_records);
+    fx->cfg.invalid_records = strdup("skip");
+    start(fx);
+    feed_ok(fx, APPEND_SCHEMA);
+    feed_ok(fx, KEYED_SCHEMA);
+    assert_int_equal(tgt_fake_refuse_value(fx->driver, "v", "r7"), 0);
+    feed_records(fx, "a", 1, 20);
+    feed_records(fx, "k", 1, 20);
+    feed_ok(fx, "{\"type\":\"STATE\",\"value\":20}");
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "a"), 19);
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "k"), 19);
+    for (size_t r = 0; r < 19; r++) {
+        assert_string_not_equal(tgt_fake_value(fx->driver, "public", "a", r, "v", NULL), "r7");
+        assert_string_not_equal(tgt_fake_value(fx->driver, "public", "k", r, "v", NULL), "r7");
+    }
+    assert_string_equal(states(fx), "20\n");
+}
+
+/* The same under fail: the error names the guilty record's input line. */
+static void test_unnamed_refusal_fails_naming_line(void **state)
+{
+    fixture *fx = *state;
+    start(fx);
+    feed_ok(fx, APPEND_SCHEMA);                                /* line 1 */
+    assert_int_equal(tgt_fake_refuse_value(fx->driver, "v", "r7"), 0);
+    feed_records(fx, "a", 1, 20);                              /* lines 2-21 */
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), -1);
+    assert_non_null(strstr(fx->err.where, "line 8"));
+    tgt_loader_abort(&fx->loader);
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "a"), 0);
+}
+
 /* Evolution: a wider type alters the live column once; the same SCHEMA
  * again issues no DDL; a narrower one fails without committing. */
 static void test_schema_widening_and_narrowing(void **state)
@@ -344,6 +383,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_commit_writes_no_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_row_fails_naming_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_row_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unnamed_refusal_is_bisected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unnamed_refusal_fails_naming_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_widening_and_narrowing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_narrowing_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_activate_version, setup, teardown),
