@@ -9,7 +9,8 @@
  * the stream uses table versions.  A stream becomes versioned when a RECORD
  * carries "version" or an ACTIVATE_VERSION names it; its model is then
  * rebuilt from the SCHEMA it keeps, which adds _sdc_table_version and
- * _sdc_deleted_at to the table.
+ * _sdc_deleted_at to the table.  Where a stream loads (schema and table,
+ * normalised) is fixed once per run, and no two streams may share a table.
  */
 #include <stdio.h>
 #include <stdlib.h>

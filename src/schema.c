@@ -483,8 +483,8 @@ static int is_target_column(const build_ctx *ctx, const char *name)
                                            "_sdc_batched_at", "_sdc_sequence"};
     if (strcmp(name, ctx->opt->timestamp_column) == 0 || strcmp(name, TGT_SDC_TABLE_VERSION) == 0)
         return 1;
-    for (size_t i = 0; ctx->opt->metadata_columns && i < sizeof(metadata) / sizeof(*metadata); i++) {
-        if (strcmp(name, metadata[i]) == 0)
+    for (size_t i = 0; i < sizeof(metadata) / sizeof(*metadata); i++) {
+        if (ctx->opt->metadata_columns && strcmp(name, metadata[i]) == 0)
             return 1;
     }
     return 0;
