@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "source_path.h"
 
 void tgt_evolve_plan_init(tgt_evolve_plan *plan)
 {
@@ -74,14 +75,60 @@ static void key_list(const tgt_table *t, const tgt_live_table *live, int from_li
         snprintf(buf, cap, "none");
 }
 
-/* New key_properties for a live table: the key moves (tgt_evolve_apply).
- * A stream without keys leaves the live primary key alone. */
-static void check_keys(const tgt_table *t, const tgt_live_table *live, tgt_evolve_plan *plan)
+/* A stream without key_properties on a table that has a primary key (load
+ * method auto): the table's key serves as the stream's.  Appending would be
+ * refused at the first key already there, and skipping that refusal would
+ * drop the update; the key says what a row is, and the stream's records
+ * carry its columns. */
+static int adopt_live_key(tgt_table *t, const tgt_live_table *live, const char *stream,
+                          tgt_error *err)
 {
+    char key[512];
+    key_list(t, live, 1, key, sizeof(key));
+    size_t *cols = calloc(live->n_keys, sizeof(*cols));
+    if (cols == NULL)
+        return tgt_error_nomem(err);
+    for (size_t k = 0; k < live->n_keys; k++) {
+        long col = tgt_table_find_column(t, live->key[k]);
+        if (col < 0 || t->columns[col].role != TGT_COL_DATA) {
+            free(cols);
+            tgt_error_set(err, TGT_ERR_DATA,
+                          "stream \"%s\" has no key_properties, and \"%s\".\"%s\" has the "
+                          "primary key (%s), whose column \"%s\" is not a property of the "
+                          "stream",
+                          stream, t->schema, t->name, key, live->key[k]);
+            tgt_error_detail(err, "Without a key every record would be appended, and the table "
+                                  "refuses a key it already holds.");
+            tgt_error_hint(err, "Give the stream its key_properties again; or use load_method "
+                                "overwrite to replace the table with one made from this SCHEMA; "
+                                "or drop the primary key yourself to append every record.");
+            return -1;
+        }
+        cols[k] = (size_t)col;
+    }
+    for (size_t k = 0; k < live->n_keys; k++)
+        t->columns[cols[k]].is_key = 1;
+    free(t->key_columns);
+    t->key_columns = cols;
+    t->n_keys = live->n_keys;
+    tgt_log(TGT_LOG_INFO, "stream \"%s\" has no key_properties: upserting on the primary key "
+            "(%s) of \"%s\".\"%s\"", stream, key, t->schema, t->name);
+    return 0;
+}
+
+/* New key_properties for a live table: the key moves (tgt_evolve_apply).
+ * A stream without keys leaves the live primary key alone, and with
+ * adopt_key upserts on it. */
+static int check_keys(tgt_table *t, const tgt_live_table *live, const char *stream, int adopt_key,
+                      tgt_evolve_plan *plan, tgt_error *err)
+{
+    if (t->n_keys == 0 && live->n_keys > 0 && adopt_key)
+        return adopt_live_key(t, live, stream, err);
     if (t->n_keys > 0 && !key_names_match(t, live)) {
         plan->move_key = 1;
         key_list(t, live, 1, plan->old_key, sizeof(plan->old_key));
     }
+    return 0;
 }
 
 static int push(size_t **list, size_t *n, size_t value)
@@ -138,28 +185,118 @@ static int diff_column(tgt_table *t, size_t i, const tgt_live_column *live, cons
     return 0;
 }
 
-static const tgt_live_column *live_by_source(const tgt_live_table *live, const char *path)
+/* Which live column holds which property: built from the column comments
+ * (source_path.h). */
+typedef struct remap_ctx {
+    tgt_table *t;
+    const tgt_live_table *live;
+    long *owner;            /* per live column: the column of t that takes it, or -1 */
+    char **json;            /* per live column: its recorded path in the JSON form, or NULL */
+    unsigned char *mapped;  /* per column of t: it took a live column */
+} remap_ctx;
+
+/* Names a property's column cannot take: those of the columns target-pg
+ * fills itself, and _sdc_table_version always (a stream can start using
+ * versions in the middle of a run; schema.c gives such a property a
+ * suffixed name). */
+static int is_reserved(const tgt_table *t, const char *name)
 {
-    for (size_t i = 0; i < live->n_columns; i++) {
-        if (live->columns[i].source_path != NULL && strcmp(live->columns[i].source_path, path) == 0)
-            return &live->columns[i];
+    if (strcmp(name, TGT_SDC_TABLE_VERSION) == 0)
+        return 1;
+    for (size_t j = 0; j < t->n_columns; j++) {
+        if (t->columns[j].role != TGT_COL_DATA && strcmp(t->columns[j].name, name) == 0)
+            return 1;
     }
-    return NULL;
+    return 0;
+}
+
+/* Could the first release have named column `live` for property c?  It gave
+ * a property its normalised name or that name with c's hash suffix, as the
+ * SCHEMA build does now, so either may be c's name today. */
+static int plausible_name(const tgt_column *c, const char *live)
+{
+    char suffixed[TGT_IDENT_MAX + 1];
+    if (strcmp(live, c->name) == 0)
+        return 1;
+    tgt_naming_with_suffix(c->name, c->path_hash, suffixed);
+    if (strcmp(live, suffixed) == 0)
+        return 1;
+    tgt_naming_with_suffix(live, c->path_hash, suffixed);
+    return strcmp(suffixed, c->name) == 0;
+}
+
+/* Does live column i hold property c (column index j of t)?  A JSON-form
+ * comment says exactly which path; a dotted one ("a.b", first release)
+ * names several paths when it holds a '.' (a property "a.b" and a nested
+ * a -> b), so then the column's name must fit c as well. */
+static int holds(const remap_ctx *x, size_t i, const tgt_column *c, int dotted_pass)
+{
+    const tgt_live_column *lc = &x->live->columns[i];
+    if (x->owner[i] >= 0 || lc->source_path == NULL || is_reserved(x->t, lc->name))
+        return 0;
+    if (!dotted_pass)
+        return x->json[i] != NULL && strcmp(x->json[i], c->source_json) == 0;
+    if (x->json[i] != NULL || strcmp(lc->source_path, c->source_path) != 0)
+        return 0;
+    return strchr(lc->source_path, '.') == NULL || plausible_name(c, lc->name);
+}
+
+/* Gives each property the live column that holds it: first by the exact
+ * JSON form, then by the first release's dotted form. */
+static void map_columns(remap_ctx *x)
+{
+    for (int dotted = 0; dotted < 2; dotted++) {
+        for (size_t j = 0; j < x->t->n_columns; j++) {
+            tgt_column *c = &x->t->columns[j];
+            if (c->source_path == NULL || x->mapped[j])
+                continue;
+            for (size_t i = 0; i < x->live->n_columns; i++) {
+                if (holds(x, i, c, dotted)) {
+                    memcpy(c->name, x->live->columns[i].name, sizeof(c->name));
+                    x->owner[i] = (long)j;
+                    x->mapped[j] = 1;
+                    break;
+                }
+            }
+        }
+    }
 }
 
 /* Is `name` held by a live column of another property, or by another
  * column of t? */
-static int name_taken(const tgt_table *t, size_t self, const tgt_live_table *live,
-                      const char *name)
+static int name_taken(const remap_ctx *x, size_t self, const char *name)
 {
-    const tgt_live_column *lc = tgt_live_table_find(live, name);
-    if (lc != NULL && lc->source_path != NULL &&
-        strcmp(lc->source_path, t->columns[self].source_path) != 0)
-        return 1;
-    for (size_t j = 0; j < t->n_columns; j++) {
-        if (j != self && strcmp(t->columns[j].name, name) == 0)
+    for (size_t i = 0; i < x->live->n_columns; i++) {
+        const tgt_live_column *lc = &x->live->columns[i];
+        if (strcmp(lc->name, name) != 0)
+            continue;
+        if (x->owner[i] >= 0 ? x->owner[i] != (long)self : lc->source_path != NULL)
             return 1;
     }
+    for (size_t j = 0; j < x->t->n_columns; j++) {
+        if (j != self && strcmp(x->t->columns[j].name, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Reads each live column's comment in the JSON form, when it is one. */
+static int read_recorded(remap_ctx *x, tgt_error *err)
+{
+    tgt_sbuf text;
+    tgt_sbuf_init(&text);
+    for (size_t i = 0; i < x->live->n_columns; i++) {
+        x->owner[i] = -1;
+        const char *recorded = x->live->columns[i].source_path;
+        int form = recorded != NULL ? tgt_source_path_read(recorded, &text) : 0;
+        if (form == 1 && (x->json[i] = strdup(tgt_sbuf_str(&text))) == NULL)
+            form = -1;
+        if (form < 0) {
+            tgt_sbuf_deinit(&text);
+            return tgt_error_nomem(err);
+        }
+    }
+    tgt_sbuf_deinit(&text);
     return 0;
 }
 
@@ -174,25 +311,19 @@ static int name_taken(const tgt_table *t, size_t self, const tgt_live_table *liv
 static int remap_by_source(tgt_table *t, const tgt_live_table *live, const char *stream,
                            tgt_error *err)
 {
-    unsigned char *mapped = calloc(t->n_columns + 1, 1);
-    if (mapped == NULL)
-        return tgt_error_nomem(err);
-    for (size_t i = 0; i < t->n_columns; i++) {
-        tgt_column *c = &t->columns[i];
-        const tgt_live_column *lc = c->source_path ? live_by_source(live, c->source_path) : NULL;
-        if (lc != NULL) {
-            memcpy(c->name, lc->name, sizeof(c->name));
-            mapped[i] = 1;
-        }
-    }
-    int rc = 0;
+    remap_ctx x = {t, live, calloc(live->n_columns + 1, sizeof(long)),
+                   calloc(live->n_columns + 1, sizeof(char *)), calloc(t->n_columns + 1, 1)};
+    int rc = x.owner != NULL && x.json != NULL && x.mapped != NULL ? read_recorded(&x, err)
+                                                                    : tgt_error_nomem(err);
+    if (rc == 0)
+        map_columns(&x);
     for (size_t i = 0; rc == 0 && i < t->n_columns; i++) {
         tgt_column *c = &t->columns[i];
-        if (mapped[i] || c->source_path == NULL || !name_taken(t, i, live, c->name))
+        if (x.mapped[i] || c->source_path == NULL || !name_taken(&x, i, c->name))
             continue;
         char suffixed[TGT_IDENT_MAX + 1];
         tgt_naming_with_suffix(c->name, c->path_hash, suffixed);
-        if (strcmp(suffixed, c->name) == 0 || name_taken(t, i, live, suffixed))
+        if (strcmp(suffixed, c->name) == 0 || name_taken(&x, i, suffixed))
             rc = tgt_error_set(err, TGT_ERR_DATA,
                                "stream \"%s\": property \"%s\" and another property both map to "
                                "column \"%s\" of \"%s\".\"%s\"",
@@ -200,12 +331,16 @@ static int remap_by_source(tgt_table *t, const tgt_live_table *live, const char 
         else
             memcpy(c->name, suffixed, sizeof(suffixed));
     }
-    free(mapped);
+    for (size_t i = 0; x.json != NULL && i < live->n_columns; i++)
+        free(x.json[i]);
+    free(x.json);
+    free(x.owner);
+    free(x.mapped);
     return rc;
 }
 
 int tgt_evolve_diff(tgt_driver *d, tgt_table *t, const char *stream, int keep_narrower,
-                    tgt_evolve_plan *plan, tgt_error *err)
+                    int adopt_key, tgt_evolve_plan *plan, tgt_error *err)
 {
     tgt_live_table live;
     tgt_live_table_init(&live);
@@ -220,7 +355,7 @@ int tgt_evolve_diff(tgt_driver *d, tgt_table *t, const char *stream, int keep_na
     }
     rc = remap_by_source(t, &live, stream, err);
     if (rc == 0)
-        check_keys(t, &live, plan);
+        rc = check_keys(t, &live, stream, adopt_key, plan, err);
     for (size_t i = 0; rc == 0 && i < t->n_columns; i++) {
         const tgt_live_column *lc = tgt_live_table_find(&live, t->columns[i].name);
         if (lc != NULL) {

@@ -13,8 +13,10 @@
  * type, unless the caller keeps the wider live column (type_change = keep).
  * Columns are never dropped.  New key_properties move the primary key when
  * the rows allow it (else an error naming both keys); a stream without keys
- * leaves a live primary key in place.  After diff, every column's live_type is
- * the type it will have once the plan is applied.
+ * leaves a live primary key in place (and, with adopt_key, takes it as its
+ * key: its records upsert; an error naming the stream, the key and the
+ * choices when a key column is not among its properties).  After diff, every
+ * column's live_type is the type it will have once the plan is applied.
  */
 #ifndef TGT_EVOLVE_H
 #define TGT_EVOLVE_H
@@ -40,9 +42,10 @@ void tgt_evolve_plan_deinit(tgt_evolve_plan *plan);
 int tgt_evolve_plan_is_empty(const tgt_evolve_plan *plan);
 
 /* keep_narrower: a narrowing request keeps the wider live column (setting
- * type_change = keep) instead of failing. */
+ * type_change = keep) instead of failing.  adopt_key: a keyless t upserts on
+ * the live primary key (load_method auto). */
 int tgt_evolve_diff(tgt_driver *d, tgt_table *t, const char *stream, int keep_narrower,
-                    tgt_evolve_plan *plan, tgt_error *err);
+                    int adopt_key, tgt_evolve_plan *plan, tgt_error *err);
 
 int tgt_evolve_apply(tgt_driver *d, tgt_table *t, const tgt_evolve_plan *plan, const char *stream,
                      tgt_error *err);

@@ -30,6 +30,28 @@ static double seconds_since(const struct timespec *start)
     return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
+/* The receive-time column cannot be one of the metadata columns: each has
+ * its own meaning to the loader (a deletion mark, a version, an order), and
+ * two columns of one name cannot both be filled. */
+static int check_timestamp_column(const char *name, tgt_error *err)
+{
+    static const char *const metadata[] = {"_sdc_extracted_at", "_sdc_received_at",
+                                           "_sdc_batched_at",   TGT_SDC_DELETED_AT,
+                                           TGT_SDC_TABLE_VERSION, "_sdc_sequence"};
+    for (size_t i = 0; i < sizeof(metadata) / sizeof(metadata[0]); i++) {
+        if (strcmp(name, metadata[i]) != 0)
+            continue;
+        tgt_error_set(err, TGT_ERR_USAGE,
+                      "setting \"timestamp_column\" names \"%s\", a metadata column target-pg "
+                      "fills itself",
+                      name);
+        tgt_error_hint(err, "Choose another name for the receive-time column (the default is "
+                            "__loaded_at).");
+        return -1;
+    }
+    return 0;
+}
+
 int tgt_loader_init(tgt_loader *l, const tgt_config *cfg, tgt_driver *driver,
                     const char *input_name, FILE *state_out, tgt_error *err)
 {
@@ -53,7 +75,7 @@ int tgt_loader_init(tgt_loader *l, const tgt_config *cfg, tgt_driver *driver,
     size_t ts_len = strlen(ts);
     if (tgt_naming_identifier(&ts, &ts_len, 1, l->timestamp_column) != 0)
         return tgt_error_nomem(err);
-    return 0;
+    return check_timestamp_column(l->timestamp_column, err);
 }
 
 void tgt_loader_deinit(tgt_loader *l)

@@ -73,8 +73,8 @@ static int retire(tgt_loader *l, const tgt_stream *s, const char *schema, const 
 static int activate_unseen(tgt_loader *l, tgt_stream *s, const char *version, tgt_error *err)
 {
     tgt_schema_options opt;
-    char table[TGT_IDENT_MAX + 1];
-    if (tgt_loader_table_identity(l, s, &opt, table, s->live_name, err) != 0 ||
+    const char *table = s->table_name;
+    if (tgt_loader_table_identity(l, s, &opt, err) != 0 ||
         tgt_loader_connect(l, err) != 0 || tgt_loader_end_bulk_write(l, err) != 0)
         return -1;
     tgt_live_table live;

@@ -59,10 +59,13 @@ int tgt_loader_on_schema(tgt_loader *l, const char *line, size_t len, const tgt_
  * _sdc_deleted_at and bring the table up to it. */
 int tgt_loader_use_versions(tgt_loader *l, tgt_stream *s, tgt_error *err);
 
-/* loader_schema.c: the schema and table name a stream loads into (the shadow
- * table with load_method overwrite; live[] then gets the live name). */
-int tgt_loader_table_identity(tgt_loader *l, const tgt_stream *s, tgt_schema_options *opt,
-                              char table[TGT_IDENT_MAX + 1], char live[TGT_IDENT_MAX + 1],
+/* loader_schema.c: the model options of stream s, with the schema and table
+ * it loads into (s->schema_name, s->table_name: the shadow table with
+ * load_method overwrite, s->live_name the table it replaces).  Fixed on the
+ * first call; a stream whose table another stream of the run already loads
+ * into is refused (TGT_ERR_DATA naming both and the setting that separates
+ * them).  opt borrows s and l. */
+int tgt_loader_table_identity(tgt_loader *l, tgt_stream *s, tgt_schema_options *opt,
                               tgt_error *err);
 
 /* loader_activate.c: an ACTIVATE_VERSION message. */

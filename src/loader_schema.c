@@ -9,7 +9,8 @@
  * the stream uses table versions.  A stream becomes versioned when a RECORD
  * carries "version" or an ACTIVATE_VERSION names it; its model is then
  * rebuilt from the SCHEMA it keeps, which adds _sdc_table_version and
- * _sdc_deleted_at to the table.
+ * _sdc_deleted_at to the table.  Where a stream loads (schema and table,
+ * normalised) is fixed once per run, and no two streams may share a table.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,36 +39,102 @@ static char *schema_fingerprint(const json_t *schema, const json_t *keys)
     return a != NULL ? tgt_sbuf_take(&fp) : (tgt_sbuf_deinit(&fp), NULL);
 }
 
-/* The shadow table of load_method overwrite: a fixed name per live table,
- * so a run that failed leaves at most one behind, which the next run drops. */
-static void shadow_name(const char *schema, const char *live, char out[TGT_IDENT_MAX + 1])
+/* Hash of "schema 0x1F table", to compare identities quickly. */
+static uint32_t identity_hash(const char *schema, const char *table)
 {
-    uint32_t h = tgt_naming_hash(schema, strlen(schema)) ^ tgt_naming_hash(live, strlen(live));
-    snprintf(out, TGT_IDENT_MAX + 1, "_tgt_overwrite_%08x", (unsigned)h);
+    const char *parts[2] = {schema, table};
+    size_t lens[2] = {strlen(schema), strlen(table)};
+    return tgt_naming_path_hash(parts, lens, 2);
 }
 
-int tgt_loader_table_identity(tgt_loader *l, const tgt_stream *s, tgt_schema_options *opt,
-                              char table[TGT_IDENT_MAX + 1], char live[TGT_IDENT_MAX + 1],
-                              tgt_error *err)
+/* Does stream a load into (or replace) a table that b loads into or
+ * replaces?  Both have their identity. */
+static int same_table(const tgt_stream *a, const tgt_stream *b)
+{
+    for (int i = 0; i < 2; i++) {
+        for (int j = 0; j < 2; j++) {
+            const char *ta = i == 0 ? a->live_name : a->table_name;
+            const char *tb = j == 0 ? b->live_name : b->table_name;
+            if (a->identity_hash[i] == b->identity_hash[j] &&
+                strcmp(a->schema_name, b->schema_name) == 0 && strcmp(ta, tb) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* Two streams in one table would take turns overwriting each other's rows
+ * (and the older record could win): refused before `s` loads anything. */
+static int refuse_shared_table(const tgt_stream *s, const tgt_stream *other, tgt_error *err)
+{
+    const char *source, *name, *other_source;
+    size_t source_len, name_len, other_source_len;
+    tgt_naming_split_stream(s->name, s->name_len, &source, &source_len, &name, &name_len);
+    tgt_naming_split_stream(other->name, other->name_len, &other_source, &other_source_len,
+                            &name, &name_len);
+    if (source == NULL) {
+        source = other_source;
+        source_len = other_source_len;
+    }
+    tgt_error_set(err, TGT_ERR_DATA,
+                  "streams \"%s\" and \"%s\" both load into table \"%s\".\"%s\"", other->name,
+                  s->name, s->schema_name, s->live_name);
+    tgt_error_detail(err, "Rows of two streams in one table would replace each other; nothing "
+                          "of stream \"%s\" was loaded.",
+                     s->name);
+    if (source != NULL)
+        tgt_error_hint(err, "Give their source schemas different target schemas with the "
+                            "setting schema_mapping, e.g. \"schema_mapping\": {\"%.*s\": "
+                            "\"%.*s\"}.",
+                       (int)source_len, source, (int)source_len, source);
+    else
+        tgt_error_hint(err, "Stream names that differ only in case or punctuation name one table; "
+                            "load them in separate runs with different default_target_schema, "
+                            "or rename one in the tap.");
+    return -1;
+}
+
+/* Fixes where stream s loads: the target schema (schema_mapping, else
+ * default_target_schema) and the table name, both normalised like every
+ * identifier; with load_method overwrite the shadow table too. */
+static int resolve_identity(tgt_loader *l, tgt_stream *s, tgt_error *err)
 {
     const char *source, *name;
     size_t source_len, name_len;
     tgt_naming_split_stream(s->name, s->name_len, &source, &source_len, &name, &name_len);
-    if (tgt_naming_identifier(&name, &name_len, 1, live) != 0)
+    const char *schema = tgt_config_target_schema(l->cfg, source, source_len);
+    size_t schema_len = strlen(schema);
+    if (tgt_naming_identifier(&name, &name_len, 1, s->live_name) != 0 ||
+        tgt_naming_identifier(&schema, &schema_len, 1, s->schema_name) != 0)
         return tgt_error_nomem(err);
+    if (l->overwrite)
+        tgt_naming_shadow(s->live_name, s->table_name);
+    else
+        memcpy(s->table_name, s->live_name, sizeof(s->table_name));
+    s->identity_hash[0] = identity_hash(s->schema_name, s->live_name);
+    s->identity_hash[1] = identity_hash(s->schema_name, s->table_name);
+    for (const tgt_stream *o = l->streams.first; o != NULL; o = o->next_in_order) {
+        if (o != s && o->has_identity && same_table(s, o))
+            return refuse_shared_table(s, o, err);
+    }
+    s->has_identity = 1;
+    return 0;
+}
+
+int tgt_loader_table_identity(tgt_loader *l, tgt_stream *s, tgt_schema_options *opt,
+                              tgt_error *err)
+{
+    if (!s->has_identity && resolve_identity(l, s, err) != 0)
+        return -1;
     memset(opt, 0, sizeof(*opt));
     opt->stream = s->name;
-    opt->target_schema = tgt_config_target_schema(l->cfg, source, source_len);
+    opt->target_schema = s->schema_name;
+    opt->table_name = s->table_name;
     opt->timestamp_column = l->timestamp_column;
     opt->flattening_max_depth = l->cfg->flattening_max_depth;
     opt->metadata_columns = l->cfg->add_metadata_columns != 0;
     opt->versioned = s->versioned;
     opt->hard_delete = l->cfg->hard_delete != 0;
-    if (strcmp(l->cfg->load_method, "overwrite") == 0)
-        shadow_name(opt->target_schema, live, table);
-    else
-        memcpy(table, live, TGT_IDENT_MAX + 1);
-    opt->table_name = table;
     return 0;
 }
 
@@ -95,8 +162,7 @@ static int build_model(tgt_loader *l, tgt_stream *s, const json_t *root, tgt_sch
         return -1;
     }
     tgt_schema_options opt;
-    char table[TGT_IDENT_MAX + 1];
-    if (tgt_loader_table_identity(l, s, &opt, table, s->live_name, err) != 0)
+    if (tgt_loader_table_identity(l, s, &opt, err) != 0)
         return -1;
     return tgt_schema_build(schema, keys, &opt, model, err);
 }
@@ -132,7 +198,7 @@ static int evolve_and_install(tgt_loader *l, tgt_stream *s, tgt_schema_model *mo
     if (tgt_loader_connect(l, err) != 0 || tgt_loader_end_bulk_write(l, err) != 0 ||
         clear_shadow(l, s, &model->table, err) != 0 ||
         tgt_evolve_diff(l->driver, &model->table, s->name, strcmp(l->cfg->type_change, "keep") == 0,
-                        &plan, err) != 0)
+                        strcmp(l->cfg->load_method, "auto") == 0, &plan, err) != 0)
         goto out;
     /* rows encoded under the old shape must reach the database first, and
      * DDL runs in its own transaction */

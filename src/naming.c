@@ -96,6 +96,26 @@ int tgt_naming_identifier(const char *const *parts, const size_t *lens, size_t n
     return 0;
 }
 
+#define SHADOW_PREFIX "_tgt_overwrite_"
+
+void tgt_naming_shadow(const char *live, char out[TGT_IDENT_MAX + 1])
+{
+    size_t prefix = sizeof(SHADOW_PREFIX) - 1;
+    size_t len = strlen(live);
+    if (prefix + len <= TGT_IDENT_MAX) {
+        snprintf(out, TGT_IDENT_MAX + 1, SHADOW_PREFIX "%s", live);
+        return;
+    }
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)live[i];
+        h *= 1099511628211ull;
+    }
+    size_t keep = utf8_cut(live, len, TGT_IDENT_MAX - prefix - 1 - 16);
+    snprintf(out, TGT_IDENT_MAX + 1, SHADOW_PREFIX "%.*s-%016llx", (int)keep, live,
+             (unsigned long long)h);
+}
+
 void tgt_naming_split_stream(const char *stream, size_t len, const char **source_schema,
                              size_t *source_schema_len, const char **table, size_t *table_len)
 {

@@ -47,6 +47,18 @@ int tgt_naming_identifier(const char *const *parts, const size_t *lens, size_t n
 void tgt_naming_with_suffix(const char *ident, uint32_t hash, char out[TGT_IDENT_MAX + 1]);
 
 /*
+ * The shadow table that load_method overwrite loads into instead of `live`
+ * (a normalised identifier): "_tgt_overwrite_<live>" when that fits in 63
+ * bytes; otherwise "_tgt_overwrite_", the live name cut at a character
+ * boundary to at most 31 bytes, '-' and 16 hex digits of the FNV-1a 64-bit
+ * hash of the whole live name.  Distinct live names get distinct shadows: the
+ * short form is injective, a normalised name never holds '-' so the forms
+ * cannot meet, and two long forms meet only when prefix and 64-bit hash both
+ * do.  Writes at most 63 bytes + NUL into out.
+ */
+void tgt_naming_shadow(const char *live, char out[TGT_IDENT_MAX + 1]);
+
+/*
  * Splits a stream name per DESIGN.md: when it splits on '-' into two or three
  * non-empty parts, *table points at the last part and *source_schema at the
  * part before it (lengths in *_len); otherwise the whole name is the table

@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "naming.h"
 #include "sbuf.h"
+#include "source_path.h"
 
 /* JSON Schema type bits. */
 enum {
@@ -390,7 +392,9 @@ static long add_column(build_ctx *ctx, const char *const *parts, const size_t *l
         tgt_sbuf_append(&path, parts[i], lens[i]);
     }
     c->source_path = tgt_sbuf_take(&path);
-    if (c->source_path == NULL)
+    tgt_source_path_write(parts, lens, n_parts, &path);
+    c->source_json = tgt_sbuf_take(&path);
+    if (c->source_path == NULL || c->source_json == NULL)
         return tgt_error_nomem(ctx->err);
     c->type = type;
     c->live_type = type;
@@ -468,8 +472,52 @@ fail:
     return NULL;
 }
 
+/* Is `name` a column target-pg fills itself in this model: the receive-time
+ * column, the metadata columns in use, and _sdc_table_version always (a
+ * stream may start using versions in the middle of a run, after its table
+ * was made).  Not _sdc_deleted_at: a declared one is how CDC deletions
+ * arrive, and it serves as the deletion mark. */
+static int is_target_column(const build_ctx *ctx, const char *name)
+{
+    static const char *const metadata[] = {"_sdc_extracted_at", "_sdc_received_at",
+                                           "_sdc_batched_at", "_sdc_sequence"};
+    if (strcmp(name, ctx->opt->timestamp_column) == 0 || strcmp(name, TGT_SDC_TABLE_VERSION) == 0)
+        return 1;
+    for (size_t i = 0; i < sizeof(metadata) / sizeof(*metadata); i++) {
+        if (ctx->opt->metadata_columns && strcmp(name, metadata[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* A property whose column name is one target-pg fills itself gets the hash
+ * suffix instead (the clash rule), so its values stay data and never drive
+ * the target's own columns (an ACTIVATE_VERSION, say). */
+static int yield_target_columns(build_ctx *ctx)
+{
+    tgt_table *t = &ctx->model->table;
+    for (size_t i = 0; i < t->n_columns; i++) {
+        tgt_column *c = &t->columns[i];
+        if (!is_target_column(ctx, c->name))
+            continue;
+        char suffixed[TGT_IDENT_MAX + 1];
+        tgt_naming_with_suffix(c->name, c->path_hash, suffixed);
+        if (tgt_table_find_column(t, suffixed) >= 0)
+            return tgt_error_set(ctx->err, TGT_ERR_DATA,
+                                 "stream \"%s\": two properties map to column \"%s\"",
+                                 ctx->opt->stream, suffixed);
+        tgt_log(TGT_LOG_WARN,
+                "stream \"%s\": property \"%s\" is loaded into column \"%s\": \"%s\" is a column "
+                "target-pg fills itself",
+                ctx->opt->stream, c->source_path, suffixed, c->name);
+        memcpy(c->name, suffixed, sizeof(suffixed));
+    }
+    return 0;
+}
+
 /* Appends a column that target-pg fills itself (not from a property), unless
- * the stream declares a property of that name: then the declared column
+ * the stream declares a property of that name (only _sdc_deleted_at can be:
+ * yield_target_columns renamed the others): then the declared column
  * serves and -2 is returned with *index set to it.  -1 on error. */
 static long add_role_column(build_ctx *ctx, const char *name, tgt_type_kind kind,
                             tgt_column_role role, long *index)
@@ -486,7 +534,9 @@ static long add_role_column(build_ctx *ctx, const char *name, tgt_type_kind kind
         return -1;
     tgt_column *c = &t->columns[col];
     free(c->source_path);
+    free(c->source_json);
     c->source_path = NULL;
+    c->source_json = NULL;
     snprintf(c->name, sizeof(c->name), "%s", name);
     c->role = role;
     *index = col;
@@ -498,9 +548,13 @@ static int add_loaded_at(build_ctx *ctx)
     long col;
     long rc = add_role_column(ctx, ctx->opt->timestamp_column, TGT_T_TIMESTAMPTZ,
                               TGT_COL_LOADED_AT, &col);
-    /* a stream that declares the column itself fills it from its records */
-    ctx->model->loaded_at_column = rc == -2 ? -1 : col;
-    return rc == -1 ? -1 : 0;
+    if (rc == -2) /* yield_target_columns renamed the property of that name */
+        return tgt_error_set(ctx->err, TGT_ERR_DATA,
+                             "stream \"%s\": a property's column is named \"%s\", the "
+                             "timestamp_column",
+                             ctx->opt->stream, ctx->opt->timestamp_column);
+    ctx->model->loaded_at_column = col;
+    return rc < 0 ? -1 : 0;
 }
 
 /* The _sdc_* columns the options ask for (schema.h). */
@@ -630,7 +684,8 @@ int tgt_schema_build(const json_t *schema, const json_t *key_properties,
     const char *parts[64];
     size_t lens[64];
     out->root = build_plan(&ctx, schema, parts, lens, 0);
-    if (out->root == NULL || add_loaded_at(&ctx) != 0 || add_metadata(&ctx) != 0 ||
+    if (out->root == NULL || yield_target_columns(&ctx) != 0 || add_loaded_at(&ctx) != 0 ||
+        add_metadata(&ctx) != 0 ||
         add_keys(&ctx, key_properties) != 0) {
         tgt_schema_model_deinit(out);
         return -1;

@@ -4,10 +4,12 @@
  *
  * The table model (table.h) lists the columns in COPY order: one per leaf
  * property (nested objects with properties are flattened into a__b columns
- * up to the depth limit and a column budget), then the receive-time column
- * unless the stream declares one of that name, then the _sdc_* metadata
- * columns the options ask for (a declared property of the same name serves
- * instead).  The plan mirrors the object
+ * up to the depth limit and a column budget), then the receive-time column,
+ * then the _sdc_* metadata columns the options ask for.  These belong to the
+ * target: a property whose column name is one of them (or
+ * _sdc_table_version, always) gets the name with the hash suffix and a
+ * warning; only a declared _sdc_deleted_at serves as the deletion mark
+ * (CDC deletions).  The plan mirrors the object
  * structure of a record so the record encoder (record.c) can route each
  * property of an incoming record to its column with one hash lookup per key,
  * without building a tree.

@@ -27,6 +27,13 @@ typedef struct tgt_stream {
     int versioned;            /* RECORD versions or ACTIVATE_VERSION seen: keep version columns */
     int shadow_cleared;       /* load_method overwrite: a leftover shadow was dropped this run */
     char live_name[TGT_IDENT_MAX + 1]; /* overwrite: the table the shadow replaces at the end */
+    /* Where the stream loads, fixed at its first SCHEMA (or ACTIVATE_VERSION)
+     * and checked against every other stream of the run
+     * (tgt_loader_table_identity): */
+    int has_identity;
+    char schema_name[TGT_IDENT_MAX + 1]; /* target schema, normalised */
+    char table_name[TGT_IDENT_MAX + 1];  /* live_name, or the shadow with overwrite */
+    uint32_t identity_hash[2];           /* of schema + live_name, of schema + table_name */
     size_t bad_deletion_marks;/* _sdc_deleted_at values that were not timestamps */
 
     long *slot_tok;          /* owned: per column, the record's value token or -1 */

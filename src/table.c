@@ -15,8 +15,10 @@ void tgt_table_init(tgt_table *t)
 
 void tgt_table_deinit(tgt_table *t)
 {
-    for (size_t i = 0; i < t->n_columns; i++)
+    for (size_t i = 0; i < t->n_columns; i++) {
         free(t->columns[i].source_path);
+        free(t->columns[i].source_json);
+    }
     free(t->columns);
     free(t->key_columns);
     free(t->schema);

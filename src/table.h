@@ -47,7 +47,10 @@ typedef enum tgt_column_role {
 
 typedef struct tgt_column {
     char name[TGT_IDENT_MAX + 1]; /* normalised identifier, unquoted */
-    char *source_path;            /* owned: "a.b" (property path as sent), NULL for role columns */
+    char *source_path;            /* owned: "a.b" (property path as sent, for messages), NULL
+                                     for role columns */
+    char *source_json;            /* owned: the path as recorded with the column,
+                                     ["a","b"] (source_path.h); NULL for role columns */
     uint32_t path_hash;           /* FNV-1a of the path parts joined by 0x1F (naming.h) */
     tgt_coltype type;             /* the type the data needs (from the SCHEMA) */
     tgt_coltype live_type;        /* the type the live column has (== type when we created it) */
@@ -80,7 +83,8 @@ typedef struct tgt_live_column {
     char sql_type[128]; /* format_type() spelling, for messages */
     tgt_coltype type;   /* parsed from sql_type (TGT_T_OTHER when unknown) */
     int not_null;
-    char *source_path;  /* owned: the property path target-pg recorded for it, or NULL */
+    char *source_path;  /* owned: the property path target-pg recorded for it (as written:
+                           source_path.h), or NULL */
 } tgt_live_column;
 
 typedef struct tgt_live_table {

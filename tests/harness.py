@@ -90,6 +90,17 @@ def identifier(parts) -> str:
     return "%s_%08x" % (cut_utf8(ident, IDENT_CUT), h)
 
 
+def suffixed(parts) -> str:
+    """The clash form of a source path's identifier (src/naming.h): the
+    normalised name cut to <= 54 bytes + '_' + 8 hex digits of FNV-1a 32 over
+    the original parts joined by 0x1F."""
+    if isinstance(parts, str):
+        parts = [parts]
+    ident = "__".join(normalize_part(p) for p in parts)
+    h = fnv1a32(PATH_SEPARATOR.join(p.encode("utf-8", "surrogatepass") for p in parts))
+    return "%s_%08x" % (cut_utf8(ident, IDENT_CUT), h)
+
+
 def split_stream(stream: str):
     """(source_schema or None, table part) per DESIGN.md: a name that splits
     on '-' into two or three non-empty parts is source-table / db-source-table."""

@@ -199,15 +199,15 @@ int pg_ensure_schema(tgt_driver *base, const char *schema, tgt_error *err)
 }
 
 /* Appends "; COMMENT ON COLUMN <table>.<col> IS 'source: <path>'" when the
- * column has a source path. */
+ * column has a source path (its recorded form, source_json). */
 static void append_comment(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const tgt_column *c,
                            tgt_sbuf *scratch)
 {
-    if (c->source_path == NULL)
+    if (c->source_json == NULL)
         return;
     tgt_sbuf_reset(scratch);
     tgt_sbuf_append_str(scratch, "source: ");
-    tgt_sbuf_append_str(scratch, c->source_path);
+    tgt_sbuf_append_str(scratch, c->source_json);
     if (!tgt_sbuf_ok(scratch)) {
         sb->broken = 1;
         return;

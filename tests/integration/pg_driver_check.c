@@ -179,6 +179,7 @@ static size_t add_col(tgt_table *t, const char *name, const char *path, tgt_type
     memset(c, 0, sizeof(*c));
     snprintf(c->name, sizeof(c->name), "%s", name);
     c->source_path = path != NULL ? xstrdup(path) : NULL;
+    c->source_json = path != NULL ? xstrdup(path) : NULL; /* written as the comment as it is */
     c->type = c->live_type = tgt_type_make(kind);
     c->role = role;
     c->is_key = key;

@@ -15,12 +15,14 @@
     without a mapping and in schema `mapped` with schema_mapping
     {"src": "mapped"};
   * tables named "victim" (and x) made beforehand still exist with their rows;
-  * COMMENT ON COLUMN holds the source path (col_description).
+  * COMMENT ON COLUMN holds the source path as a JSON array of its parts
+    ("source: [\"a\",\"b\"]", col_description).
 
 Run by tests/run_all.sh (PG* env, TARGET_PG, TARGET_PG_WRAPPER, TEST_DB,
 TEST_TMPDIR).  Exit 0 = pass; each problem is printed on its own line.
 """
 
+import json
 import os
 import sys
 
@@ -117,14 +119,10 @@ def check_comment(schema, table, column, path, db, label):
         problem("%s: column %s.%s has no comment (expected the source path %r)"
                 % (label, table, column, path))
         return
-    pos = 0
-    for part in path:
-        i = d.find(part, pos)
-        if i < 0:
-            problem("%s: comment on %s.%s is %r, which does not hold the source path %r"
-                    % (label, table, column, d, path))
-            return
-        pos = i + len(part)
+    want = "source: " + json.dumps(list(path), ensure_ascii=False, separators=(",", ":"))
+    if d != want:
+        problem("%s: comment on %s.%s is %r, expected %r (the source path %r)"
+                % (label, table, column, d, want, path))
 
 
 def main():

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "naming.h"
@@ -139,6 +140,37 @@ static void test_split_stream(void **state)
     split("my_db-table with space and UPPERCase", "my_db", "table with space and UPPERCase");
 }
 
+static void test_shadow_names(void **state)
+{
+    (void)state;
+    char a[TGT_IDENT_MAX + 1], b[TGT_IDENT_MAX + 1];
+    /* 32-bit FNV-1a of these two collides; their shadows must not */
+    tgt_naming_shadow("t439599", a);
+    tgt_naming_shadow("t622382", b);
+    assert_string_equal(a, "_tgt_overwrite_t439599");
+    assert_string_equal(b, "_tgt_overwrite_t622382");
+    /* 48 bytes still fit in full */
+    const char *fits = "abcdefghijabcdefghijabcdefghijabcdefghijabcdefgh";
+    tgt_naming_shadow(fits, a);
+    assert_int_equal(strlen(a), TGT_IDENT_MAX);
+    assert_string_equal(a + 15, fits);
+    /* longer: 31 bytes of it, '-', 16 hex digits; differs from any short form */
+    const char *long1 = "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghi";
+    const char *long2 = "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghj";
+    tgt_naming_shadow(long1, a);
+    tgt_naming_shadow(long2, b);
+    assert_int_equal(strlen(a), TGT_IDENT_MAX);
+    assert_memory_equal(a, "_tgt_overwrite_abcdefghijabcdefghijabcdefghija-", 47);
+    assert_string_not_equal(a, b);
+    /* a cut never splits a character: 30 ASCII bytes then 2-byte characters */
+    char mixed[80];
+    snprintf(mixed, sizeof(mixed), "%s%s", "abcdefghijabcdefghijabcdefghij",
+             "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+    tgt_naming_shadow(mixed, a);
+    assert_int_equal(strlen(a), TGT_IDENT_MAX - 1);
+    assert_int_equal(a[15 + 30], '-');
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -146,6 +178,7 @@ int main(void)
         cmocka_unit_test(test_nested_path),       cmocka_unit_test(test_long_names_get_hash),
         cmocka_unit_test(test_cut_at_character_boundary), cmocka_unit_test(test_suffix_form),
         cmocka_unit_test(test_hash_is_fnv1a),     cmocka_unit_test(test_split_stream),
+        cmocka_unit_test(test_shadow_names),
     };
     return cmocka_run_group_tests_name("naming", tests, NULL, NULL);
 }

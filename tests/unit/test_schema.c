@@ -89,6 +89,7 @@ static void test_flattening_and_depth(void **state)
     assert_int_equal(build(schema, NULL, 10, &m, &err), 0);
     assert_int_equal(col(&m, "a__b__c")->type.kind, TGT_T_TEXT);
     assert_string_equal(col(&m, "a__b__c")->source_path, "a.b.c");
+    assert_string_equal(col(&m, "a__b__c")->source_json, "[\"a\",\"b\",\"c\"]");
     assert_int_equal(col(&m, "a__x")->type.kind, TGT_T_BIGINT);
     const tgt_plan_entry *a = tgt_plan_find(m.root, "a", 1);
     assert_non_null(a);
