@@ -369,8 +369,9 @@ static int set_column(fake_column *fc, const tgt_column *c)
     fc->type = c->type;
     fc->not_null = c->is_key;
     free(fc->source_path);
-    fc->source_path = dup_or_null(c->source_path);
-    return c->source_path != NULL && fc->source_path == NULL ? -1 : 0;
+    /* what a driver records with the column is the path's recorded form */
+    fc->source_path = dup_or_null(c->source_json);
+    return c->source_json != NULL && fc->source_path == NULL ? -1 : 0;
 }
 
 static int fake_create_table(tgt_driver *base, const tgt_table *t, tgt_error *err)
