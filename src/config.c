@@ -224,9 +224,10 @@ static const setting settings[] = {
      .offset = FIELD(load_method),
      .description = "auto upserts streams with key_properties and appends the others; "
                     "append-only appends every record and creates tables without a primary key; "
-                    "upsert is auto but refuses a stream without key_properties; overwrite loads "
-                    "each stream into a shadow table and swaps it in for the live table when the "
-                    "run succeeds (STATE is written only after the swap)."},
+                    "upsert is auto, but a stream without key_properties upserts on its table's "
+                    "primary key (and is refused when the table has none); overwrite loads each "
+                    "stream into a shadow table and swaps it in for the live table when the run "
+                    "succeeds (STATE is written only after the swap)."},
     {.name = "invalid_records",
      .type = SET_ENUM,
      .choices = invalid_records_choices,

@@ -75,11 +75,21 @@ static void key_list(const tgt_table *t, const tgt_live_table *live, int from_li
         snprintf(buf, cap, "none");
 }
 
-/* A stream without key_properties on a table that has a primary key (load
- * method auto): the table's key serves as the stream's.  Appending would be
- * refused at the first key already there, and skipping that refusal would
- * drop the update; the key says what a row is, and the stream's records
- * carry its columns. */
+/* load_method upsert, no key_properties and no primary key to take. */
+static int upsert_without_key(const tgt_table *t, const char *stream, tgt_error *err)
+{
+    tgt_error_set(err, TGT_ERR_DATA,
+                  "stream \"%s\": load_method is upsert but its SCHEMA has no key_properties "
+                  "and \"%s\".\"%s\" has no primary key",
+                  stream, t->schema, t->name);
+    tgt_error_hint(err, "Give the stream key_properties, or use load_method auto (streams "
+                        "without keys are appended).");
+    return -1;
+}
+
+/* A stream without key_properties on a table that has a primary key, with
+ * load_method upsert: the table's key serves as the stream's (the user
+ * chose it; see refuse_keyless for why auto does not). */
 static int adopt_live_key(tgt_table *t, const tgt_live_table *live, const char *stream,
                           tgt_error *err)
 {
@@ -116,14 +126,46 @@ static int adopt_live_key(tgt_table *t, const tgt_live_table *live, const char *
     return 0;
 }
 
-/* New key_properties for a live table: the key moves (tgt_evolve_apply).
- * A stream without keys leaves the live primary key alone, and with
- * adopt_key upserts on it. */
-static int check_keys(tgt_table *t, const tgt_live_table *live, const char *stream, int adopt_key,
-                      tgt_evolve_plan *plan, tgt_error *err)
+/* A stream without key_properties on a table that has a primary key, with
+ * load_method auto.  Appending would be refused at the first key the table
+ * already holds (and skipping that refusal would drop the update), while
+ * upserting on the old key would silently merge records the tap no longer
+ * says are one row: the user decides, so the error lists the choices. */
+static int refuse_keyless(const tgt_table *t, const tgt_live_table *live, const char *stream,
+                          tgt_error *err)
 {
-    if (t->n_keys == 0 && live->n_keys > 0 && adopt_key)
-        return adopt_live_key(t, live, stream, err);
+    char key[512];
+    key_list(t, live, 1, key, sizeof(key));
+    tgt_error_set(err, TGT_ERR_DATA,
+                  "stream \"%s\" has no key_properties, but its table \"%s\".\"%s\" has the "
+                  "primary key (%s)",
+                  stream, t->schema, t->name, key);
+    tgt_error_detail(err, "An append-only stream cannot load into a keyed table: the key refuses "
+                          "every record whose key is already there, and target-pg does not guess "
+                          "whether the records still identify rows by (%s).",
+                          key);
+    tgt_error_hint(err, "Give the stream its key_properties again; or set load_method upsert to "
+                        "upsert on the table's primary key; or load_method overwrite to replace "
+                        "the table with one made from this SCHEMA; or drop the primary key "
+                        "yourself to append every record.");
+    return -1;
+}
+
+/* New key_properties for a live table: the key moves (tgt_evolve_apply).
+ * A stream without keys never drops the live primary key: `keyless` says
+ * what it does instead. */
+static int check_keys(tgt_table *t, const tgt_live_table *live, const char *stream,
+                      tgt_keyless_policy keyless, tgt_evolve_plan *plan, tgt_error *err)
+{
+    if (t->n_keys == 0 && live->n_keys > 0) {
+        if (keyless == TGT_KEYLESS_ADOPT)
+            return adopt_live_key(t, live, stream, err);
+        if (keyless == TGT_KEYLESS_REFUSE)
+            return refuse_keyless(t, live, stream, err);
+        return 0;
+    }
+    if (t->n_keys == 0 && keyless == TGT_KEYLESS_ADOPT)
+        return upsert_without_key(t, stream, err);
     if (t->n_keys > 0 && !key_names_match(t, live)) {
         plan->move_key = 1;
         key_list(t, live, 1, plan->old_key, sizeof(plan->old_key));
@@ -340,13 +382,17 @@ static int remap_by_source(tgt_table *t, const tgt_live_table *live, const char 
 }
 
 int tgt_evolve_diff(tgt_driver *d, tgt_table *t, const char *stream, int keep_narrower,
-                    int adopt_key, tgt_evolve_plan *plan, tgt_error *err)
+                    tgt_keyless_policy keyless, tgt_evolve_plan *plan, tgt_error *err)
 {
     tgt_live_table live;
     tgt_live_table_init(&live);
     if (d->ops->describe_table(d, t->schema, t->name, &live, err) != 0)
         return -1;
     int rc = 0;
+    if (!live.exists && t->n_keys == 0 && keyless == TGT_KEYLESS_ADOPT) {
+        rc = upsert_without_key(t, stream, err);
+        goto done;
+    }
     if (!live.exists) {
         plan->create_table = 1;
         for (size_t i = 0; i < t->n_columns; i++)
@@ -355,7 +401,7 @@ int tgt_evolve_diff(tgt_driver *d, tgt_table *t, const char *stream, int keep_na
     }
     rc = remap_by_source(t, &live, stream, err);
     if (rc == 0)
-        rc = check_keys(t, &live, stream, adopt_key, plan, err);
+        rc = check_keys(t, &live, stream, keyless, plan, err);
     for (size_t i = 0; rc == 0 && i < t->n_columns; i++) {
         const tgt_live_column *lc = tgt_live_table_find(&live, t->columns[i].name);
         if (lc != NULL) {

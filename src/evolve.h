@@ -13,9 +13,10 @@
  * type, unless the caller keeps the wider live column (type_change = keep).
  * Columns are never dropped.  New key_properties move the primary key when
  * the rows allow it (else an error naming both keys); a stream without keys
- * leaves a live primary key in place (and, with adopt_key, takes it as its
- * key: its records upsert; an error naming the stream, the key and the
- * choices when a key column is not among its properties).  After diff, every
+ * never drops a live primary key: by tgt_keyless_policy it is refused (an
+ * error naming the stream, the key and the choices), takes that key as its
+ * own (its records upsert; an error when a key column is not among its
+ * properties), or appends.  After diff, every
  * column's live_type is the type it will have once the plan is applied.
  */
 #ifndef TGT_EVOLVE_H
@@ -41,11 +42,20 @@ void tgt_evolve_plan_init(tgt_evolve_plan *plan);
 void tgt_evolve_plan_deinit(tgt_evolve_plan *plan);
 int tgt_evolve_plan_is_empty(const tgt_evolve_plan *plan);
 
+/* What a stream without key_properties does with a table that has a
+ * primary key (the load_method decides). */
+typedef enum tgt_keyless_policy {
+    TGT_KEYLESS_REFUSE = 0, /* auto: an error naming the stream, the key and the choices */
+    TGT_KEYLESS_ADOPT,      /* upsert: the table's key serves as the stream's */
+    TGT_KEYLESS_APPEND      /* append-only: rows are appended; the key refuses duplicates */
+} tgt_keyless_policy;
+
 /* keep_narrower: a narrowing request keeps the wider live column (setting
- * type_change = keep) instead of failing.  adopt_key: a keyless t upserts on
- * the live primary key (load_method auto). */
+ * type_change = keep) instead of failing.  keyless: what a t without keys
+ * does on a live table with a primary key; with TGT_KEYLESS_ADOPT a keyless
+ * t on a table without one is an error (upsert needs a key). */
 int tgt_evolve_diff(tgt_driver *d, tgt_table *t, const char *stream, int keep_narrower,
-                    int adopt_key, tgt_evolve_plan *plan, tgt_error *err);
+                    tgt_keyless_policy keyless, tgt_evolve_plan *plan, tgt_error *err);
 
 int tgt_evolve_apply(tgt_driver *d, tgt_table *t, const tgt_evolve_plan *plan, const char *stream,
                      tgt_error *err);

@@ -138,11 +138,6 @@ int tgt_loader_table_identity(tgt_loader *l, tgt_stream *s, tgt_schema_options *
     return 0;
 }
 
-static int has_keys(const json_t *keys)
-{
-    return json_is_array(keys) && json_array_size(keys) > 0;
-}
-
 /* The model for the SCHEMA message `root` under the current settings. */
 static int build_model(tgt_loader *l, tgt_stream *s, const json_t *root, tgt_schema_model *model,
                        tgt_error *err)
@@ -150,17 +145,10 @@ static int build_model(tgt_loader *l, tgt_stream *s, const json_t *root, tgt_sch
     const json_t *schema = json_object_get(root, "schema");
     const json_t *keys = json_object_get(root, "key_properties");
     const char *method = l->cfg->load_method;
-    if (strcmp(method, "append-only") == 0) {
+    if (strcmp(method, "append-only") == 0)
         keys = NULL; /* every record becomes a row: no key, no upsert */
-    } else if (strcmp(method, "upsert") == 0 && !has_keys(keys)) {
-        tgt_error_set(err, TGT_ERR_DATA,
-                      "stream \"%s\": load_method is upsert but its SCHEMA has no "
-                      "key_properties",
-                      s->name);
-        tgt_error_hint(err, "Give the stream key_properties, or use load_method auto (streams "
-                            "without keys are appended).");
-        return -1;
-    }
+    /* upsert without key_properties takes the table's primary key, or is
+     * refused when there is none (tgt_evolve_diff) */
     tgt_schema_options opt;
     if (tgt_loader_table_identity(l, s, &opt, err) != 0)
         return -1;
@@ -184,6 +172,17 @@ static int clear_shadow(tgt_loader *l, tgt_stream *s, const tgt_table *t, tgt_er
     return 0;
 }
 
+/* What a stream without key_properties does on a keyed table, per
+ * load_method (overwrite loads into a fresh shadow, which has no key). */
+static tgt_keyless_policy keyless_policy(const char *load_method)
+{
+    if (strcmp(load_method, "upsert") == 0)
+        return TGT_KEYLESS_ADOPT;
+    if (strcmp(load_method, "auto") == 0)
+        return TGT_KEYLESS_REFUSE;
+    return TGT_KEYLESS_APPEND;
+}
+
 /* Diffs the new model against the live table, commits what is pending if
  * the change needs it, runs the DDL and installs the model. */
 static int evolve_and_install(tgt_loader *l, tgt_stream *s, tgt_schema_model *model,
@@ -198,7 +197,7 @@ static int evolve_and_install(tgt_loader *l, tgt_stream *s, tgt_schema_model *mo
     if (tgt_loader_connect(l, err) != 0 || tgt_loader_end_bulk_write(l, err) != 0 ||
         clear_shadow(l, s, &model->table, err) != 0 ||
         tgt_evolve_diff(l->driver, &model->table, s->name, strcmp(l->cfg->type_change, "keep") == 0,
-                        strcmp(l->cfg->load_method, "auto") == 0, &plan, err) != 0)
+                        keyless_policy(l->cfg->load_method), &plan, err) != 0)
         goto out;
     /* rows encoded under the old shape must reach the database first, and
      * DDL runs in its own transaction */

@@ -2,15 +2,19 @@
 """A keyed table whose stream drops key_properties (issue #11 item 5).
 
   (a) load_method auto, a later run whose SCHEMA has no key_properties while
-      the table has the primary key (id): a record of an existing key updates
-      its row (the table's key serves as the stream's, logged), a new key is
-      inserted, the primary key stays -- also with invalid_records skip, which
-      used to drop the update after a "duplicate key" refusal;
-  (b) the same within one run (a keyed SCHEMA, then one without keys);
-  (c) a keyless SCHEMA that does not declare a column of the table's key:
-      exit 1 naming the stream, the table's key and the choices
-      (key_properties, load_method overwrite, dropping the key), nothing of
-      the run committed.
+      the table has the primary key (id): exit 1 naming the stream, the
+      table's key and the choices (key_properties again, load_method upsert,
+      load_method overwrite, dropping the key), nothing of that run committed
+      and no STATE -- also with invalid_records skip, which used to drop the
+      update after a "duplicate key" refusal;
+  (a2) the same run with load_method upsert (one of the choices): a record of
+      an existing key updates its row (the table's key serves as the
+      stream's, logged), a new key is inserted, the primary key stays;
+  (b) within one run (a keyed SCHEMA, then one without keys): refused under
+      auto before anything is committed, the newest record wins under upsert;
+  (c) a keyless SCHEMA that does not declare a column of the table's key,
+      under upsert: exit 1 naming the stream, the table's key and the choices,
+      nothing of the run committed.
 
 Run by tests/run_all.sh (PG* env, TARGET_PG, TARGET_PG_WRAPPER, TEST_DB,
 TEST_TMPDIR).  Exit 0 = pass; each problem is printed on its own line.
@@ -66,6 +70,22 @@ def pk(table):
         % harness.qualified(S, table), DB)]
 
 
+def error_text(r):
+    return "\n".join(line for line in r.stderr.splitlines()
+                     if line.startswith(("target-pg: error", "DETAIL", "HINT")))
+
+
+def check_refused(label, r, table):
+    if not harness.check_exit_1(problems, label, r):
+        return
+    err = error_text(r)
+    for word in ('stream "%s"' % table, "no key_properties", "(id)", "key_properties again",
+                 "load_method upsert", "load_method overwrite", "drop the primary key"):
+        if word not in err:
+            problem("%s: the error does not name %r: %s" % (label, word, err))
+    harness.check_states(problems, label, r.stdout, [])
+
+
 def case_a():
     for T, extra in (("later_run", {}), ("later_run_skip", {"invalid_records": "skip"})):
         label = "(a) %s" % T
@@ -74,8 +94,14 @@ def case_a():
                       rec(T, {"id": 2, "v": "two"})])
         if not harness.check_exit_0(problems, label + " setup", r):
             continue
-        r = run(cfg, [schema_msg(T, []), rec(T, {"id": 1, "v": "one, updated"}),
-                      rec(T, {"id": 3, "v": "three"}), {"type": "STATE", "value": {"a": 1}}])
+        later = [schema_msg(T, []), rec(T, {"id": 1, "v": "one, updated"}),
+                 rec(T, {"id": 3, "v": "three"}), {"type": "STATE", "value": {"a": 1}}]
+        r = run(cfg, later)
+        check_refused(label, r, T)
+        if rows(T) != [(1, "one"), (2, "two")]:
+            problem("%s: holds %r, expected the table unchanged" % (label, rows(T)))
+        label = "(a2) %s, load_method upsert" % T
+        r = run(config(load_method="upsert", **extra), later)
         if not harness.check_exit_0(problems, label, r):
             continue
         harness.check_states(problems, label, r.stdout, [{"a": 1}])
@@ -91,17 +117,22 @@ def case_a():
 
 def case_b():
     T = "same_run"
-    r = run(config(), [schema_msg(T, ["id"]), rec(T, {"id": 1, "v": "one"}),
-                       schema_msg(T, []), rec(T, {"id": 1, "v": "one again"}),
-                       rec(T, {"id": 1, "v": "one, newest"})])
-    if harness.check_exit_0(problems, "(b) within one run", r):
+    msgs = [schema_msg(T, ["id"]), rec(T, {"id": 1, "v": "one"}),
+            schema_msg(T, []), rec(T, {"id": 1, "v": "one again"}),
+            rec(T, {"id": 1, "v": "one, newest"})]
+    r = run(config(), msgs)
+    check_refused("(b) within one run, auto", r, T)
+    if rows(T) != []:
+        problem("(b) within one run, auto: holds %r, expected nothing committed" % rows(T))
+    r = run(config(load_method="upsert"), msgs)
+    if harness.check_exit_0(problems, "(b) within one run, upsert", r):
         if rows(T) != [(1, "one, newest")]:
-            problem("(b) within one run: holds %r, expected the newest record" % rows(T))
+            problem("(b) within one run, upsert: holds %r, expected the newest record" % rows(T))
 
 
 def case_c():
     T = "missing_key"
-    cfg = config()
+    cfg = config(load_method="upsert")
     r = run(cfg, [schema_msg(T, ["id"]), rec(T, {"id": 1, "v": "one"})])
     if not harness.check_exit_0(problems, "(c) setup", r):
         return

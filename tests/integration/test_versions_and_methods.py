@@ -52,7 +52,7 @@ primary-key moves (issue #3).  Each case loads into its own target schema.
       rows with xmin/ctid, columns, constraints, comments); the next
       successful run holds only its own rows and leaves no shadow;
   (l) primary-key move: rows kept, upsert on the new key, log line, also
-      within one run; a keyless SCHEMA leaves a live key alone;
+      within one run; a keyless SCHEMA never drops a live key (refused under auto);
   (m) refused moves: duplicates -> exit 1 with the message naming both keys,
       the PostgreSQL error and DETAIL naming the duplicated key; NULLs in the
       new key; the old key and rows stay, no STATE;
@@ -852,12 +852,15 @@ def case_l(db, tmp):
                  "attname = 'code'" % harness.sql_literal(c.t(T)))
         if nn != "t":
             problem("(l) the new key column is not NOT NULL")
-    # a stream without keys leaves the live key alone
+    # a stream without keys never drops the live key: under auto it is
+    # refused (tests/integration/test_dropped_keys.py has the choices)
     r = c.run(cfg, [schema_msg(T, ICV, []), rec(T, {"id": 5, "code": "e"}), state({"l": 2})])
-    if c.ok("keyless SCHEMA", r, [{"l": 2}]):
+    if c.fails("keyless SCHEMA", r, line=1, states=[]):
+        c.log_has("keyless SCHEMA", r, 'stream "%s" has no key_properties, but its table '
+                  '"keys"."%s" has the primary key (code)' % (T, T))
         c.expect_pk("keyless SCHEMA", T, ["code"])
         c.expect_rows("keyless SCHEMA", T, ["code", "id"], "code",
-                      [("a", 9), ("b", 2), ("c", 3), ("d", 4), ("e", 5)])
+                      [("a", 9), ("b", 2), ("c", 3), ("d", 4)])
     # within one run: rows of the old key are committed, then the key moves
     W = "inrun"
     r = c.run(cfg, [schema_msg(W, ICV, ["id"]), rec(W, {"id": 1, "code": "a", "v": "1"}),
