@@ -123,7 +123,7 @@ static int offset_field(const char *s, size_t n, size_t *i, int colon, int *valu
     return 1;
 }
 
-/* Z, or +HH, +HH:MM, +HH:MM:SS, +HHMM, +HHMMSS (either sign), making up all
+/* Z, or +HH, +HH:MM, +HH:MM:SS, +HHMM (either sign), making up all
  * of s[0..n); the seconds are how Python writes the historical local mean
  * time offsets of the tz database (1900-01-01T05:21:10+05:21:10 in
  * Asia/Kolkata).  *seconds gets the offset east of UTC in seconds. */
@@ -141,9 +141,10 @@ static int read_offset(const char *s, size_t n, const char *form, long *seconds,
         return fail(why, BAD_OFFSET);
     int hours = value2(s + 1), field[2] = {0, 0};
     size_t i = 3;
-    /* minutes, then seconds, all with a colon before them or none */
+    /* minutes, then seconds, all with a colon before them or none; the
+     * seconds only with colons, as PostgreSQL refuses +HHMMSS */
     int colon = i < n && s[i] == ':';
-    for (int f = 0; f < 2 && i < n && (s[i] == ':' || is_digit(s[i])); f++)
+    for (int f = 0; f < 1 + colon && i < n && (s[i] == ':' || is_digit(s[i])); f++)
         if (!offset_field(s, n, &i, colon, &field[f]))
             return fail(why, BAD_OFFSET);
     int minutes = field[0], secs = field[1];

@@ -11,9 +11,10 @@
  *   date:      YYYY-MM-DD                       (year 0001..9999)
  *   time:      HH:MM[:SS[.fraction]][offset]    (24:00:00 allowed)
  *   timestamp: date ('T' | 't' | ' ') time, or a date alone (midnight)
- *   offset:    Z | z | (+|-) HH[:MM[:SS]] | (+|-) HH[MM[SS]]   (|HH| <= 15; the
+ *   offset:    Z | z | (+|-) HH[:MM[:SS]] | (+|-) HH[MM]   (|HH| <= 15; the
  *              seconds are Python's spelling of historical local mean time
- *              offsets, e.g. +05:21:10; PostgreSQL reads them exactly)
+ *              offsets, e.g. +05:21:10; PostgreSQL reads them exactly, but
+ *              not in the compact form +052110)
  *   fraction:  1 or more digits (PostgreSQL rounds past 6)
  * Ranges are checked: month 1-12, day within the month (leap years per the
  * Gregorian rule), hour 0-23 (or 24:00:00 exactly), minute 0-59, second
