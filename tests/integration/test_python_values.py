@@ -22,7 +22,10 @@ Each case is its own run into its own table:
     the record lands in the dead letter as a string (strict JSON);
   * extracted_at: with add_metadata_columns, records whose time_extracted
     is not a date-time load with a NULL _sdc_extracted_at and one warning for
-    the stream (not one per record) naming the first line, plus a count.
+    the stream (not one per record) naming the first line, plus a count;
+  * real tap: fixtures/realtaps/tap-postgres-kolkata.singer, recorded from
+    pipelinewise-tap-postgres in an Asia/Kolkata session (LMT offsets with
+    seconds, Infinity, 1e+16), loads with exit 0 and the exact values.
 
 Run by tests/run_all.sh (PG* env, TARGET_PG, TARGET_PG_WRAPPER, TEST_DB,
 TEST_TMPDIR).  Exit 0 = pass; each problem is printed on its own line.
@@ -274,6 +277,37 @@ def case_extracted_at(db, tmp):
                 % warned)
 
 
+def case_real_tap(db, tmp):
+    """The recorded output of pipelinewise-tap-postgres from an Asia/Kolkata
+    session (fixtures/realtaps/README.md) loads, with the exact instants."""
+    path = os.path.join(harness.REPO_ROOT, "fixtures", "realtaps", "tap-postgres-kolkata.singer")
+    cfg = harness.write_config(os.path.join(tmp, "realtap.json"), db, SCHEMA,
+                               add_metadata_columns=True)
+    r = harness.run_input(cfg, path)
+    if not harness.check_exit_0(problems, "real tap", r):
+        return
+    rows = rows_by_id(db, "events",
+                      "extract(epoch FROM happened_at) AS e, anynum::text AS anynum, "
+                      "f::text AS f, r::text AS r, amount::text AS amount, "
+                      "_sdc_deleted_at IS NULL AS live")
+    want = {1: (epoch_of("1900-01-01T00:00:00+00:00"), "Infinity", "10000000000000000", "1.5",
+                "12345678901234567890.1234567890"),
+            2: (epoch_of("1941-09-30T18:06:39.5+00:00"), "-Infinity", "15" + "0" * 299,
+                "-34" + "0" * 37, "-0.0000000001"),
+            5: (epoch_of("1850-06-01T00:00:00+00:00"), "123456789012345678901234567890123456789.5",
+                None, "0." + "0" * 39 + "1", "99999999999999999999.9999999999")}
+    if sorted(rows) != sorted(want):
+        problem("real tap: ids %s, expected %s" % (sorted(rows), sorted(want)))
+    for i, (epoch, anynum, f, rv, amount) in want.items():
+        row = rows.get(i)
+        if row is None:
+            continue
+        got = (Decimal(str(row["e"])), row["anynum"], row["f"], row["r"], row["amount"])
+        if got != (epoch, anynum, f, rv, amount) or not row["live"]:
+            problem("real tap: id %d is %r (live %s), expected %r"
+                    % (i, got, row["live"], (epoch, anynum, f, rv, amount)))
+
+
 def main():
     db, tmp = harness.integration_env()
     case_offsets(db, tmp)
@@ -282,6 +316,7 @@ def main():
     case_exponents(db, tmp)
     case_nonfinite(db, tmp)
     case_extracted_at(db, tmp)
+    case_real_tap(db, tmp)
     return harness.report(problems)
 
 
