@@ -111,9 +111,26 @@ static int check_ymd(const char *s, const char *form, const char **why)
     return 1;
 }
 
-/* Z, or +HH, +HH:MM, +HHMM (either sign), making up all of s[0..n). */
-static int check_offset(const char *s, size_t n, const char *form, const char **why)
+/* Reads the next two-digit field of an offset at s[*i..n): after a colon in
+ * the colon form, directly in the compact form.  0 when there is none. */
+static int offset_field(const char *s, size_t n, size_t *i, int colon, int *value)
 {
+    size_t j = *i + (colon != 0);
+    if (*i >= n || (colon ? s[*i] != ':' : !is_digit(s[*i])) || n - j < 2 || !two_digits(s + j))
+        return 0;
+    *value = value2(s + j);
+    *i = j + 2;
+    return 1;
+}
+
+/* Z, or +HH, +HH:MM, +HH:MM:SS, +HHMM (either sign), making up all
+ * of s[0..n); the seconds are how Python writes the historical local mean
+ * time offsets of the tz database (1900-01-01T05:21:10+05:21:10 in
+ * Asia/Kolkata).  *seconds gets the offset east of UTC in seconds. */
+static int read_offset(const char *s, size_t n, const char *form, long *seconds,
+                       const char **why)
+{
+    *seconds = 0;
     if (n == 0)
         return 1;
     if (s[0] == 'Z' || s[0] == 'z')
@@ -122,20 +139,22 @@ static int check_offset(const char *s, size_t n, const char *form, const char **
         return fail(why, form);
     if (n < 3 || !two_digits(s + 1))
         return fail(why, BAD_OFFSET);
-    int hours = value2(s + 1);
-    int minutes = 0;
+    int hours = value2(s + 1), field[2] = {0, 0};
     size_t i = 3;
-    if (i < n && (s[i] == ':' || is_digit(s[i]))) {
-        /* The minutes, with or without a colon before them. */
-        i += s[i] == ':';
-        if (n - i < 2 || !two_digits(s + i))
+    /* minutes, then seconds, all with a colon before them or none; the
+     * seconds only with colons, as PostgreSQL refuses +HHMMSS */
+    int colon = i < n && s[i] == ':';
+    for (int f = 0; f < 1 + colon && i < n && (s[i] == ':' || is_digit(s[i])); f++)
+        if (!offset_field(s, n, &i, colon, &field[f]))
             return fail(why, BAD_OFFSET);
-        minutes = value2(s + i);
-        i += 2;
-    }
-    if (hours > 15 || minutes > 59)
+    int minutes = field[0], secs = field[1];
+    /* PostgreSQL's limits (DecodeTimezone): up to 15 hours */
+    if (hours > 15 || minutes > 59 || secs > 59)
         return fail(why, BAD_OFFSET);
-    return i == n ? 1 : fail(why, AFTER_OFFSET);
+    if (i != n)
+        return fail(why, AFTER_OFFSET);
+    *seconds = (s[0] == '-' ? -1 : 1) * ((long)hours * 3600 + minutes * 60 + secs);
+    return 1;
 }
 
 static int check_clock_ranges(int hour, int minute, int second, int fraction_nonzero,
@@ -154,20 +173,33 @@ static int check_clock_ranges(int hour, int minute, int second, int fraction_non
     return 1;
 }
 
+/* A clock time as read by read_clock(). */
+typedef struct clock_parts {
+    int hour, minute, second;
+    size_t fraction;     /* offset of the '.', or 0 when there is none */
+    size_t fraction_end; /* offset just past its digits (where the UTC offset starts) */
+    long utc_offset;     /* seconds east of UTC; 0 without one */
+} clock_parts;
+
 /* HH:MM[:SS[.fraction]][offset] making up all of s[0..n). */
-static int check_clock(const char *s, size_t n, const char *form, const char **why)
+static int read_clock(const char *s, size_t n, const char *form, clock_parts *c,
+                      const char **why)
 {
     if (n < 5 || !two_digits(s) || s[2] != ':' || !two_digits(s + 3))
         return fail(why, form);
-    int second = 0;
+    c->hour = value2(s);
+    c->minute = value2(s + 3);
+    c->second = 0;
+    c->fraction = 0;
     int fraction_nonzero = 0;
     size_t i = 5;
     if (i < n && s[i] == ':') {
         if (n - i < 3 || !two_digits(s + i + 1))
             return fail(why, form);
-        second = value2(s + i + 1);
+        c->second = value2(s + i + 1);
         i += 3;
         if (i < n && s[i] == '.') {
+            c->fraction = i;
             size_t first = ++i;
             while (i < n && is_digit(s[i])) {
                 fraction_nonzero |= s[i] != '0';
@@ -177,9 +209,16 @@ static int check_clock(const char *s, size_t n, const char *form, const char **w
                 return fail(why, form);
         }
     }
-    if (!check_clock_ranges(value2(s), value2(s + 3), second, fraction_nonzero, why))
+    c->fraction_end = i;
+    if (!check_clock_ranges(c->hour, c->minute, c->second, fraction_nonzero, why))
         return 0;
-    return check_offset(s + i, n - i, form, why);
+    return read_offset(s + i, n - i, form, &c->utc_offset, why);
+}
+
+static int check_clock(const char *s, size_t n, const char *form, const char **why)
+{
+    clock_parts c;
+    return read_clock(s, n, form, &c, why);
 }
 
 int tgt_datetime_check_timestamp(const char *s, size_t n, const char **why)
@@ -210,4 +249,33 @@ int tgt_datetime_check_time(const char *s, size_t n, const char **why)
 size_t tgt_datetime_date_prefix(const char *s, size_t n)
 {
     return tgt_datetime_check_timestamp(s, n, NULL) ? 10 : 0;
+}
+
+int tgt_datetime_time_utc(const char *s, size_t n, char hms[TGT_DATETIME_HMS_LEN],
+                          size_t *fraction, size_t *fraction_len)
+{
+    clock_parts c;
+    if (!read_clock(s, n, FORM_TIME, &c, NULL))
+        return 0;
+    *fraction = c.fraction;
+    *fraction_len = c.fraction ? c.fraction_end - c.fraction : 0;
+    if (c.fraction_end == n)
+        return 0; /* no offset: the time as written */
+    long t = (long)c.hour * 3600 + c.minute * 60 + c.second;
+    if (c.utc_offset != 0) {
+        /* an offset moves the time round the clock; with none (Z, +00)
+         * 24:00:00 and a leap second :60 stay as written */
+        t = ((t - c.utc_offset) % 86400 + 86400) % 86400;
+        c.hour = (int)(t / 3600);
+        c.minute = (int)(t / 60 % 60);
+        c.second = (int)(t % 60);
+    }
+    const int v[3] = {c.hour, c.minute, c.second};
+    for (int k = 0; k < 3; k++) {
+        hms[3 * k] = (char)('0' + v[k] / 10);
+        hms[3 * k + 1] = (char)('0' + v[k] % 10);
+        if (k < 2)
+            hms[3 * k + 2] = ':';
+    }
+    return 1;
 }

@@ -11,7 +11,10 @@
  *   date:      YYYY-MM-DD                       (year 0001..9999)
  *   time:      HH:MM[:SS[.fraction]][offset]    (24:00:00 allowed)
  *   timestamp: date ('T' | 't' | ' ') time, or a date alone (midnight)
- *   offset:    Z | z | +HH | -HH | +HH:MM | -HH:MM | +HHMM | -HHMM  (|HH| <= 15)
+ *   offset:    Z | z | (+|-) HH[:MM[:SS]] | (+|-) HH[MM]   (|HH| <= 15; the
+ *              seconds are Python's spelling of historical local mean time
+ *              offsets, e.g. +05:21:10; PostgreSQL reads them exactly, but
+ *              not in the compact form +052110)
  *   fraction:  1 or more digits (PostgreSQL rounds past 6)
  * Ranges are checked: month 1-12, day within the month (leap years per the
  * Gregorian rule), hour 0-23 (or 24:00:00 exactly), minute 0-59, second
@@ -28,6 +31,20 @@
 int tgt_datetime_check_timestamp(const char *s, size_t n, const char **why);
 int tgt_datetime_check_date(const char *s, size_t n, const char **why);
 int tgt_datetime_check_time(const char *s, size_t n, const char **why);
+
+/* Length of the "HH:MM:SS" that tgt_datetime_time_utc writes. */
+#define TGT_DATETIME_HMS_LEN 8
+
+/* For a time column, which holds UTC times (PostgreSQL's time input would
+ * silently drop an offset): when the valid time s[0..n) carries a UTC
+ * offset, writes the time converted to UTC as "HH:MM:SS" into hms (no NUL;
+ * round the clock: 02:00+05:30 is 20:30:00) and returns 1; the fraction
+ * digits, unchanged by the conversion, are s[*fraction..+*fraction_len)
+ * including the '.' (*fraction_len 0: none).  Z and +00:00 only drop the
+ * offset (24:00:00Z stays 24:00:00).  Returns 0 when s has no offset (keep
+ * it as written) or is not a valid time. */
+int tgt_datetime_time_utc(const char *s, size_t n, char hms[TGT_DATETIME_HMS_LEN],
+                          size_t *fraction, size_t *fraction_len);
 
 /* For a date column given a full timestamp ("2020-01-31T10:00:00Z"): the
  * length of the leading date part when s is a valid timestamp, else 0. */

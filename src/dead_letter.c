@@ -9,7 +9,8 @@
  * null that jansson wrote as the object's last member.  Valid JSON holds a
  * raw CR or LF only as whitespace between tokens; those become spaces so
  * each entry stays on one line.  Text that is not valid JSON goes in as a
- * JSON string.
+ * JSON string, and so does a record holding NaN or Infinity: the tokenizer
+ * reads them, but the dead letter stays strict JSON.
  *
  * Compression is one streaming ZSTD_CCtx: lines go in with ZSTD_e_continue,
  * a flush ends the frame with ZSTD_e_end, and the compressed bytes go to a
@@ -159,7 +160,9 @@ static void utc_now(char *buf, size_t cap)
     snprintf(buf + n, cap - n, ".%06ldZ", ts.tv_nsec / 1000);
 }
 
-/* 1 when text[0..n) is one valid JSON value, 0 when not, -1 out of memory. */
+/* 1 when text[0..n) is one valid JSON value, 0 when not (also when it holds
+ * Python's NaN or Infinity, which strict JSON readers refuse), -1 out of
+ * memory. */
 static int is_json(const char *text, size_t n)
 {
     tgt_json_parser p;
@@ -167,7 +170,8 @@ static int is_json(const char *text, size_t n)
     p.skip_array_items = 1; /* only validity matters: fewer tokens */
     tgt_error perr;
     tgt_error_init(&perr);
-    int rc = tgt_json_parse(&p, text, n, &perr) == 0 ? 1 : 0;
+    int rc = tgt_json_parse(&p, text, n, &perr) == 0 &&
+             !(p.tokens[0].flags & TGT_JSON_NONFINITE);
     tgt_json_parser_deinit(&p);
     return perr.code == TGT_ERR_NOMEM ? -1 : rc;
 }

@@ -5,7 +5,8 @@
  * tgt_json_parse() makes one pass over the bytes with an explicit stack of
  * open containers, so nesting depth costs memory, never C stack.  It checks
  * the whole of RFC 8259 as it goes (UTF-8 inside strings, escapes, number
- * grammar, literals, whitespace, trailing bytes) and records tokens that
+ * grammar, literals, whitespace, trailing bytes), reads Python's NaN and
+ * Infinity values as flagged numbers (json.h), and records tokens that
  * point back into the caller's text; it never copies or decodes a string.
  * Decoding happens later and only on demand: tgt_json_decode_string()
  * appends to a caller's sbuf, tgt_json_string_equals() compares without
@@ -423,6 +424,37 @@ static int parse_literal(scan *c, const char *word, size_t n, tgt_json_type type
     return emit(c, type, 0, start, n);
 }
 
+/* Marks the innermost container that has a token as holding a non-finite
+ * number; close_container() carries the mark outwards.  Inside an array
+ * whose items get no tokens that is the skipped array's own token. */
+static void mark_nonfinite(scan *c)
+{
+    if (c->depth == 0)
+        return; /* the whole document is the number */
+    size_t holder = c->quiet ? c->quiet - 1 : c->depth - 1;
+    c->tok[c->stack[holder] >> 1].flags |= TGT_JSON_NONFINITE;
+}
+
+/* NaN, Infinity or -Infinity at c->pos: the bare tokens Python's json.dumps
+ * writes for non-finite floats.  Only these spellings; anything else that
+ * starts like them is an invalid literal. */
+static int parse_nonfinite(scan *c)
+{
+    static const char *const words[] = {"NaN", "Infinity", "-Infinity"};
+    const char *word = words[c->s[c->pos] == 'N' ? 0 : c->s[c->pos] == 'I' ? 1 : 2];
+    size_t n = strlen(word);
+    if (c->len - c->pos < n || memcmp(c->s + c->pos, word, n) != 0) {
+        tgt_error_set(c->err, TGT_ERR_INPUT,
+                      "invalid JSON at column %zu: invalid literal (expected '%s')", c->pos + 1,
+                      word);
+        return -1;
+    }
+    size_t start = c->pos;
+    c->pos += n;
+    mark_nonfinite(c);
+    return emit(c, TGT_JSON_NUMBER, TGT_JSON_NONFINITE, start, n);
+}
+
 /* s[pos] is '[' or '{'.  The token's len and end are filled in on close. */
 static int open_container(scan *c, tgt_json_type type)
 {
@@ -462,6 +494,9 @@ static void close_container(scan *c)
         tgt_json_token *t = &c->tok[idx];
         t->len = c->pos + 1 - t->start;
         t->end = c->n_tok;
+        /* a container with a token sits in one that has a token too */
+        if ((t->flags & TGT_JSON_NONFINITE) && c->depth > 0)
+            c->tok[c->stack[c->depth - 1] >> 1].flags |= TGT_JSON_NONFINITE;
     }
     if (c->quiet > c->depth)
         c->quiet = 0;
@@ -508,7 +543,16 @@ static enum next parse_value(scan *c)
         first_item(c);
         return obj ? NEXT_KEY : NEXT_VALUE;
     }
+    case 'N':
+    case 'I':
+        rc = parse_nonfinite(c);
+        break;
     case '-':
+        if (c->pos + 1 < c->len && c->s[c->pos + 1] == 'I') {
+            rc = parse_nonfinite(c);
+            break;
+        }
+        /* fall through */
     case '0':
     case '1':
     case '2':

@@ -3,9 +3,12 @@
  *
  * The RECORD hot path must not build a jansson tree (which allocates per
  * value and turns numbers into doubles).  tgt_json_parse() checks that a line
- * is exactly one well-formed JSON value (RFC 8259: UTF-8 only, no NaN or
- * Infinity, no trailing garbage except whitespace) and fills a flat token
- * array that points back into the caller's text.  Numbers keep their exact
+ * is exactly one well-formed JSON value (RFC 8259: UTF-8 only, no trailing
+ * garbage except whitespace) and fills a flat token array that points back
+ * into the caller's text.  One extension: the bare values NaN, Infinity and
+ * -Infinity, which Python's json.dumps writes by default for floats it cannot
+ * spell otherwise, are read as numbers flagged TGT_JSON_NONFINITE (exactly
+ * those spellings, and only where a value may stand: never as a key).  Numbers keep their exact
  * text; strings keep their raw (still escaped) bytes and are decoded only
  * when needed.  Nesting depth is limited only by memory: the parser keeps an
  * explicit stack, never recursion.
@@ -44,6 +47,10 @@ typedef enum tgt_json_type {
 #define TGT_JSON_HAS_NUL 0x02u   /* string: holds a \u0000 escape */
 #define TGT_JSON_INTEGRAL 0x04u  /* number: no fraction and no exponent */
 #define TGT_JSON_NON_ASCII 0x08u /* string: holds bytes >= 0x80 (already valid UTF-8) */
+/* number: NaN, Infinity or -Infinity (not RFC 8259 JSON); array/object: holds
+ * such a number at some depth, so a caller can refuse it for strict JSON
+ * without walking the subtree (also when array items got no tokens). */
+#define TGT_JSON_NONFINITE 0x10u
 
 typedef struct tgt_json_token {
     uint8_t type;  /* tgt_json_type */
@@ -75,7 +82,8 @@ void tgt_json_parser_deinit(tgt_json_parser *p);
  * "invalid JSON at column 17: expected ':' after object key".  Rejects:
  * invalid UTF-8 (overlong forms, encoded surrogates, > U+10FFFF), raw control
  * characters below 0x20 in strings, bad escapes, \u escapes that form a lone
- * or reversed UTF-16 surrogate, leading zeros, NaN/Infinity, trailing commas,
+ * or reversed UTF-16 surrogate, leading zeros, other spellings of NaN and
+ * Infinity (nan, +Infinity, -NaN, inf), trailing commas,
  * trailing non-whitespace, empty input.  Allocation failure: TGT_ERR_NOMEM.
  */
 int tgt_json_parse(tgt_json_parser *p, const char *text, size_t len, tgt_error *err);

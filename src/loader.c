@@ -325,6 +325,18 @@ static void warn_nul_once(tgt_stream *s)
             s->name);
 }
 
+static void warn_extracted_at_once(tgt_loader *l, tgt_stream *s)
+{
+    if (s->bad_extracted_at == 0 || s->extracted_warned)
+        return;
+    s->extracted_warned = 1;
+    tgt_log(TGT_LOG_WARN,
+            "stream \"%s\": the time_extracted of the RECORD at %s line %lu is not an ISO 8601 "
+            "date-time; _sdc_extracted_at is NULL for such records (the count is reported at "
+            "the end)",
+            s->name, l->input_name, s->bad_extracted_line);
+}
+
 /* Encodes one RECORD into its stream's chunk and ships full chunks; a
  * record that does not fit its table goes to tgt_loader_invalid_record. */
 int tgt_loader_encode(tgt_loader *l, tgt_stream *s, const tgt_json_parser *p, const char *line,
@@ -362,6 +374,7 @@ int tgt_loader_encode(tgt_loader *l, tgt_stream *s, const tgt_json_parser *p, co
         l->last_spooled_line = line_no;
     }
     warn_nul_once(s);
+    warn_extracted_at_once(l, s);
     l->buffered += s->chunk.len - before;
     l->pending_rows++;
     if (s->chunk.len >= TGT_CHUNK_BYTES && ship(l, s, err) != 0)
@@ -494,6 +507,11 @@ int tgt_loader_finish(tgt_loader *l, tgt_error *err)
         if (s->nul_replaced > 0)
             tgt_log(TGT_LOG_INFO, "stream \"%s\": %zu U+0000 characters replaced by U+FFFD",
                     s->name, s->nul_replaced);
+        if (s->bad_extracted_at > 0)
+            tgt_log(TGT_LOG_WARN,
+                    "stream \"%s\": %zu time_extracted values were not timestamps; their "
+                    "_sdc_extracted_at is NULL",
+                    s->name, s->bad_extracted_at);
         if (s->bad_deletion_marks > 0)
             tgt_log(TGT_LOG_WARN,
                     "stream \"%s\": %zu %s values were not timestamps; those rows are marked "

@@ -78,6 +78,8 @@ struct tgt_reader {
     int line_returned; /* line was handed out; empty it on the next call */
     unsigned long line_no;
 
+    int first_line_seen; /* the input's first line went past the BOM check */
+
     int stopping;      /* the stop request was noticed */
     size_t drain_left; /* bytes that had arrived by then and are still to be read */
 
@@ -424,6 +426,21 @@ static tgt_read_status map_io_status(tgt_reader *r, io_status st, const char **t
     return fail(r, err);
 }
 
+/* Drops a UTF-8 byte-order mark from the start of the input's first line
+ * (after decompression): Windows tools write one, and it is no part of the
+ * JSON.  Anywhere else the bytes stay and the JSON parser refuses them. */
+static void skip_bom(tgt_reader *r, const char **text, size_t *n)
+{
+    static const char bom[3] = {'\xEF', '\xBB', '\xBF'};
+    if (r->first_line_seen)
+        return;
+    r->first_line_seen = 1;
+    if (*n >= sizeof(bom) && memcmp(*text, bom, sizeof(bom)) == 0) {
+        *text += sizeof(bom);
+        *n -= sizeof(bom);
+    }
+}
+
 tgt_read_status tgt_reader_next(tgt_reader *r, const char **line, size_t *len,
                                 unsigned long *line_no, tgt_error *err)
 {
@@ -446,6 +463,8 @@ tgt_read_status tgt_reader_next(tgt_reader *r, const char **line, size_t *len,
             if (found < 0)
                 return fail(r, err);
         }
+        if (found)
+            skip_bom(r, &text, &n);
         if (found && !is_blank(text, n)) {
             *line = text;
             *len = n;

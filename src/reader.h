@@ -4,8 +4,9 @@
  * Reads a file descriptor (stdin or --input FILE), recognises zstd-compressed
  * input by its magic bytes (28 B5 2F FD) at the very start and decompresses
  * it as a stream (also several concatenated frames).  Splits on '\n'; a '\r'
- * before the '\n' is kept (JSON treats it as whitespace); a last line without
- * a newline counts; blank lines (only spaces, tabs, CR) are skipped but still
+ * before the '\n' is kept (JSON treats it as whitespace); a UTF-8 byte-order
+ * mark (EF BB BF) at the very start of the (decompressed) input is skipped;
+ * a last line without a newline counts; blank lines (only spaces, tabs, CR) are skipped but still
  * counted, so line numbers match what `sed -n Np` shows.  Lines may be as
  * long as memory allows: the line buffer grows to fit and is kept for reuse.
  *

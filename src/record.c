@@ -14,6 +14,7 @@
 
 #include "copy.h"
 #include "datetime.h"
+#include "number.h"
 
 #define VALUE_PREVIEW 80
 /* Deepest JSON value a json/jsonb column is sent: PostgreSQL parses JSON
@@ -165,101 +166,21 @@ static int check_required_and_keys(const tgt_stream *s, const tgt_json_parser *p
     return 0;
 }
 
-/* Compares an unsigned digit string with a limit of the same kind. */
-static int digits_exceed(const char *d, size_t n, const char *limit)
-{
-    size_t ln = strlen(limit);
-    if (n != ln)
-        return n > ln;
-    return memcmp(d, limit, n) > 0;
-}
-
-/* Appends an integral JSON number after a range check for the column. */
+/* Appends an integral JSON number as plain digits after a range check for
+ * the column (number.h: 1e2, 1.5e1 and 12.000 are integers too). */
 static int emit_integer(tgt_sbuf *out, const tgt_json_token *t, const char *text,
                         tgt_type_kind kind, const char **why)
 {
-    const char *v = text + t->start;
-    size_t n = t->len;
-    if (!(t->flags & TGT_JSON_INTEGRAL)) {
-        /* 12.000 is an integer written with a fraction; 1e3 and 1.5 are not
-         * accepted: their exact integer value is not plain in the text */
-        const char *dot = memchr(v, '.', n);
-        if (dot == NULL || memchr(v, 'e', n) != NULL || memchr(v, 'E', n) != NULL) {
-            *why = "not an integer";
-            return -1;
-        }
-        for (const char *q = dot + 1; q < v + n; q++) {
-            if (*q != '0') {
-                *why = "not an integer";
-                return -1;
-            }
-        }
-        n = (size_t)(dot - v);
-    }
-    int neg = v[0] == '-';
-    const char *digits = v + neg;
-    size_t nd = n - (size_t)neg;
-    const char *limit = kind == TGT_T_SMALLINT  ? (neg ? "32768" : "32767")
-                        : kind == TGT_T_INTEGER ? (neg ? "2147483648" : "2147483647")
-                                                : (neg ? "9223372036854775808" : "9223372036854775807");
-    if (digits_exceed(digits, nd, limit)) {
-        *why = "out of range";
+    if (t->flags & TGT_JSON_NONFINITE) {
+        *why = "not an integer";
         return -1;
     }
-    tgt_sbuf_append(out, v, n);
+    char digits[TGT_NUMBER_INTEGER_MAX];
+    size_t n = tgt_number_integer_text(text + t->start, t->len, kind, digits, why);
+    if (n == 0)
+        return -1;
+    tgt_sbuf_append(out, digits, n);
     return 0;
-}
-
-/* PostgreSQL's numeric holds at most 131,072 digits before the decimal
- * point and 16,383 after it, and refuses exponents from 2^30 - 1 on whatever
- * the digits (numeric.c set_var_from_str, make_result).  Limits of real and
- * double precision, as powers of ten of the leading digit, are approximate:
- * values just past them still reach the server, which refuses them. */
-#define NUMERIC_MAX_LEAD 131071
-#define NUMERIC_MAX_SCALE 16383
-#define NUMERIC_MAX_EXPONENT 1073741822LL
-
-/* Range check of a JSON number's exact text for a numeric, real or double
- * column, so a value PostgreSQL cannot take is reported with its input line
- * instead of failing a whole COPY chunk. */
-static int number_fits(const char *v, size_t n, tgt_type_kind kind, const char **why)
-{
-    const char *end = v + n, *q = v + (*v == '-');
-    long long n_int = 0, n_frac = 0, first = -1, exponent = 0;
-    for (; q < end && *q >= '0' && *q <= '9'; q++, n_int++)
-        if (first < 0 && *q != '0')
-            first = n_int;
-    if (q < end && *q == '.')
-        for (q++; q < end && *q >= '0' && *q <= '9'; q++, n_frac++)
-            if (first < 0 && *q != '0')
-                first = n_int + n_frac;
-    if (q < end) { /* the exponent, saturated well past any limit */
-        int neg = *++q == '-';
-        q += *q == '-' || *q == '+';
-        for (; q < end; q++)
-            if (exponent < 4 * NUMERIC_MAX_EXPONENT)
-                exponent = exponent * 10 + (*q - '0');
-        exponent = neg ? -exponent : exponent;
-    }
-    /* the power of ten of the first non-zero digit */
-    long long lead = n_int - 1 - first + exponent;
-    if (kind == TGT_T_NUMERIC) {
-        if (exponent > NUMERIC_MAX_EXPONENT || exponent < -NUMERIC_MAX_EXPONENT)
-            *why = "out of range: the exponent is too large for PostgreSQL";
-        else if (n_frac - exponent > NUMERIC_MAX_SCALE)
-            *why = "out of range: more than 16383 digits after the decimal point";
-        else if (first >= 0 && lead > NUMERIC_MAX_LEAD)
-            *why = "out of range: more than 131072 digits before the decimal point";
-        else
-            return 1;
-        return 0;
-    }
-    int max = kind == TGT_T_REAL ? 38 : 308, min = kind == TGT_T_REAL ? -45 : -324;
-    if (first >= 0 && (lead > max || lead < min)) {
-        *why = "out of range";
-        return 0;
-    }
-    return 1;
 }
 
 /* Nesting depth of the validated JSON text v[0..n), counted until it
@@ -317,6 +238,14 @@ static int emit_temporal(tgt_sbuf *out, const tgt_json_token *t, const char *tex
         }
     } else if (kind == TGT_T_TIME) {
         ok = tgt_datetime_check_time(v, n, why);
+        char hms[TGT_DATETIME_HMS_LEN];
+        size_t fraction, fraction_len;
+        if (ok && tgt_datetime_time_utc(v, n, hms, &fraction, &fraction_len)) {
+            /* digits, colons and a '.': nothing COPY would escape */
+            tgt_sbuf_append(out, hms, sizeof(hms));
+            tgt_sbuf_append(out, v + fraction, fraction_len);
+            return 0;
+        }
     } else {
         ok = tgt_datetime_check_timestamp(v, n, why);
     }
@@ -369,6 +298,11 @@ static int emit_value(tgt_stream *s, const tgt_column *c, const tgt_json_token *
         const char *v;
         size_t n;
         value_span(t, text, &v, &n);
+        if (t->flags & TGT_JSON_NONFINITE) {
+            why = "JSON cannot hold NaN or Infinity";
+            rc = -1;
+            break;
+        }
         /* PostgreSQL reads JSON recursively and fails past ~12,000 levels
          * (max_stack_depth 2MB); a value of depth d has at least 2d bytes */
         if (n > 2 * JSON_MAX_DEPTH &&
@@ -396,7 +330,10 @@ static int emit_value(tgt_stream *s, const tgt_column *c, const tgt_json_token *
         if (t->type != TGT_JSON_NUMBER) {
             why = "expected a JSON number";
             rc = -1;
-        } else if (number_fits(text + t->start, t->len, c->live_type.kind, &why)) {
+        } else if ((t->flags & TGT_JSON_NONFINITE) ||
+                   tgt_number_fits(text + t->start, t->len, c->live_type.kind, &why)) {
+            /* NaN and (-)Infinity as PostgreSQL spells them: numeric reads
+             * them too (Infinity since PostgreSQL 14) */
             tgt_sbuf_append(out, text + t->start, t->len);
         } else {
             rc = -1;
@@ -463,7 +400,11 @@ static int emit_role(tgt_stream *s, const tgt_column *c, size_t i, const tgt_jso
         tgt_sbuf_append(out, ctx->batched_at, ctx->batched_at_len);
         return 1;
     case TGT_COL_EXTRACTED_AT:
-        emit_lenient_timestamp(out, p, ctx->extracted_tok, text, ctx, NULL, 0);
+        /* a bad envelope time is not the record's fault: NULL, counted so
+         * the loader can warn (loader.c) */
+        if (emit_lenient_timestamp(out, p, ctx->extracted_tok, text, ctx, NULL, 0) &&
+            s->bad_extracted_at++ == 0)
+            s->bad_extracted_line = ctx->line_no;
         return 1;
     case TGT_COL_DELETED_AT: {
         /* any mark deletes; one that is not a timestamp (seen in the wild:

@@ -50,6 +50,9 @@ typedef struct tgt_stream {
     unsigned long invalid_total;    /* over the whole run */
     size_t nul_replaced;         /* U+0000 replaced by U+FFFD in this stream */
     int nul_warned;
+    size_t bad_extracted_at;     /* time_extracted values that were not timestamps */
+    unsigned long bad_extracted_line; /* input line of the first of them */
+    int extracted_warned;
 
     struct tgt_stream *next_in_bucket;
     struct tgt_stream *next_in_order; /* registration order, for stable output */

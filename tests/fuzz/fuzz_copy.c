@@ -17,8 +17,9 @@
  *     reads back as the same JSON with each \u0000 escape made \ufffd;
  *   - when the input is a JSON object or a Singer RECORD line, the encoded
  *     row has exactly one field per column, ends in one newline, and every
- *     field holds what its column type reads (t/f, in-range integers, JSON
- *     numbers, valid dates and times, JSON without \u0000, UTF-8 text
+ *     field holds what its column type reads (t/f, in-range integers in
+ *     plain digits, JSON numbers or NaN/Infinity, valid dates and times
+ *     without a UTC offset for time, strict JSON without \u0000, UTF-8 text
  *     without NUL), or the record is refused leaving the chunk as it was.
  */
 #include <jansson.h>
@@ -294,12 +295,18 @@ static void check_field(const tgt_column *c, const char *v, size_t n, tgt_json_p
     case TGT_T_TIMESTAMPTZ:
         FUZZ_CHECK(tgt_datetime_check_timestamp(v, n, NULL));
         break;
-    case TGT_T_TIME:
+    case TGT_T_TIME: {
+        /* converted to UTC: nothing after the clock and its fraction */
+        char hms[TGT_DATETIME_HMS_LEN];
+        size_t frac, frac_len;
         FUZZ_CHECK(tgt_datetime_check_time(v, n, NULL));
+        FUZZ_CHECK(!tgt_datetime_time_utc(v, n, hms, &frac, &frac_len));
         break;
+    }
     case TGT_T_JSON:
     case TGT_T_JSONB:
-        FUZZ_CHECK(tgt_json_parse(p, v, n, &err) == 0);
+        /* strict JSON: no NaN or Infinity either */
+        FUZZ_CHECK(tgt_json_parse(p, v, n, &err) == 0 && !(p->tokens[0].flags & TGT_JSON_NONFINITE));
         for (size_t i = 0; i < p->n_tokens; i++)
             FUZZ_CHECK(!(p->tokens[i].flags & TGT_JSON_HAS_NUL));
         break;

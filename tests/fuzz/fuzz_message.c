@@ -9,7 +9,9 @@
  * re-checks what they accepted.  Beyond "no crash, no leak, no UB" it checks:
  *   - the token array is a well-formed tree over the text (offsets in range,
  *     subtree ends nested, sizes equal child counts, literals and brackets
- *     where they claim to be, INTEGRAL exactly for numbers without . e E);
+ *     where they claim to be, INTEGRAL exactly for numbers without . e E,
+ *     NONFINITE exactly for NaN, Infinity, -Infinity and the containers
+ *     that hold one);
  *   - every string token decodes to valid UTF-8 no longer than its raw text,
  *     and tgt_json_string_equals agrees with the decoding;
  *   - tgt_json_object_get finds the last of duplicate keys;
@@ -62,6 +64,27 @@ static void check_string(const tgt_json_token *t, const char *text, size_t len, 
         FUZZ_CHECK(!tgt_json_string_equals(text + t->start, t->len, t->flags, d, scratch->len - 1));
 }
 
+static int is_word(const tgt_json_token *t, const char *text, const char *word)
+{
+    return t->len == strlen(word) && memcmp(text + t->start, word, t->len) == 0;
+}
+
+/* Whether a value's text holds NaN or Infinity outside its strings: the
+ * only places an 'N' or 'I' can stand there. */
+static int has_nonfinite(const tgt_json_token *t, const char *text)
+{
+    const char *v = text + t->start;
+    for (size_t i = 0; i < t->len; i++) {
+        if (v[i] == '"') {
+            for (i++; v[i] != '"'; i++)
+                i += v[i] == '\\';
+        } else if (v[i] == 'N' || v[i] == 'I') {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /*
  * The token array of a successful parse: a tree in document order whose
  * subtree ends nest.  Iterative, because nesting is as deep as the input is
@@ -85,6 +108,13 @@ static void check_tokens(const tgt_json_parser *p, const char *text, size_t len,
             break;
         case TGT_JSON_NUMBER: {
             FUZZ_CHECK(t->end == i + 1 && t->len > 0);
+            FUZZ_CHECK(((t->flags & TGT_JSON_NONFINITE) != 0) == has_nonfinite(t, text));
+            if (t->flags & TGT_JSON_NONFINITE) {
+                FUZZ_CHECK(!(t->flags & TGT_JSON_INTEGRAL));
+                FUZZ_CHECK(is_word(t, text, "NaN") || is_word(t, text, "Infinity") ||
+                           is_word(t, text, "-Infinity"));
+                break;
+            }
             int integral = 1;
             for (size_t k = 0; k < t->len; k++) {
                 char c = text[t->start + k];
@@ -103,6 +133,7 @@ static void check_tokens(const tgt_json_parser *p, const char *text, size_t len,
         case TGT_JSON_ARRAY:
         case TGT_JSON_OBJECT: {
             int obj = t->type == TGT_JSON_OBJECT;
+            FUZZ_CHECK(((t->flags & TGT_JSON_NONFINITE) != 0) == has_nonfinite(t, text));
             FUZZ_CHECK(t->len >= 2 && text[t->start] == (obj ? '{' : '['));
             FUZZ_CHECK(text[t->start + t->len - 1] == (obj ? '}' : ']'));
             if (!obj && skipped) {

@@ -56,6 +56,10 @@ static void test_timestamp_valid_forms(void **state)
         "2019-12-18T13:19:44+0530",
         "2019-12-18T13:19:44-08",
         "2019-12-18T13:19:44+15:59",
+        /* offsets with seconds: Python's historical local mean times */
+        "1900-01-01T05:21:10+05:21:10",
+        "1890-01-01T00:00:00-00:01:15",
+        "2019-12-18T13:19:44.5+15:59:59",
         "2019-12-18T13:19:44.1Z",
         "2019-12-18T13:19:44.12Z",
         "2019-12-18T13:19:44.123Z",
@@ -121,6 +125,15 @@ static void test_timestamp_invalid_forms(void **state)
         "2019-12-18T13:19:44+01:3",
         "2019-12-18T13:19:44+013",
         "2019-12-18T13:19:44+",
+        "1900-01-01T05:21:10+05:21:1",
+        "1900-01-01T05:21:10+052110", /* PostgreSQL refuses it */
+        "1900-01-01T05:21:10+05:21:60",
+        "1900-01-01T05:21:10+05:2110",
+        "1900-01-01T05:21:10+0521:10",
+        "1900-01-01T05:21:10+05:21:10:00",
+        "1900-01-01T05:21:10+05:21:10Z",
+        "1900-01-01T05:21:10+05:21:",
+        "1900-01-01T05:21:10+16:00:00",
         "",
         "2020-1-1",
         "2020-01-1",
@@ -244,6 +257,54 @@ static void test_time(void **state)
     assert_string_equal(time_why(""), "not an ISO 8601 time");
 }
 
+static void test_offset_reasons(void **state)
+{
+    (void)state;
+    assert_string_equal(ts_why("1900-01-01T05:21:10+05:21:1"), "bad UTC offset");
+    assert_string_equal(ts_why("1900-01-01T05:21:10+05:21:60"), "bad UTC offset");
+    assert_string_equal(ts_why("1900-01-01T05:21:10+05:2110"), "bad UTC offset");
+    assert_string_equal(ts_why("1900-01-01T05:21:10+052110"),
+                        "unexpected text after the UTC offset");
+    assert_string_equal(ts_why("1900-01-01T05:21:10+05:21:10Z"),
+                        "unexpected text after the UTC offset");
+    assert_string_equal(ts_why("1900-01-01T05:21:10+05:21:10:00"),
+                        "unexpected text after the UTC offset");
+    assert_string_equal(ts_why("1900-01-01T05:21:10+05x"), "unexpected text after the UTC offset");
+}
+
+/* tgt_datetime_time_utc: "HH:MM:SS" in UTC plus the fraction's place. */
+static void check_utc(const char *in, int converted, const char *hms, const char *fraction)
+{
+    char got[TGT_DATETIME_HMS_LEN + 1] = {0};
+    size_t frac = 99, frac_len = 99;
+    assert_int_equal(tgt_datetime_time_utc(in, strlen(in), got, &frac, &frac_len), converted);
+    if (!converted)
+        return;
+    if (strcmp(got, hms) != 0)
+        fail_msg("%s: got %s, want %s", in, got, hms);
+    if (frac_len != strlen(fraction) || memcmp(in + frac, fraction, frac_len) != 0)
+        fail_msg("%s: fraction %.*s, want %s", in, (int)frac_len, in + frac, fraction);
+}
+
+static void test_time_utc(void **state)
+{
+    (void)state;
+    check_utc("10:00:00", 0, "", "");
+    check_utc("10:00", 0, "", "");
+    check_utc("garbage", 0, "", "");
+    check_utc("10:00:00+05:30", 1, "04:30:00", "");
+    check_utc("10:00+0530", 1, "04:30:00", "");
+    check_utc("01:00:00.123+05:30", 1, "19:30:00", ".123");
+    check_utc("23:00:00-02", 1, "01:00:00", "");
+    check_utc("05:21:10+05:21:10", 1, "00:00:00", "");
+    check_utc("00:00:00-00:01:15", 1, "00:01:15", "");
+    check_utc("13:19:44.5Z", 1, "13:19:44", ".5");
+    check_utc("24:00:00+00:00", 1, "24:00:00", "");
+    check_utc("24:00:00+05:00", 1, "19:00:00", "");
+    check_utc("23:59:60Z", 1, "23:59:60", "");
+    check_utc("23:59:60+01:00", 1, "23:00:00", "");
+}
+
 static void test_date_prefix(void **state)
 {
     (void)state;
@@ -263,7 +324,7 @@ static void test_date_prefix(void **state)
 static void test_no_overread(void **state)
 {
     (void)state;
-    const char *base = "2019-12-18T13:19:44.123+05:30";
+    const char *base = "2019-12-18T13:19:44.123+05:30:10";
     size_t n = strlen(base);
     static const char alphabet[] = "0129:-+.TZ ";
     for (size_t i = 0; i < n; i++) {
@@ -277,8 +338,12 @@ static void test_no_overread(void **state)
                 (void)tgt_datetime_check_timestamp(s, len, NULL);
                 (void)tgt_datetime_check_date(s, len, NULL);
                 (void)tgt_datetime_date_prefix(s, len);
-                if (len > 11)
+                if (len > 11) {
+                    char hms[TGT_DATETIME_HMS_LEN];
+                    size_t frac, frac_len;
                     (void)tgt_datetime_check_time(s + 11, len - 11, NULL);
+                    (void)tgt_datetime_time_utc(s + 11, len - 11, hms, &frac, &frac_len);
+                }
                 free(s);
             }
         }
@@ -296,6 +361,8 @@ int main(void)
         cmocka_unit_test(test_leap_years),
         cmocka_unit_test(test_date),
         cmocka_unit_test(test_time),
+        cmocka_unit_test(test_offset_reasons),
+        cmocka_unit_test(test_time_utc),
         cmocka_unit_test(test_date_prefix),
         cmocka_unit_test(test_no_overread),
     };

@@ -2,7 +2,8 @@
  * test_dead_letter.c - unit tests for dead_letter.c: entries written over
  * two open/close cycles (so two runs' frames) are read back with zstd and
  * every field is checked; records keep their exact JSON text (number digits,
- * whitespace newlines turned into spaces), invalid JSON becomes a string,
+ * whitespace newlines turned into spaces), invalid JSON (also Python's NaN)
+ * becomes a string,
  * invalid UTF-8 becomes U+FFFD; the file is created with mode 0600; an
  * unwritable path and a full disk (/dev/full) are TGT_ERR_IO naming the path.
  * Files live in a fresh temp directory removed at the end of each test.
@@ -268,13 +269,16 @@ static void test_record_forms(void **state)
     write_ok(&dl, "in\xFE", 5, "s\x80", 2, "r\xED\xA0\x80", "1");
     /* a lone surrogate escape is not valid JSON (RFC 8259 strict): a string */
     write_ok(&dl, "stdin", 6, "s", 1, "r", "\"\\ud800\"");
+    /* Python's NaN, read by the tokenizer, is no JSON: a string, so the
+     * dead letter stays readable by strict JSON readers */
+    write_ok(&dl, "stdin", 7, "s", 1, "r", "{\"a\":[NaN]}");
     tgt_dead_letter_close(&dl);
 
     size_t len, n_frames;
     char *text = read_back(s.path, &len, &n_frames);
     assert_int_equal(n_frames, 1);
     char *lines[8];
-    assert_int_equal(split_lines(text, lines, 8), 6);
+    assert_int_equal(split_lines(text, lines, 8), 7);
     check_entry(lines[0], 1, "stdin", "s", 1, "r", "{ \"a\":  1 }");
     check_entry(lines[1], 2, "stdin", "s", 1, "r", "\"{\\\"a\\\": 1,\"");
     check_entry(lines[2], 3, "stdin", "s", 1, "r", "\"ab\xEF\xBF\xBD\xEF\xBF\xBD\"");
@@ -282,6 +286,7 @@ static void test_record_forms(void **state)
     check_entry(lines[4], 5, "in\xEF\xBF\xBD", "s\xEF\xBF\xBD", 4,
                 "r\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD", "1");
     check_entry(lines[5], 6, "stdin", "s", 1, "r", "\"\\\"\\\\ud800\\\"\"");
+    check_entry(lines[6], 7, "stdin", "s", 1, "r", "\"{\\\"a\\\":[NaN]}\"");
     free(text);
     scratch_remove(&s);
 }

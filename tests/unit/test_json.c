@@ -137,6 +137,40 @@ static void test_number_flags(void **state)
     }
 }
 
+/* Python's json.dumps writes NaN, Infinity and -Infinity for non-finite
+ * floats: numbers flagged NONFINITE, and every container holding one,
+ * however deep (also inside arrays whose items get no tokens), is flagged
+ * too, so a jsonb column can refuse the value without walking it. */
+static void test_nonfinite_numbers(void **state)
+{
+    fixture *f = *state;
+    static const char *words[] = {"NaN", "Infinity", "-Infinity"};
+    for (size_t i = 0; i < sizeof(words) / sizeof(*words); i++) {
+        parse_ok(f, words[i]);
+        check_token(f, 0, TGT_JSON_NUMBER, TGT_JSON_NONFINITE, 0, 0, strlen(words[i]), 1);
+    }
+    parse_ok(f, "[1,NaN]");
+    check_token(f, 0, TGT_JSON_ARRAY, TGT_JSON_NONFINITE, 2, 0, 7, 3);
+    check_token(f, 1, TGT_JSON_NUMBER, TGT_JSON_INTEGRAL, 0, 1, 1, 2);
+    check_token(f, 2, TGT_JSON_NUMBER, TGT_JSON_NONFINITE, 0, 3, 3, 3);
+
+    const char *doc = "{\"a\":[[1,{\"x\":Infinity}]],\"b\":{\"c\":-Infinity},\"d\":[1e2],\"e\":{}}";
+    for (int skip = 0; skip <= 1; skip++) {
+        f->p.skip_array_items = skip;
+        parse_ok(f, doc);
+        assert_true(tok(f, 0)->flags & TGT_JSON_NONFINITE);
+        long a = get(f, 0, "a"), b = get(f, 0, "b"), d = get(f, 0, "d"), e = get(f, 0, "e");
+        assert_true(tok(f, (size_t)a)->flags & TGT_JSON_NONFINITE);
+        assert_true(tok(f, (size_t)b)->flags & TGT_JSON_NONFINITE);
+        assert_false(tok(f, (size_t)d)->flags & TGT_JSON_NONFINITE);
+        assert_false(tok(f, (size_t)e)->flags & TGT_JSON_NONFINITE);
+        check_text(f, (size_t)get(f, (size_t)b, "c"), "-Infinity");
+    }
+    f->p.skip_array_items = 0;
+    parse_ok(f, "{\"a\":[1,2],\"b\":\"NaN\"}");
+    assert_false(tok(f, 0)->flags & TGT_JSON_NONFINITE);
+}
+
 static void test_string_flags(void **state)
 {
     fixture *f = *state;
@@ -540,11 +574,18 @@ static void test_reject_literals(void **state)
         BAD("fals", 1, "expected 'false'"),
         BAD("falsE", 1, "expected 'false'"),
         BAD("[nulL]", 2, "expected 'null'"),
-        BAD("NaN", 1, "unexpected character 'N'"),
-        BAD("Infinity", 1, "unexpected character 'I'"),
-        BAD("-Infinity", 2, "expected a digit after '-'"),
-        BAD("[1, NaN]", 5, "unexpected character 'N'"),
+        /* Python's NaN and Infinity are read in exactly that spelling */
+        BAD("nan", 1, "expected 'null'"),
+        BAD("NAN", 1, "invalid literal (expected 'NaN')"),
+        BAD("Na", 1, "invalid literal (expected 'NaN')"),
+        BAD("Inf", 1, "invalid literal (expected 'Infinity')"),
+        BAD("infinity", 1, "unexpected character 'i'"),
+        BAD("-Inf", 1, "invalid literal (expected '-Infinity')"),
+        BAD("+Infinity", 1, "unexpected character '+'"),
+        BAD("[1, NaNa]", 8, "expected ',' or ']' after array element"),
         BAD("{\"a\": -NaN}", 8, "expected a digit after '-'"),
+        BAD("{NaN: 1}", 2, "expected a string as object key"),
+        BAD("[- Infinity]", 3, "expected a digit after '-'"),
         BAD("undefined", 1, "unexpected character 'u'"),
         BAD("t", 1, "expected 'true'"),
     };
@@ -951,6 +992,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_scalar_roots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_number_flags, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nonfinite_numbers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_string_flags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_utf8_boundaries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spans_and_ends, setup, teardown),

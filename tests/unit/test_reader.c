@@ -324,6 +324,47 @@ static void test_missing_final_newline(void **state)
     close(fd);
 }
 
+/* A UTF-8 byte-order mark starts the input: it is skipped, in plain and
+ * zstd input, from a file or a pipe fed in uneven chunks, also when the
+ * first line is blank; anywhere else the bytes stay. */
+static void check_bom(const char *in, size_t n, int zstd, int piped, const char *first,
+                      unsigned long first_no, const char *second)
+{
+    size_t zn = n;
+    unsigned char *z = zstd ? zstd_pack(in, n, 1, &zn) : NULL;
+    pid_t child = 0;
+    int fd = piped ? pipe_feed(zstd ? (const void *)z : in, zn, &child)
+                   : temp_fd(zstd ? (const void *)z : in, zn);
+    tgt_reader *r = open_reader(fd, 0);
+    expect_line(r, first, first_no);
+    expect_line(r, second, first_no + 1);
+    expect_status(r, TGT_READ_EOF);
+    tgt_reader_free(r);
+    close(fd);
+    if (piped)
+        reap(child);
+    free(z);
+}
+
+static void test_bom_skipped(void **state)
+{
+    (void)state;
+    static const char bom_first[] = "\xEF\xBB\xBF{\"a\":1}\n\xEF\xBB\xBF{}\n";
+    static const char bom_blank[] = "\xEF\xBB\xBF \r\n{}\nx\n";
+    for (int zstd = 0; zstd <= 1; zstd++) {
+        for (int piped = 0; piped <= 1; piped++) {
+            check_bom(bom_first, sizeof(bom_first) - 1, zstd, piped, "{\"a\":1}", 1,
+                      "\xEF\xBB\xBF{}");
+            check_bom(bom_blank, sizeof(bom_blank) - 1, zstd, piped, "{}", 2, "x");
+        }
+    }
+    /* only a whole mark at the very start counts */
+    static const char not_first[] = "\n\xEF\xBB\xBF{}\nx\n";
+    check_bom(not_first, sizeof(not_first) - 1, 0, 0, "\xEF\xBB\xBF{}", 2, "x");
+    static const char partial[] = "\xEF\xBB{}\nx\n";
+    check_bom(partial, sizeof(partial) - 1, 0, 0, "\xEF\xBB{}", 1, "x");
+}
+
 static void test_empty_and_short_inputs(void **state)
 {
     (void)state;
@@ -908,6 +949,7 @@ int main(void)
         cmocka_unit_test(test_crlf_kept),
         cmocka_unit_test(test_blank_lines_counted),
         cmocka_unit_test(test_missing_final_newline),
+        cmocka_unit_test(test_bom_skipped),
         cmocka_unit_test(test_empty_and_short_inputs),
         cmocka_unit_test(test_embedded_nul_kept),
         cmocka_unit_test(test_huge_line),

@@ -157,10 +157,70 @@ static void test_integral_forms(void **state)
     tgt_error err;
     assert_int_equal(encode(&f, "{\"id\":-9223372036854775808}", &err), 0);
     assert_int_equal(encode(&f, "{\"id\":12.000}", &err), 0);
-    assert_int_equal(encode(&f, "{\"id\":1e3}", &err), -1);
+    /* Python writes integral floats from 1e16 up with an exponent */
+    assert_int_equal(encode(&f, "{\"id\":1e+16}", &err), 0);
+    assert_int_equal(encode(&f, "{\"id\":-1.5E1}", &err), 0);
+    assert_int_equal(encode(&f, "{\"id\":1.5e0}", &err), -1);
+    assert_non_null(strstr(err.message, "not an integer"));
+    assert_int_equal(encode(&f, "{\"id\":1e19}", &err), -1);
+    assert_non_null(strstr(err.message, "out of range"));
+    assert_int_equal(encode(&f, "{\"id\":NaN}", &err), -1);
+    assert_non_null(strstr(err.message, "holds NaN, which is not a valid bigint"));
     assert_string_equal(tgt_sbuf_str(&f.stream.chunk),
                         "-9223372036854775808\t2026-01-01 00:00:00.000000+00\n"
-                        "12\t2026-01-01 00:00:00.000000+00\n");
+                        "12\t2026-01-01 00:00:00.000000+00\n"
+                        "10000000000000000\t2026-01-01 00:00:00.000000+00\n"
+                        "-15\t2026-01-01 00:00:00.000000+00\n");
+    teardown_stream(&f);
+}
+
+/* NaN and Infinity (Python's json.dumps default): as written into number
+ * and text columns, refused for jsonb, also deep inside a value. */
+static void test_nonfinite_numbers(void **state)
+{
+    (void)state;
+    fixture f;
+    setup_stream(&f,
+                 "{\"properties\":{\"n\":{\"type\":\"number\"},\"t\":{\"type\":\"string\"},"
+                 "\"j\":{}}}",
+                 NULL);
+    tgt_error err;
+    assert_int_equal(encode(&f, "{\"n\":NaN,\"t\":-Infinity,\"j\":[1,\"NaN\"]}", &err), 0);
+    assert_int_equal(encode(&f, "{\"n\":Infinity}", &err), 0);
+    assert_string_equal(tgt_sbuf_str(&f.stream.chunk),
+                        "NaN\t-Infinity\t[1,\"NaN\"]\t2026-01-01 00:00:00.000000+00\n"
+                        "Infinity\t\\N\t\\N\t2026-01-01 00:00:00.000000+00\n");
+    size_t good_len = f.stream.chunk.len;
+    static const char *const refused[] = {"{\"j\":NaN}", "{\"j\":[1,[Infinity]]}",
+                                          "{\"j\":{\"a\":{\"b\":-Infinity}}}"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(*refused); i++) {
+        assert_int_equal(encode(&f, refused[i], &err), -1);
+        assert_int_equal(err.code, TGT_ERR_DATA);
+        assert_non_null(strstr(err.message, "JSON cannot hold NaN or Infinity"));
+        assert_int_equal(f.stream.chunk.len, good_len);
+    }
+    teardown_stream(&f);
+}
+
+/* A time column holds UTC: an offset is applied, never dropped. */
+static void test_time_offsets_to_utc(void **state)
+{
+    (void)state;
+    fixture f;
+    setup_stream(&f, "{\"properties\":{\"t\":{\"type\":\"string\",\"format\":\"time\"}}}", NULL);
+    tgt_error err;
+    static const char *const in[] = {"10:00:00",       "10:00:00+05:30",     "02:00-05:21:10",
+                                     "02:00:00.25+05", "24:00:00Z",          "23:30:00.5-01:00"};
+    static const char *const out[] = {"10:00:00",      "04:30:00",           "07:21:10",
+                                      "21:00:00.25",   "24:00:00",           "00:30:00.5"};
+    for (size_t i = 0; i < sizeof(in) / sizeof(*in); i++) {
+        char rec[64], want[96];
+        snprintf(rec, sizeof(rec), "{\"t\":\"%s\"}", in[i]);
+        snprintf(want, sizeof(want), "%s\t2026-01-01 00:00:00.000000+00\n", out[i]);
+        tgt_sbuf_reset(&f.stream.chunk);
+        assert_int_equal(encode(&f, rec, &err), 0);
+        assert_string_equal(tgt_sbuf_str(&f.stream.chunk), want);
+    }
     teardown_stream(&f);
 }
 
@@ -184,6 +244,8 @@ int main(void)
         cmocka_unit_test(test_missing_and_null_values),
         cmocka_unit_test(test_bad_values_leave_nothing),
         cmocka_unit_test(test_integral_forms),
+        cmocka_unit_test(test_nonfinite_numbers),
+        cmocka_unit_test(test_time_offsets_to_utc),
         cmocka_unit_test(test_nul_replaced_and_counted),
     };
     return cmocka_run_group_tests_name("record", tests, NULL, NULL);
