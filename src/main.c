@@ -82,18 +82,19 @@ static int occupy_closed_std_fds(unsigned *closed)
 static void print_error(const tgt_error *err)
 {
     /* "(while loading ...)" from the driver, "(at stdin line 12, ...)" otherwise */
+    /* through the logger's escaping: names from the input stay inside their line */
     if (strncmp(err->where, "while ", 6) == 0)
-        fprintf(stderr, "target-pg: error (%s): %s\n", err->where, err->message);
+        tgt_log_print_line("target-pg: error (%s): %s", err->where, err->message);
     else if (err->where[0] != '\0')
-        fprintf(stderr, "target-pg: error (at %s): %s\n", err->where, err->message);
+        tgt_log_print_line("target-pg: error (at %s): %s", err->where, err->message);
     else
-        fprintf(stderr, "target-pg: error: %s\n", err->message);
+        tgt_log_print_line("target-pg: error: %s", err->message);
     if (err->detail[0] != '\0')
-        fprintf(stderr, "DETAIL: %s\n", err->detail);
+        tgt_log_print_line("DETAIL: %s", err->detail);
     if (err->hint[0] != '\0')
-        fprintf(stderr, "HINT: %s\n", err->hint);
+        tgt_log_print_line("HINT: %s", err->hint);
     if (err->sqlstate[0] != '\0')
-        fprintf(stderr, "SQLSTATE: %s\n", err->sqlstate);
+        tgt_log_print_line("SQLSTATE: %s", err->sqlstate);
 }
 
 __attribute__((format(printf, 2, 3))) static int usage_error(tgt_error *err, const char *fmt,
