@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -203,6 +204,16 @@ static int open_input(const char *path, int stdin_closed, int *fd, tgt_error *er
     if (*fd < 0)
         return tgt_error_set(err, TGT_ERR_USAGE, "cannot open input %s: %s", path,
                              strerror(errno));
+    /* a directory opens fine and fails only at the first read: a usage
+     * error like a missing file, not an I/O error of the run */
+    struct stat st;
+    if (fstat(*fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        close(*fd);
+        *fd = -1;
+        tgt_error_set(err, TGT_ERR_USAGE, "cannot use input %s: it is a directory", path);
+        tgt_error_hint(err, "--input takes a file of Singer messages (plain or zstd).");
+        return -1;
+    }
     return 0;
 }
 
