@@ -4,6 +4,8 @@
  * Exit statuses (README "Failure behaviour"): 0 success, 1 data or load
  * error, 2 usage or configuration error, 3 internal error, 128 + signal
  * (130 SIGINT, 143 SIGTERM) when a signal stopped the run (signals.h).
+ * Before anything else, closed descriptors 0-2 are opened on /dev/null; a
+ * closed stdout (and a closed stdin read as input) is then a usage error.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -82,8 +84,8 @@ static int occupy_closed_std_fds(unsigned *closed)
 
 static void print_error(const tgt_error *err)
 {
-    /* "(while loading ...)" from the driver, "(at stdin line 12, ...)" otherwise */
-    /* through the logger's escaping: names from the input stay inside their line */
+    /* "(while loading ...)" from the driver, "(at stdin line 12, ...)" otherwise; through
+     * the logger's escaping, so names from the input stay inside their line */
     if (strncmp(err->where, "while ", 6) == 0)
         tgt_log_print_line("target-pg: error (%s): %s", err->where, err->message);
     else if (err->where[0] != '\0')
