@@ -28,6 +28,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,7 +345,10 @@ static void describe_expected(const setting *s, char *buf, size_t cap)
         snprintf(buf, cap, "a string");
         return;
     case SET_INTEGER:
-        snprintf(buf, cap, "an integer >= %ld", s->min);
+        if (s->max == LONG_MAX)
+            snprintf(buf, cap, "an integer >= %ld", s->min);
+        else
+            snprintf(buf, cap, "an integer from %ld to %ld", s->min, s->max);
         return;
     case SET_BOOLEAN:
         snprintf(buf, cap, "true or false");
@@ -392,6 +396,20 @@ static int bad_value(const setting *s, const char *label, const char *got, tgt_e
     char expected[256];
     describe_expected(s, expected, sizeof(expected));
     return tgt_error_set(err, TGT_ERR_USAGE, "%s must be %s, got %s", label, expected, got);
+}
+
+/* A JSON number with a fraction or an exponent where an integer belongs:
+ * 1e3 is integral but not an integer to JSON parsers, so say how to write it. */
+static int bad_real(const setting *s, const char *label, const json_t *v, tgt_error *err)
+{
+    char got[96];
+    double d = json_real_value(v);
+    if (d == floor(d) && fabs(d) < 1e15)
+        snprintf(got, sizeof(got), "%.0f written with an exponent or a decimal point (write %.0f)",
+                 d, d);
+    else
+        snprintf(got, sizeof(got), "%g (a number with a fraction)", d);
+    return bad_value(s, label, got, err);
 }
 
 static int bad_text(const setting *s, const char *label, const char *text, tgt_error *err)
@@ -568,8 +586,12 @@ static int set_from_json(tgt_config *cfg, const setting *s, const json_t *v, con
             return store_integer(cfg, s, json_integer_value(v), label, err);
         if (json_is_string(v))
             return store_port_text(cfg, s, json_string_value(v), label, err);
+        if (json_is_real(v))
+            return bad_real(s, label, v, err);
         return bad_value(s, label, json_kind(v), err);
     case SET_INTEGER:
+        if (json_is_real(v))
+            return bad_real(s, label, v, err);
         if (!json_is_integer(v))
             return bad_value(s, label, json_kind(v), err);
         return store_integer(cfg, s, json_integer_value(v), label, err);

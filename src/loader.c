@@ -17,6 +17,7 @@
 #include "record.h"
 #include "retry.h"
 #include "schema.h"
+#include "signals.h"
 
 /* Batch ages are checked on every record; the coarse clock is read from
  * the vDSO without a syscall and its few milliseconds of resolution do not
@@ -490,13 +491,46 @@ static int swap_shadows(tgt_loader *l, tgt_error *err)
     return 0;
 }
 
+/* overwrite stopped by a signal: the input may have been cut anywhere, so
+ * the shadows hold part of it and must never replace a live table.  The
+ * open transaction is rolled back, the shadows are dropped and no STATE is
+ * written; the run fails with TGT_ERR_INTERRUPTED (exit 128 + signal). */
+static int abandon_shadows(tgt_loader *l, int sig, tgt_error *err)
+{
+    tgt_loader_abort(l);
+    for (tgt_stream *s = l->streams.first; s != NULL && l->connected; s = s->next_in_order) {
+        if (!s->shadow_cleared)
+            continue;
+        tgt_error drop_err;
+        tgt_error_init(&drop_err);
+        /* not fatal: the next run drops a stale shadow before loading */
+        if (l->driver->ops->drop_table(l->driver, s->model.table.schema, s->model.table.name,
+                                       &drop_err) != 0)
+            tgt_log(TGT_LOG_WARN, "stream \"%s\": the shadow table \"%s\".\"%s\" stays until "
+                    "the next run: %s", s->name, s->model.table.schema, s->model.table.name,
+                    drop_err.message);
+    }
+    tgt_error_set(err, TGT_ERR_INTERRUPTED,
+                  "stopped by %s, so the run is incomplete: load_method overwrite replaces no "
+                  "table",
+                  tgt_signals_name(sig));
+    tgt_error_detail(err, "The live tables are unchanged, this run's shadow tables were dropped "
+                          "and no STATE was written; a complete run replaces the tables.");
+    return -1;
+}
+
 int tgt_loader_finish(tgt_loader *l, tgt_error *err)
 {
+    if (l->overwrite && tgt_signals_received() != 0)
+        return abandon_shadows(l, tgt_signals_received(), err);
     while (tgt_loader_commit_point(l, err) != 0) {
         if (tgt_loader_recover(l, err) != 0)
             return -1;
     }
     if (l->overwrite) {
+        /* a signal during that commit may still mean a cut input */
+        if (tgt_signals_received() != 0)
+            return abandon_shadows(l, tgt_signals_received(), err);
         if (l->shadows_pending && swap_shadows(l, err) != 0)
             return -1;
         l->overwrite = 0; /* what is committed now is final: STATE may go out */

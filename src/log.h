@@ -2,10 +2,14 @@
  * log.h - the one logger.  Everything except STATE lines goes to stderr
  * through here, prefixed "target-pg: <level>: ".  METRIC lines use
  * tgt_log_metric() so they keep the Singer SDK "METRIC: {...}" form.
- * Record values are only ever logged at debug; passwords never.
+ * Record values are only ever logged at debug; passwords never.  Control
+ * characters in a message are escaped (tgt_log_escape), so each message is
+ * exactly one line whatever names from the input it quotes.
  */
 #ifndef TGT_LOG_H
 #define TGT_LOG_H
+
+#include <stddef.h>
 
 typedef enum tgt_log_level {
     TGT_LOG_DEBUG = 0,
@@ -23,6 +27,16 @@ int tgt_log_parse_level(const char *name, tgt_log_level *out);
 int tgt_log_enabled(tgt_log_level level);
 
 void tgt_log(tgt_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Writes the formatted text as one line to stderr, whatever the level and
+ * without a prefix, escaped like tgt_log(): for main.c's error report. */
+void tgt_log_print_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Copies src into dst (at most cap bytes with the NUL; cap > 0) with C0
+ * controls and DEL written as \n, \r, \t or \xNN and the UTF-8 C1
+ * controls U+0080-U+009F as \u00NN; other bytes are copied.  Cut before an
+ * escape that does not fit.  Returns the length written. */
+size_t tgt_log_escape(char *dst, size_t cap, const char *src);
 
 /* Writes "METRIC: <json>\n" to stderr; json is a complete JSON object. */
 void tgt_log_metric(const char *json);

@@ -4,6 +4,8 @@
  * Exit statuses (README "Failure behaviour"): 0 success, 1 data or load
  * error, 2 usage or configuration error, 3 internal error, 128 + signal
  * (130 SIGINT, 143 SIGTERM) when a signal stopped the run (signals.h).
+ * Before anything else, closed descriptors 0-2 are opened on /dev/null; a
+ * closed stdout (and a closed stdin read as input) is then a usage error.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -53,23 +56,48 @@ typedef struct options {
     const char *input;
     int about;
     int markdown;
+    int stdin_closed; /* fd 0 was closed at start (now /dev/null) */
 } options;
+
+/* Opens /dev/null on each of fds 0-2 that the caller left closed, so that no
+ * file or socket opened later (the config file, the spool, libpq's socket)
+ * can land on one and receive log lines or STATE meant for the terminal.
+ * Sets bit fd of *closed for each one.  -1 when /dev/null cannot be opened:
+ * then nothing may run, as any open could still take a standard descriptor. */
+static int occupy_closed_std_fds(unsigned *closed)
+{
+    *closed = 0;
+    for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+            continue;
+        /* the lower descriptors are open by now, so open() returns fd itself */
+        int got = open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY);
+        if (got != fd) {
+            if (got >= 0)
+                close(got);
+            return -1;
+        }
+        *closed |= 1u << fd;
+    }
+    return 0;
+}
 
 static void print_error(const tgt_error *err)
 {
-    /* "(while loading ...)" from the driver, "(at stdin line 12, ...)" otherwise */
+    /* "(while loading ...)" from the driver, "(at stdin line 12, ...)" otherwise; through
+     * the logger's escaping, so names from the input stay inside their line */
     if (strncmp(err->where, "while ", 6) == 0)
-        fprintf(stderr, "target-pg: error (%s): %s\n", err->where, err->message);
+        tgt_log_print_line("target-pg: error (%s): %s", err->where, err->message);
     else if (err->where[0] != '\0')
-        fprintf(stderr, "target-pg: error (at %s): %s\n", err->where, err->message);
+        tgt_log_print_line("target-pg: error (at %s): %s", err->where, err->message);
     else
-        fprintf(stderr, "target-pg: error: %s\n", err->message);
+        tgt_log_print_line("target-pg: error: %s", err->message);
     if (err->detail[0] != '\0')
-        fprintf(stderr, "DETAIL: %s\n", err->detail);
+        tgt_log_print_line("DETAIL: %s", err->detail);
     if (err->hint[0] != '\0')
-        fprintf(stderr, "HINT: %s\n", err->hint);
+        tgt_log_print_line("HINT: %s", err->hint);
     if (err->sqlstate[0] != '\0')
-        fprintf(stderr, "SQLSTATE: %s\n", err->sqlstate);
+        tgt_log_print_line("SQLSTATE: %s", err->sqlstate);
 }
 
 __attribute__((format(printf, 2, 3))) static int usage_error(tgt_error *err, const char *fmt,
@@ -162,9 +190,15 @@ static int load_settings(const options *opt, tgt_config *cfg, tgt_error *err)
     return 0;
 }
 
-static int open_input(const char *path, int *fd, tgt_error *err)
+static int open_input(const char *path, int stdin_closed, int *fd, tgt_error *err)
 {
     if (path == NULL || strcmp(path, "-") == 0) {
+        /* reading /dev/null would look like a tap that sent nothing */
+        if (stdin_closed) {
+            tgt_error_set(err, TGT_ERR_USAGE, "stdin is closed, so there is no input to read");
+            tgt_error_hint(err, "Pipe the tap's output into target-pg or use --input FILE.");
+            return -1;
+        }
         *fd = STDIN_FILENO;
         return 0;
     }
@@ -172,6 +206,16 @@ static int open_input(const char *path, int *fd, tgt_error *err)
     if (*fd < 0)
         return tgt_error_set(err, TGT_ERR_USAGE, "cannot open input %s: %s", path,
                              strerror(errno));
+    /* a directory opens fine and fails only at the first read: a usage
+     * error like a missing file, not an I/O error of the run */
+    struct stat st;
+    if (fstat(*fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        close(*fd);
+        *fd = -1;
+        tgt_error_set(err, TGT_ERR_USAGE, "cannot use input %s: it is a directory", path);
+        tgt_error_hint(err, "--input takes a file of Singer messages (plain or zstd).");
+        return -1;
+    }
     return 0;
 }
 
@@ -187,7 +231,7 @@ static int load(const options *opt, tgt_error *err)
                       strerror(errno));
         goto out;
     }
-    if (load_settings(opt, &cfg, err) != 0 || open_input(opt->input, &fd, err) != 0)
+    if (load_settings(opt, &cfg, err) != 0 || open_input(opt->input, opt->stdin_closed, &fd, err) != 0)
         goto out;
     reader = tgt_reader_new(fd, opt->input ? opt->input : "stdin", IDLE_POLL_MS, err);
     driver = reader ? tgt_postgres_driver_new(err) : NULL;
@@ -207,10 +251,21 @@ out:
 
 int main(int argc, char **argv)
 {
+    unsigned closed;
+    if (occupy_closed_std_fds(&closed) != 0)
+        return tgt_error_exit_status(TGT_ERR_INTERNAL); /* stderr may be closed: say nothing */
     tgt_error err;
     tgt_error_init(&err);
-    options opt = {0};
-    int rc = parse_args(argc, argv, &opt, &err);
+    options opt = {.stdin_closed = (closed & (1u << STDIN_FILENO)) != 0};
+    int rc = 0;
+    if (closed & (1u << STDOUT_FILENO)) {
+        /* every mode writes stdout; STATE lost in /dev/null would make the
+         * next run start over, so a closed stdout is refused, not absorbed */
+        rc = tgt_error_set(&err, TGT_ERR_USAGE, "stdout is closed: STATE lines would be lost");
+        tgt_error_hint(&err, "Redirect stdout to a file, or to /dev/null to discard it.");
+    }
+    if (rc == 0)
+        rc = parse_args(argc, argv, &opt, &err);
     if (rc == 0)
         rc = opt.about ? write_about(opt.markdown, &err) : load(&opt, &err);
     free(opt.configs);

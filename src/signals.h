@@ -7,7 +7,9 @@
  * already received, the loader commits as at a normal end, and main.c picks
  * the exit status from tgt_signals_received().  Waiting code (the reader's
  * poll, the connection retry's sleep) checks the flag at least every 200 ms
- * and is woken at once when the signal interrupts its system call.
+ * and is woken at once when the signal interrupts its system call.  With
+ * load_method overwrite the loader commits nothing for good: a stopped run
+ * swaps no shadow in and fails with TGT_ERR_INTERRUPTED (loader.c).
  *
  * The first signal also restores the default action of both signals, so a
  * second SIGINT or SIGTERM (an impatient operator, a supervisor's follow-up)

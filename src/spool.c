@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tempfile.h"
+
 /* A large stdio buffer: records arrive one by one, the disk sees big writes. */
 #define SPOOL_BUFFER (1u << 20)
 
@@ -45,15 +47,9 @@ static int io_error(tgt_error *err, const char *what)
 
 static int open_file(tgt_spool *sp, tgt_error *err)
 {
-    const char *dir = getenv("TMPDIR");
-    if (dir == NULL || *dir == '\0')
-        dir = "/tmp";
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/target-pg-spool-XXXXXX", dir);
-    int fd = mkstemp(path);
+    int fd = tgt_tempfile_open("spool", err);
     if (fd < 0)
-        return io_error(err, "create");
-    unlink(path); /* gone with the process, whatever happens */
+        return -1;
     sp->file = fdopen(fd, "w+b");
     if (sp->file == NULL) {
         close(fd);

@@ -7,9 +7,10 @@
  * be encoded and sent again (without the refused one), but stdin cannot be
  * read twice.  So every RECORD line that was encoded is appended here with
  * its input line number and stream, and the spool is emptied at each
- * commit.  It lives in an unlinked file under $TMPDIR (page cache, not
- * memory), so its size is bounded by the disk, not by RAM: memory stays
- * bounded by the chunk buffers whatever batch_size_rows is.
+ * commit.  It lives in an unlinked file under $TMPDIR (tempfile.h: /tmp
+ * when $TMPDIR is unusable), in the page cache, not in memory, so its size
+ * is bounded by the disk, not by RAM: memory stays bounded by the chunk
+ * buffers whatever batch_size_rows is.
  */
 #ifndef TGT_SPOOL_H
 #define TGT_SPOOL_H

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""tests/conformance.py - runs target-pg over the shared Singer conformance
-corpus and checks the outcomes in expectations.json.
+"""tests/conformance.py - runs target-pg over the Singer conformance corpus
+(fixtures/conformance/, see its README.md) and checks the outcomes in
+expectations.json.
 
     tests/conformance.py                      every entry of expectations.json
     tests/conformance.py sdk/camelcase.singer  only the named file(s)
@@ -25,7 +26,7 @@ are notes.  Exit status 1 when any file failed.
 
 Environment: PGHOST/PGPORT/PGUSER from tests/pg.sh (without them a throwaway
 server is started and stopped here); TARGET_PG (default ./target-pg),
-TARGET_PG_WRAPPER, CONFORMANCE_DIR (default <repo>/../shared/conformance),
+TARGET_PG_WRAPPER, CONFORMANCE_DIR (default <repo>/fixtures/conformance),
 CONFORMANCE_TIMEOUT (seconds per file, default 120), KEEP_DBS=1 keeps the
 databases for inspection.
 """
@@ -48,8 +49,7 @@ DETAIL_LINES = 30
 
 
 def conformance_dir() -> str:
-    return os.environ.get("CONFORMANCE_DIR") or os.path.join(
-        os.path.dirname(ROOT), "shared", "conformance")
+    return os.environ.get("CONFORMANCE_DIR") or os.path.join(ROOT, "fixtures", "conformance")
 
 
 def load_skips():

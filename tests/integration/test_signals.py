@@ -17,6 +17,12 @@ flushes and short sleeps, and the signal is sent while target-pg runs:
   (d) signal before any input: exit 130, no STATE, no error;
   (e) a second SIGTERM while the first one's commit waits for a lock: the
       process ends at once, nothing of the batch committed, no STATE.
+  (f) load_method overwrite, SIGTERM after 10 of the rows that should replace
+      a live table of 1,000: no swap (the live table keeps its 1,000 rows),
+      the shadow table dropped, no STATE, exit 143 with an error saying so;
+  (g) the same with SIGINT after two batches were committed into the shadow
+      (batch_size_rows 5): exit 130, live table untouched, shadow dropped;
+      a complete overwrite run afterwards replaces the table and writes STATE.
 
 Run by tests/run_all.sh (PG* env, TARGET_PG, TARGET_PG_WRAPPER, TEST_DB,
 TEST_TMPDIR).  Exit 0 = pass; each problem is printed on its own line.
@@ -292,5 +298,96 @@ with Live(config("e")) as live:
     n = harness.count_rows(SCHEMA, "e_keyed", DB)
     if n != 0:
         problems.append("(e) second signal: %d rows committed, expected 0" % n)
+
+# --- (f), (g) load_method overwrite: a stopped run swaps nothing ----------------------
+
+def shadow_tables():
+    """Tables of the test schema whose name starts with "_": overwrite's shadows
+    (the live tables of this file all start with a letter)."""
+    return harness.psql("SELECT tablename FROM pg_tables WHERE schemaname = %s "
+                        "AND tablename LIKE '\\_%%'" % harness.sql_literal(SCHEMA), DB).split()
+
+
+def wait_for(label, what, cond):
+    deadline = time.monotonic() + 15 * SLOW
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    problems.append("%s: %s did not happen in time" % (label, what))
+    return False
+
+
+def check_overwrite_stopped(label, live, rc, want_rc, want_live):
+    if rc is None:
+        problems.append("%s: still running %.0f s after the signal" % (label, 30 * SLOW))
+        return
+    if rc != want_rc:
+        problems.append("%s: exit %s, expected %d: %s" % (label, rc, want_rc, live.stderr()[-1500:]))
+    said = [e for e in harness.lines_mentioning(live.stderr(), "error")
+            if "overwrite" in e and ("SIGTERM" in e or "SIGINT" in e)]
+    if not said:
+        problems.append("%s: no error line saying the signal stopped the overwrite: %s"
+                        % (label, live.stderr()[-800:]))
+    out = [line for line in live.out if line.strip()]
+    if out:
+        problems.append("%s: STATE written although nothing was swapped in: %r" % (label, out))
+    got = table_rows("f_live")
+    if got != want_live:
+        problems.append("%s: the live table holds %d rows %r..., expected its %d old rows %r..."
+                        % (label, len(got), got[:3], len(want_live), want_live[:3]))
+    if shadow_tables():
+        problems.append("%s: shadow tables left: %r" % (label, shadow_tables()))
+
+
+reset("f_live")
+old_rows = [(i, "old%d" % i) for i in range(1000)]
+first = os.path.join(TMP, "f_first.singer")
+harness.write_messages(first, [schema_msg("f_live", ["id"])]
+                       + [rec("f_live", i, v) for i, v in old_rows] + [state({"f": 0})])
+r = harness.run_input(config("f_ow", load_method="overwrite"), first)
+if harness.check_exit_0(problems, "(f) first overwrite run", r) and table_rows("f_live") != old_rows:
+    problems.append("(f) first overwrite run: f_live holds %d rows" % len(table_rows("f_live")))
+
+with Live(config("f_ow", load_method="overwrite")) as live:
+    live.send([schema_msg("f_live", ["id"])])
+    if wait_for("(f) overwrite SIGTERM", "the shadow table", lambda: shadow_tables() != []):
+        live.send([rec("f_live", i, "new%d" % i) for i in range(10)] + [state({"f": 1})])
+        time.sleep(0.3 * SLOW)
+        live.p.send_signal(signal.SIGTERM)
+        rc = live.wait(30 * SLOW)
+        check_overwrite_stopped("(f) overwrite SIGTERM", live, rc, 143, old_rows)
+
+
+def shadow_rows():
+    names = shadow_tables()
+    if len(names) != 1:
+        return 0
+    return harness.count_rows(SCHEMA, names[0], DB)
+
+
+with Live(config("g_ow", load_method="overwrite", batch_size_rows=5)) as live:
+    live.send([schema_msg("f_live", ["id"])])
+    if wait_for("(g) overwrite SIGINT", "the shadow table", lambda: shadow_tables() != []):
+        for i in range(12):
+            live.send([rec("f_live", i, "new%d" % i), state({"g": i})])
+        if wait_for("(g) overwrite SIGINT", "10 rows committed into the shadow",
+                    lambda: shadow_rows() >= 10):
+            live.p.send_signal(signal.SIGINT)
+            rc = live.wait(30 * SLOW)
+            check_overwrite_stopped("(g) overwrite SIGINT", live, rc, 130, old_rows)
+
+second = os.path.join(TMP, "g_second.singer")
+harness.write_messages(second, [schema_msg("f_live", ["id"])]
+                       + [rec("f_live", i, "new%d" % i) for i in range(10)] + [state({"g": "done"})])
+r = harness.run_input(config("g_ow", load_method="overwrite", batch_size_rows=5), second)
+if harness.check_exit_0(problems, "(g) complete overwrite run after the stopped ones", r):
+    harness.check_states(problems, "(g) complete overwrite run", r.stdout, [{"g": "done"}])
+    want = [(i, "new%d" % i) for i in range(10)]
+    if table_rows("f_live") != want:
+        problems.append("(g) complete overwrite run: f_live holds %r, expected %r"
+                        % (table_rows("f_live")[:12], want))
+    if shadow_tables():
+        problems.append("(g) complete overwrite run: shadow tables left: %r" % shadow_tables())
 
 sys.exit(harness.report(problems))

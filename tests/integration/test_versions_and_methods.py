@@ -82,10 +82,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import harness  # noqa: E402
 
 problems = []
-# the corpus tests/conformance.py runs (CONFORMANCE_DIR, default <repo>/../shared/conformance)
+# the corpus tests/conformance.py runs (CONFORMANCE_DIR, default <repo>/fixtures/conformance)
 CONFORMANCE = os.path.join(
     os.environ.get("CONFORMANCE_DIR")
-    or os.path.join(os.path.dirname(harness.REPO_ROOT), "shared", "conformance"),
+    or os.path.join(harness.REPO_ROOT, "fixtures", "conformance"),
     "meltanolabs")
 TS = "timestamp with time zone"
 

@@ -287,8 +287,21 @@ static void test_wrong_types(void **state)
     expect_usage_error("{\"batch_size_rows\": 0}",
                        "setting \"batch_size_rows\" must be an integer >= 1, got 0", NULL);
     expect_usage_error("{\"max_batch_age_seconds\": 1.5}",
-                       "setting \"max_batch_age_seconds\" must be an integer >= 1, got a number",
+                       "setting \"max_batch_age_seconds\" must be an integer >= 1, got 1.5 (a "
+                       "number with a fraction)",
                        NULL);
+    /* integral but written as a JSON real: the message says how to write it */
+    expect_usage_error("{\"batch_size_rows\": 1e3}",
+                       "setting \"batch_size_rows\" must be an integer >= 1, got 1000 written "
+                       "with an exponent or a decimal point (write 1000)",
+                       NULL);
+    expect_usage_error("{\"port\": 5432.0}", "got 5432 written with an exponent", NULL);
+    /* a bounded setting names both ends of its range */
+    expect_usage_error("{\"connect_retries\": 5000}",
+                       "setting \"connect_retries\" must be an integer from 0 to 1000, got 5000",
+                       NULL);
+    expect_usage_error("{\"connect_retry_delay_ms\": -1}",
+                       "must be an integer from 0 to 3600000, got -1", NULL);
     expect_usage_error("{\"data_flattening_max_level\": -1}",
                        "setting \"data_flattening_max_level\" must be an integer >= 0, got -1",
                        NULL);
