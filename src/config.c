@@ -845,6 +845,41 @@ int tgt_config_load_env(tgt_config *cfg, tgt_error *err)
 
 /* ---- Defaults and lookups ----------------------------------------------- */
 
+/* Index of `value` in a NULL-terminated choices list, or -1. */
+static int choice_index(const char *const *choices, const char *value)
+{
+    for (int i = 0; value != NULL && choices[i] != NULL; i++)
+        if (strcmp(choices[i], value) == 0)
+            return i;
+    return -1;
+}
+
+/* The enum fields, from strings already checked against their choices
+ * (whose order is the enums' order). */
+static int parse_modes(tgt_config *cfg, tgt_error *err)
+{
+    int type_change = choice_index(type_change_choices, cfg->type_change);
+    int load_method = choice_index(load_method_choices, cfg->load_method);
+    int invalid = choice_index(invalid_records_choices, cfg->invalid_records);
+    if (type_change < 0 || load_method < 0 || invalid < 0)
+        return tgt_error_set(err, TGT_ERR_INTERNAL, "settings were not checked before use");
+    cfg->type_change_mode = (tgt_type_change_mode)type_change;
+    cfg->load_method_mode = (tgt_load_method_mode)load_method;
+    cfg->invalid_records_mode = (tgt_invalid_records_mode)invalid;
+    return 0;
+}
+
+/* A SET_ENUM string a caller set directly must still be one of the choices. */
+static int check_choice(const setting *s, tgt_config *cfg, tgt_error *err)
+{
+    const char *v = *string_field(cfg, s);
+    if (v == NULL || choice_index(s->choices, v) >= 0)
+        return 0;
+    char label[96];
+    snprintf(label, sizeof(label), "setting \"%s\"", s->name);
+    return bad_value(s, label, v, err);
+}
+
 int tgt_config_finish(tgt_config *cfg, tgt_error *err)
 {
     for (size_t i = 0; i < N_SETTINGS; i++) {
@@ -870,7 +905,12 @@ int tgt_config_finish(tgt_config *cfg, tgt_error *err)
         if (def != NULL && replace_string(string_field(cfg, s), def, err) != 0)
             return -1;
     }
-    if (strcmp(cfg->invalid_records, "dead_letter") == 0 && cfg->dead_letter_path == NULL)
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        if (settings[i].type == SET_ENUM && check_choice(&settings[i], cfg, err) != 0)
+            return -1;
+    if (parse_modes(cfg, err) != 0)
+        return -1;
+    if (cfg->invalid_records_mode == TGT_INVALID_DEAD_LETTER && cfg->dead_letter_path == NULL)
         return tgt_error_set(err, TGT_ERR_USAGE,
                              "setting \"invalid_records\" is dead_letter but "
                              "\"dead_letter_path\" is not set");

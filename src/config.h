@@ -25,6 +25,26 @@ typedef struct tgt_schema_map_entry {
     char *target;
 } tgt_schema_map_entry;
 
+/* The settings with a fixed set of values, parsed once by tgt_config_finish
+ * (the strings stay, as spelled in the choices, for messages and --about). */
+typedef enum tgt_type_change_mode {
+    TGT_TYPE_CHANGE_FAIL = 0, /* a narrowing SCHEMA stops the stream */
+    TGT_TYPE_CHANGE_KEEP      /* the wider live column stays and takes the values */
+} tgt_type_change_mode;
+
+typedef enum tgt_load_method_mode {
+    TGT_LOAD_AUTO = 0,    /* upsert with key_properties, append without */
+    TGT_LOAD_APPEND_ONLY, /* every record a row, no primary key made */
+    TGT_LOAD_UPSERT,      /* upsert always (a keyless stream on the table's key) */
+    TGT_LOAD_OVERWRITE    /* shadow tables swapped in at the end of a successful run */
+} tgt_load_method_mode;
+
+typedef enum tgt_invalid_records_mode {
+    TGT_INVALID_FAIL = 0,   /* stop naming the record */
+    TGT_INVALID_SKIP,       /* drop it, warn and count */
+    TGT_INVALID_DEAD_LETTER /* drop it into dead_letter_path */
+} tgt_invalid_records_mode;
+
 typedef struct tgt_config {
     /* Connection; NULL means "not set: let libpq use its defaults and PG*". */
     char *host;
@@ -55,6 +75,11 @@ typedef struct tgt_config {
     long connect_retries;       /* >= 0: further attempts after a failed or lost connection */
     long connect_retry_delay_ms;/* first retry's wait; doubled each time, capped at 60 s */
     char *log_level;            /* "debug" | "info" | "warning" | "error" */
+
+    /* type_change, load_method and invalid_records parsed (tgt_config_finish) */
+    tgt_type_change_mode type_change_mode;
+    tgt_load_method_mode load_method_mode;
+    tgt_invalid_records_mode invalid_records_mode;
 } tgt_config;
 
 /* Sets every field to its built-in default (strings NULL until finish). */
@@ -68,7 +93,8 @@ int tgt_config_load_file(tgt_config *cfg, const char *path, tgt_error *err);
 int tgt_config_load_env(tgt_config *cfg, tgt_error *err);
 
 /* Fills defaults that depend on the environment (default_target_schema from
- * $MELTANO_EXTRACT__LOAD_SCHEMA, else "public") and checks ranges. */
+ * $MELTANO_EXTRACT__LOAD_SCHEMA, else "public"), checks ranges and choices
+ * (also of fields a caller set directly) and fills the *_mode fields. */
 int tgt_config_finish(tgt_config *cfg, tgt_error *err);
 
 /* Target schema for a source schema (NULL: none) per schema_mapping, else

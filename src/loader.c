@@ -66,8 +66,8 @@ int tgt_loader_init(tgt_loader *l, const tgt_config *cfg, tgt_driver *driver,
     tgt_sbuf_init(&l->scratch);
     tgt_spool_init(&l->spool);
     tgt_json_parser_init(&l->replay_parser);
-    l->overwrite = strcmp(cfg->load_method, "overwrite") == 0;
-    if (strcmp(cfg->invalid_records, "dead_letter") == 0) {
+    l->overwrite = cfg->load_method_mode == TGT_LOAD_OVERWRITE;
+    if (cfg->invalid_records_mode == TGT_INVALID_DEAD_LETTER) {
         if (tgt_dead_letter_open(&l->dead_letter, cfg->dead_letter_path, err) != 0)
             return -1;
         l->dead_letter_open = 1;

@@ -117,7 +117,7 @@ int tgt_loader_invalid_record(tgt_loader *l, tgt_stream *s, const tgt_json_parse
                               const char *line, const tgt_message *msg, unsigned long line_no,
                               tgt_error *err)
 {
-    if (strcmp(l->cfg->invalid_records, "fail") == 0)
+    if (l->cfg->invalid_records_mode == TGT_INVALID_FAIL)
         return -1;
     char reason[TGT_ERROR_MESSAGE_MAX];
     snprintf(reason, sizeof(reason), "%s", err->message);
@@ -240,7 +240,7 @@ static int settle_refused(tgt_loader *l, tgt_stream *s, unsigned long row, const
     unsigned long line_no = e.line_no;
     char reason[TGT_ERROR_MESSAGE_MAX + TGT_ERROR_DETAIL_MAX + 2];
     snprintf(reason, sizeof(reason), "%s%s%s", db->message, db->detail[0] ? " " : "", db->detail);
-    if (strcmp(l->cfg->invalid_records, "fail") == 0) {
+    if (l->cfg->invalid_records_mode == TGT_INVALID_FAIL) {
         tgt_error_set(err, TGT_ERR_DATA,
                       "invalid record: the database refused the record of "
                       "stream \"%s\" on input line %lu: %s",

@@ -144,8 +144,7 @@ static int build_model(tgt_loader *l, tgt_stream *s, const json_t *root, tgt_sch
 {
     const json_t *schema = json_object_get(root, "schema");
     const json_t *keys = json_object_get(root, "key_properties");
-    const char *method = l->cfg->load_method;
-    if (strcmp(method, "append-only") == 0)
+    if (l->cfg->load_method_mode == TGT_LOAD_APPEND_ONLY)
         keys = NULL; /* every record becomes a row: no key, no upsert */
     /* upsert without key_properties takes the table's primary key, or is
      * refused when there is none (tgt_evolve_diff) */
@@ -174,12 +173,17 @@ static int clear_shadow(tgt_loader *l, tgt_stream *s, const tgt_table *t, tgt_er
 
 /* What a stream without key_properties does on a keyed table, per
  * load_method (overwrite loads into a fresh shadow, which has no key). */
-static tgt_keyless_policy keyless_policy(const char *load_method)
+static tgt_keyless_policy keyless_policy(tgt_load_method_mode load_method)
 {
-    if (strcmp(load_method, "upsert") == 0)
+    switch (load_method) {
+    case TGT_LOAD_UPSERT:
         return TGT_KEYLESS_ADOPT;
-    if (strcmp(load_method, "auto") == 0)
+    case TGT_LOAD_AUTO:
         return TGT_KEYLESS_REFUSE;
+    case TGT_LOAD_APPEND_ONLY:
+    case TGT_LOAD_OVERWRITE:
+        break;
+    }
     return TGT_KEYLESS_APPEND;
 }
 
@@ -196,8 +200,8 @@ static int evolve_and_install(tgt_loader *l, tgt_stream *s, tgt_schema_model *mo
      * (rows of this batch already shipped) must end first */
     if (tgt_loader_connect(l, err) != 0 || tgt_loader_end_bulk_write(l, err) != 0 ||
         clear_shadow(l, s, &model->table, err) != 0 ||
-        tgt_evolve_diff(l->driver, &model->table, s->name, strcmp(l->cfg->type_change, "keep") == 0,
-                        keyless_policy(l->cfg->load_method), &plan, err) != 0)
+        tgt_evolve_diff(l->driver, &model->table, s->name, l->cfg->type_change_mode == TGT_TYPE_CHANGE_KEEP,
+                        keyless_policy(l->cfg->load_method_mode), &plan, err) != 0)
         goto out;
     /* rows encoded under the old shape must reach the database first, and
      * DDL runs in its own transaction */

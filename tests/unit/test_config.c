@@ -162,6 +162,38 @@ static void test_defaults(void **state)
     tgt_config_deinit(&cfg); /* a second deinit is harmless */
 }
 
+/* The fixed-choice settings are parsed once into their enums, and a field
+ * a caller set directly to something else is refused. */
+static void test_modes_parsed_once(void **state)
+{
+    (void)state;
+    tgt_config cfg;
+    tgt_error err;
+    tgt_error_init(&err);
+    tgt_config_init(&cfg);
+    assert_int_equal(tgt_config_finish(&cfg, &err), 0);
+    assert_int_equal(cfg.load_method_mode, TGT_LOAD_AUTO);
+    assert_int_equal(cfg.type_change_mode, TGT_TYPE_CHANGE_FAIL);
+    assert_int_equal(cfg.invalid_records_mode, TGT_INVALID_FAIL);
+    free(cfg.load_method);
+    cfg.load_method = strdup("overwrite");
+    free(cfg.type_change);
+    cfg.type_change = strdup("keep");
+    free(cfg.invalid_records);
+    cfg.invalid_records = strdup("skip");
+    assert_int_equal(tgt_config_finish(&cfg, &err), 0);
+    assert_int_equal(cfg.load_method_mode, TGT_LOAD_OVERWRITE);
+    assert_int_equal(cfg.type_change_mode, TGT_TYPE_CHANGE_KEEP);
+    assert_int_equal(cfg.invalid_records_mode, TGT_INVALID_SKIP);
+    free(cfg.load_method);
+    cfg.load_method = strdup("merge");
+    assert_int_equal(tgt_config_finish(&cfg, &err), -1);
+    assert_int_equal(err.code, TGT_ERR_USAGE);
+    assert_non_null(strstr(err.message, "\"load_method\""));
+    assert_non_null(strstr(err.message, "merge"));
+    tgt_config_deinit(&cfg);
+}
+
 static void test_two_files_later_wins(void **state)
 {
     (void)state;
@@ -821,6 +853,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_defaults, setup),
+        cmocka_unit_test_setup(test_modes_parsed_once, setup),
         cmocka_unit_test_setup(test_two_files_later_wins, setup),
         cmocka_unit_test_setup(test_aliases, setup),
         cmocka_unit_test_setup(test_null_means_unset, setup),

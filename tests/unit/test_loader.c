@@ -40,14 +40,18 @@ typedef struct fixture {
     tgt_error err;
 } fixture;
 
-/* Settings each test may change before start(). */
+/* Settings each test may change before start(), which finishes them. */
 static void setup_config(fixture *fx)
 {
-    tgt_error err;
-    tgt_error_init(&err);
     tgt_config_init(&fx->cfg);
     fx->cfg.connect_retry_delay_ms = 0;
-    assert_int_equal(tgt_config_finish(&fx->cfg, &err), 0);
+}
+
+static void set_string(char **field, const char *value)
+{
+    free(*field);
+    *field = strdup(value);
+    assert_non_null(*field);
 }
 
 static int setup(void **state)
@@ -84,6 +88,7 @@ static int teardown(void **state)
 
 static void start(fixture *fx)
 {
+    assert_int_equal(tgt_config_finish(&fx->cfg, &fx->err), 0);
     assert_int_equal(
         tgt_loader_init(&fx->loader, &fx->cfg, fx->driver, "stdin", fx->state_out, &fx->err), 0);
 }
@@ -240,8 +245,7 @@ static void test_refused_row_fails_naming_line(void **state)
 static void test_refused_row_skipped(void **state)
 {
     fixture *fx = *state;
-    free(fx->cfg.invalid_records);
-    fx->cfg.invalid_records = strdup("skip");
+    set_string(&fx->cfg.invalid_records, "skip");
     start(fx);
     feed_ok(fx, APPEND_SCHEMA);
     feed_records(fx, "a", 1, 4);
@@ -260,8 +264,7 @@ static void test_refused_row_skipped(void **state)
 static void test_unnamed_refusal_is_bisected(void **state)
 {
     fixture *fx = *state;
-    free(fx->cfg.invalid_records);
-    fx->cfg.invalid_records = strdup("skip");
+    set_string(&fx->cfg.invalid_records, "skip");
     start(fx);
     feed_ok(fx, APPEND_SCHEMA);
     feed_ok(fx, KEYED_SCHEMA);
@@ -322,8 +325,7 @@ static void test_schema_widening_and_narrowing(void **state)
 static void test_schema_narrowing_kept(void **state)
 {
     fixture *fx = *state;
-    free(fx->cfg.type_change);
-    fx->cfg.type_change = strdup("keep");
+    set_string(&fx->cfg.type_change, "keep");
     start(fx);
     feed_ok(fx, "{\"type\":\"SCHEMA\",\"stream\":\"a\",\"key_properties\":[],\"schema\":{"
                 "\"properties\":{\"id\":{\"type\":\"number\"},\"v\":{\"type\":\"string\"}}}}");
