@@ -203,7 +203,7 @@ static const char *merge_sql(pg_driver *d, const tgt_table *t, pg_table_cache *t
     }
     tgt_sbuf sb;
     tgt_sbuf_init(&sb);
-    if (m == 1 && t->n_keys > 0) {
+    if (m == 1) {
         pg_merge_build_partial(d, &sb, t, tc);
     } else {
         build_merge(d, &sb, t, tc);

@@ -133,7 +133,7 @@ static void append_carriers(pg_driver *d, tgt_sbuf *sb, const tgt_table *t,
         if (!is_combined(t, i))
             continue;
         append_column(d, sb, ", max(s.", PG_SEQ_COLUMN);
-        append_column(d, sb, ") FILTER (WHERE pg_catalog.substr(s.", PG_PRESENT_COLUMN);
+        append_column(d, sb, ") FILTER (WHERE substr(s.", PG_PRESENT_COLUMN);
         tgt_sbuf_printf(sb, ", %zu, 1) IS DISTINCT FROM '0'", i + 1);
         if (pg_merge_deletes_marked(t)) {
             append_column(d, sb, " AND (s.", DELETED);
@@ -152,6 +152,21 @@ static void append_carriers(pg_driver *d, tgt_sbuf *sb, const tgt_table *t,
     tgt_sbuf_append_str(sb, ")) AS x");
 }
 
+/* Column i's value in its newest carrier, the one row of the key that
+ * passes the filter. */
+static void append_pick(pg_driver *d, tgt_sbuf *sb, const tgt_column *c, size_t i)
+{
+    if (picked_as_row(c))
+        append_column(d, sb, "((array_agg(x.", WHOLE_ROW);
+    else
+        append_column(d, sb, "(array_agg(x.", c->name);
+    append_column(d, sb, ") FILTER (WHERE x.", PG_SEQ_COLUMN);
+    append_newest(d, sb, " = x.", i);
+    tgt_sbuf_append_str(sb, "))[1]");
+    if (picked_as_row(c))
+        append_column(d, sb, ").", c->name);
+}
+
 /* n: one row per key, each combined column from its newest carrier. */
 static void append_combined(pg_driver *d, tgt_sbuf *sb, const tgt_table *t,
                             const pg_table_cache *tc)
@@ -165,13 +180,8 @@ static void append_combined(pg_driver *d, tgt_sbuf *sb, const tgt_table *t,
         const tgt_column *c = &t->columns[i];
         if (!is_combined(t, i))
             continue;
-        tgt_sbuf_append_str(sb, picked_as_row(c) ? ", ((array_agg(x." : ", (array_agg(x.");
-        pg_sql_ident(d, sb, picked_as_row(c) ? WHOLE_ROW : c->name);
-        append_column(d, sb, ") FILTER (WHERE x.", PG_SEQ_COLUMN);
-        append_newest(d, sb, " = x.", i);
-        tgt_sbuf_append_str(sb, picked_as_row(c) ? "))[1])." : "))[1]");
-        if (picked_as_row(c))
-            pg_sql_ident(d, sb, c->name);
+        tgt_sbuf_append_str(sb, ", ");
+        append_pick(d, sb, c, i);
         append_column(d, sb, " AS ", c->name);
         append_newest(d, sb, ", max(x.", i);
         tgt_sbuf_append_str(sb, ") AS ");
