@@ -18,9 +18,12 @@
  *
  * Bulk rows arrive in PostgreSQL COPY text format (see copy.h): the core
  * encodes once, drivers for other warehouses parse that format if they need
- * to.  A staging write (TGT_WRITE_STAGING) carries one more trailing column,
- * the batch sequence number, used by merge() so the newest record per key
- * wins.
+ * to.  A staging write (TGT_WRITE_STAGING) carries two more trailing
+ * columns: the batch sequence number, used by merge() so the newest record
+ * per key wins, and the presence mask: \N when the record carried every
+ * column, else one character per column of the table (tgt_table order), '1'
+ * for a column the record carried (a value or null) and '0' for one it did
+ * not (absent: the stored value stays).
  */
 #ifndef TGT_DRIVER_H
 #define TGT_DRIVER_H
@@ -75,9 +78,14 @@ typedef struct tgt_driver_ops {
     int (*write_end)(tgt_driver *d, unsigned long *rows, tgt_error *err);
 
     /* Moves t's staged rows into t: newest sequence per key wins, rows whose
-     * non-key data did not change are left alone.  *changed receives the
-     * number of rows inserted or updated. */
-    int (*merge)(tgt_driver *d, const tgt_table *t, unsigned long *changed, tgt_error *err);
+     * non-key data did not change are left alone (a change of written digits
+     * in a numeric or jsonb value is a change).  With `partial` some staged
+     * row has absent columns: per key and column the newest row that carried
+     * the column wins, and a column no row of the key carried keeps its stored
+     * value (NULL for a new key).  *changed receives the number of rows
+     * inserted or updated. */
+    int (*merge)(tgt_driver *d, const tgt_table *t, int partial, unsigned long *changed,
+                 tgt_error *err);
 
     /* ACTIVATE_VERSION, inside the core's transaction: rows whose
      * version_column is below `version` (decimal text) or NULL get

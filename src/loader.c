@@ -257,7 +257,8 @@ static int merge_keyed(tgt_loader *l, const tgt_stream *last, tgt_error *err)
     for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order) {
         if (s->rows_pending > 0 && s->model.table.n_keys > 0) {
             unsigned long changed = 0;
-            if (l->driver->ops->merge(l->driver, &s->model.table, &changed, err) != 0) {
+            if (l->driver->ops->merge(l->driver, &s->model.table, s->partial_rows, &changed,
+                                      err) != 0) {
                 l->merge_failed = s;
                 tgt_error_where(err, "merging stream \"%s\"", s->name);
                 return -1;
@@ -265,6 +266,7 @@ static int merge_keyed(tgt_loader *l, const tgt_stream *last, tgt_error *err)
             tgt_log(TGT_LOG_DEBUG, "stream \"%s\": %lu rows merged, %lu inserted or changed",
                     s->name, s->rows_pending, changed);
             s->seq = 0;
+            s->partial_rows = 0;
         }
         if (s == last)
             break;

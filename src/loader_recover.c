@@ -150,6 +150,7 @@ static void forget_batch(tgt_loader *l)
         s->rows_pending = 0;
         s->rows_shipped = 0;
         s->seq = 0;
+        s->partial_rows = 0;
     }
 }
 

@@ -94,6 +94,20 @@ static void capture_deletion_mark(tgt_stream *s, const char *text, const tgt_jso
         s->slot_tok[s->model.table.deleted_at_column] = (long)value;
 }
 
+/* A null object is null in each of its flattened columns: they are carried
+ * (an upsert stores NULL), unlike those of an object the record omits.
+ * Each leaf gets the null token itself, so emitting it writes NULL. */
+static void null_children(tgt_stream *s, const tgt_plan *plan, size_t null_tok)
+{
+    for (size_t i = 0; i < plan->n_entries; i++) {
+        const tgt_plan_entry *e = &plan->entries[i];
+        if (e->column >= 0)
+            s->slot_tok[e->column] = (long)null_tok;
+        else
+            null_children(s, e->child, null_tok);
+    }
+}
+
 /* Walks one object level, filling s->slot_tok for the leaves. */
 static int route(tgt_stream *s, const tgt_plan *plan, const tgt_json_parser *p, const char *text,
                  size_t obj, int is_root, const tgt_record_context *ctx, tgt_error *err)
@@ -128,8 +142,10 @@ static int route(tgt_stream *s, const tgt_plan *plan, const tgt_json_parser *p, 
             continue;
         }
         uint8_t vt = toks[value].type;
-        if (vt == TGT_JSON_NULL)
+        if (vt == TGT_JSON_NULL) {
+            null_children(s, e->child, value);
             continue;
+        }
         if (vt != TGT_JSON_OBJECT) {
             tgt_error_set(err, TGT_ERR_DATA,
                           "invalid record: property \"%s\" of stream \"%s\" is declared as an "
@@ -438,6 +454,35 @@ static int emit_role(tgt_stream *s, const tgt_column *c, size_t i, const tgt_jso
     return 0;
 }
 
+/* Column i of a staged row is absent: a property the record does not carry
+ * (neither a value nor null).  The target's own columns and the deletion
+ * mark are always carried: a record without a mark is not deleted. */
+static int is_absent(const tgt_stream *s, size_t i)
+{
+    const tgt_table *t = &s->model.table;
+    return s->slot_tok[i] < 0 && t->columns[i].role == TGT_COL_DATA &&
+           (long)i != t->deleted_at_column;
+}
+
+/* A staged row's presence mask (driver.h): \N when the record carries every
+ * column, else one '1' (carried) or '0' (absent: the stored value stays) per
+ * column.  A partial row makes the stream's merge combine its batch column
+ * by column. */
+static void emit_presence(tgt_stream *s, tgt_sbuf *out)
+{
+    size_t n = s->model.table.n_columns, i = 0;
+    while (i < n && !is_absent(s, i))
+        i++;
+    if (i == n) {
+        tgt_sbuf_append_str(out, "\t\\N");
+        return;
+    }
+    s->partial_rows = 1;
+    tgt_sbuf_append_char(out, '\t');
+    for (i = 0; i < n; i++)
+        tgt_sbuf_append_char(out, is_absent(s, i) ? '0' : '1');
+}
+
 static int emit_row(tgt_stream *s, const tgt_json_parser *p, const char *text,
                     const tgt_record_context *ctx, tgt_error *err)
 {
@@ -461,8 +506,10 @@ static int emit_row(tgt_stream *s, const tgt_json_parser *p, const char *text,
         if (emit_value(s, c, &p->tokens[tok], text, ctx, err) != 0)
             return -1;
     }
-    if (ctx->staging)
+    if (ctx->staging) {
         tgt_sbuf_printf(out, "\t%lu", ++s->seq);
+        emit_presence(s, out);
+    }
     tgt_sbuf_append_char(out, '\n');
     return 0;
 }

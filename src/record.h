@@ -5,10 +5,13 @@
  * Works on the tokens of the already-parsed line (json.h), never on a
  * jansson tree: numbers go out as their exact JSON text, strings are decoded
  * and COPY-escaped in one pass, arrays and unflattened objects go out as JSON
- * text for jsonb.  Each value is checked against the live column's type
- * first, so a bad value is reported with its input line, stream and property
- * rather than as a COPY failure of a whole chunk.  On error nothing of the
- * row stays in the chunk.
+ * text for jsonb.  A property the record does not carry is absent, which a
+ * staged row tells apart from an explicit null (the presence mask of
+ * driver.h); a null object is null in all its flattened columns, an omitted
+ * one absent in all of them.  Each value is checked against the live
+ * column's type first, so a bad value is reported with its input line,
+ * stream and property rather than as a COPY failure of a whole chunk.  On
+ * error nothing of the row stays in the chunk.
  */
 #ifndef TGT_RECORD_H
 #define TGT_RECORD_H

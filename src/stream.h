@@ -45,6 +45,8 @@ typedef struct tgt_stream {
     unsigned long rows_pending;  /* rows not yet committed (shipped or not) */
     unsigned long rows_committed;/* over the whole run */
     unsigned long seq;           /* staging sequence: newest record per key wins */
+    int partial_rows;            /* a staged row of the open batch lacks a property: the
+                                  * merge combines the batch's records column by column */
     unsigned long rows_shipped;  /* of rows_pending, those sent in earlier bulk writes */
     unsigned long invalid_pending;  /* invalid records dropped since the last commit */
     unsigned long invalid_total;    /* over the whole run */

@@ -63,7 +63,8 @@ static void entry_free(pg_table_cache *tc)
     free(tc->name);
     free(tc->copy_sql[0]);
     free(tc->copy_sql[1]);
-    free(tc->merge_sql);
+    free(tc->merge_sql[0]);
+    free(tc->merge_sql[1]);
     free(tc);
 }
 

@@ -4,8 +4,9 @@
  * streams write into.
  *
  * A staging table is "pg_temp"."tgt_stage_<8 hex>" (see pg_cache.c), made
- * LIKE the target table plus the trailing "target-pg sequence" bigint, ON COMMIT DELETE
- * ROWS so every commit empties it.  It is re-created (dropped first) whenever
+ * LIKE the target table plus the trailing "target-pg sequence" bigint and
+ * "target-pg present" text (driver.h), ON COMMIT DELETE ROWS so every commit
+ * empties it.  It is re-created (dropped first) whenever
  * the table's shape_version differs from the one it was made for, and after a
  * rollback, which may have taken it away.  The COPY statement per (table,
  * shape, mode) is cached so starting a COPY builds nothing.
@@ -40,7 +41,9 @@ static int ensure_stage(pg_driver *d, const tgt_table *t, pg_table_cache *tc, tg
     pg_sql_ident(d, sb, tc->stage);
     tgt_sbuf_append_str(sb, " ADD COLUMN ");
     pg_sql_ident(d, sb, PG_SEQ_COLUMN);
-    tgt_sbuf_append_str(sb, " bigint");
+    tgt_sbuf_append_str(sb, " bigint, ADD COLUMN ");
+    pg_sql_ident(d, sb, PG_PRESENT_COLUMN);
+    tgt_sbuf_append_str(sb, " text");
     if (pg_sql_check(d, sb, err) < 0)
         return -1;
     tgt_log(TGT_LOG_DEBUG, "creating staging table %s for \"%s\".\"%s\" (shape %lu)", tc->stage,
@@ -83,6 +86,8 @@ static const char *copy_sql(pg_driver *d, const tgt_table *t, pg_table_cache *tc
     if (mode == TGT_WRITE_STAGING) {
         tgt_sbuf_append_str(&sb, ncols > 0 ? ", " : "");
         pg_sql_ident(d, &sb, PG_SEQ_COLUMN);
+        tgt_sbuf_append_str(&sb, ", ");
+        pg_sql_ident(d, &sb, PG_PRESENT_COLUMN);
     }
     tgt_sbuf_append_str(&sb, ") FROM STDIN");
     char *sql = pg_sql_take(d, &sb, err);

@@ -14,6 +14,7 @@
  *                alter_column_type
  *   pg_copy.c    write_begin / write_data / write_end and staging tables
  *   pg_merge.c   merge
+ *   pg_merge_partial.c  the merge of a batch whose records omit properties
  *   pg_version.c activate_version (ACTIVATE_VERSION)
  *   pg_keys.c    set_primary_key (moving a key)
  *   pg_swap.c    drop_table, replace_table (load_method overwrite)
@@ -31,8 +32,10 @@
 
 #include "driver.h"
 
-/* The trailing sequence column of a staging table. */
-#define PG_SEQ_COLUMN "target-pg sequence" /* no normalised name has a space */
+/* The trailing sequence column of a staging table and its presence mask
+ * (driver.h), text.  No normalised name has a space. */
+#define PG_SEQ_COLUMN "target-pg sequence"
+#define PG_PRESENT_COLUMN "target-pg present"
 /* "tgt_stage_" + 8 hex digits + NUL, with room to spare. */
 #define PG_STAGE_NAME_MAX 32
 
@@ -49,9 +52,9 @@ typedef struct pg_table_cache {
     char *copy_sql[2]; /* owned: COPY ... FROM STDIN per tgt_write_mode, or NULL */
     unsigned long copy_shape[2];
     size_t copy_ncols[2];
-    char *merge_sql; /* owned: the merge statement, or NULL */
-    unsigned long merge_shape;
-    size_t merge_ncols;
+    char *merge_sql[2]; /* owned: the merge statement, [1] for partial rows, or NULL */
+    unsigned long merge_shape[2];
+    size_t merge_ncols[2];
 } pg_table_cache;
 
 typedef struct pg_driver {
@@ -159,7 +162,22 @@ int pg_write_end(tgt_driver *base, unsigned long *rows, tgt_error *err);
 /* Ends an open COPY with a failure and drains its results (rollback). */
 void pg_copy_abort(pg_driver *d);
 
-int pg_merge(tgt_driver *base, const tgt_table *t, unsigned long *changed, tgt_error *err);
+int pg_merge(tgt_driver *base, const tgt_table *t, int partial, unsigned long *changed,
+             tgt_error *err);
+/* Whether column col of t is a key column. */
+int pg_merge_is_key(const tgt_table *t, size_t col);
+/* hard_delete with a deletion mark column that exists. */
+int pg_merge_deletes_marked(const tgt_table *t);
+/* Appends column c, prefixed (e.g. "t."), in the form whose equality means
+ * "unchanged": numeric with its scale (1.0 and 1.00 differ), jsonb, json
+ * and unknown types as text. */
+void pg_merge_append_compared(pg_driver *d, tgt_sbuf *sb, const tgt_column *c,
+                              const char *prefix);
+
+/* pg_merge_partial.c: the merge statement for a stage holding partial rows
+ * (pg_merge's `partial`), built into sb. */
+void pg_merge_build_partial(pg_driver *d, tgt_sbuf *sb, const tgt_table *t,
+                            const pg_table_cache *tc);
 
 /* pg_version.c, pg_keys.c, pg_swap.c */
 int pg_activate_version(tgt_driver *base, const char *schema, const char *table,

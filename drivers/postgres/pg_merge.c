@@ -15,8 +15,11 @@
  * WHERE leaves rows whose data did not change alone, so they are not counted;
  * the receive-time column is updated with a change but not compared (it
  * always differs).  json and unknown types have no equality operator and are
- * compared as text.  Without a non-key data column there is nothing to
- * update: DO NOTHING.  The statement is cached per table shape (pg_cache.c).
+ * compared as text; numeric and jsonb compare their written digits too
+ * (pg_merge_append_compared).  Without a non-key data column there is nothing
+ * to update: DO NOTHING.  A stage holding partial rows (records that omit
+ * properties) takes the other form of pg_merge_partial.c.  The statements are
+ * cached per table shape (pg_cache.c).
  *
  * Called inside the core's transaction at the commit point; the stage is
  * emptied by that COMMIT (ON COMMIT DELETE ROWS).
@@ -27,7 +30,7 @@
 
 #include "error.h"
 
-static int is_key(const tgt_table *t, size_t col)
+int pg_merge_is_key(const tgt_table *t, size_t col)
 {
     for (size_t k = 0; k < t->n_keys; k++) {
         if (t->key_columns[k] == col)
@@ -36,10 +39,32 @@ static int is_key(const tgt_table *t, size_t col)
     return 0;
 }
 
-static int compare_as_text(const tgt_column *c)
+static int has_kind(const tgt_column *c, tgt_type_kind kind)
 {
-    return c->type.kind == TGT_T_JSON || c->type.kind == TGT_T_OTHER ||
-           c->live_type.kind == TGT_T_JSON || c->live_type.kind == TGT_T_OTHER;
+    return c->type.kind == kind || c->live_type.kind == kind;
+}
+
+void pg_merge_append_compared(pg_driver *d, tgt_sbuf *sb, const tgt_column *c, const char *prefix)
+{
+    /* numeric and jsonb equality is numeric: 1.0 = 1.00 and {"a":1.0} =
+     * {"a":1.00}, yet both keep the digits as written.  A numeric's text is
+     * its value with scale() digits after the point, so value and scale
+     * together see every written digit without formatting it; jsonb has no
+     * such shortcut.  json and unknown types may have no equality at all. */
+    if (has_kind(c, TGT_T_JSON) || has_kind(c, TGT_T_JSONB) || has_kind(c, TGT_T_OTHER)) {
+        tgt_sbuf_append_str(sb, prefix);
+        pg_sql_ident(d, sb, c->name);
+        tgt_sbuf_append_str(sb, "::text");
+        return;
+    }
+    tgt_sbuf_append_str(sb, prefix);
+    pg_sql_ident(d, sb, c->name);
+    if (c->live_type.kind == TGT_T_NUMERIC) {
+        tgt_sbuf_append_str(sb, ", scale(");
+        tgt_sbuf_append_str(sb, prefix);
+        pg_sql_ident(d, sb, c->name);
+        tgt_sbuf_append_char(sb, ')');
+    }
 }
 
 /* Appends the compared data columns, each prefixed and cast as needed. */
@@ -49,21 +74,17 @@ static void append_data_row(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, cons
     tgt_sbuf_append_str(sb, "ROW(");
     for (size_t i = 0; i < t->n_columns; i++) {
         const tgt_column *c = &t->columns[i];
-        if (!c->exists || is_key(t, i) || !TGT_COLUMN_IS_COMPARED(c))
+        if (!c->exists || pg_merge_is_key(t, i) || !TGT_COLUMN_IS_COMPARED(c))
             continue;
         if (!first)
             tgt_sbuf_append_str(sb, ", ");
         first = 0;
-        tgt_sbuf_append_str(sb, prefix);
-        pg_sql_ident(d, sb, c->name);
-        if (compare_as_text(c))
-            tgt_sbuf_append_str(sb, "::text");
+        pg_merge_append_compared(d, sb, c, prefix);
     }
     tgt_sbuf_append_char(sb, ')');
 }
 
-/* hard_delete with a deletion mark column that exists. */
-static int deletes_marked(const tgt_table *t)
+int pg_merge_deletes_marked(const tgt_table *t)
 {
     return t->hard_delete && t->deleted_at_column >= 0 &&
            t->columns[t->deleted_at_column].exists;
@@ -124,7 +145,7 @@ static void build_merge(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const pg
     pg_sql_columns(d, sb, t, "");
     tgt_sbuf_append_str(sb, " FROM ");
     append_newest(d, sb, t, tc);
-    if (deletes_marked(t)) {
+    if (pg_merge_deletes_marked(t)) {
         /* a key whose newest record is a deletion is deleted, not upserted */
         tgt_sbuf_append_str(sb, " WHERE n.");
         pg_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
@@ -137,7 +158,7 @@ static void build_merge(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const pg
     size_t n_data = 0;
     for (size_t i = 0; i < t->n_columns; i++) {
         const tgt_column *c = &t->columns[i];
-        if (c->exists && !is_key(t, i) && TGT_COLUMN_IS_COMPARED(c))
+        if (c->exists && !pg_merge_is_key(t, i) && TGT_COLUMN_IS_COMPARED(c))
             n_data++;
     }
     if (n_data == 0) {
@@ -148,7 +169,7 @@ static void build_merge(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const pg
     int first = 1;
     for (size_t i = 0; i < t->n_columns; i++) {
         const tgt_column *c = &t->columns[i];
-        if (!c->exists || is_key(t, i))
+        if (!c->exists || pg_merge_is_key(t, i))
             continue;
         if (!first)
             tgt_sbuf_append_str(sb, ", ");
@@ -163,12 +184,16 @@ static void build_merge(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const pg
     append_data_row(d, sb, t, "EXCLUDED.");
 }
 
-/* The cached merge statement for t, rebuilt when the shape changed. */
-static const char *merge_sql(pg_driver *d, const tgt_table *t, pg_table_cache *tc, tgt_error *err)
+/* The cached merge statement for t (the partial form or not), rebuilt
+ * when the shape changed. */
+static const char *merge_sql(pg_driver *d, const tgt_table *t, pg_table_cache *tc, int partial,
+                             tgt_error *err)
 {
+    int m = partial ? 1 : 0;
     size_t ncols = pg_existing_columns(t);
-    if (tc->merge_sql != NULL && tc->merge_shape == t->shape_version && tc->merge_ncols == ncols)
-        return tc->merge_sql;
+    if (tc->merge_sql[m] != NULL && tc->merge_shape[m] == t->shape_version &&
+        tc->merge_ncols[m] == ncols)
+        return tc->merge_sql[m];
     for (size_t k = 0; k < t->n_keys; k++) {
         if (t->key_columns[k] >= t->n_columns || !t->columns[t->key_columns[k]].exists) {
             tgt_error_set(err, TGT_ERR_INTERNAL, "merge into \"%s\".\"%s\": bad key column",
@@ -178,23 +203,28 @@ static const char *merge_sql(pg_driver *d, const tgt_table *t, pg_table_cache *t
     }
     tgt_sbuf sb;
     tgt_sbuf_init(&sb);
-    build_merge(d, &sb, t, tc);
-    if (t->n_keys > 0 && deletes_marked(t)) {
-        /* one string, two statements: run as one by the open transaction */
-        tgt_sbuf_append_str(&sb, "; ");
-        build_delete(d, &sb, t, tc);
+    if (m == 1) {
+        pg_merge_build_partial(d, &sb, t, tc);
+    } else {
+        build_merge(d, &sb, t, tc);
+        if (t->n_keys > 0 && pg_merge_deletes_marked(t)) {
+            /* one string, two statements: run as one by the open transaction */
+            tgt_sbuf_append_str(&sb, "; ");
+            build_delete(d, &sb, t, tc);
+        }
     }
     char *sql = pg_sql_take(d, &sb, err);
     if (sql == NULL)
         return NULL;
-    free(tc->merge_sql);
-    tc->merge_sql = sql;
-    tc->merge_shape = t->shape_version;
-    tc->merge_ncols = ncols;
+    free(tc->merge_sql[m]);
+    tc->merge_sql[m] = sql;
+    tc->merge_shape[m] = t->shape_version;
+    tc->merge_ncols[m] = ncols;
     return sql;
 }
 
-int pg_merge(tgt_driver *base, const tgt_table *t, unsigned long *changed, tgt_error *err)
+int pg_merge(tgt_driver *base, const tgt_table *t, int partial, unsigned long *changed,
+             tgt_error *err)
 {
     pg_driver *d = (pg_driver *)base;
     *changed = 0;
@@ -206,14 +236,19 @@ int pg_merge(tgt_driver *base, const tgt_table *t, unsigned long *changed, tgt_e
         return 0;
     if (pg_existing_columns(t) == 0)
         return 0;
-    const char *sql = merge_sql(d, t, tc, err);
+    partial = partial && t->n_keys > 0;
+    const char *sql = merge_sql(d, t, tc, partial, err);
     if (sql == NULL)
         return -1;
-    PGresult *res = pg_exec(d, sql, PGRES_COMMAND_OK, err,
+    /* the partial form counts its changes in a result row */
+    PGresult *res = pg_exec(d, sql, partial ? PGRES_TUPLES_OK : PGRES_COMMAND_OK, err,
                             "while merging staged rows into \"%s\".\"%s\"", t->schema, t->name);
     if (res == NULL)
         return -1;
-    *changed = strtoul(PQcmdTuples(res), NULL, 10);
+    if (!partial)
+        *changed = strtoul(PQcmdTuples(res), NULL, 10);
+    else if (PQntuples(res) == 1)
+        *changed = strtoul(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);
     return 0;
 }

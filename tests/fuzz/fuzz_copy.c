@@ -318,16 +318,33 @@ static void check_field(const tgt_column *c, const char *v, size_t n, tgt_json_p
     }
 }
 
+/* A staged row's presence mask (driver.h): \N, or one '1'/'0' per column
+ * where '0' (absent) only marks a non-key data column whose field is \N. */
+static void check_mask(const tgt_table *t, const char *v, size_t n, const unsigned char *was_null)
+{
+    if (n == 2 && v[0] == '\\' && v[1] == 'N')
+        return;
+    FUZZ_CHECK(n == t->n_columns);
+    for (size_t i = 0; i < n; i++) {
+        FUZZ_CHECK(v[i] == '0' || v[i] == '1');
+        if (v[i] == '0')
+            FUZZ_CHECK(was_null[i] && !t->columns[i].is_key &&
+                       t->columns[i].role == TGT_COL_DATA);
+    }
+}
+
 /* The row at chunk[from..) is one COPY line: a field per column (plus the
- * staging sequence), each a value its column reads, or \N but never for a
- * key. */
+ * staging sequence and presence mask), each a value its column reads, or \N
+ * but never for a key. */
 static void check_row(const fuzz_stream *f, size_t from, tgt_json_parser *p, tgt_sbuf *dec)
 {
     const tgt_table *t = &f->s.model.table;
     const char *row = f->s.chunk.data + from;
     size_t len = f->s.chunk.len - from;
     FUZZ_CHECK(len >= 1 && row[len - 1] == '\n');
-    size_t n_fields = t->n_columns + (f->staging ? 1 : 0);
+    size_t n_fields = t->n_columns + (f->staging ? 2 : 0);
+    unsigned char was_null[256] = {0};
+    FUZZ_CHECK(t->n_columns <= sizeof(was_null));
     size_t pos = 0;
     for (size_t i = 0; i < n_fields; i++) {
         const char *tab = memchr(row + pos, '\t', len - 1 - pos);
@@ -337,8 +354,13 @@ static void check_row(const fuzz_stream *f, size_t from, tgt_json_parser *p, tgt
         size_t n = end - pos;
         pos = end + 1;
         const tgt_column *c = i < t->n_columns ? &t->columns[i] : NULL;
+        if (i == t->n_columns + 1) {
+            check_mask(t, v, n, was_null);
+            continue;
+        }
         if (n == 2 && v[0] == '\\' && v[1] == 'N') {
             FUZZ_CHECK(c != NULL && !c->is_key);
+            was_null[i] = 1;
             continue;
         }
         tgt_sbuf_reset(dec);

@@ -590,17 +590,18 @@ static void check_alter_add(tgt_driver *d, tgt_table *items)
 }
 
 /* One staged row of items: its first seven columns, NULL in any later ones,
- * then the sequence number. */
+ * then the sequence number and the presence mask (NULL: every column). */
 static void stage_item(tgt_sbuf *rows, const tgt_table *items, const char *id, const char *name,
                        const char *amount, const char *loaded_at, const char *seq)
 {
     const char *vals[16] = {id,        name,  amount, "{\"k\": [1, 2]}", "{\"j\":  \"x\"}",
                             loaded_at, "1.50"};
     size_t n = items->n_columns;
-    for (size_t i = 7; i < n && i < 15; i++)
+    for (size_t i = 7; i < n && i < 14; i++)
         vals[i] = NULL;
     vals[n] = seq;
-    put_row(rows, n + 1, vals);
+    vals[n + 1] = NULL;
+    put_row(rows, n + 2, vals);
 }
 
 static char *stage_rows_count(tgt_driver *d, const tgt_table *t)
@@ -624,7 +625,7 @@ static void check_merge(tgt_driver *d, tgt_table *items)
 
     /* nothing staged yet: merge is a no-op */
     MUST(d->ops->begin(d, &err), &err);
-    MUST(d->ops->merge(d, items, &changed, &err), &err);
+    MUST(d->ops->merge(d, items, 0, &changed, &err), &err);
     CHECK(changed == 0, "merge with nothing staged changed %lu", changed);
     MUST(d->ops->commit(d, &err), &err);
 
@@ -637,7 +638,7 @@ static void check_merge(tgt_driver *d, tgt_table *items)
     MUST(d->ops->begin(d, &err), &err);
     MUST(load(d, items, TGT_WRITE_STAGING, &rows, 13, &got, &err), &err);
     CHECK(got == 5, "staged %lu rows", got);
-    MUST(d->ops->merge(d, items, &changed, &err), &err);
+    MUST(d->ops->merge(d, items, 0, &changed, &err), &err);
     CHECK(changed == 3, "batch 1 changed %lu", changed);
     MUST(d->ops->commit(d, &err), &err);
     CHECK_VALUE("SELECT name || ' ' || amount FROM pgcheck.items WHERE id = 1", "c 30");
@@ -662,7 +663,7 @@ static void check_merge(tgt_driver *d, tgt_table *items)
     stage_item(&rows, items, "4", "w", "60", t2, "3");
     MUST(d->ops->begin(d, &err), &err);
     MUST(load(d, items, TGT_WRITE_STAGING, &rows, 4096, &got, &err), &err);
-    MUST(d->ops->merge(d, items, &changed, &err), &err);
+    MUST(d->ops->merge(d, items, 0, &changed, &err), &err);
     CHECK(changed == 2, "batch 2 changed %lu (want 2: unchanged row counted?)", changed);
     MUST(d->ops->commit(d, &err), &err);
     CHECK_VALUE("SELECT __loaded_at::text FROM pgcheck.items WHERE id = 2",
@@ -685,14 +686,40 @@ static void check_merge(tgt_driver *d, tgt_table *items)
     items->columns[note].exists = 1;
     tgt_sbuf_reset(&rows);
     const char *vals[] = {
-        "4", "w", "60", "{\"k\": [1, 2]}", "{\"j\":  \"x\"}", t2, "1.50", "a note\twith tab", "1"};
-    put_row(&rows, 9, vals);
+        "4", "w", "60", "{\"k\": [1, 2]}", "{\"j\":  \"x\"}", t2, "1.50", "a note\twith tab", "1",
+        NULL};
+    put_row(&rows, 10, vals);
     MUST(d->ops->begin(d, &err), &err);
     MUST(load(d, items, TGT_WRITE_STAGING, &rows, 4096, &got, &err), &err);
-    MUST(d->ops->merge(d, items, &changed, &err), &err);
+    MUST(d->ops->merge(d, items, 0, &changed, &err), &err);
     CHECK(changed == 1, "batch 3 changed %lu", changed);
     MUST(d->ops->commit(d, &err), &err);
     CHECK_VALUE("SELECT note FROM pgcheck.items WHERE id = 4", "a note\twith tab");
+
+    /* partial rows (presence masks over id name amount j j __loaded_at extra
+     * note): per key and column the newest row that carried it wins; a
+     * column no row carried keeps its stored value (NULL for a new key);
+     * 60 -> 60.0 is a change of digits.  The same batch again changes
+     * nothing. */
+    const char *p1[] = {"4", "w2", NULL, NULL, NULL, t2, NULL, NULL, "1", "11000100"};
+    const char *p2[] = {"4", NULL, "60.0", NULL, NULL, t2, NULL, NULL, "2", "10100100"};
+    const char *p3[] = {"9", "nine", NULL, NULL, NULL, t2, NULL, NULL, "3", "11000100"};
+    for (int pass = 0; pass < 2; pass++) {
+        tgt_sbuf_reset(&rows);
+        put_row(&rows, 10, p1);
+        put_row(&rows, 10, p2);
+        put_row(&rows, 10, p3);
+        MUST(d->ops->begin(d, &err), &err);
+        MUST(load(d, items, TGT_WRITE_STAGING, &rows, 4096, &got, &err), &err);
+        MUST(d->ops->merge(d, items, 1, &changed, &err), &err);
+        MUST(d->ops->commit(d, &err), &err);
+        CHECK(changed == (pass == 0 ? 2u : 0u), "partial batch %d changed %lu", pass, changed);
+    }
+    CHECK_VALUE("SELECT name || ' ' || amount || ' ' || note FROM pgcheck.items WHERE id = 4",
+                "w2 60.0 a note\twith tab");
+    CHECK_VALUE("SELECT name || ' ' || coalesce(amount::text, 'null') FROM pgcheck.items "
+                "WHERE id = 9",
+                "nine null");
 
     /* a key-only table (plus receive time): DO NOTHING */
     tgt_table keyonly;
@@ -702,18 +729,20 @@ static void check_merge(tgt_driver *d, tgt_table *items)
     MUST(d->ops->create_table(d, &keyonly, &err), &err);
     mark_exists(&keyonly);
     tgt_sbuf_reset(&rows);
-    tgt_sbuf_append_str(&rows, "a\t2024-01-01 00:00:00+00\t1\na\t2024-01-02 00:00:00+00\t2\n"
-                               "b\t2024-01-01 00:00:00+00\t3\n");
+    tgt_sbuf_append_str(&rows, "a\t2024-01-01 00:00:00+00\t1\t\\N\n"
+                               "a\t2024-01-02 00:00:00+00\t2\t\\N\n"
+                               "b\t2024-01-01 00:00:00+00\t3\t\\N\n");
     MUST(d->ops->begin(d, &err), &err);
     MUST(load(d, &keyonly, TGT_WRITE_STAGING, &rows, 4096, &got, &err), &err);
-    MUST(d->ops->merge(d, &keyonly, &changed, &err), &err);
+    MUST(d->ops->merge(d, &keyonly, 0, &changed, &err), &err);
     CHECK(changed == 2, "keyonly changed %lu", changed);
     MUST(d->ops->commit(d, &err), &err);
     tgt_sbuf_reset(&rows);
-    tgt_sbuf_append_str(&rows, "a\t2024-02-01 00:00:00+00\t1\nc\t2024-02-01 00:00:00+00\t2\n");
+    tgt_sbuf_append_str(&rows, "a\t2024-02-01 00:00:00+00\t1\t\\N\n"
+                               "c\t2024-02-01 00:00:00+00\t2\t\\N\n");
     MUST(d->ops->begin(d, &err), &err);
     MUST(load(d, &keyonly, TGT_WRITE_STAGING, &rows, 4096, &got, &err), &err);
-    MUST(d->ops->merge(d, &keyonly, &changed, &err), &err);
+    MUST(d->ops->merge(d, &keyonly, 0, &changed, &err), &err);
     CHECK(changed == 1, "keyonly second batch changed %lu", changed);
     MUST(d->ops->commit(d, &err), &err);
     CHECK_VALUE("SELECT string_agg(id, ',' ORDER BY id) FROM pgcheck.keyonly", "a,b,c");
@@ -727,13 +756,13 @@ static void check_merge(tgt_driver *d, tgt_table *items)
     MUST(d->ops->create_table(d, &fresh, &err), &err);
     mark_exists(&fresh);
     tgt_sbuf_reset(&rows);
-    tgt_sbuf_append_str(&rows, "1\tone\t1\n");
+    tgt_sbuf_append_str(&rows, "1\tone\t1\t\\N\n");
     MUST(d->ops->begin(d, &err), &err);
     MUST(load(d, &fresh, TGT_WRITE_STAGING, &rows, 4096, &got, &err), &err);
     d->ops->rollback(d);
     MUST(d->ops->begin(d, &err), &err);
     MUST(load(d, &fresh, TGT_WRITE_STAGING, &rows, 4096, &got, &err), &err);
-    MUST(d->ops->merge(d, &fresh, &changed, &err), &err);
+    MUST(d->ops->merge(d, &fresh, 0, &changed, &err), &err);
     MUST(d->ops->commit(d, &err), &err);
     CHECK(changed == 1, "fresh changed %lu", changed);
     CHECK_VALUE("SELECT v FROM pgcheck.fresh WHERE id = 1", "one");
@@ -743,10 +772,10 @@ static void check_merge(tgt_driver *d, tgt_table *items)
     MUST(d->ops->write_data(d, "2\ttwo\t", 6, &err), &err);
     d->ops->rollback(d);
     tgt_sbuf_reset(&rows);
-    tgt_sbuf_append_str(&rows, "3\tthree\t1\n");
+    tgt_sbuf_append_str(&rows, "3\tthree\t1\t\\N\n");
     MUST(d->ops->begin(d, &err), &err);
     MUST(load(d, &fresh, TGT_WRITE_STAGING, &rows, 4096, &got, &err), &err);
-    MUST(d->ops->merge(d, &fresh, &changed, &err), &err);
+    MUST(d->ops->merge(d, &fresh, 0, &changed, &err), &err);
     MUST(d->ops->commit(d, &err), &err);
     CHECK_VALUE("SELECT string_agg(v, ',' ORDER BY id) FROM pgcheck.fresh", "one,three");
     tgt_table_deinit(&fresh);
@@ -783,7 +812,7 @@ static void check_copy_error(tgt_driver *d, tgt_table *items)
     tgt_error_init(&err);
     MUST(d->ops->begin(d, &err), &err);
     tgt_sbuf_reset(&rows);
-    tgt_sbuf_append_str(&rows, "52\tok\tnope\t\\N\t\\N\t\\N\t\\N\t\\N\t1\n");
+    tgt_sbuf_append_str(&rows, "52\tok\tnope\t\\N\t\\N\t\\N\t\\N\t\\N\t1\t\\N\n");
     rc = load(d, items, TGT_WRITE_STAGING, &rows, 4096, &got, &err);
     CHECK(rc == -1 && strstr(err.where, "line 1, column amount") != NULL, "staging error where %s",
           err.where);
@@ -794,7 +823,7 @@ static void check_copy_error(tgt_driver *d, tgt_table *items)
     MUST(d->ops->begin(d, &err), &err);
     MUST(load(d, items, TGT_WRITE_STAGING, &rows, 4096, &got, &err), &err);
     unsigned long changed = 0;
-    MUST(d->ops->merge(d, items, &changed, &err), &err);
+    MUST(d->ops->merge(d, items, 0, &changed, &err), &err);
     MUST(d->ops->commit(d, &err), &err);
     CHECK(changed == 1, "after error changed %lu", changed);
 
@@ -829,11 +858,11 @@ static void check_quoting(tgt_driver *d)
     tgt_live_table_deinit(&lt);
     tgt_sbuf rows;
     tgt_sbuf_init(&rows);
-    tgt_sbuf_append_str(&rows, "1\t10\t{\"a\":1}\t1\n1\t11\t{\"a\":2}\t2\n");
+    tgt_sbuf_append_str(&rows, "1\t10\t{\"a\":1}\t1\t\\N\n1\t11\t{\"a\":2}\t2\t\\N\n");
     unsigned long got = 0, changed = 0;
     MUST(d->ops->begin(d, &err), &err);
     MUST(load(d, &t, TGT_WRITE_STAGING, &rows, 4096, &got, &err), &err);
-    MUST(d->ops->merge(d, &t, &changed, &err), &err);
+    MUST(d->ops->merge(d, &t, 0, &changed, &err), &err);
     MUST(d->ops->commit(d, &err), &err);
     CHECK(changed == 1, "odd merge changed %lu", changed);
     t.columns[1].type = tgt_type_make(TGT_T_NUMERIC);
@@ -844,10 +873,10 @@ static void check_quoting(tgt_driver *d)
     MUST(d->ops->add_column(d, &t, c, &err), &err);
     t.columns[c].exists = 1;
     tgt_sbuf_reset(&rows);
-    tgt_sbuf_append_str(&rows, "1\t12.5\t{\"a\":2}\tnew\t1\n");
+    tgt_sbuf_append_str(&rows, "1\t12.5\t{\"a\":2}\tnew\t1\t\\N\n");
     MUST(d->ops->begin(d, &err), &err);
     MUST(load(d, &t, TGT_WRITE_STAGING, &rows, 4096, &got, &err), &err);
-    MUST(d->ops->merge(d, &t, &changed, &err), &err);
+    MUST(d->ops->merge(d, &t, 0, &changed, &err), &err);
     MUST(d->ops->commit(d, &err), &err);
     CHECK_VALUE("SELECT \"Other Col\"::text || ' ' || \"new\"\"c\" "
                 "FROM \"Odd \"\"Sch\"\" ema\".\"ta\"\"ble\\x;\"",

@@ -97,9 +97,10 @@ static void test_row_in_column_order(void **state)
                      0);
     const char *want = "42\t123456789012345678901234567890.123456789\ttab\\there\\\\N\tt\t"
                        "2020-01-02T03:04:05+05:30\tZ\xc3\xbcrich\t1.50\t[\"a\",\"b\\\\tc\"]\t"
-                       "2026-01-01 00:00:00.000000+00\t1\n";
+                       "2026-01-01 00:00:00.000000+00\t1\t\\N\n";
     assert_string_equal(tgt_sbuf_str(&f.stream.chunk), want);
     assert_int_equal(f.stream.rows_pending, 1);
+    assert_int_equal(f.stream.partial_rows, 0);
     teardown_stream(&f);
 }
 
@@ -112,6 +113,42 @@ static void test_missing_and_null_values(void **state)
     assert_int_equal(encode(&f, "{\"id\":1,\"note\":\"\",\"addr\":null}", &err), 0);
     assert_string_equal(tgt_sbuf_str(&f.stream.chunk),
                         "1\t\\N\t\t\\N\t\\N\t\\N\t\\N\t\\N\t2026-01-01 00:00:00.000000+00\n");
+    teardown_stream(&f);
+}
+
+/* A staged row ends with its sequence and presence mask: \N when every
+ * column is carried, else '1'/'0' per column (id, amount, note, paid, at,
+ * addr__city, addr__geo__lat, tags, __loaded_at).  An explicit null is
+ * carried, an omitted property is not; a null object carries all its
+ * columns (as nulls), an omitted one none. */
+static void test_presence_mask(void **state)
+{
+    (void)state;
+    fixture f;
+    setup_stream(&f, SCHEMA, "[\"id\"]");
+    tgt_error err;
+    struct {
+        const char *record;
+        const char *row;
+    } cases[] = {
+        {"{\"id\":1,\"note\":null}",
+         "1\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t2026-01-01 00:00:00.000000+00\t1\t101000001\n"},
+        {"{\"id\":2,\"amount\":1.0,\"note\":\"n\",\"paid\":false,\"at\":null,\"addr\":null,"
+         "\"tags\":[]}",
+         "2\t1.0\tn\tf\t\\N\t\\N\t\\N\t[]\t2026-01-01 00:00:00.000000+00\t2\t\\N\n"},
+        {"{\"id\":3,\"addr\":{\"geo\":null}}",
+         "3\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t2026-01-01 00:00:00.000000+00\t3\t100000101\n"},
+        {"{\"id\":4,\"addr\":{\"city\":\"c\",\"geo\":{}}}",
+         "4\t\\N\t\\N\t\\N\t\\N\tc\t\\N\t\\N\t2026-01-01 00:00:00.000000+00\t4\t100001001\n"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tgt_sbuf_reset(&f.stream.chunk);
+        f.stream.partial_rows = 0;
+        assert_int_equal(encode(&f, cases[i].record, &err), 0);
+        assert_string_equal(tgt_sbuf_str(&f.stream.chunk), cases[i].row);
+        /* only a row that lacks a column makes the merge combine */
+        assert_int_equal(f.stream.partial_rows, strstr(cases[i].row, "\\N\n") == NULL);
+    }
     teardown_stream(&f);
 }
 
@@ -242,6 +279,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_row_in_column_order),
         cmocka_unit_test(test_missing_and_null_values),
+        cmocka_unit_test(test_presence_mask),
         cmocka_unit_test(test_bad_values_leave_nothing),
         cmocka_unit_test(test_integral_forms),
         cmocka_unit_test(test_nonfinite_numbers),
