@@ -24,7 +24,7 @@ typedef struct fake_column {
 } fake_column;
 
 typedef struct fake_rows {
-    char ***rows; /* rows[i][c], n_columns values each (+1 for staging) */
+    char ***rows; /* rows[i][c], n_columns values each (+2 for staging) */
     size_t n_rows;
     size_t width;
 } fake_rows;
@@ -38,7 +38,7 @@ typedef struct fake_table {
     size_t n_keys;
     fake_rows rows;
     fake_rows saved;   /* the rows at begin(), while a transaction is open */
-    fake_rows staging; /* staged rows of this transaction, + sequence column */
+    fake_rows staging; /* staged rows of this transaction, + sequence and presence mask */
     int has_saved;
 } fake_table;
 
@@ -554,7 +554,7 @@ static int refuse_unnamed(tgt_error *err)
 static int take_line(fake_driver *d, char *line, tgt_error *err)
 {
     fake_table *ft = d->write_table;
-    size_t width = ft->n_columns + (d->write_staging ? 1 : 0);
+    size_t width = ft->n_columns + (d->write_staging ? 2 : 0); /* + sequence, presence mask */
     char *cells[FAKE_MAX_COLUMNS + 1];
     size_t n = 0;
     for (char *field = line;; n++) {
@@ -650,25 +650,50 @@ static long find_key(const fake_table *ft, char *const *staged)
     return -1;
 }
 
-/* Applies one staged row (the newest for its key) to the table. */
-static int apply_staged(fake_table *ft, const tgt_table *t, char *const *staged,
-                        unsigned long *changed)
+/* 1 when staged rows a and b carry the same key. */
+static int same_key(const fake_table *ft, char *const *a, char *const *b)
 {
-    long at = find_key(ft, staged);
-    int deleting = t->hard_delete && t->deleted_at_column >= 0 &&
-                   staged[t->deleted_at_column] != NULL;
-    if (deleting) {
-        if (at >= 0)
-            rows_delete(&ft->rows, (size_t)at);
+    for (size_t k = 0; k < ft->n_keys; k++) {
+        long c = find_column(ft, ft->key[k]);
+        if (a[c] == NULL || b[c] == NULL || strcmp(a[c], b[c]) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* 1 when staged row r carried column c: its presence mask (the column after
+ * the sequence) is NULL for a complete record, else '1' or '0' per column. */
+static int carried(const fake_table *ft, char *const *r, size_t c)
+{
+    const char *mask = r[ft->n_columns + 1];
+    return mask == NULL || mask[c] == '1';
+}
+
+static unsigned long long seq_of(const fake_table *ft, char *const *r)
+{
+    return strtoull(r[ft->n_columns], NULL, 10);
+}
+
+/* Applies staged row r onto *row (owned cells, n_columns of them): each
+ * column it carried replaces the cell.  A deletion (hard_delete and a mark)
+ * empties the row instead; *deleted tells. */
+static int apply_onto(const fake_table *ft, const tgt_table *t, char *const *r, char **row,
+                      int *deleted)
+{
+    if (t->hard_delete && t->deleted_at_column >= 0 && r[t->deleted_at_column] != NULL) {
+        for (size_t c = 0; c < ft->n_columns; c++) {
+            free(row[c]);
+            row[c] = NULL;
+        }
+        *deleted = 1;
         return 0;
     }
-    (*changed)++;
-    if (at < 0)
-        return rows_add(&ft->rows, staged, ft->n_columns);
-    char **row = ft->rows.rows[at];
+    *deleted = 0;
     for (size_t c = 0; c < ft->n_columns; c++) {
-        char *v = dup_or_null(staged[c]);
-        if (staged[c] != NULL && v == NULL)
+        if (!carried(ft, r, c))
+            continue;
+        char *v = dup_or_null(r[c]);
+        if (r[c] != NULL && v == NULL)
             return -1;
         free(row[c]);
         row[c] = v;
@@ -676,8 +701,52 @@ static int apply_staged(fake_table *ft, const tgt_table *t, char *const *staged,
     return 0;
 }
 
-static int fake_merge(tgt_driver *base, const tgt_table *t, unsigned long *changed, tgt_error *err)
+/* Merges the staged rows of one key (staged[i] is the first of them): the
+ * stored row (or an empty one) takes each staged row in sequence order, so
+ * per column the newest row that carried it wins. */
+static int merge_key(fake_table *ft, const tgt_table *t, size_t first, unsigned char *done,
+                     unsigned long *changed)
 {
+    fake_rows *st = &ft->staging;
+    long at = find_key(ft, st->rows[first]);
+    char **row = calloc(ft->n_columns + 1, sizeof(*row));
+    if (row == NULL)
+        return -1;
+    for (size_t c = 0; at >= 0 && c < ft->n_columns; c++)
+        if (ft->rows.rows[at][c] != NULL && (row[c] = strdup(ft->rows.rows[at][c])) == NULL)
+            goto nomem;
+    int deleted = 0;
+    for (;;) {
+        long next = -1; /* the key's staged row with the lowest sequence not applied yet */
+        for (size_t j = first; j < st->n_rows; j++)
+            if (!done[j] && same_key(ft, st->rows[first], st->rows[j]) &&
+                (next < 0 || seq_of(ft, st->rows[j]) < seq_of(ft, st->rows[next])))
+                next = (long)j;
+        if (next < 0)
+            break;
+        done[next] = 1;
+        if (apply_onto(ft, t, st->rows[next], row, &deleted) != 0)
+            goto nomem;
+    }
+    if (at >= 0)
+        rows_delete(&ft->rows, (size_t)at);
+    int rc = deleted ? 0 : rows_add(&ft->rows, row, ft->n_columns);
+    *changed += deleted ? 0 : 1;
+    for (size_t c = 0; c < ft->n_columns; c++)
+        free(row[c]);
+    free(row);
+    return rc;
+nomem:
+    for (size_t c = 0; c < ft->n_columns; c++)
+        free(row[c]);
+    free(row);
+    return -1;
+}
+
+static int fake_merge(tgt_driver *base, const tgt_table *t, int partial, unsigned long *changed,
+                      tgt_error *err)
+{
+    (void)partial; /* merge_key handles complete rows as the special case they are */
     fake_driver *d = (fake_driver *)base;
     tgt_fake_failure after;
     *changed = 0;
@@ -687,26 +756,19 @@ static int fake_merge(tgt_driver *base, const tgt_table *t, unsigned long *chang
     if (ft == NULL)
         return -1;
     fake_rows *st = &ft->staging;
-    size_t seq = ft->n_columns;
-    /* newest per key: a staged row is applied unless a later one has its key */
-    for (size_t i = 0; i < st->n_rows; i++) {
-        int superseded = 0;
-        for (size_t j = 0; !superseded && j < st->n_rows; j++) {
-            if (j == i || strtoull(st->rows[j][seq], NULL, 10) <= strtoull(st->rows[i][seq], NULL, 10))
-                continue;
-            superseded = 1;
-            for (size_t k = 0; superseded && k < ft->n_keys; k++) {
-                long c = find_column(ft, ft->key[k]);
-                superseded = strcmp(st->rows[i][c], st->rows[j][c]) == 0;
-            }
-        }
-        if (!superseded && refused_value(d, ft, st->rows[i]))
+    for (size_t i = 0; i < st->n_rows; i++)
+        if (refused_value(d, ft, st->rows[i]))
             return refuse_unnamed(err);
-        if (!superseded && apply_staged(ft, t, st->rows[i], changed) != 0)
-            return tgt_error_nomem(err);
-    }
+    unsigned char *done = calloc(st->n_rows + 1, 1);
+    if (done == NULL)
+        return tgt_error_nomem(err);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < st->n_rows; i++)
+        if (!done[i])
+            rc = merge_key(ft, t, i, done, changed);
+    free(done);
     rows_free(st);
-    return 0;
+    return rc == 0 ? 0 : tgt_error_nomem(err);
 }
 
 static int fake_activate_version(tgt_driver *base, const char *schema, const char *table,

@@ -179,6 +179,35 @@ static void test_newest_record_wins(void **state)
     assert_string_equal(tgt_fake_value(fx->driver, "public", "k", 0, "v", NULL), "new");
 }
 
+/* Absent is not null: a record that omits a property keeps the stored
+ * value (also from an earlier record of the same batch); an explicit null
+ * stores NULL. */
+static void test_absent_keeps_stored_value(void **state)
+{
+    fixture *fx = *state;
+    fx->cfg.batch_size_rows = 2;
+    start(fx);
+    feed_ok(fx, KEYED_SCHEMA);
+    feed_ok(fx, "{\"type\":\"RECORD\",\"stream\":\"k\",\"record\":{\"id\":1,\"v\":\"a\"}}");
+    feed_ok(fx, "{\"type\":\"RECORD\",\"stream\":\"k\",\"record\":{\"id\":2,\"v\":\"b\"}}");
+    feed_ok(fx, "{\"type\":\"RECORD\",\"stream\":\"k\",\"record\":{\"id\":1}}");
+    feed_ok(fx, "{\"type\":\"RECORD\",\"stream\":\"k\",\"record\":{\"id\":2,\"v\":null}}");
+    feed_ok(fx, "{\"type\":\"RECORD\",\"stream\":\"k\",\"record\":{\"id\":3,\"v\":\"c\"}}");
+    feed_ok(fx, "{\"type\":\"RECORD\",\"stream\":\"k\",\"record\":{\"id\":3}}");
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "k"), 3);
+    for (size_t r = 0; r < 3; r++) {
+        const char *id = tgt_fake_value(fx->driver, "public", "k", r, "id", NULL);
+        const char *v = tgt_fake_value(fx->driver, "public", "k", r, "v", NULL);
+        if (strcmp(id, "1") == 0)
+            assert_string_equal(v, "a");
+        else if (strcmp(id, "2") == 0)
+            assert_null(v);
+        else
+            assert_string_equal(v, "c");
+    }
+}
+
 /* The connection breaks before COMMIT reaches the server: reconnect and
  * replay the batch from the spool, every row once. */
 static void test_lost_commit_is_replayed(void **state)
@@ -380,6 +409,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_state_waits_for_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_with_nothing_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newest_record_wins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_absent_keeps_stored_value, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_commit_is_replayed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_write_is_replayed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_commit_writes_no_state, setup, teardown),
