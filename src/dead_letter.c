@@ -29,6 +29,7 @@
 
 #include "json.h"
 #include "sbuf.h"
+#include "utf8.h"
 
 #define COMPRESSION_LEVEL 3
 /* What jansson writes for the placeholder that the record text replaces. */
@@ -94,36 +95,6 @@ static int compress(tgt_dead_letter *dl, const void *src, size_t n, ZSTD_EndDire
     }
 }
 
-/* Length of the well-formed UTF-8 sequence at s[0..n) (n > 0), or 0
- * (Unicode table 3-7: no overlong forms, surrogates or values past
- * U+10FFFF). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-    size_t len;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        lo = c == 0xE0 ? 0xA0 : 0x80;
-        hi = c == 0xED ? 0x9F : 0xBF;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        lo = c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xF4 ? 0x8F : 0xBF;
-    } else {
-        return 0;
-    }
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return len;
-}
-
 /* A jansson string of s[0..n); bytes that are not UTF-8 become U+FFFD.
  * NULL when out of memory. */
 static json_t *string_value(const char *s, size_t n)
@@ -135,7 +106,7 @@ static json_t *string_value(const char *s, size_t n)
     tgt_sbuf_init(&b);
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
-        size_t k = utf8_len(u + i, n - i);
+        size_t k = tgt_utf8_sequence_len(u + i, n - i);
         if (k == 0) {
             tgt_sbuf_append(&b, "\xEF\xBF\xBD", 3);
             i++;

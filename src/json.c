@@ -19,6 +19,7 @@
  * p->n_tokens is 0.
  */
 #include "json.h"
+#include "utf8.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -141,33 +142,6 @@ static size_t skip_plain(const unsigned char *s, size_t len, size_t pos)
     while (pos < len && plain_byte[s[pos]])
         pos++;
     return pos;
-}
-
-/* s[pos] >= 0x80.  Offset after a well-formed UTF-8 sequence (Unicode table
- * 3-7: no overlong forms, no surrogates, nothing above U+10FFFF), or FAILED. */
-static size_t scan_utf8(const unsigned char *s, size_t len, size_t pos)
-{
-    unsigned char c = s[pos], lo = 0x80, hi = 0xBF;
-    size_t n;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 2;
-        lo = c == 0xE0 ? 0xA0 : 0x80;
-        hi = c == 0xED ? 0x9F : 0xBF;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 3;
-        lo = c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xF4 ? 0x8F : 0xBF;
-    } else {
-        return FAILED;
-    }
-    if (len - pos - 1 < n || s[pos + 1] < lo || s[pos + 1] > hi)
-        return FAILED;
-    for (size_t i = 2; i <= n; i++)
-        if ((s[pos + i] & 0xC0) != 0x80)
-            return FAILED;
-    return pos + n + 1;
 }
 
 static int hex_digit(unsigned char c)
@@ -294,8 +268,8 @@ static size_t scan_string(const unsigned char *s, size_t len, size_t open, unsig
             next = scan_escape(s, len, pos, flags, err);
         } else if (c >= 0x80) {
             *flags |= TGT_JSON_NON_ASCII;
-            if ((next = scan_utf8(s, len, pos)) == FAILED)
-                fail(err, pos, "invalid UTF-8 in string");
+            size_t seq = tgt_utf8_sequence_len(s + pos, len - pos);
+            next = seq == 0 ? failed(err, pos, "invalid UTF-8 in string") : pos + seq;
         } else {
             next = fail_control(err, pos, c);
         }

@@ -5,6 +5,7 @@
  * guarantees it); a stray byte >= 0x80 is kept like any other.
  */
 #include "naming.h"
+#include "utf8.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -54,20 +55,9 @@ void tgt_naming_normalize_part(const char *name, size_t len, tgt_sbuf *out)
     }
 }
 
-/* Largest prefix length <= limit that ends on a UTF-8 character boundary. */
-static size_t utf8_cut(const char *s, size_t len, size_t limit)
-{
-    if (len <= limit)
-        return len;
-    size_t cut = limit;
-    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
-        cut--;
-    return cut;
-}
-
 void tgt_naming_with_suffix(const char *ident, uint32_t hash, char out[TGT_IDENT_MAX + 1])
 {
-    size_t keep = utf8_cut(ident, strlen(ident), TGT_IDENT_CUT);
+    size_t keep = tgt_utf8_cut(ident, strlen(ident), TGT_IDENT_CUT);
     memmove(out, ident, keep);
     snprintf(out + keep, TGT_IDENT_MAX + 1 - keep, "_%08x", hash);
 }
@@ -89,7 +79,7 @@ int tgt_naming_identifier(const char *const *parts, const size_t *lens, size_t n
     if (joined.len <= TGT_IDENT_MAX) {
         memcpy(out, joined.data, joined.len + 1);
     } else {
-        joined.data[utf8_cut(joined.data, joined.len, TGT_IDENT_CUT)] = '\0';
+        joined.data[tgt_utf8_cut(joined.data, joined.len, TGT_IDENT_CUT)] = '\0';
         tgt_naming_with_suffix(joined.data, tgt_naming_path_hash(parts, lens, n_parts), out);
     }
     tgt_sbuf_deinit(&joined);
@@ -111,7 +101,7 @@ void tgt_naming_shadow(const char *live, char out[TGT_IDENT_MAX + 1])
         h ^= (unsigned char)live[i];
         h *= 1099511628211ull;
     }
-    size_t keep = utf8_cut(live, len, TGT_IDENT_MAX - prefix - 1 - 16);
+    size_t keep = tgt_utf8_cut(live, len, TGT_IDENT_MAX - prefix - 1 - 16);
     snprintf(out, TGT_IDENT_MAX + 1, SHADOW_PREFIX "%.*s-%016llx", (int)keep, live,
              (unsigned long long)h);
 }

@@ -15,6 +15,7 @@
 #include "copy.h"
 #include "datetime.h"
 #include "number.h"
+#include "utf8.h"
 
 #define VALUE_PREVIEW 80
 /* Deepest JSON value a json/jsonb column is sent: PostgreSQL parses JSON
@@ -48,10 +49,8 @@ static int invalid_value(const tgt_stream *s, const tgt_column *c, const tgt_jso
     const char *v;
     size_t n;
     value_span(t, text, &v, &n);
-    int shown = n > VALUE_PREVIEW ? VALUE_PREVIEW : (int)n;
     /* never cut a UTF-8 character in two: the message must stay UTF-8 */
-    while (shown > 0 && (size_t)shown < n && ((unsigned char)v[shown] & 0xC0) == 0x80)
-        shown--;
+    int shown = (int)tgt_utf8_cut(v, n, VALUE_PREVIEW);
     char type_sql[64];
     tgt_error_set(err, TGT_ERR_DATA,
                   "invalid record: property \"%s\" of stream \"%s\" holds %.*s%s, which is not "

@@ -17,6 +17,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "utf8.h"
 
 int pg_drop_table(tgt_driver *base, const char *schema, const char *table, tgt_error *err)
 {
@@ -70,12 +71,7 @@ static int rename_key(pg_driver *d, const char *schema, const char *live, tgt_er
         return found;
     /* PostgreSQL's own choice: the table name cut (at a character
      * boundary) so that "_pkey" fits in 63 bytes */
-    size_t keep = strlen(live);
-    if (keep > TGT_IDENT_MAX - 5) {
-        keep = TGT_IDENT_MAX - 5;
-        while (keep > 0 && ((unsigned char)live[keep] & 0xC0) == 0x80)
-            keep--;
-    }
+    size_t keep = tgt_utf8_cut(live, strlen(live), TGT_IDENT_MAX - 5);
     snprintf(wanted, sizeof(wanted), "%.*s_pkey", (int)keep, live);
     return alter_rename(d, schema, live, constraint, wanted, err);
 }
