@@ -1,5 +1,5 @@
 /*
- * evolve.h - a stream's wanted table against the live one (DESIGN.md "Type
+ * evolve.h - a stream's wanted table against the live one (docs/contract.md "Type
  * lattice"): what DDL brings the live table up to the wanted shape, and
  * which changes are refused.
  *

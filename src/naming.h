@@ -1,6 +1,6 @@
 /*
  * naming.h - how stream and property names become PostgreSQL identifiers
- * (DESIGN.md "Names").
+ * (docs/contract.md "Names").
  *
  * Rule: ASCII letters are lower-cased; ASCII characters other than [a-z0-9_]
  * become '_'; non-ASCII characters (valid UTF-8) are kept; a leading digit
@@ -59,7 +59,7 @@ void tgt_naming_with_suffix(const char *ident, uint32_t hash, char out[TGT_IDENT
 void tgt_naming_shadow(const char *live, char out[TGT_IDENT_MAX + 1]);
 
 /*
- * Splits a stream name per DESIGN.md: when it splits on '-' into two or three
+ * Splits a stream name per docs/contract.md: when it splits on '-' into two or three
  * non-empty parts, *table points at the last part and *source_schema at the
  * part before it (lengths in *_len); otherwise the whole name is the table
  * and *source_schema is NULL.  Pointers borrow `stream`.

@@ -128,7 +128,7 @@ static int route(tgt_stream *s, const tgt_plan *plan, const tgt_json_parser *p, 
             e = tgt_plan_find(plan, text + key->start, key->len);
         }
         if (e == NULL) {
-            /* undeclared properties are ignored (DESIGN.md), except the
+            /* undeclared properties are ignored (docs/contract.md "Loading"), except the
              * deletion mark of a CDC record when the table keeps one */
             if (is_root && s->model.table.deleted_at_column >= 0)
                 capture_deletion_mark(s, text, key, value, ctx);

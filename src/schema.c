@@ -374,7 +374,7 @@ static long add_column(build_ctx *ctx, const char *const *parts, const size_t *l
     uint32_t h = tgt_naming_path_hash(parts, lens, n_parts);
     c->path_hash = h;
     /* a later source name that normalises like an earlier one gets the
-     * hash suffix (DESIGN.md "Names") */
+     * hash suffix (docs/contract.md "Names") */
     if (tgt_table_find_column(t, c->name) >= 0) {
         char suffixed[TGT_IDENT_MAX + 1];
         tgt_naming_with_suffix(c->name, h, suffixed);

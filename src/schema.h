@@ -14,7 +14,7 @@
  * property of an incoming record to its column with one hash lookup per key,
  * without building a tree.
  *
- * Type mapping (DESIGN.md "Types"): integer -> bigint (numeric when bounds
+ * Type mapping (docs/contract.md "Types"): integer -> bigint (numeric when bounds
  * pass 64 bits), number -> numeric, string -> text / timestamptz / date /
  * time by format, boolean -> boolean; object without properties, array, an
  * empty schema, or any union that admits an object or array -> jsonb; other

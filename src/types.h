@@ -1,5 +1,5 @@
 /*
- * types.h - the column type lattice (DESIGN.md "Type lattice"), as pure
+ * types.h - the column type lattice (docs/contract.md "Type lattice"), as pure
  * functions with no dependencies.
  *
  *   boolean ---------------------------------------+

@@ -6,7 +6,7 @@ programs with the PG* variables written by tests/pg.sh (PGHOST, PGPORT,
 PGUSER); never through a driver module.
 
 What is here:
-  * the stream-name -> table-name rule of target-pg (DESIGN.md "Names"),
+  * the stream-name -> table-name rule of target-pg (docs/contract.md "Names"),
     reimplemented so tests can find the tables target-pg creates;
   * running target-pg (with $TARGET_PG_WRAPPER) on a file with a config, and
     the checks of its exit status every integration test makes;
@@ -32,7 +32,7 @@ IDENT_CUT = 54  # bytes kept before "_" + 8 hex digits
 PATH_SEPARATOR = b"\x1f"  # joins source path parts for hashing (src/naming.h)
 
 
-# --- naming (DESIGN.md "Names", src/naming.h) -------------------------------
+# --- naming (docs/contract.md "Names", src/naming.h) -------------------------------
 
 def fnv1a32(data: bytes) -> int:
     h = 0x811C9DC5
@@ -102,7 +102,7 @@ def suffixed(parts) -> str:
 
 
 def split_stream(stream: str):
-    """(source_schema or None, table part) per DESIGN.md: a name that splits
+    """(source_schema or None, table part) per docs/contract.md: a name that splits
     on '-' into two or three non-empty parts is source-table / db-source-table."""
     parts = stream.split("-")
     if len(parts) in (2, 3) and all(parts):

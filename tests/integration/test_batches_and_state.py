@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Batches, commits and STATE (DESIGN.md "Loading": STATE only after every
+"""Batches, commits and STATE (docs/contract.md "Commits and STATE": STATE only after every
 record before it is committed; batch_size_rows; max_batch_age_seconds).
 
   (a) batch_size_rows=3, 10 records, STATEs interleaved, fed through a pipe

@@ -89,7 +89,7 @@ def main():
         if got != want:
             problem("%s: %d rows, expected %d" % (stream, got, want))
 
-    # columns and types (DESIGN.md "Types"), flattening, __loaded_at
+    # columns and types (docs/contract.md "Types"), flattening, __loaded_at
     want_types = {
         "customers": {"id": "bigint", "email": "text", "first_name": "text",
                       "created_at": "timestamp with time zone", "is_active": "boolean",

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reading the input (DESIGN.md "Invocation"; reader).
+"""Reading the input (docs/contract.md "Invocation"; reader).
 
   * zstd-compressed input (made with the zstd CLI) via stdin and via --input;
   * one record with a 64 MiB string value (a line of more than 64 MiB):

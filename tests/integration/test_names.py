@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Hostile stream and property names (DESIGN.md "Names").
+"""Hostile stream and property names (docs/contract.md "Names").
 
   * property names with ", ', ;, "; DROP TABLE victim; --", reserved words
     (select, order, user, table), spaces, upper case, a leading digit,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Schema evolution (DESIGN.md "Type lattice", README "Schema changes"):
+"""Schema evolution (docs/contract.md "Type lattice", README "Schema changes"):
 every SCHEMA is diffed against the live table and columns only ever widen.
 
   (1) up: every edge a SCHEMA can ask for (bigint -> numeric -> text, date

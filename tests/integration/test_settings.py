@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Settings (DESIGN.md "Invocation", "Settings").
+"""Settings (docs/contract.md "Invocation", "Settings").
 
   * --config ENV with TARGET_PG_HOST/PORT/USER/DBNAME/DEFAULT_TARGET_SCHEMA
     (and no PG* variables) loads;

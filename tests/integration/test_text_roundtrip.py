@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Text values arrive byte for byte (DESIGN.md "Loading", last bullet).
+"""Text values arrive byte for byte (docs/contract.md "Loading", Text).
 
 Loads a list of awkward strings -- tabs, newlines, CR, backslashes, the two
 characters \\N, a line holding only \\., quotes, emoji given raw and as JSON

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""JSON Schema types -> PostgreSQL columns and exact values (DESIGN.md "Types",
+"""JSON Schema types -> PostgreSQL columns and exact values (docs/contract.md "Types",
 "Loading").
 
 Loads one keyed and one unkeyed stream with the same schema and rows, then:
