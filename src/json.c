@@ -385,14 +385,20 @@ static int parse_number(scan *c)
     return emit(c, TGT_JSON_NUMBER, flags, start, end - start);
 }
 
+/* The literal word[0..n) must stand at c->pos. */
+static int expect_word(scan *c, const char *word, size_t n)
+{
+    if (c->len - c->pos >= n && memcmp(c->s + c->pos, word, n) == 0)
+        return 0;
+    return tgt_error_set(c->err, TGT_ERR_INPUT,
+                         "invalid JSON at column %zu: invalid literal (expected '%s')", c->pos + 1,
+                         word);
+}
+
 static int parse_literal(scan *c, const char *word, size_t n, tgt_json_type type)
 {
-    if (c->len - c->pos < n || memcmp(c->s + c->pos, word, n) != 0) {
-        tgt_error_set(c->err, TGT_ERR_INPUT,
-                      "invalid JSON at column %zu: invalid literal (expected '%s')", c->pos + 1,
-                      word);
+    if (expect_word(c, word, n) != 0)
         return -1;
-    }
     size_t start = c->pos;
     c->pos += n;
     return emit(c, type, 0, start, n);
@@ -417,12 +423,8 @@ static int parse_nonfinite(scan *c)
     static const char *const words[] = {"NaN", "Infinity", "-Infinity"};
     const char *word = words[c->s[c->pos] == 'N' ? 0 : c->s[c->pos] == 'I' ? 1 : 2];
     size_t n = strlen(word);
-    if (c->len - c->pos < n || memcmp(c->s + c->pos, word, n) != 0) {
-        tgt_error_set(c->err, TGT_ERR_INPUT,
-                      "invalid JSON at column %zu: invalid literal (expected '%s')", c->pos + 1,
-                      word);
+    if (expect_word(c, word, n) != 0)
         return -1;
-    }
     size_t start = c->pos;
     c->pos += n;
     mark_nonfinite(c);

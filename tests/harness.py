@@ -406,6 +406,27 @@ def check_states(problems, label: str, stdout: str, want) -> None:
 
 # --- integration tests (tests/integration/test_*.py) ----------------------------
 
+class Scratch:
+    """Numbered config and input files under `tmp` for one test file:
+    config(schema, **settings) writes a config, run(cfg, msgs) writes the
+    messages and runs target-pg on them."""
+
+    def __init__(self, dbname: str, tmp: str, prefix: str):
+        self.dbname, self.tmp, self.prefix, self.n = dbname, tmp, prefix, 0
+
+    def _path(self, ext: str) -> str:
+        self.n += 1
+        return os.path.join(self.tmp, "%s-%d.%s" % (self.prefix, self.n, ext))
+
+    def config(self, schema: str, **extra) -> str:
+        return write_config(self._path("json"), self.dbname, schema, **extra)
+
+    def run(self, cfg: str, msgs, timeout=60) -> Run:
+        path = self._path("singer")
+        write_messages(path, msgs)
+        return run_input(cfg, path, timeout=timeout)
+
+
 def integration_env():
     """(database, scratch directory) that tests/run_all.sh gives an
     integration test: $TEST_DB and $TEST_TMPDIR (default /tmp)."""

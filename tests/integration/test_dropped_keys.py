@@ -29,24 +29,16 @@ import harness  # noqa: E402
 problems = []
 DB, TMP = harness.integration_env()
 S = "dropped_keys"
-COUNTER = [0]
+SCRATCH = harness.Scratch(DB, TMP, "keys")
+
+
+def config(**extra):
+    return SCRATCH.config(S, **extra)
 PROPS = {"id": {"type": "integer"}, "v": {"type": ["null", "string"]}}
 
 
 def problem(msg):
     problems.append(msg)
-
-
-def config(**extra):
-    COUNTER[0] += 1
-    return harness.write_config(os.path.join(TMP, "keys-%d.json" % COUNTER[0]), DB, S, **extra)
-
-
-def run(cfg, msgs):
-    COUNTER[0] += 1
-    path = os.path.join(TMP, "keys-%d.singer" % COUNTER[0])
-    harness.write_messages(path, msgs)
-    return harness.run_input(cfg, path, timeout=60)
 
 
 def schema_msg(stream, keys, props=None):
@@ -90,18 +82,18 @@ def case_a():
     for T, extra in (("later_run", {}), ("later_run_skip", {"invalid_records": "skip"})):
         label = "(a) %s" % T
         cfg = config(**extra)
-        r = run(cfg, [schema_msg(T, ["id"]), rec(T, {"id": 1, "v": "one"}),
+        r = SCRATCH.run(cfg, [schema_msg(T, ["id"]), rec(T, {"id": 1, "v": "one"}),
                       rec(T, {"id": 2, "v": "two"})])
         if not harness.check_exit_0(problems, label + " setup", r):
             continue
         later = [schema_msg(T, []), rec(T, {"id": 1, "v": "one, updated"}),
                  rec(T, {"id": 3, "v": "three"}), {"type": "STATE", "value": {"a": 1}}]
-        r = run(cfg, later)
+        r = SCRATCH.run(cfg, later)
         check_refused(label, r, T)
         if rows(T) != [(1, "one"), (2, "two")]:
             problem("%s: holds %r, expected the table unchanged" % (label, rows(T)))
         label = "(a2) %s, load_method upsert" % T
-        r = run(config(load_method="upsert", **extra), later)
+        r = SCRATCH.run(config(load_method="upsert", **extra), later)
         if not harness.check_exit_0(problems, label, r):
             continue
         harness.check_states(problems, label, r.stdout, [{"a": 1}])
@@ -120,11 +112,11 @@ def case_b():
     msgs = [schema_msg(T, ["id"]), rec(T, {"id": 1, "v": "one"}),
             schema_msg(T, []), rec(T, {"id": 1, "v": "one again"}),
             rec(T, {"id": 1, "v": "one, newest"})]
-    r = run(config(), msgs)
+    r = SCRATCH.run(config(), msgs)
     check_refused("(b) within one run, auto", r, T)
     if rows(T) != []:
         problem("(b) within one run, auto: holds %r, expected nothing committed" % rows(T))
-    r = run(config(load_method="upsert"), msgs)
+    r = SCRATCH.run(config(load_method="upsert"), msgs)
     if harness.check_exit_0(problems, "(b) within one run, upsert", r):
         if rows(T) != [(1, "one, newest")]:
             problem("(b) within one run, upsert: holds %r, expected the newest record" % rows(T))
@@ -133,10 +125,10 @@ def case_b():
 def case_c():
     T = "missing_key"
     cfg = config(load_method="upsert")
-    r = run(cfg, [schema_msg(T, ["id"]), rec(T, {"id": 1, "v": "one"})])
+    r = SCRATCH.run(cfg, [schema_msg(T, ["id"]), rec(T, {"id": 1, "v": "one"})])
     if not harness.check_exit_0(problems, "(c) setup", r):
         return
-    r = run(cfg, [schema_msg(T, [], {"v": {"type": ["null", "string"]}}),
+    r = SCRATCH.run(cfg, [schema_msg(T, [], {"v": {"type": ["null", "string"]}}),
                   rec(T, {"v": "no id"}), {"type": "STATE", "value": {"c": 1}}])
     if not harness.check_exit_1(problems, "(c) key column not in the SCHEMA", r):
         return

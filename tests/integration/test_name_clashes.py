@@ -35,24 +35,11 @@ import harness  # noqa: E402
 
 problems = []
 DB, TMP = harness.integration_env()
-COUNTER = [0]
+SCRATCH = harness.Scratch(DB, TMP, "clash")
 
 
 def problem(msg):
     problems.append(msg)
-
-
-def config(schema, **extra):
-    COUNTER[0] += 1
-    return harness.write_config(os.path.join(TMP, "clash-%d.json" % COUNTER[0]), DB, schema,
-                                **extra)
-
-
-def run(cfg, msgs):
-    COUNTER[0] += 1
-    path = os.path.join(TMP, "clash-%d.singer" % COUNTER[0])
-    harness.write_messages(path, msgs)
-    return harness.run_input(cfg, path, timeout=60)
 
 
 def schema_msg(stream, props, keys):
@@ -99,7 +86,7 @@ def expect_refusal(label, r, first, second, table, setting):
 
 def case_a():
     S = "clash_a"
-    cfg = config(S, batch_size_rows=2)
+    cfg = SCRATCH.config(S, batch_size_rows=2)
     msgs = [schema_msg("public-orders", IV, ["id"]),
             rec("public-orders", {"id": 1, "v": "live"}),
             rec("public-orders", {"id": 2, "v": "live"}),          # committed (batch of 2)
@@ -108,7 +95,7 @@ def case_a():
             rec("archive-orders", {"id": 1, "v": "archived"}),
             rec("archive-orders", {"id": 3, "v": "archived"}),
             {"type": "STATE", "value": {"a": 2}}]
-    r = run(cfg, msgs)
+    r = SCRATCH.run(cfg, msgs)
     expect_refusal("(a) source-table form", r, "public-orders", "archive-orders",
                    '"%s"."orders"' % S, "schema_mapping")
     got = rows(S, "orders")
@@ -118,7 +105,7 @@ def case_a():
     harness.check_states(problems, "(a) source-table form", r.stdout, [{"a": 1}])
 
     # schema_mapping separates them
-    r = run(config(S, schema_mapping={"archive": "clash_a_archive"}), msgs)
+    r = SCRATCH.run(SCRATCH.config(S, schema_mapping={"archive": "clash_a_archive"}), msgs)
     if harness.check_exit_0(problems, "(a) with schema_mapping", r):
         if rows("clash_a_archive", "orders") != [(1, "archived"), (3, "archived")]:
             problem("(a) with schema_mapping: clash_a_archive.orders holds %r"
@@ -127,7 +114,7 @@ def case_a():
     # case only: Users and users; with overwrite too (then the shadow is shared)
     for method in ("auto", "overwrite"):
         label = "(a) Users/users, load_method %s" % method
-        r = run(config(S, load_method=method),
+        r = SCRATCH.run(SCRATCH.config(S, load_method=method),
                 [schema_msg("Users", IV, ["id"]), rec("Users", {"id": 1, "v": "upper"}),
                  schema_msg("users", IV, ["id"]), rec("users", {"id": 1, "v": "lower"})])
         expect_refusal(label, r, "Users", "users", '"%s"."users"' % S, "default_target_schema")
@@ -152,9 +139,9 @@ def comment_of(schema, table, column):
 
 
 def dots_runs(label, S, table):
-    cfg = config(S)
+    cfg = SCRATCH.config(S)
     for n, props in enumerate((DOTS, DOTS_REVERSED, DOTS), 1):
-        r = run(cfg, [schema_msg(table, props, ["id"]),
+        r = SCRATCH.run(cfg, [schema_msg(table, props, ["id"]),
                       rec(table, {"id": n, "a.b": "flat %d" % n, "a": {"b": "nested %d" % n}}),
                       {"type": "STATE", "value": {"n": n}}])
         if not harness.check_exit_0(problems, "%s run %d" % (label, n), r):
@@ -197,9 +184,9 @@ def case_c():
     a, b = "t439599", "t622382"
     if harness.fnv1a32(a.encode()) != harness.fnv1a32(b.encode()):
         problem("(c) test bug: the FNV-1a hashes of %s and %s do not collide" % (a, b))
-    cfg = config(S, load_method="overwrite")
+    cfg = SCRATCH.config(S, load_method="overwrite")
     for n in (1, 2):
-        r = run(cfg, [schema_msg(a, IV, ["id"]), schema_msg(b, IV, ["id"]),
+        r = SCRATCH.run(cfg, [schema_msg(a, IV, ["id"]), schema_msg(b, IV, ["id"]),
                       rec(a, {"id": 1, "v": "a%d" % n}), rec(b, {"id": 1, "v": "b%d" % n}),
                       rec(b, {"id": 2, "v": "b%d" % n}), {"type": "STATE", "value": {"c": n}}])
         if not harness.check_exit_0(problems, "(c) overwrite run %d" % n, r):
@@ -216,8 +203,8 @@ def case_c():
 # --- (d) schema names normalised -----------------------------------------------------
 
 def case_d():
-    cfg = config("PUBLIC", schema_mapping={"src": "Raw-Sales"})
-    r = run(cfg, [schema_msg("upper_default", IV, ["id"]), rec("upper_default", {"id": 1}),
+    cfg = SCRATCH.config("PUBLIC", schema_mapping={"src": "Raw-Sales"})
+    r = SCRATCH.run(cfg, [schema_msg("upper_default", IV, ["id"]), rec("upper_default", {"id": 1}),
                   schema_msg("src-mapped_orders", IV, ["id"]),
                   rec("src-mapped_orders", {"id": 2})])
     if not harness.check_exit_0(problems, "(d) PUBLIC / Raw-Sales", r):

@@ -30,25 +30,12 @@ import harness  # noqa: E402
 
 problems = []
 DB, TMP = harness.integration_env()
-COUNTER = [0]
+SCRATCH = harness.Scratch(DB, TMP, "own")
 VERSION = harness.suffixed("_sdc_table_version")
 
 
 def problem(msg):
     problems.append(msg)
-
-
-def config(schema, **extra):
-    COUNTER[0] += 1
-    return harness.write_config(os.path.join(TMP, "own-%d.json" % COUNTER[0]), DB, schema,
-                                **extra)
-
-
-def run(cfg, msgs):
-    COUNTER[0] += 1
-    path = os.path.join(TMP, "own-%d.singer" % COUNTER[0])
-    harness.write_messages(path, msgs)
-    return harness.run_input(cfg, path, timeout=60)
 
 
 def schema_msg(stream, props, keys=("id",)):
@@ -83,9 +70,9 @@ def rows(schema, table, cols):
 
 def case_a():
     S, T = "own_a", "reread"
-    cfg = config(S, hard_delete=True)
+    cfg = SCRATCH.config(S, hard_delete=True)
     props = {"id": {"type": "integer"}, "_sdc_table_version": {"type": ["null", "integer"]}}
-    r = run(cfg, [schema_msg(T, props), activate(T, 5)] +
+    r = SCRATCH.run(cfg, [schema_msg(T, props), activate(T, 5)] +
             [rec(T, {"id": i, "_sdc_table_version": 1}, version=5) for i in (1, 2, 3)] +
             [activate(T, 5)])
     if not harness.check_exit_0(problems, "(a) version 5", r):
@@ -96,7 +83,7 @@ def case_a():
                 "with version 5 and the property's 1" % (VERSION, got))
     if 'property "_sdc_table_version" is loaded into column "%s"' % VERSION not in r.stderr:
         problem("(a) no warning about the property's column: %s" % r.stderr.strip()[-800:])
-    r = run(cfg, [schema_msg(T, props)] +
+    r = SCRATCH.run(cfg, [schema_msg(T, props)] +
             [rec(T, {"id": i, "_sdc_table_version": 9}, version=6) for i in (1, 2)] +
             [activate(T, 6)])
     if harness.check_exit_0(problems, "(a) version 6", r):
@@ -111,7 +98,7 @@ def case_a():
 def case_b():
     S, T = "own_b", "textver"
     props = {"id": {"type": "integer"}, "_sdc_table_version": {"type": ["null", "string"]}}
-    r = run(config(S), [schema_msg(T, props), rec(T, {"id": 1, "_sdc_table_version": "v1"}),
+    r = SCRATCH.run(SCRATCH.config(S), [schema_msg(T, props), rec(T, {"id": 1, "_sdc_table_version": "v1"}),
                         rec(T, {"id": 2, "_sdc_table_version": "v2"}, version=7),
                         activate(T, 7)])
     if not harness.check_exit_0(problems, "(b) text _sdc_table_version", r):
@@ -130,7 +117,7 @@ def case_b():
 def case_c():
     S, T = "own_c", "kept"
     props = {"id": {"type": "integer"}, "v": {"type": ["null", "string"]}}
-    r = run(config(S), [schema_msg(T, props), rec(T, {"id": 1, "v": "a"}),
+    r = SCRATCH.run(SCRATCH.config(S), [schema_msg(T, props), rec(T, {"id": 1, "v": "a"}),
                         rec(T, {"id": 2, "v": "b"})])
     if not harness.check_exit_0(problems, "(c) setup", r):
         return
@@ -138,7 +125,7 @@ def case_c():
                           dict(timestamp_column="_sdc_deleted_at", hard_delete=True)),
                          ("_SDC_Sequence + add_metadata_columns",
                           dict(timestamp_column="_SDC_Sequence", add_metadata_columns=True))):
-        r = run(config(S, **extra), [schema_msg(T, props), rec(T, {"id": 1, "v": "c"}),
+        r = SCRATCH.run(SCRATCH.config(S, **extra), [schema_msg(T, props), rec(T, {"id": 1, "v": "c"}),
                                      rec(T, {"id": 3, "v": "d"})])
         if r.timed_out or r.returncode != 2:
             problem("(c) timestamp_column %s: exit %s, expected 2 (stderr: %s)"
@@ -160,7 +147,7 @@ def case_c():
 def case_d():
     S, T = "own_d", "loaded"
     props = {"id": {"type": "integer"}, "__loaded_at": {"type": ["null", "string"]}}
-    r = run(config(S), [schema_msg(T, props), rec(T, {"id": 1, "__loaded_at": "source time"}),
+    r = SCRATCH.run(SCRATCH.config(S), [schema_msg(T, props), rec(T, {"id": 1, "__loaded_at": "source time"}),
                         rec(T, {"id": 2})])
     if not harness.check_exit_0(problems, "(d) declared __loaded_at", r):
         return
@@ -179,7 +166,7 @@ def case_d():
 def case_e():
     S, T = "own_e", "plain"
     props = {"id": {"type": "integer"}, "_sdc_sequence": {"type": ["null", "integer"]}}
-    r = run(config(S), [schema_msg(T, props), rec(T, {"id": 1, "_sdc_sequence": 42})])
+    r = SCRATCH.run(SCRATCH.config(S), [schema_msg(T, props), rec(T, {"id": 1, "_sdc_sequence": 42})])
     if harness.check_exit_0(problems, "(e) _sdc_sequence as data", r):
         got = rows(S, T, "id, _sdc_sequence")
         if got != [(1, 42)] or set(harness.columns(S, T, DB)) != {"id", "_sdc_sequence",
@@ -191,13 +178,13 @@ def case_e():
 
 def case_f():
     S = "own_f"
-    cfg = config(S, hard_delete=True)
+    cfg = SCRATCH.config(S, hard_delete=True)
     at = "2024-06-01T12:00:00Z"
     declared = {"id": {"type": "integer"},
                 "_sdc_deleted_at": {"type": ["null", "string"], "format": "date-time"}}
     plain = {"id": {"type": "integer"}}
     for T, props in (("cdc_declared", declared), ("cdc_undeclared", plain)):
-        r = run(cfg, [schema_msg(T, props), rec(T, {"id": 1}), rec(T, {"id": 2}),
+        r = SCRATCH.run(cfg, [schema_msg(T, props), rec(T, {"id": 1}), rec(T, {"id": 2}),
                       {"type": "STATE", "value": {T: 1}},
                       rec(T, {"id": 1, "_sdc_deleted_at": at})])
         if harness.check_exit_0(problems, "(f) %s" % T, r):
