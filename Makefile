@@ -7,11 +7,12 @@ CC ?= cc
 VARIANT ?= release
 BUILD := build/$(VARIANT)
 
-PKGS := jansson libzstd libpq
+# zlib: gzip-compressed input and BATCH files (the Singer SDK writes gzip)
+PKGS := jansson libzstd zlib libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null || echo -I/usr/include/postgresql)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lzstd -lpq)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lzstd -lz -lpq)
 # what the core alone needs (unit tests and fuzz replays link no libpq)
-CORE_PKG_LIBS := $(shell pkg-config --libs jansson libzstd 2>/dev/null || echo -ljansson -lzstd)
+CORE_PKG_LIBS := $(shell pkg-config --libs jansson libzstd zlib 2>/dev/null || echo -ljansson -lzstd -lz)
 
 WARN := -Wall -Wextra -Werror -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wwrite-strings -Wvla -Wswitch-enum
@@ -67,7 +68,7 @@ $(GEN): $(GEN_OBJ)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^
 
 # Every Debian package the build, the tests, the demo and the benchmark need.
-DEPS_PKGS := build-essential pkg-config libjansson-dev libzstd-dev zstd libpq-dev postgresql-15 \
+DEPS_PKGS := build-essential pkg-config libjansson-dev libzstd-dev zstd zlib1g-dev libpq-dev postgresql-15 \
              postgresql-client-15 unixodbc-dev libcmocka-dev python3 valgrind clang \
              libclang-rt-14-dev time
 deps:
