@@ -7,11 +7,12 @@ CC ?= cc
 VARIANT ?= release
 BUILD := build/$(VARIANT)
 
-PKGS := jansson libzstd libpq
+# zlib: gzip-compressed input and BATCH files (the Singer SDK writes gzip)
+PKGS := jansson libzstd zlib libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null || echo -I/usr/include/postgresql)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lzstd -lpq)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lzstd -lz -lpq)
 # what the core alone needs (unit tests and fuzz replays link no libpq)
-CORE_PKG_LIBS := $(shell pkg-config --libs jansson libzstd 2>/dev/null || echo -ljansson -lzstd)
+CORE_PKG_LIBS := $(shell pkg-config --libs jansson libzstd zlib 2>/dev/null || echo -ljansson -lzstd -lz)
 
 WARN := -Wall -Wextra -Werror -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wwrite-strings -Wvla -Wswitch-enum
@@ -40,7 +41,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BIN_release := target-pg
 BIN := $(if $(filter release,$(VARIANT)),target-pg,$(BUILD)/target-pg)
 
-.PHONY: all deps test unit asan valgrind demo bench bench-smoke install fmt clean check-build \
+.PHONY: all deps test test-meltano unit asan valgrind demo bench bench-smoke install fmt clean check-build \
         check-layers
 
 all: $(BIN)
@@ -66,19 +67,27 @@ GEN_OBJ := $(BUILD)/bench/gen_stream.o
 $(GEN): $(GEN_OBJ)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^
 
-# Every Debian package the build, the tests, the demo and the benchmark need.
-DEPS_PKGS := build-essential pkg-config libjansson-dev libzstd-dev zstd libpq-dev postgresql-15 \
+# Every Debian package the build, the tests, the demo and the benchmark need,
+# plus those of Meltano (make test-meltano) when it is beside the repository.
+MELTANO_HOME ?= ../shared/meltano
+DEPS_PKGS := build-essential pkg-config libjansson-dev libzstd-dev zstd zlib1g-dev libpq-dev postgresql-15 \
              postgresql-client-15 unixodbc-dev libcmocka-dev python3 valgrind clang \
-             libclang-rt-14-dev time
+             libclang-rt-14-dev time man-db
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	 $$SUDO apt-get update -qq && \
-	 DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEPS_PKGS)
+	 DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEPS_PKGS) \
+	     $$(cat $(MELTANO_HOME)/apt-packages.txt 2>/dev/null)
 
 # Unit tests, golden CLI cases, integration and conformance against a
 # throwaway PostgreSQL started by the test scripts.
 test: $(BIN) unit-bins
 	TARGET_PG=$(abspath $(BIN)) UNIT_DIR=$(abspath $(BUILD)/tests) tests/run_all.sh
+
+# target-pg as a loader under real Meltano 2.20 from ../shared/meltano (a
+# "skip meltano" line when it is absent); see tests/meltano/run.sh.
+test-meltano: $(BIN)
+	TARGET_PG=$(abspath $(BIN)) MELTANO_HOME=$(MELTANO_HOME) tests/meltano/run.sh
 
 unit: unit-bins
 	@for t in $(UNIT_BIN); do $$t || exit 1; done
@@ -102,9 +111,12 @@ bench: $(BIN) $(GEN)
 bench-smoke: $(BIN) $(GEN)
 	BENCH_ROWS=20000 TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench.sh
 
-install: $(BIN)
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/target-pg
+# INSTALL_BIN: the binary to install (tests install the one under test)
+INSTALL_BIN ?= $(BIN)
+install: $(INSTALL_BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 $(INSTALL_BIN) $(DESTDIR)$(PREFIX)/bin/target-pg
+	install -m 0644 docs/target-pg.1 $(DESTDIR)$(PREFIX)/share/man/man1/target-pg.1
 
 # No two files of src/ may depend on each other in a circle (calls read from
 # the objects with nm, plus includes); see scripts/check_layers.py.

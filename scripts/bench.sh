@@ -13,6 +13,7 @@
 #   (d) one batch    (a) with batch_size_rows = N: the whole load is one batch
 #   (e) wide         200 properties per record, unkeyed (BENCH_WIDE_ROWS)
 #   (f) interleaved  50 keyed streams, records round-robin
+#   (g) BATCH files  (a) as Singer SDK BATCH messages of gzip jsonl files (10,000 rows each)
 #   COPY append      the rows of (a), exported with \copy, loaded with
 #                    `psql -c "\copy t2 from file"` into (LIKE t INCLUDING ALL)
 #   COPY upsert      the rows of (c), \copy into a TEMP staging table and
@@ -258,6 +259,45 @@ bench_case "COPY append (psql \\copy)" "$ROWS" "$(file_size "$COPY_APPEND")" pre
     check_ref_append /dev/null "${PSQL[@]}" -c "\\copy bench.orders_append_ref FROM '$COPY_APPEND'"
 rm -f "$COPY_APPEND"
 
+# ---- (g) append from BATCH files ---------------------------------------------
+# The unkeyed input as a Singer SDK tap with batch_config would send it: the
+# records in gzip jsonl files of at most 10,000 lines (the SDK's default
+# batch size), one BATCH message each, every STATE after the BATCH holding
+# the records before it.  Files are written untimed; the timed run reads
+# the messages and decompresses and loads the files.
+
+# to_batch_files SINGER OUT DIR: writes OUT (messages) and DIR/part-N.jsonl.gz
+to_batch_files() {
+    local in=$1 out=$2 dir=$3
+    mkdir -p "$dir"
+    awk -v dir="$dir" -v out="$out" '
+        function flush_part() {
+            if (n == 0) return
+            close(part)
+            system("gzip -f " part)
+            printf "{\"type\":\"BATCH\",\"stream\":\"%s\",\"encoding\":{\"format\":\"jsonl\",\"compression\":\"gzip\"},\"manifest\":[\"file://%s.gz\"]}\n", stream, part >> out
+            n = 0
+        }
+        /^\{"type":"RECORD"/ {
+            if (n == 0) { parts++; part = dir "/part-" parts ".jsonl" }
+            if (stream == "") { s = $0; sub(/^.*"stream":"/, "", s); sub(/".*$/, "", s); stream = s }
+            i = index($0, "\"record\":")
+            print substr($0, i + 9, length($0) - i - 9) > part
+            if (++n == 10000) flush_part()
+            next
+        }
+        { flush_part(); print >> out }
+        END { flush_part() }' "$in" || die "cannot write BATCH files of $in"
+}
+F_BATCH=$DATA/orders-batch.singer
+log "writing the unkeyed input as BATCH files (untimed)"
+rm -f "$F_BATCH"
+to_batch_files "$F_UNKEYED" "$F_BATCH" "$DATA/batch"
+bench_case "target-pg append, BATCH files" "$ROWS" \
+    "$(($(file_size "$F_BATCH") + $(cat "$DATA"/batch/*.gz | wc -c)))" prep_append check_append \
+    "$F_BATCH" "${CMD[@]}"
+[ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$F_BATCH" "$DATA/batch"
+
 # ---- (d) append as one batch --------------------------------------------------
 
 CMD=("$TARGET_PG" --config "$CONFIG_ONE")
@@ -414,6 +454,7 @@ done
 echo
 echo "- append: target-pg / COPY time = $(ratio "target-pg append" "COPY append (psql \\copy)")" \
     "(one batch: $(ratio "target-pg append, 1 batch" "COPY append (psql \\copy)"))"
+echo "- BATCH files: target-pg append from gzip BATCH files / from RECORD lines time = $(ratio "target-pg append, BATCH files" "target-pg append")"
 echo "- upsert: target-pg / COPY + INSERT ... ON CONFLICT time = $(ratio "target-pg upsert (keyed)" "COPY upsert (psql \\copy)")"
 echo "- CPU s: user + system time of the client process (target-pg or psql); all CPU: busy CPU"
 echo "  seconds of the whole machine during the case (client + server + anything else running;"

@@ -85,6 +85,14 @@ static const char *const type_change_choices[] = {"fail", "keep", NULL};
 static const char *const load_method_choices[] = {"auto", "append-only", "upsert", "overwrite",
                                                   NULL};
 static const char *const invalid_records_choices[] = {"fail", "skip", "dead_letter", NULL};
+static const char *const log_format_choices[] = {"text", "json", NULL};
+
+/* What target-pg can do, in the Singer SDK's capability names (Meltano
+ * reads them from --about; the plugin definition copies them). */
+static const char *const capabilities[] = {
+    "about",         "activate-version",  "batch",         "hard-delete",
+    "soft-delete",   "schema-flattening", "target-schema", "structured-logging",
+    NULL};
 
 #define FIELD(f) offsetof(tgt_config, f)
 
@@ -266,6 +274,14 @@ static const setting settings[] = {
      .default_str = "info",
      .offset = FIELD(log_level),
      .description = "Least severe kind of message written to stderr."},
+    {.name = "log_format",
+     .type = SET_ENUM,
+     .choices = log_format_choices,
+     .default_str = "text",
+     .offset = FIELD(log_format),
+     .description = "How stderr lines are written: text (target-pg: <level>: <message>, METRIC: "
+                    "{...}) or json, one JSON object per line with level, message and fields in "
+                    "the Singer SDK's structured-logging form, for orchestrators."},
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -696,6 +712,20 @@ static int file_has_password(const json_t *root)
     return json_is_string(ci) && conninfo_has_password(json_string_value(ci));
 }
 
+/* A file Meltano writes for one run (<project>/.meltano/run/<plugin>/...,
+ * mode 0644, removed afterwards): its mode is Meltano's choice, not the
+ * user's, so a warning about it could not be acted on.  Known by its place,
+ * not by MELTANO_* variables, so a file of one's own used inside `meltano
+ * invoke` or a Meltano shell still gets the warning. */
+static int written_for_one_run(const char *path)
+{
+    static const char dir[] = ".meltano/run/";
+    const char *at = strstr(path, dir);
+    while (at != NULL && at != path && at[-1] != '/')
+        at = strstr(at + 1, dir);
+    return at != NULL;
+}
+
 /* jansson's message may end in " near '<input>'", which can quote part of a
  * secret; the line and column already say where the problem is. */
 static void strip_near(char *text)
@@ -783,7 +813,8 @@ int tgt_config_load_file(tgt_config *cfg, const char *path, tgt_error *err)
             tgt_error_where(err, "config file %s", path);
     }
 
-    if (rc == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0 && file_has_password(root))
+    if (rc == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0 && file_has_password(root) &&
+        !written_for_one_run(path))
         tgt_log(TGT_LOG_WARN,
                 "config file %s holds a password but can be read by group or others (mode %03o); "
                 "restrict it with: chmod 600 %s",
@@ -1002,12 +1033,17 @@ static json_t *about_property(const setting *s)
         break;
     }
     case SET_SECRET:
+        /* the SDK's two spellings: Meltano reads "secret", JSON Schema tools "writeOnly" */
+        bad |= json_object_set_new(p, "secret", json_true());
         bad |= json_object_set_new(p, "writeOnly", json_true());
         break;
     case SET_STRING:
         break;
     }
-    if (s->default_str != NULL)
+    /* a default taken from the environment is not stated: Meltano's definition
+     * tooling would copy it into the plugin, and a configured value always wins
+     * over $MELTANO_EXTRACT__LOAD_SCHEMA */
+    if (s->default_str != NULL && s->default_env == NULL)
         bad |= json_object_set_new(p, "default", json_string(s->default_str));
     if (bad) {
         json_decref(p);
@@ -1026,9 +1062,8 @@ static int write_about_json(tgt_sbuf *out)
     bad |= json_object_set_new(root, "name", json_string(TGT_NAME));
     bad |= json_object_set_new(root, "description", json_string(ABOUT_DESCRIPTION));
     bad |= json_object_set_new(root, "version", json_string(TGT_VERSION));
-    bad |= json_array_append_new(caps, json_string("about"));
-    bad |= json_array_append_new(caps, json_string("schema-flattening"));
-    bad |= json_array_append_new(caps, json_string("target-schema"));
+    for (const char *const *c = capabilities; *c != NULL; c++)
+        bad |= json_array_append_new(caps, json_string(*c));
     bad |= json_object_set_new(root, "capabilities", caps);
     for (size_t i = 0; i < N_SETTINGS; i++)
         bad |= json_object_set_new(props, settings[i].name, about_property(&settings[i]));
@@ -1109,8 +1144,10 @@ static void markdown_default(tgt_sbuf *out, const setting *s)
 static int write_about_markdown(tgt_sbuf *out)
 {
     tgt_sbuf_printf(out, "# %s\n\n%s\n\nVersion: %s\n\n", TGT_NAME, ABOUT_DESCRIPTION, TGT_VERSION);
-    tgt_sbuf_append_str(out, "## Capabilities\n\n- `about`\n- `schema-flattening`\n"
-                             "- `target-schema`\n\n");
+    tgt_sbuf_append_str(out, "## Capabilities\n\n");
+    for (const char *const *c = capabilities; *c != NULL; c++)
+        tgt_sbuf_printf(out, "- `%s`\n", *c);
+    tgt_sbuf_append_char(out, '\n');
     tgt_sbuf_append_str(out, "## Settings\n\n"
                              "Give settings in JSON files (`--config FILE`, later files override "
                              "earlier keys) or as `" ENV_PREFIX "<SETTING>` environment variables "

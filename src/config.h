@@ -75,6 +75,7 @@ typedef struct tgt_config {
     long connect_retries;       /* >= 0: further attempts after a failed or lost connection */
     long connect_retry_delay_ms;/* first retry's wait; doubled each time, capped at 60 s */
     char *log_level;            /* "debug" | "info" | "warning" | "error" */
+    char *log_format;           /* "text" | "json" (structured logging) */
 
     /* type_change, load_method and invalid_records parsed (tgt_config_finish) */
     tgt_type_change_mode type_change_mode;

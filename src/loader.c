@@ -66,6 +66,7 @@ int tgt_loader_init(tgt_loader *l, const tgt_config *cfg, tgt_driver *driver,
     tgt_sbuf_init(&l->scratch);
     tgt_spool_init(&l->spool);
     tgt_json_parser_init(&l->replay_parser);
+    tgt_singer_batch_init(&l->batch);
     l->overwrite = cfg->load_method_mode == TGT_LOAD_OVERWRITE;
     if (cfg->invalid_records_mode == TGT_INVALID_DEAD_LETTER) {
         if (tgt_dead_letter_open(&l->dead_letter, cfg->dead_letter_path, err) != 0)
@@ -86,6 +87,7 @@ void tgt_loader_deinit(tgt_loader *l)
     tgt_sbuf_deinit(&l->scratch);
     tgt_spool_deinit(&l->spool);
     tgt_json_parser_deinit(&l->replay_parser);
+    tgt_singer_batch_deinit(&l->batch);
     free(l->excluded);
     if (l->dead_letter_open)
         tgt_dead_letter_close(&l->dead_letter);
@@ -352,9 +354,12 @@ int tgt_loader_encode(tgt_loader *l, tgt_stream *s, const tgt_json_parser *p, co
     if (l->pending_rows == 0)
         begin_batch(l, &now);
     update_loaded_at(l, &now);
+    const char *where_name;
+    unsigned long where_line; /* a BATCH record: its file and line */
+    tgt_singer_batch_locate(&l->batch, l->input_name, line_no, &where_name, &where_line);
     tgt_record_context ctx = {
-        .input_name = l->input_name,
-        .line_no = line_no,
+        .input_name = where_name,
+        .line_no = where_line,
         .loaded_at = l->loaded_at,
         .loaded_at_len = l->loaded_at_len,
         .staging = s->model.table.n_keys > 0,
@@ -406,6 +411,17 @@ static int on_record(tgt_loader *l, const tgt_json_parser *p, const char *line, 
     return check_age(l, err);
 }
 
+/* A BATCH record (singer_batch.h): the RECORD path, and whether a failure
+ * came after the record was spooled (a replay then sends it). */
+static int on_batch_record(void *ctx, const tgt_json_parser *p, const char *line, size_t len,
+                           unsigned long line_no, const tgt_message *msg, tgt_error *err)
+{
+    tgt_loader *l = ctx;
+    if (on_record(l, p, line, len, line_no, msg, err) == 0)
+        return 0;
+    return l->last_spooled_line == line_no ? TGT_SINGER_BATCH_TAKEN : -1;
+}
+
 static int on_state(tgt_loader *l, const tgt_json_parser *p, const char *line,
                     const tgt_message *msg, tgt_error *err)
 {
@@ -433,13 +449,8 @@ static int dispatch(tgt_loader *l, const tgt_json_parser *p, const char *line, s
     case TGT_MSG_ACTIVATE_VERSION:
         return tgt_loader_activate_version(l, p, line, line_no, msg, err);
     case TGT_MSG_BATCH:
-        tgt_error_set(err, TGT_ERR_INPUT,
-                      "%s messages are not supported by this version of target-pg (stream "
-                      "\"%.*s\")",
-                      tgt_message_type_name(msg->type), (int)msg->stream_len, msg->stream);
-        tgt_error_hint(err, "Nothing after this message was loaded; the last STATE written is "
-                            "safe to resume from.");
-        return -1;
+        return tgt_singer_batch_load(&l->batch, line, len, line_no, msg, on_batch_record, l,
+                                     err);
     }
     return 0;
 }

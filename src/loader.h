@@ -27,6 +27,7 @@
 #include "error.h"
 #include "json.h"
 #include "message.h"
+#include "singer_batch.h"
 #include "spool.h"
 #include "state.h"
 #include "stream.h"
@@ -80,6 +81,8 @@ typedef struct tgt_loader {
     tgt_json_parser replay_parser;
     tgt_dead_letter dead_letter;     /* invalid_records dead_letter; else unused */
     int dead_letter_open;
+
+    tgt_singer_batch batch;          /* BATCH messages (singer_batch.c) */
 
     int overwrite;               /* load_method overwrite: shadow tables, STATE after the swap */
     int shadows_pending;         /* overwrite: some stream loads into a shadow table */

@@ -73,6 +73,7 @@ int tgt_loader_batch_committed(tgt_loader *l, tgt_error *err)
     l->recoveries = 0;
     l->failed_stream = NULL;
     l->merge_failed = NULL;
+    tgt_singer_batch_committed(&l->batch);
     if (l->dead_letter_open && tgt_dead_letter_flush(&l->dead_letter, err) != 0)
         return -1;
     return tgt_spool_reset(&l->spool, err);
@@ -93,18 +94,21 @@ static int drop_record(tgt_loader *l, tgt_stream *s, const tgt_json_parser *p, c
                        const tgt_message *msg, unsigned long line_no, const char *reason,
                        tgt_error *err)
 {
+    const char *where;
+    unsigned long where_line; /* a BATCH record: its file and line */
+    tgt_singer_batch_locate(&l->batch, l->input_name, line_no, &where, &where_line);
     if (l->dead_letter_open) {
         const char *rec;
         size_t rec_len;
         record_span(p, line, msg, &rec, &rec_len);
-        if (tgt_dead_letter_write(&l->dead_letter, l->input_name, line_no, s->name, s->name_len,
+        if (tgt_dead_letter_write(&l->dead_letter, where, where_line, s->name, s->name_len,
                                   reason, rec, rec_len, err) != 0)
             return -1;
     }
     s->invalid_pending++;
     if (++s->invalid_total <= INVALID_WARNINGS_MAX)
         tgt_log(TGT_LOG_WARN, "%s line %lu: %s record dropped (invalid_records %s): %s",
-                l->input_name, line_no, s->name, l->cfg->invalid_records, reason);
+                where, where_line, s->name, l->cfg->invalid_records, reason);
     else if (s->invalid_total == INVALID_WARNINGS_MAX + 1)
         tgt_log(TGT_LOG_WARN,
                 "stream \"%s\": more invalid records are dropped without a "
@@ -239,13 +243,17 @@ static int settle_refused(tgt_loader *l, tgt_stream *s, unsigned long row, const
         return -1;
     }
     unsigned long line_no = e.line_no;
+    const char *where;
+    unsigned long where_line; /* a BATCH record: its file and line */
+    tgt_singer_batch_locate(&l->batch, l->input_name, line_no, &where, &where_line);
     char reason[TGT_ERROR_MESSAGE_MAX + TGT_ERROR_DETAIL_MAX + 2];
     snprintf(reason, sizeof(reason), "%s%s%s", db->message, db->detail[0] ? " " : "", db->detail);
     if (l->cfg->invalid_records_mode == TGT_INVALID_FAIL) {
         tgt_error_set(err, TGT_ERR_DATA,
                       "invalid record: the database refused the record of "
-                      "stream \"%s\" on input line %lu: %s",
-                      s->name, line_no, db->message);
+                      "stream \"%s\" on %s line %lu: %s",
+                      s->name, where == l->input_name ? "input" : where, where_line,
+                      db->message);
         tgt_error_sqlstate(err, db->sqlstate);
         if (db->detail[0] != '\0')
             tgt_error_detail(err, "%s", db->detail);
@@ -253,9 +261,9 @@ static int settle_refused(tgt_loader *l, tgt_stream *s, unsigned long row, const
                             "dead_letter would load the batch without this record.");
         /* a COPY line that was only a hint would contradict the input line */
         if (db->bulk_row > 0 && !db->bulk_row_exact)
-            tgt_error_where(err, "%s line %lu, stream \"%s\"", l->input_name, line_no, s->name);
+            tgt_error_where(err, "%s line %lu, stream \"%s\"", where, where_line, s->name);
         else
-            tgt_error_where(err, "%s line %lu, stream \"%s\" (%s)", l->input_name, line_no,
+            tgt_error_where(err, "%s line %lu, stream \"%s\" (%s)", where, where_line,
                             s->name, db->where);
         return -1;
     }

@@ -5,15 +5,47 @@
  * one place all stderr text goes through, so a stream, property or schema
  * name from the input can never start a line of its own (a forged
  * "METRIC:") or send terminal escape sequences, whichever message it is in.
+ * The json format escapes the text the same way before it becomes a JSON
+ * string, so both formats show a name alike.  A JSON line that cannot be
+ * built (out of memory) is written as text rather than lost.
  */
 #include "log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#define APP_NAME "target-pg"
 
 static tgt_log_level min_level = TGT_LOG_INFO;
+static tgt_log_format log_format = TGT_LOG_TEXT;
+
+void tgt_log_set_format(tgt_log_format format)
+{
+    log_format = format;
+}
+
+tgt_log_format tgt_log_get_format(void)
+{
+    return log_format;
+}
+
+int tgt_log_parse_format(const char *name, tgt_log_format *out)
+{
+    if (strcasecmp(name, "text") == 0)
+        *out = TGT_LOG_TEXT;
+    else if (strcasecmp(name, "json") == 0)
+        *out = TGT_LOG_JSON;
+    else
+        return -1;
+    return 0;
+}
 
 void tgt_log_set_level(tgt_log_level min)
 {
@@ -118,17 +150,59 @@ static void write_line(const char *text)
     fputs(line, stderr);
 }
 
+/* The fields every structured line starts with, as the SDK's
+ * StructuredFormatter writes them; NULL when out of memory. */
+static json_t *structured_head(tgt_log_level level, const char *message, const char *stream)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    char escaped[4096];
+    tgt_log_escape(escaped, sizeof(escaped), message);
+    return json_pack("{s:s, s:f, s:I, s:s, s:s, s:s?, s:s}", "level", level_name(level), "ts",
+                     (double)now.tv_sec + (double)now.tv_nsec / 1e9, "pid",
+                     (json_int_t)getpid(), "logger_name", APP_NAME, "app_name", APP_NAME,
+                     "stream_name", stream, "message", escaped);
+}
+
+/* Writes obj (taken) as one compact JSON line; 0, or -1 when it could not
+ * be built and nothing was written. */
+static int write_json(json_t *obj)
+{
+    char *text = obj != NULL ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(obj);
+    if (text == NULL)
+        return -1;
+    fprintf(stderr, "%s\n", text);
+    free(text);
+    return 0;
+}
+
+static void emit(tgt_log_level level, const char *message)
+{
+    if (log_format == TGT_LOG_JSON) {
+        json_t *obj = structured_head(level, message, NULL);
+        if (obj != NULL && json_object_set_new(obj, "extra", json_object()) != 0) {
+            json_decref(obj);
+            obj = NULL;
+        }
+        if (write_json(obj) == 0)
+            return;
+    }
+    char text[4096 + 32]; /* message up to 4096 bytes, plus the prefix */
+    snprintf(text, sizeof(text), "%s: %s: %.4095s", APP_NAME, level_name(level), message);
+    write_line(text);
+}
+
 void tgt_log(tgt_log_level level, const char *fmt, ...)
 {
     if (!tgt_log_enabled(level))
         return;
     char text[4096];
-    int head = snprintf(text, sizeof(text), "target-pg: %s: ", level_name(level));
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text + head, sizeof(text) - (size_t)head, fmt, ap);
+    vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
-    write_line(text);
+    emit(level, text);
 }
 
 void tgt_log_print_line(const char *fmt, ...)
@@ -141,7 +215,63 @@ void tgt_log_print_line(const char *fmt, ...)
     write_line(text);
 }
 
+static json_t *fields_object(const char *const *fields)
+{
+    json_t *extra = json_object();
+    for (const char *const *f = fields; extra != NULL && f[0] != NULL; f += 2) {
+        if (f[1] == NULL || f[1][0] == '\0')
+            continue;
+        char escaped[4096];
+        tgt_log_escape(escaped, sizeof(escaped), f[1]);
+        if (json_object_set_new(extra, f[0], json_string(escaped)) != 0) {
+            json_decref(extra);
+            return NULL;
+        }
+    }
+    return extra;
+}
+
+void tgt_log_fields(tgt_log_level level, const char *message, const char *const *fields)
+{
+    if (log_format == TGT_LOG_JSON) {
+        json_t *obj = structured_head(level, message, NULL);
+        json_t *extra = fields_object(fields);
+        int bad = obj == NULL || json_object_set_new(obj, "extra", extra) != 0;
+        if (bad)
+            json_decref(obj);
+        else if (write_json(obj) == 0)
+            return;
+    }
+    char text[4096 + 32]; /* message up to 4096 bytes, plus the prefix */
+    snprintf(text, sizeof(text), "%s: %s: %.4095s", APP_NAME, level_name(level), message);
+    write_line(text);
+    for (const char *const *f = fields; f[0] != NULL; f += 2) {
+        if (f[1] != NULL && f[1][0] != '\0')
+            tgt_log_print_line("%s: %s", f[0], f[1]);
+    }
+}
+
+/* METRIC {...} as a structured line: the metric object itself under
+ * "metric_info", its stream tag as stream_name. */
+static int metric_json(const char *json)
+{
+    json_t *metric = json_loads(json, 0, NULL);
+    const char *stream = json_string_value(json_object_get(json_object_get(metric, "tags"),
+                                                           "stream"));
+    json_t *obj = metric != NULL ? structured_head(TGT_LOG_INFO, "METRIC", stream) : NULL;
+    if (obj == NULL || json_object_set_new(obj, "metric_info", metric) != 0 ||
+        json_object_set_new(obj, "extra", json_object()) != 0) {
+        if (obj == NULL)
+            json_decref(metric);
+        json_decref(obj);
+        return -1;
+    }
+    return write_json(obj);
+}
+
 void tgt_log_metric(const char *json)
 {
+    if (log_format == TGT_LOG_JSON && metric_json(json) == 0)
+        return;
     fprintf(stderr, "METRIC: %s\n", json);
 }

@@ -82,8 +82,23 @@ static int occupy_closed_std_fds(unsigned *closed)
     return 0;
 }
 
+/* The error as one structured line (log_format json): what an orchestrator
+ * shows as the run's failure, with where, detail, hint and SQLSTATE as
+ * fields. */
+static void print_error_json(const tgt_error *err)
+{
+    const char *const fields[] = {"where",  err->where,    "detail", err->detail,
+                                  "hint",   err->hint,     "sqlstate", err->sqlstate,
+                                  NULL,     NULL};
+    tgt_log_fields(TGT_LOG_ERROR, err->message, fields);
+}
+
 static void print_error(const tgt_error *err)
 {
+    if (tgt_log_get_format() == TGT_LOG_JSON) {
+        print_error_json(err);
+        return;
+    }
     /* "(while loading ...)" from the driver, "(at stdin line 12, ...)" otherwise; through
      * the logger's escaping, so names from the input stay inside their line */
     if (strncmp(err->where, "while ", 6) == 0)
@@ -187,6 +202,9 @@ static int load_settings(const options *opt, tgt_config *cfg, tgt_error *err)
     tgt_log_level level;
     if (tgt_log_parse_level(cfg->log_level, &level) == 0)
         tgt_log_set_level(level);
+    tgt_log_format format;
+    if (tgt_log_parse_format(cfg->log_format, &format) == 0)
+        tgt_log_set_format(format);
     return 0;
 }
 

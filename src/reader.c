@@ -1,10 +1,11 @@
 /*
- * reader.c - bytes to numbered lines, with transparent zstd.
+ * reader.c - bytes to numbered lines, with transparent zstd and gzip.
  *
  * Input is read with read(2) in 256 KiB blocks.  Plain input is scanned in
  * the raw block itself; zstd input (magic 28 B5 2F FD at offset 0) feeds the
- * raw block to a streaming ZSTD_DCtx and the decompressed output buffer is
- * scanned instead.  Either way "the current block" is the byte range
+ * raw block to a streaming ZSTD_DCtx, gzip input (1F 8B) to a zlib stream
+ * (one member after the other, as gzip(1) reads concatenated files), and
+ * the decompressed output buffer is scanned instead.  Either way "the current block" is the byte range
  * blk[blk_pos, blk_len) and lines are found in it with memchr.  A line that
  * lies wholly inside the block is returned as a pointer into it, without a
  * copy: that is the hot path for millions of short lines.  Only a line that
@@ -16,6 +17,10 @@
  * tgt_reader_stop_requested and, with idle_ms > 0, returns TGT_READ_IDLE
  * while keeping any partial line, the magic sniff and the zstd state, so the
  * next call resumes seamlessly.
+ *
+ * A reader made with tgt_reader_new_file reads its file to the end whatever
+ * the stop flag says: a BATCH file named by a message read before the
+ * signal is part of that message, and half of it would be a silent loss.
  *
  * Stopping: when the flag is first seen, FIONREAD tells how many bytes the
  * pipe (socket, terminal) already holds; exactly those are still read, never
@@ -38,6 +43,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 #include <zstd.h>
 
 #include "sbuf.h"
@@ -49,6 +55,7 @@
 volatile sig_atomic_t tgt_reader_stop_requested = 0;
 
 static const unsigned char zstd_magic[MAGIC_LEN] = {0x28, 0xB5, 0x2F, 0xFD};
+static const unsigned char gzip_magic[2] = {0x1F, 0x8B};
 
 /* Outcome of getting more bytes, one level below tgt_read_status. */
 typedef enum io_status { IO_OK, IO_EOF, IO_IDLE, IO_STOP, IO_ERROR } io_status;
@@ -57,6 +64,7 @@ struct tgt_reader {
     int fd;
     int idle_ms;
     int poll_first; /* not a regular file: poll before each read */
+    int whole;      /* tgt_reader_new_file: the stop flag is not honoured */
     char *name;
 
     char *raw; /* bytes as read from fd */
@@ -66,6 +74,9 @@ struct tgt_reader {
     int sniffed; /* the first MAGIC_LEN bytes (or EOF) have been seen */
     int is_zstd;
     ZSTD_DCtx *dctx;
+    int is_gzip;
+    z_stream zs;      /* valid when is_gzip */
+    int gzip_member;  /* inside a gzip member (its end not yet reached) */
     char *out; /* decompressed bytes */
     size_t out_cap;
     size_t zstd_hint; /* last ZSTD_decompressStream result; 0 at a frame end */
@@ -112,11 +123,21 @@ tgt_reader *tgt_reader_new(int fd, const char *name, int idle_ms, tgt_error *err
     return r;
 }
 
+tgt_reader *tgt_reader_new_file(int fd, const char *name, tgt_error *err)
+{
+    tgt_reader *r = tgt_reader_new(fd, name, 0, err);
+    if (r != NULL)
+        r->whole = 1;
+    return r;
+}
+
 void tgt_reader_free(tgt_reader *r)
 {
     if (r == NULL)
         return;
     ZSTD_freeDCtx(r->dctx);
+    if (r->is_gzip)
+        inflateEnd(&r->zs);
     free(r->out);
     free(r->raw);
     free(r->name);
@@ -152,6 +173,8 @@ static io_status io_error(tgt_reader *r, int errnum, tgt_error *err)
  * when no stop is requested. */
 static io_status stop_status(tgt_reader *r)
 {
+    if (r->whole)
+        return IO_ERROR;
     if (!r->stopping) {
         if (!tgt_reader_stop_requested)
             return IO_ERROR;
@@ -243,7 +266,27 @@ static io_status start_zstd(tgt_reader *r, tgt_error *err)
     return IO_OK;
 }
 
-/* Reads until MAGIC_LEN bytes or EOF are there, then picks plain or zstd.
+static io_status start_gzip(tgt_reader *r, tgt_error *err)
+{
+    r->out_cap = READ_BLOCK;
+    r->out = malloc(r->out_cap);
+    if (r->out == NULL) {
+        tgt_error_nomem(err);
+        return IO_ERROR;
+    }
+    memset(&r->zs, 0, sizeof(r->zs));
+    /* 16 + MAX_WBITS: gzip header and trailer, never raw deflate or zlib */
+    if (inflateInit2(&r->zs, 16 + MAX_WBITS) != Z_OK) {
+        tgt_error_nomem(err);
+        return IO_ERROR;
+    }
+    r->is_gzip = 1;
+    r->gzip_member = 1;
+    r->raw_pos = 0;
+    return IO_OK;
+}
+
+/* Reads until MAGIC_LEN bytes or EOF are there, then picks plain, zstd or gzip.
  * Idle and stop leave the bytes read so far in raw for the next attempt. */
 static io_status sniff(tgt_reader *r, tgt_error *err)
 {
@@ -259,6 +302,8 @@ static io_status sniff(tgt_reader *r, tgt_error *err)
     r->sniffed = 1;
     if (r->raw_len >= MAGIC_LEN && memcmp(r->raw, zstd_magic, MAGIC_LEN) == 0)
         return start_zstd(r, err);
+    if (r->raw_len >= MAGIC_LEN && memcmp(r->raw, gzip_magic, sizeof(gzip_magic)) == 0)
+        return start_gzip(r, err);
     r->blk = r->raw;
     r->blk_pos = 0;
     r->blk_len = r->raw_len;
@@ -324,8 +369,63 @@ static io_status next_zstd_block(tgt_reader *r, tgt_error *err)
     }
 }
 
+static io_status gzip_error(tgt_reader *r, const char *what, tgt_error *err)
+{
+    tgt_error_set(err, TGT_ERR_INPUT, "%s gzip input from %s%s%s", what, r->name,
+                  r->zs.msg != NULL ? ": " : "", r->zs.msg != NULL ? r->zs.msg : "");
+    return IO_ERROR;
+}
+
+/* Inflates until some output appears.  At the end of a member, more input
+ * is the next member (inflateReset); at EOF inside a member the file was
+ * cut short. */
+static io_status next_gzip_block(tgt_reader *r, tgt_error *err)
+{
+    for (;;) {
+        if (r->raw_pos == r->raw_len) {
+            if (r->raw_eof) {
+                if (!r->gzip_member)
+                    return IO_EOF;
+                return gzip_error(r, "cut-off", err);
+            }
+            size_t got = 0;
+            io_status st = read_raw(r, r->raw, r->raw_cap, &got, err);
+            if (st == IO_EOF)
+                continue;
+            if (st != IO_OK)
+                return st;
+            r->raw_pos = 0;
+            r->raw_len = got;
+        }
+        if (!r->gzip_member) {
+            if (inflateReset(&r->zs) != Z_OK)
+                return gzip_error(r, "corrupt", err);
+            r->gzip_member = 1;
+        }
+        r->zs.next_in = (Bytef *)(r->raw + r->raw_pos);
+        r->zs.avail_in = (uInt)(r->raw_len - r->raw_pos);
+        r->zs.next_out = (Bytef *)r->out;
+        r->zs.avail_out = (uInt)r->out_cap;
+        int ret = inflate(&r->zs, Z_NO_FLUSH);
+        r->raw_pos = r->raw_len - r->zs.avail_in;
+        if (ret == Z_STREAM_END)
+            r->gzip_member = 0;
+        else if (ret != Z_OK && ret != Z_BUF_ERROR)
+            return gzip_error(r, "corrupt", err);
+        size_t produced = r->out_cap - r->zs.avail_out;
+        if (produced > 0) {
+            r->blk = r->out;
+            r->blk_pos = 0;
+            r->blk_len = produced;
+            return IO_OK;
+        }
+    }
+}
+
 static io_status next_block(tgt_reader *r, tgt_error *err)
 {
+    if (r->is_gzip)
+        return next_gzip_block(r, err);
     return r->is_zstd ? next_zstd_block(r, err) : next_plain_block(r, err);
 }
 

@@ -1,9 +1,10 @@
 /*
  * reader.h - bytes in, numbered lines out.
  *
- * Reads a file descriptor (stdin or --input FILE), recognises zstd-compressed
- * input by its magic bytes (28 B5 2F FD) at the very start and decompresses
- * it as a stream (also several concatenated frames).  Splits on '\n'; a '\r'
+ * Reads a file descriptor (stdin, --input FILE or a BATCH file), recognises
+ * zstd-compressed input by its magic bytes (28 B5 2F FD) and gzip input by
+ * its (1F 8B) at the very start and decompresses it as a stream (also
+ * several concatenated frames or members).  Splits on '\n'; a '\r'
  * before the '\n' is kept (JSON treats it as whitespace); a UTF-8 byte-order
  * mark (EF BB BF) at the very start of the (decompressed) input is skipped;
  * a last line without a newline counts; blank lines (only spaces, tabs, CR) are skipped but still
@@ -38,6 +39,10 @@ typedef struct tgt_reader tgt_reader;
  * used in messages.  NULL on allocation failure (err set). */
 tgt_reader *tgt_reader_new(int fd, const char *name, int idle_ms, tgt_error *err);
 void tgt_reader_free(tgt_reader *r);
+
+/* A reader over a regular file that is always read to its end: no idle
+ * polls, and tgt_reader_stop_requested is not honoured (see below). */
+tgt_reader *tgt_reader_new_file(int fd, const char *name, tgt_error *err);
 
 /* Next non-blank line.  The line is not NUL-terminated in general; *len
  * excludes the '\n'. */
