@@ -6,7 +6,9 @@
  * for a missing privilege, a statement or lock timeout or temp_file_limit,
  * one saying what to do), and a "where" naming what the driver was doing
  * (or, for COPY, the server's CONTEXT line).  A connection that has gone
- * away is reported as "connection to PostgreSQL lost: ...".
+ * away is reported as "connection to PostgreSQL lost: ...".  The failure is
+ * classified for the core (driver.h): a lost connection, a deadlock or
+ * serialization failure (conflict), the row a COPY refused.
  * These helpers clear every result they do not hand back; a result they do
  * hand back belongs to the caller.
  */
@@ -116,6 +118,10 @@ int pg_fail(pg_driver *d, const PGresult *res, int prefer_context, tgt_error *er
          * restart) before libpq notices the socket is gone */
         if (strncmp(err->sqlstate, "08", 2) == 0 || strncmp(err->sqlstate, "57P0", 4) == 0)
             err->connection_lost = 1;
+        /* deadlock_detected, serialization_failure: the transaction lost a
+         * race with another session and may succeed when run again */
+        if (strcmp(err->sqlstate, "40P01") == 0 || strcmp(err->sqlstate, "40001") == 0)
+            err->conflict = 1;
         const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
         if (detail != NULL)
             tgt_error_detail(err, "%s", detail);
