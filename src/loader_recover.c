@@ -471,12 +471,18 @@ static int recover_conflict(tgt_loader *l, tgt_error *err)
     }
     tgt_error conflict = *err;
     tgt_error_init(err);
+    /* the detail names the other process, over several lines: one log line */
+    for (char *c = conflict.detail; *c != '\0'; c++) {
+        if (*c == '\n' || *c == '\r' || *c == '\t')
+            *c = ' ';
+    }
     long wait = conflict_wait_ms(l->conflicts);
     tgt_log(TGT_LOG_WARN,
-            "%s%s%s; rolled back, sending the %lu uncommitted records again in %ld ms (attempt "
-            "%u of %d)",
-            conflict.message, conflict.detail[0] ? ": " : "", conflict.detail, l->spool.count,
-            wait, l->conflicts + 1, CONFLICT_ATTEMPTS);
+            "%s%s%s%s; rolled back, sending the %lu uncommitted records again in %ld ms "
+            "(attempt %u of %d)",
+            conflict.message, conflict.detail[0] ? " (" : "", conflict.detail,
+            conflict.detail[0] ? ")" : "", l->spool.count, wait, l->conflicts + 1,
+            CONFLICT_ATTEMPTS);
     forget_batch(l);
     (void)tgt_retry_sleep_ms(wait); /* a stop signal only cuts the wait short */
     return replay(l, err);

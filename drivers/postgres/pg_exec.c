@@ -67,7 +67,17 @@ static void add_hint(pg_driver *d, tgt_error *err, const char *primary)
     else if (strcmp(err->sqlstate, "55P03") == 0)
         tgt_error_hint(err, "Another session holds a lock on the table for longer than "
                             "lock_timeout allows (see pg_locks and pg_stat_activity).");
-    else if (strcmp(err->sqlstate, "53400") == 0 && strstr(primary, "temp_file_limit") != NULL)
+    else if (strcmp(err->sqlstate, "40P01") == 0) {
+        /* the server's own hint only points at its log; name the other
+         * session from the DETAIL ("...; blocked by process 123.") */
+        const char *by = strstr(err->detail, "blocked by process ");
+        long pid = by != NULL ? strtol(by + strlen("blocked by process "), NULL, 10) : 0;
+        if (pid > 0)
+            snprintf(err->hint, sizeof(err->hint),
+                     "Another session (PostgreSQL process %ld, see pg_stat_activity) writes the "
+                     "same rows in another order; the server log has both statements.",
+                     pid);
+    } else if (strcmp(err->sqlstate, "53400") == 0 && strstr(primary, "temp_file_limit") != NULL)
         tgt_error_hint(err, "The statement spilled more than temp_file_limit to temporary files "
                             "(merging a keyed stream sorts its whole batch): lower "
                             "batch_size_rows, or raise temp_file_limit or work_mem for this "
