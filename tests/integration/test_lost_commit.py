@@ -20,6 +20,11 @@ first batch is committed normally, so STATE has already moved once):
   (b) "before": the connection is cut without forwarding the COMMIT: the
       server rolls the transaction back, so the batch must be sent again:
       same expectations (no loss).
+  (c) both again with a batch of 2.5 x tables_per_transaction unkeyed
+      streams, which target-pg commits in three transactions (the server's
+      lock table bounds one): the second is cut.  Streams an earlier
+      transaction committed are not sent again, the others are: every table
+      holds exactly its one row, the STATE is written once at the end.
 
 Run by tests/run_all.sh (PG* env with the cluster's TCP port in PGPORT,
 TARGET_PG, TARGET_PG_WRAPPER, TEST_DB, TEST_TMPDIR).  Exit 0 = pass; each
@@ -80,6 +85,8 @@ class CommitCutter:
             except OSError:
                 return
             server = socket.create_connection(("127.0.0.1", self.server_port))
+            for sock in (client, server):  # relay each message at once (no Nagle delay)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = {"cut": False, "lock": threading.Lock()}
             threading.Thread(target=self._client_to_server, args=(client, server, conn),
                              daemon=True).start()
@@ -278,6 +285,58 @@ def run_case(mode):
                         % (label, r.stderr.strip()[-800:]))
 
 
+def tables_per_transaction():
+    """What the driver allows one transaction (drivers/postgres/pg_driver.c)."""
+    locks = int(harness.scalar("SHOW max_locks_per_transaction", DB))
+    sessions = int(harness.scalar("SELECT current_setting('max_connections')::int + "
+                                  "current_setting('max_prepared_transactions')::int", DB))
+    return max(1, max(locks, locks * sessions // 8) // 8)
+
+
+def run_split_case(mode):
+    """More unkeyed streams than one transaction may write to: the batch is
+    committed in three transactions, the second one cut.  Streams committed
+    by the first (and, with "after", the second) are never sent again, the
+    others are: every table holds its one row."""
+    label = "batch split over 3 transactions, 2nd COMMIT cut %s it reached the server" % mode
+    schema = "lcs_" + mode
+    n = tables_per_transaction() * 5 // 2
+    msgs = [{"type": "SCHEMA", "stream": "u%03d" % i, "key_properties": [],
+             "schema": {"type": "object", "properties": {"i": {"type": "integer"}}}}
+            for i in range(n)]
+    msgs += [{"type": "RECORD", "stream": "u%03d" % i, "record": {"i": i}} for i in range(n)]
+    msgs.append({"type": "STATE", "value": {"n": n}})
+    path = os.path.join(TMP, "split_%s.singer" % mode)
+    harness.write_messages(path, msgs)
+    proxy = CommitCutter(int(os.environ["PGPORT"]), mode, cut_at=2)
+    try:
+        cfg = harness.write_config(os.path.join(TMP, "split_%s.json" % mode), DB, schema=schema,
+                                   host="127.0.0.1", port=proxy.port, connect_retries=3,
+                                   connect_retry_delay_ms=100)
+        r = harness.run_input(cfg, path, timeout=120)
+    finally:
+        proxy.close()
+    if proxy.cuts != 1:
+        problems.append("%s: the proxy cut %d connections, expected 1 (one transaction per "
+                        "commit point?)" % (label, proxy.cuts))
+    if not harness.check_exit_0(problems, label, r):
+        return
+    harness.check_states(problems, label, r.stdout, [{"n": n}])
+    counts = harness.query_json(
+        "SELECT c.relname AS t, (xpath('/row/n/text()', query_to_xml(format("
+        "'SELECT count(*) AS n FROM %%I.%%I', '%s', c.relname), false, true, '')))[1]::text "
+        "AS n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace "
+        "WHERE s.nspname = '%s' AND c.relkind = 'r'" % (schema, schema), DB)
+    wrong = sorted(c["t"] for c in counts if c["n"] != "1")
+    if len(counts) != n or wrong:
+        problems.append("%s: %d tables, these do not hold exactly 1 row: %s"
+                        % (label, len(counts), wrong[:10]))
+    if harness.count_rows(schema, "u%03d" % (n - 1), DB) != 1:
+        problems.append("%s: the last stream's row is missing" % label)
+
+
 run_case("after")
 run_case("before")
+run_split_case("after")
+run_split_case("before")
 sys.exit(harness.report(problems))
