@@ -65,6 +65,7 @@ void tgt_loader_deinit(tgt_loader *l)
     tgt_json_parser_deinit(&l->replay_parser);
     free(l->excluded);
     free(l->merge_tables);
+    free(l->txn_streams);
     if (l->dead_letter_open)
         tgt_dead_letter_close(&l->dead_letter);
 }
@@ -164,8 +165,8 @@ static int merge_keyed(tgt_loader *l, const tgt_stream *last, tgt_error *err);
 static int commit_early(tgt_loader *l, tgt_error *err)
 {
     size_t tables = l->txn_tables;
-    for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order) {
-        if (s->in_txn && ship(l, s, err) != 0)
+    for (size_t i = 0; i < l->txn_tables; i++) {
+        if (ship(l, l->txn_streams[i], err) != 0)
             return -1;
     }
     if (tgt_loader_end_bulk_write(l, err) != 0 || merge_keyed(l, NULL, err) != 0 ||
@@ -187,13 +188,21 @@ static int join_txn(tgt_loader *l, tgt_stream *s, tgt_error *err)
     if (l->in_txn && !l->probing && l->txn_tables >= d->ops->tables_per_transaction(d) &&
         commit_early(l, err) != 0)
         return -1;
+    if (l->txn_tables == l->txn_cap) {
+        size_t cap = l->txn_cap ? 2 * l->txn_cap : 16;
+        tgt_stream **grown = realloc(l->txn_streams, cap * sizeof(*grown));
+        if (grown == NULL)
+            return tgt_error_nomem(err);
+        l->txn_streams = grown;
+        l->txn_cap = cap;
+    }
     if (!l->in_txn) {
         if (d->ops->begin(d, err) != 0)
             return -1;
         l->in_txn = 1;
     }
     s->in_txn = 1;
-    l->txn_tables++;
+    l->txn_streams[l->txn_tables++] = s;
     return 0;
 }
 
@@ -265,9 +274,8 @@ static void report_invalid(tgt_stream *s)
 void tgt_loader_txn_committed(tgt_loader *l)
 {
     double seconds = seconds_since(&l->batch_start);
-    for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order) {
-        if (!s->in_txn)
-            continue;
+    for (size_t i = 0; i < l->txn_tables; i++) {
+        tgt_stream *s = l->txn_streams[i];
         s->in_txn = 0;
         report_invalid(s);
         if (s->rows_pending > 0) {
@@ -294,12 +302,27 @@ int tgt_loader_commit(tgt_loader *l, tgt_error *err)
     return 0;
 }
 
+static int by_registration(const void *a, const void *b)
+{
+    uint32_t x = (*(tgt_stream *const *)a)->id, y = (*(tgt_stream *const *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/* Whether merge_keyed merges stream s (of the open transaction) when it
+ * stops after `last` (NULL: none). */
+static int merges(const tgt_stream *s, const tgt_stream *last)
+{
+    return s->rows_pending > 0 && s->model.table.n_keys > 0 &&
+           (last == NULL || s->id <= last->id);
+}
+
 /* The driver's lock_for_merge over the tables merge_keyed is about to merge. */
 static int lock_for_merge(tgt_loader *l, const tgt_stream *last, tgt_error *err)
 {
     size_t n = 0;
-    for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order) {
-        if (s->in_txn && s->rows_pending > 0 && s->model.table.n_keys > 0) {
+    for (size_t i = 0; i < l->txn_tables; i++) {
+        tgt_stream *s = l->txn_streams[i];
+        if (merges(s, last)) {
             if (n == l->merge_tables_cap) {
                 size_t cap = n ? 2 * n : 16;
                 const tgt_table **grown = realloc(l->merge_tables, cap * sizeof(*grown));
@@ -310,8 +333,6 @@ static int lock_for_merge(tgt_loader *l, const tgt_stream *last, tgt_error *err)
             }
             l->merge_tables[n++] = &s->model.table;
         }
-        if (s == last)
-            break;
     }
     return l->driver->ops->lock_for_merge(l->driver, l->merge_tables, n, err);
 }
@@ -323,10 +344,12 @@ static int lock_for_merge(tgt_loader *l, const tgt_stream *last, tgt_error *err)
  * record. */
 static int merge_keyed(tgt_loader *l, const tgt_stream *last, tgt_error *err)
 {
+    qsort(l->txn_streams, l->txn_tables, sizeof(*l->txn_streams), by_registration);
     if (lock_for_merge(l, last, err) != 0)
         return -1;
-    for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order) {
-        if (s->in_txn && s->rows_pending > 0 && s->model.table.n_keys > 0) {
+    for (size_t i = 0; i < l->txn_tables; i++) {
+        tgt_stream *s = l->txn_streams[i];
+        if (merges(s, last)) {
             unsigned long changed = 0;
             if (l->driver->ops->merge(l->driver, &s->model.table, &changed, err) != 0) {
                 l->merge_failed = s;
@@ -337,8 +360,6 @@ static int merge_keyed(tgt_loader *l, const tgt_stream *last, tgt_error *err)
                     s->name, s->rows_pending, changed);
             s->seq = 0;
         }
-        if (s == last)
-            break;
     }
     return 0;
 }

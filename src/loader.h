@@ -60,7 +60,9 @@ typedef struct tgt_loader {
      * tables_per_transaction bounds it: a stream that would be one too many
      * first gets the transaction committed early (its streams' records are
      * then committed, but STATE still waits for the commit point). */
+    tgt_stream **txn_streams;    /* owned: those streams, txn_tables of them */
     size_t txn_tables;
+    size_t txn_cap;
     const tgt_table **merge_tables; /* owned scratch for the driver's lock_for_merge */
     size_t merge_tables_cap;
     unsigned conflicts;          /* deadlocks retried since the last commit */
