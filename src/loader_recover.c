@@ -56,6 +56,11 @@
 #define COMMIT_POLL_FIRST_MS 20L
 #define COMMIT_POLL_MAX_MS 1000L
 #define COMMIT_POLL_TOTAL_MS 60000L
+/* What a user can do when a COMMIT's outcome stays unknown. */
+#define UNKNOWN_COMMIT_HINT                                                                        \
+    "Nothing was sent again.  Keyed tables come out right either way when the tap runs again "    \
+    "from the last STATE written; an unkeyed table may then get that batch twice if it did "      \
+    "commit."
 
 static int is_excluded(const tgt_loader *l, unsigned long line_no)
 {
@@ -369,8 +374,15 @@ static int lost_commit_went_through(tgt_loader *l, const tgt_error *lost, tgt_er
     long waited = 0, wait = COMMIT_POLL_FIRST_MS;
     for (;;) {
         tgt_txn_status st;
-        if (l->driver->ops->commit_status(l->driver, &st, err) != 0)
+        if (l->driver->ops->commit_status(l->driver, &st, err) != 0) {
+            /* lost again while asking: the next round must still ask, not
+             * send the batch again */
+            if (err->connection_lost) {
+                err->commit_unknown = 1;
+                return -1;
+            }
             break;
+        }
         if (st == TGT_TXN_COMMITTED || st == TGT_TXN_ABORTED)
             return st == TGT_TXN_COMMITTED;
         if (waited >= COMMIT_POLL_TOTAL_MS) {
@@ -390,9 +402,7 @@ static int lost_commit_went_through(tgt_loader *l, const tgt_error *lost, tgt_er
         waited += wait;
         wait = wait * 2 > COMMIT_POLL_MAX_MS ? COMMIT_POLL_MAX_MS : wait * 2;
     }
-    tgt_error_hint(err, "Nothing was sent again.  Keyed tables come out right either way when the "
-                        "tap runs again from the last STATE written; an unkeyed table may then "
-                        "get that batch twice if it did commit.");
+    tgt_error_hint(err, "%s", UNKNOWN_COMMIT_HINT);
     return -1;
 }
 
@@ -431,8 +441,11 @@ static int recover_connection(tgt_loader *l, tgt_error *err)
         tgt_error_set(err,
                       reconnect.code == TGT_ERR_INTERRUPTED ? TGT_ERR_INTERRUPTED : TGT_ERR_LOAD,
                       "%s, and reconnecting failed: %s", lost.message, why);
-        tgt_error_hint(err, "Nothing after the last STATE written was committed; run again "
-                            "from it.");
+        if (lost.commit_unknown)
+            tgt_error_hint(err, "%s", UNKNOWN_COMMIT_HINT);
+        else
+            tgt_error_hint(err, "Nothing after the last STATE written was committed; run again "
+                                "from it.");
         return -1;
     }
     if (lost.commit_unknown) {
