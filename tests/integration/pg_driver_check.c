@@ -985,8 +985,8 @@ static void check_transactions(tgt_driver *d, tgt_driver *d2, tgt_table *items)
     CHECK(lock[0] == &other && lock[1] == items, "lock_for_merge did not sort by name");
     char sql[256];
     snprintf(sql, sizeof(sql),
-             "SELECT string_agg(relation::regclass::text, ' ' ORDER BY relation::regclass::text) FROM pg_locks WHERE "
-             "pid = %d AND mode = 'ShareUpdateExclusiveLock'",
+             "SELECT string_agg(r, ' ' ORDER BY r) FROM (SELECT relation::regclass::text AS r "
+             "FROM pg_locks WHERE pid = %d AND mode = 'ShareUpdateExclusiveLock') l",
              PQbackendPID(conn_of(d)));
     char *v = raw_value(sql);
     CHECK(v != NULL && strcmp(v, "pgcheck.aaa_other pgcheck.items") == 0, "merge locks: %s",
