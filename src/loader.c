@@ -312,8 +312,7 @@ static int by_registration(const void *a, const void *b)
  * stops after `last` (NULL: none). */
 static int merges(const tgt_stream *s, const tgt_stream *last)
 {
-    return s->rows_pending > 0 && s->model.table.n_keys > 0 &&
-           (last == NULL || s->id <= last->id);
+    return s->rows_pending > 0 && s->model.table.n_keys > 0 && (last == NULL || s->id <= last->id);
 }
 
 /* The driver's lock_for_merge over the tables merge_keyed is about to merge. */

@@ -58,8 +58,8 @@
 #define COMMIT_POLL_TOTAL_MS 60000L
 /* What a user can do when a COMMIT's outcome stays unknown. */
 #define UNKNOWN_COMMIT_HINT                                                                        \
-    "Nothing was sent again.  Keyed tables come out right either way when the tap runs again "    \
-    "from the last STATE written; an unkeyed table may then get that batch twice if it did "      \
+    "Nothing was sent again.  Keyed tables come out right either way when the tap runs again "     \
+    "from the last STATE written; an unkeyed table may then get that batch twice if it did "       \
     "commit."
 
 static int is_excluded(const tgt_loader *l, unsigned long line_no)
@@ -503,8 +503,7 @@ static int recover_conflict(tgt_loader *l, tgt_error *err)
 
 static int recoverable(const tgt_loader *l, const tgt_error *err)
 {
-    return err->connection_lost || err->conflict || refused_copy(l, err) ||
-           refused_merge(l, err);
+    return err->connection_lost || err->conflict || refused_copy(l, err) || refused_merge(l, err);
 }
 
 int tgt_loader_recover(tgt_loader *l, tgt_error *err)

@@ -105,12 +105,11 @@ static int connect_failure_is_transient(PGconn *conn, const char *msg)
  * transaction.  Default settings: 64 x 100 / 8 = 800 locks, 100 tables. */
 static int read_lock_budget(pg_driver *d, tgt_error *err)
 {
-    PGresult *res =
-        pg_exec(d,
-                "SELECT current_setting('max_locks_per_transaction')::bigint, "
-                "current_setting('max_connections')::bigint + "
-                "current_setting('max_prepared_transactions')::bigint",
-                PGRES_TUPLES_OK, err, "while reading the server's lock settings");
+    PGresult *res = pg_exec(d,
+                            "SELECT current_setting('max_locks_per_transaction')::bigint, "
+                            "current_setting('max_connections')::bigint + "
+                            "current_setting('max_prepared_transactions')::bigint",
+                            PGRES_TUPLES_OK, err, "while reading the server's lock settings");
     if (res == NULL)
         return -1;
     long long per_txn = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
