@@ -19,8 +19,9 @@
  *                address object two levels deep and a string array
  *   wide         one stream of 200 properties (integers, numbers, strings,
  *                booleans, timestamps)
- *   interleaved  --streams streams (default 50) named <stream>_00 .. of the
- *                orders shape, records round-robin across them
+ *   interleaved  --streams streams (default 50, at most 10,000) named
+ *                <stream>_00 .. <stream>_99, <stream>_100 .. of the orders
+ *                shape, records round-robin across them
  *
  * Speed matters more than elegance here (it must outrun the loader by far):
  * records are formatted by hand into one large output buffer with no
@@ -368,7 +369,14 @@ static void put_stream_name(out_buf *o, const char *stream, int index)
     put_str(o, stream);
     if (index >= 0) {
         put_char(o, '_');
-        put_2d(o, (unsigned)index);
+        if (index < 100) {
+            put_2d(o, (unsigned)index);
+        } else { /* 3 digits or more: never the same as a 2-digit name */
+            char digits[12];
+            int n = snprintf(digits, sizeof(digits), "%d", index);
+            for (int i = 0; i < n; i++)
+                put_char(o, digits[i]);
+        }
     }
 }
 
@@ -633,7 +641,8 @@ static const char usage_text[] =
     "  --update         same keys, changed non-key values (for an upsert run)\n"
     "  --stream NAME    stream name, or prefix NAME_00.. for interleaved (default orders,\n"
     "                   wide for the wide variant)\n"
-    "  --streams N      streams of the interleaved variant, 1-100 (default 50)\n"
+    "  --streams N      streams of the interleaved variant, 1-10000 (default 50); from\n"
+    "                   the 101st on they are named NAME_100, NAME_101, ...\n"
     "  --output FILE    write FILE instead of stdout\n";
 
 static int parse_ull(const char *s, unsigned long long *out)
@@ -699,8 +708,8 @@ int main(int argc, char **argv)
                 usage_error("--key-offset needs an integer 0 .. 2^62", v);
             i++;
         } else if (strcmp(a, "--streams") == 0) {
-            if (parse_ull(v, &n) != 0 || n < 1 || n > 100)
-                usage_error("--streams needs an integer 1-100", v);
+            if (parse_ull(v, &n) != 0 || n < 1 || n > 10000)
+                usage_error("--streams needs an integer 1-10000", v);
             opt.streams = (unsigned)n;
             i++;
         } else if (strcmp(a, "--variant") == 0) {

@@ -16,6 +16,11 @@
  * own.  On any error the core calls rollback() (which must be safe to call
  * with no transaction open or a broken connection) and stops.
  *
+ * Errors are classified by the driver, never by SQLSTATE in the core:
+ * err->connection_lost (reconnect and replay), err->commit_unknown (ask
+ * commit_status first), err->conflict (a deadlock or serialization failure:
+ * roll back and run the transaction again), err->bulk_row (a refused row).
+ *
  * Bulk rows arrive in PostgreSQL COPY text format (see copy.h): the core
  * encodes once, drivers for other warehouses parse that format if they need
  * to.  A staging write (TGT_WRITE_STAGING) carries two more trailing
@@ -39,6 +44,13 @@ typedef enum tgt_write_mode {
     TGT_WRITE_APPEND = 0, /* rows go straight into the table */
     TGT_WRITE_STAGING     /* rows go into the table's staging area + sequence column */
 } tgt_write_mode;
+
+/* What the server says about a transaction whose COMMIT reply was lost. */
+typedef enum tgt_txn_status {
+    TGT_TXN_COMMITTED = 0,
+    TGT_TXN_ABORTED,    /* rolled back, or never reached the server's COMMIT */
+    TGT_TXN_IN_PROGRESS /* the old session is still finishing it: ask again */
+} tgt_txn_status;
 
 typedef struct tgt_driver tgt_driver;
 
@@ -65,9 +77,31 @@ typedef struct tgt_driver_ops {
     int (*add_column)(tgt_driver *d, const tgt_table *t, size_t col, tgt_error *err);
     int (*alter_column_type)(tgt_driver *d, const tgt_table *t, size_t col, tgt_error *err);
 
+    /* begin() also learns what identifies the transaction on the server, so
+     * that commit_status() can ask about it from another connection. */
     int (*begin)(tgt_driver *d, tgt_error *err);
+    /* When the connection breaks while the COMMIT is under way, err gets
+     * connection_lost and commit_unknown: the server may have committed. */
     int (*commit)(tgt_driver *d, tgt_error *err);
     void (*rollback)(tgt_driver *d);
+
+    /* After a commit() that failed with commit_unknown and a reconnect: what
+     * became of that transaction.  One question per call (the caller waits
+     * and asks again while it is TGT_TXN_IN_PROGRESS); -1 with err when the
+     * server cannot say (e.g. a different server after a failover). */
+    int (*commit_status)(tgt_driver *d, tgt_txn_status *out, tgt_error *err);
+
+    /* How many tables one transaction may write to (rows, staging, merge)
+     * without exhausting the warehouse's lock table; valid once connected.
+     * The core commits early rather than touch more. */
+    size_t (*tables_per_transaction)(tgt_driver *d);
+
+    /* Called before the merges of a transaction with every table about to be
+     * merged (the array is the caller's scratch and may be reordered): takes,
+     * in an order that does not depend on the caller's, the locks that make
+     * concurrent loaders merging the same tables wait for each other instead
+     * of deadlocking.  Held until the transaction ends. */
+    int (*lock_for_merge)(tgt_driver *d, const tgt_table **tables, size_t n, tgt_error *err);
 
     /* Opens the bulk stream into t (all of t's columns that exist, in order,
      * plus the sequence column for staging). */

@@ -14,6 +14,11 @@
 #   (e) wide         200 properties per record, unkeyed (BENCH_WIDE_ROWS)
 #   (f) interleaved  50 keyed streams, records round-robin
 #   (g) BATCH files  (a) as Singer SDK BATCH messages of gzip jsonl files (10,000 rows each)
+#   (h) many streams BENCH_MANY_STREAMS keyed streams (default 5,000 at the full
+#                    size, 500 below 1,000,000 rows) of 2 records each, and a
+#                    tenth as many: more tables than one transaction may lock
+#                    (the batch is committed in groups); time and peak memory
+#                    per stream should not grow with the number of streams
 #   COPY append      the rows of (a), exported with \copy, loaded with
 #                    `psql -c "\copy t2 from file"` into (LIKE t INCLUDING ALL)
 #   COPY upsert      the rows of (c), \copy into a TEMP staging table and
@@ -29,7 +34,7 @@
 #
 # Environment: BENCH_ROWS (default 1000000), BENCH_WIDE_ROWS (default
 # BENCH_ROWS/10: a wide record is ~10x an orders record), BENCH_INTERLEAVED_ROWS
-# (default BENCH_ROWS), BENCH_REPS, BENCH_SEED (default 1), BENCH_DIR (where
+# (default BENCH_ROWS), BENCH_MANY_STREAMS, BENCH_REPS, BENCH_SEED (default 1), BENCH_DIR (where
 # the work directory goes, default /tmp), BENCH_KEEP=1 keeps the generated
 # files, TARGET_PG and GEN_STREAM (binaries; built with make when unset).
 #
@@ -47,8 +52,10 @@ is_count "$ROWS" || { echo "bench: BENCH_ROWS must be a positive integer" >&2; e
 WIDE_ROWS=${BENCH_WIDE_ROWS:-$(((ROWS + 9) / 10))}
 IL_ROWS=${BENCH_INTERLEAVED_ROWS:-$ROWS}
 IL_STREAMS=50
+if [ "$ROWS" -ge 1000000 ]; then MANY=${BENCH_MANY_STREAMS:-5000}; else MANY=${BENCH_MANY_STREAMS:-500}; fi
+MANY_PER=2
 if [ "$ROWS" -le 200000 ]; then REPS=${BENCH_REPS:-2}; else REPS=${BENCH_REPS:-1}; fi
-for v in WIDE_ROWS IL_ROWS REPS; do
+for v in WIDE_ROWS IL_ROWS REPS MANY; do
     is_count "${!v}" || { echo "bench: $v must be a positive integer" >&2; exit 2; }
 done
 [[ "$SEED" =~ ^[0-9]+$ ]] || { echo "bench: BENCH_SEED must be a non-negative integer" >&2; exit 2; }
@@ -399,6 +406,42 @@ bench_case "target-pg $IL_STREAMS streams (keyed)" "$IL_ROWS" "$(file_size "$F_I
     check_il "$F_IL" "${CMD[@]}"
 [ "${BENCH_KEEP:-0}" = 1 ] || rm -f "$F_IL"
 
+# (h) many streams: the tables of stream prefix P are P_00 .. P_99, P_100 ..
+# (gen_stream); they are dropped and counted 200 at a time, because one
+# statement over thousands of tables would itself exhaust the lock table.
+many_tables() { # PREFIX N: the table names, one per line
+    local i
+    for ((i = 0; i < $2; i++)); do
+        if [ "$i" -lt 100 ]; then printf 'bench.%s_%02d\n' "$1" "$i"; else printf 'bench.%s_%d\n' "$1" "$i"; fi
+    done
+}
+many_drop() { # PREFIX N
+    many_tables "$1" "$2" | xargs -n 200 echo | while read -r chunk; do
+        sql "DROP TABLE IF EXISTS ${chunk// /, }" >/dev/null
+    done
+}
+many_count() { # PREFIX N: rows in all the tables
+    many_tables "$1" "$2" | xargs -n 200 echo | while read -r chunk; do
+        sql "SELECT count(*) FROM (SELECT 1 FROM ${chunk// / UNION ALL SELECT 1 FROM }) t"
+    done | awk '{ n += $1 } END { print n + 0 }'
+}
+for n_many in $((MANY / 10)) "$MANY"; do
+    [ "$n_many" -ge 1 ] || continue
+    F_MANY=$DATA/many-$n_many.singer
+    gen "$F_MANY" --rows $((n_many * MANY_PER)) --variant interleaved --keyed --stream m$n_many \
+        --streams "$n_many"
+    eval "prep_many_$n_many() { many_drop m$n_many $n_many; }"
+    eval "check_many_$n_many() {
+        local n; n=\$(many_count m$n_many $n_many)
+        [ \"\$n\" = $((n_many * MANY_PER)) ] || die \"$n_many streams: \$n rows, expected $((n_many * MANY_PER))\"
+        expect_state $((n_many * MANY_PER))
+    }"
+    bench_case "target-pg $n_many streams x $MANY_PER" $((n_many * MANY_PER)) "$(file_size "$F_MANY")" \
+        "prep_many_$n_many" "check_many_$n_many" "$F_MANY" "${CMD[@]}"
+    many_drop "m$n_many" "$n_many"
+    [ "${BENCH_KEEP:-0}" = 1 ] || rm -f "$F_MANY"
+done
+
 # ---- report -----------------------------------------------------------------
 
 secs_of() { awk -v n="$1" 'BEGIN{printf "%.3f", n / 1e9}'; }
@@ -461,3 +504,5 @@ echo "  seconds of the whole machine during the case (client + server + anything
 echo "  at most $(nproc) x seconds) - all CPU minus CPU s is roughly the server's share"
 echo "- load average before / after the run: $LOAD_BEFORE / $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "- wide: $WIDE_ROWS rows of 200 properties; $IL_STREAMS streams: $IL_ROWS rows round-robin over $IL_STREAMS keyed streams"
+echo "- many streams: $MANY_PER records per keyed stream, each stream's table created by the run (the time is mostly"
+echo "  the server's CREATE TABLE); seconds and peak RSS per stream should be the same for both sizes"

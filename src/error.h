@@ -48,6 +48,14 @@ typedef struct tgt_error {
     /* 1 when the database connection broke (set by the driver): the loader
      * reconnects and replays what was not committed. */
     int connection_lost;
+    /* 1 when the connection broke while a COMMIT was under way (set by the
+     * driver with connection_lost): the server may have committed, so the
+     * loader asks (the driver's commit_status) before sending anything again. */
+    int commit_unknown;
+    /* 1 when the transaction lost a conflict with another session (a
+     * deadlock, a serialization failure; set by the driver): rolled back, it
+     * may well succeed when simply run again. */
+    int conflict;
     /* When the database refused a row of a bulk write: its 1-based position
      * in that write (COPY's "line N"), else 0.  Set by the driver. */
     unsigned long bulk_row;

@@ -89,6 +89,8 @@ void tgt_loader_deinit(tgt_loader *l)
     tgt_json_parser_deinit(&l->replay_parser);
     tgt_singer_batch_deinit(&l->batch);
     free(l->excluded);
+    free(l->merge_tables);
+    free(l->txn_streams);
     if (l->dead_letter_open)
         tgt_dead_letter_close(&l->dead_letter);
 }
@@ -165,12 +167,68 @@ static void release_chunk(tgt_loader *l, tgt_stream *s)
 {
     l->buffered -= s->chunk.len;
     /* a huge row grew this chunk; give the memory back rather than keep it
-     * per stream for the rest of the run */
-    if (s->chunk.cap > 4 * TGT_CHUNK_BYTES)
+     * per stream for the rest of the run.  With many streams no chunk keeps
+     * its memory between shipments either: 5,000 streams would otherwise
+     * hold 128 kB each for the whole run, while all streams' chunks
+     * together are meant to stay within TGT_BUFFERED_MAX. */
+    if (s->chunk.cap > 4 * TGT_CHUNK_BYTES ||
+        l->streams.n_streams * 2 * TGT_CHUNK_BYTES > TGT_BUFFERED_MAX)
         tgt_sbuf_deinit(&s->chunk);
     else
         tgt_sbuf_reset(&s->chunk);
     s->rows_in_chunk = 0;
+}
+
+static int ship(tgt_loader *l, tgt_stream *s, tgt_error *err);
+static int merge_keyed(tgt_loader *l, const tgt_stream *last, tgt_error *err);
+
+/* The open transaction holds as many tables as one may: ship the rest of
+ * its streams' rows, merge and commit it before the commit point, so a run
+ * with thousands of streams never exhausts the server's lock table.  Those
+ * streams' records are committed for good (committed_through); STATE waits
+ * for the commit point, when every record before it is committed. */
+static int commit_early(tgt_loader *l, tgt_error *err)
+{
+    size_t tables = l->txn_tables;
+    for (size_t i = 0; i < l->txn_tables; i++) {
+        if (ship(l, l->txn_streams[i], err) != 0)
+            return -1;
+    }
+    if (tgt_loader_end_bulk_write(l, err) != 0 || merge_keyed(l, NULL, err) != 0 ||
+        tgt_loader_commit(l, err) != 0)
+        return -1;
+    tgt_log(TGT_LOG_DEBUG,
+            "committed the rows of %zu streams early: one transaction writes to no more tables",
+            tables);
+    return 0;
+}
+
+/* Stream s's rows are about to go into the open transaction (begun here if
+ * none is open); a transaction that already holds the most tables the driver
+ * allows is committed first (but not while recovery bisects: its probes are
+ * rolled back). */
+static int join_txn(tgt_loader *l, tgt_stream *s, tgt_error *err)
+{
+    tgt_driver *d = l->driver;
+    if (l->in_txn && !l->probing && l->txn_tables >= d->ops->tables_per_transaction(d) &&
+        commit_early(l, err) != 0)
+        return -1;
+    if (l->txn_tables == l->txn_cap) {
+        size_t cap = l->txn_cap ? 2 * l->txn_cap : 16;
+        tgt_stream **grown = realloc(l->txn_streams, cap * sizeof(*grown));
+        if (grown == NULL)
+            return tgt_error_nomem(err);
+        l->txn_streams = grown;
+        l->txn_cap = cap;
+    }
+    if (!l->in_txn) {
+        if (d->ops->begin(d, err) != 0)
+            return -1;
+        l->in_txn = 1;
+    }
+    s->in_txn = 1;
+    l->txn_streams[l->txn_tables++] = s;
+    return 0;
 }
 
 /* Sends a stream's encoded rows to the driver, opening the transaction and
@@ -180,11 +238,8 @@ static int ship(tgt_loader *l, tgt_stream *s, tgt_error *err)
     if (s->chunk.len == 0)
         return 0;
     tgt_driver *d = l->driver;
-    if (!l->in_txn) {
-        if (d->ops->begin(d, err) != 0)
-            return -1;
-        l->in_txn = 1;
-    }
+    if (!s->in_txn && join_txn(l, s, err) != 0)
+        return -1;
     if (l->copy_stream != s) {
         if (tgt_loader_end_bulk_write(l, err) != 0)
             return -1;
@@ -232,32 +287,93 @@ static void emit_metric(const char *type, const char *metric, json_t *value, con
     json_decref(m);
 }
 
-static void report_commit(tgt_loader *l, double seconds)
+static void report_invalid(tgt_stream *s)
 {
-    for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order) {
-        if (s->invalid_pending > 0) {
-            emit_metric("counter", "invalid_record_count",
-                        json_integer((json_int_t)s->invalid_pending), s->name);
-            s->invalid_pending = 0;
-        }
-        if (s->rows_pending == 0)
-            continue;
-        emit_metric("counter", "record_count", json_integer((json_int_t)s->rows_pending),
-                    s->name);
-        emit_metric("timer", "batch_processing_time", json_real(seconds), s->name);
-        s->rows_committed += s->rows_pending;
-        s->rows_pending = 0;
-        s->rows_shipped = 0;
-    }
+    if (s->invalid_pending == 0)
+        return;
+    emit_metric("counter", "invalid_record_count", json_integer((json_int_t)s->invalid_pending),
+                s->name);
+    s->invalid_pending = 0;
 }
 
-/* Merges the keyed streams' staged rows, in stream order, up to and
- * including `last` (NULL: all).  A refusal is pinned on its stream
- * (merge_failed) so recovery can trace the record. */
+void tgt_loader_txn_committed(tgt_loader *l)
+{
+    double seconds = seconds_since(&l->batch_start);
+    for (size_t i = 0; i < l->txn_tables; i++) {
+        tgt_stream *s = l->txn_streams[i];
+        s->in_txn = 0;
+        report_invalid(s);
+        if (s->rows_pending > 0) {
+            emit_metric("counter", "record_count", json_integer((json_int_t)s->rows_pending),
+                        s->name);
+            emit_metric("timer", "batch_processing_time", json_real(seconds), s->name);
+        }
+        s->rows_committed += s->rows_pending;
+        l->pending_rows -= s->rows_pending < l->pending_rows ? s->rows_pending : l->pending_rows;
+        s->rows_pending = 0;
+        s->rows_shipped = 0;
+        s->committed_through = s->last_line;
+    }
+    l->txn_tables = 0;
+    l->in_txn = 0;
+    l->conflicts = 0;
+}
+
+int tgt_loader_commit(tgt_loader *l, tgt_error *err)
+{
+    if (l->driver->ops->commit(l->driver, err) != 0)
+        return -1;
+    tgt_loader_txn_committed(l);
+    return 0;
+}
+
+static int by_registration(const void *a, const void *b)
+{
+    uint32_t x = (*(tgt_stream *const *)a)->id, y = (*(tgt_stream *const *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/* Whether merge_keyed merges stream s (of the open transaction) when it
+ * stops after `last` (NULL: none). */
+static int merges(const tgt_stream *s, const tgt_stream *last)
+{
+    return s->rows_pending > 0 && s->model.table.n_keys > 0 && (last == NULL || s->id <= last->id);
+}
+
+/* The driver's lock_for_merge over the tables merge_keyed is about to merge. */
+static int lock_for_merge(tgt_loader *l, const tgt_stream *last, tgt_error *err)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < l->txn_tables; i++) {
+        tgt_stream *s = l->txn_streams[i];
+        if (merges(s, last)) {
+            if (n == l->merge_tables_cap) {
+                size_t cap = n ? 2 * n : 16;
+                const tgt_table **grown = realloc(l->merge_tables, cap * sizeof(*grown));
+                if (grown == NULL)
+                    return tgt_error_nomem(err);
+                l->merge_tables = grown;
+                l->merge_tables_cap = cap;
+            }
+            l->merge_tables[n++] = &s->model.table;
+        }
+    }
+    return l->driver->ops->lock_for_merge(l->driver, l->merge_tables, n, err);
+}
+
+/* Merges the keyed streams' staged rows, in stream order (a parent table's
+ * stream usually comes before its children's), up to and including `last`
+ * (NULL: all), after locking their tables in the driver's stable order.  A
+ * refusal is pinned on its stream (merge_failed) so recovery can trace the
+ * record. */
 static int merge_keyed(tgt_loader *l, const tgt_stream *last, tgt_error *err)
 {
-    for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order) {
-        if (s->rows_pending > 0 && s->model.table.n_keys > 0) {
+    qsort(l->txn_streams, l->txn_tables, sizeof(*l->txn_streams), by_registration);
+    if (lock_for_merge(l, last, err) != 0)
+        return -1;
+    for (size_t i = 0; i < l->txn_tables; i++) {
+        tgt_stream *s = l->txn_streams[i];
+        if (merges(s, last)) {
             unsigned long changed = 0;
             if (l->driver->ops->merge(l->driver, &s->model.table, s->partial_rows, &changed,
                                       err) != 0) {
@@ -270,8 +386,6 @@ static int merge_keyed(tgt_loader *l, const tgt_stream *last, tgt_error *err)
             s->seq = 0;
             s->partial_rows = 0;
         }
-        if (s == last)
-            break;
     }
     return 0;
 }
@@ -297,15 +411,14 @@ int tgt_loader_commit_point(tgt_loader *l, tgt_error *err)
     if (l->pending_rows > 0) {
         struct timespec started;
         clock_gettime(BATCH_CLOCK, &started);
-        if (tgt_loader_ship_and_merge(l, NULL, err) != 0)
+        if (tgt_loader_ship_and_merge(l, NULL, err) != 0 || tgt_loader_commit(l, err) != 0)
             return -1;
-        if (l->driver->ops->commit(l->driver, err) != 0)
-            return -1;
-        l->in_txn = 0;
-        report_commit(l, seconds_since(&l->batch_start));
-        l->pending_rows = 0;
         tgt_log(TGT_LOG_DEBUG, "commit took %.3f s", seconds_since(&started));
     }
+    /* everything is committed: also the counts of streams that had no rows */
+    for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order)
+        report_invalid(s);
+    l->pending_rows = 0;
     if (tgt_loader_batch_committed(l, err) != 0)
         return -1;
     return tgt_loader_emit_state(l, err);
@@ -381,6 +494,7 @@ int tgt_loader_encode(tgt_loader *l, tgt_stream *s, const tgt_json_parser *p, co
             return -1;
         l->last_spooled_line = line_no;
     }
+    s->last_line = line_no;
     warn_nul_once(s);
     warn_extracted_at_once(l, s);
     l->buffered += s->chunk.len - before;
@@ -578,5 +692,6 @@ void tgt_loader_abort(tgt_loader *l)
     if (l->connected)
         l->driver->ops->rollback(l->driver);
     l->in_txn = 0;
+    l->txn_tables = 0;
     l->copy_stream = NULL;
 }

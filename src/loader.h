@@ -9,7 +9,10 @@
  * - A commit point (a stream reached batch_size_rows, the batch is older than
  *   max_batch_age_seconds, a SCHEMA changes a table, or the input ended)
  *   ships every chunk, merges, commits one transaction for all streams, and
- *   only then writes the latest STATE received.
+ *   only then writes the latest STATE received.  A transaction never writes
+ *   to more tables than the driver allows (the server's lock table): past
+ *   that the batch is committed in several transactions, STATE after the
+ *   last one.
  * - A SCHEMA is diffed against the live table before anything is committed,
  *   so a refused change leaves the pending batch uncommitted.
  * On any error the caller calls tgt_loader_abort (rollback) and no STATE is
@@ -54,6 +57,17 @@ typedef struct tgt_loader {
     tgt_sbuf scratch;
 
     int in_txn;
+    /* Streams with rows in the open transaction.  The driver's
+     * tables_per_transaction bounds it: a stream that would be one too many
+     * first gets the transaction committed early (its streams' records are
+     * then committed, but STATE still waits for the commit point). */
+    tgt_stream **txn_streams;    /* owned: those streams, txn_tables of them */
+    size_t txn_tables;
+    size_t txn_cap;
+    const tgt_table **merge_tables; /* owned scratch for the driver's lock_for_merge */
+    size_t merge_tables_cap;
+    unsigned conflicts;          /* deadlocks retried since the last commit */
+    int probing;                 /* loader_recover.c bisects: never commit early */
     tgt_stream *copy_stream;     /* stream whose bulk write is open, or NULL */
     unsigned long copy_rows;     /* rows sent in that bulk write */
     size_t buffered;             /* bytes in all chunks */

@@ -18,6 +18,16 @@ int tgt_loader_commit_point(tgt_loader *l, tgt_error *err);
  * `last` (NULL: all), inside the open transaction; no commit. */
 int tgt_loader_ship_and_merge(tgt_loader *l, const tgt_stream *last, tgt_error *err);
 
+/* Commits the open transaction (all of it is shipped and merged) and
+ * accounts its streams' rows as committed (tgt_loader_txn_committed).  No
+ * STATE: that is the commit point's. */
+int tgt_loader_commit(tgt_loader *l, tgt_error *err);
+
+/* The open transaction committed (also: the server says a COMMIT whose reply
+ * was lost went through): its streams' pending rows count as committed
+ * (METRICs written) and are never sent again. */
+void tgt_loader_txn_committed(tgt_loader *l);
+
 /* Ends the open bulk write (COPY), if any; its rows stay in the open
  * transaction.  Needed before any other statement on the connection. */
 int tgt_loader_end_bulk_write(tgt_loader *l, tgt_error *err);

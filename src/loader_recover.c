@@ -1,9 +1,19 @@
 /*
  * loader_recover.c - when a batch cannot be committed as it was sent.
  *
- * Two failures are recovered instead of ending the run:
+ * These failures are recovered instead of ending the run:
  * - the connection broke (backend terminated, server restarted): reconnect
- *   with retries (retry.c) and send the batch again from the spool;
+ *   with retries (retry.c) and send the batch again from the spool.  When
+ *   it broke during a COMMIT (err->commit_unknown), the server may have
+ *   committed before the reply was lost: its answer (the driver's
+ *   commit_status, asked again while the old session is still finishing,
+ *   for at most a minute) decides.  Committed: the batch is accounted as
+ *   committed (METRICs, dead letters, STATE), nothing is sent again;
+ *   otherwise it is sent again.  Sending it again regardless would load an
+ *   unkeyed stream's rows twice;
+ * - the transaction lost a deadlock or serialization failure to another
+ *   session (err->conflict): roll back, wait a short random time and send
+ *   it again, at most CONFLICT_ATTEMPTS times in all;
  * - the database refused one row of a bulk write and COPY quoted it: the
  *   row is traced back to its input record through the spool; with
  *   invalid_records skip or dead_letter the batch is sent again without it,
@@ -27,6 +37,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "loader_internal.h"
 #include "log.h"
@@ -36,6 +48,22 @@
 #define INVALID_WARNINGS_MAX 20
 /* Recoveries in a row without a commit before the run gives up. */
 #define RECOVERIES_MAX 100
+/* Runs of a transaction that keeps losing deadlocks before the run fails,
+ * and the mean wait before the first retry (doubled for each further one,
+ * randomised by +-50% so two deadlocked runs do not meet again in step). */
+#define CONFLICT_ATTEMPTS 5
+#define CONFLICT_WAIT_MS 100L
+/* Asking whether a COMMIT whose reply was lost went through: the first wait
+ * while the old session still runs the transaction, the longest, and the
+ * most in all before giving up. */
+#define COMMIT_POLL_FIRST_MS 20L
+#define COMMIT_POLL_MAX_MS 1000L
+#define COMMIT_POLL_TOTAL_MS 60000L
+/* What a user can do when a COMMIT's outcome stays unknown. */
+#define UNKNOWN_COMMIT_HINT                                                                        \
+    "Nothing was sent again.  Keyed tables come out right either way when the tap runs again "     \
+    "from the last STATE written; an unkeyed table may then get that batch twice if it did "       \
+    "commit."
 
 static int is_excluded(const tgt_loader *l, unsigned long line_no)
 {
@@ -71,6 +99,8 @@ int tgt_loader_batch_committed(tgt_loader *l, tgt_error *err)
 {
     l->n_excluded = 0;
     l->recoveries = 0;
+    for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order)
+        s->committed_through = 0;
     l->failed_stream = NULL;
     l->merge_failed = NULL;
     tgt_singer_batch_committed(&l->batch);
@@ -143,12 +173,14 @@ static void forget_batch(tgt_loader *l)
 {
     l->driver->ops->rollback(l->driver);
     l->in_txn = 0;
+    l->txn_tables = 0;
     l->copy_stream = NULL;
     l->merge_failed = NULL;
     l->failed_stream = NULL;
     l->buffered = 0;
     l->pending_rows = 0;
     for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order) {
+        s->in_txn = 0;
         tgt_sbuf_reset(&s->chunk);
         s->rows_in_chunk = 0;
         s->rows_pending = 0;
@@ -176,6 +208,8 @@ static int resend(tgt_loader *l, const tgt_stream *only_first_of, unsigned long 
         if (s == NULL)
             return tgt_error_set(err, TGT_ERR_INTERNAL, "spooled record of unknown stream %u",
                                  (unsigned)e.stream_id);
+        if (e.line_no <= s->committed_through)
+            continue; /* committed early, before the connection broke */
         if (s == only_first_of && ++limited_seen > limit)
             continue;
         tgt_message msg;
@@ -211,7 +245,8 @@ static int find_row(tgt_loader *l, const tgt_stream *s, unsigned long row, tgt_s
     int got;
     *seen = 0;
     while ((got = tgt_spool_next(&l->spool, e, err)) == 1) {
-        if (e->stream_id != s->id || is_excluded(l, e->line_no))
+        if (e->stream_id != s->id || is_excluded(l, e->line_no) ||
+            e->line_no <= s->committed_through)
             continue;
         if (++*seen == row)
             return 1;
@@ -291,9 +326,11 @@ static tgt_stream *refused_stream(const tgt_loader *l, const tgt_error *err)
 static int probe(tgt_loader *l, tgt_stream *s, unsigned long k, tgt_error *why, tgt_error *err)
 {
     tgt_log(TGT_LOG_DEBUG, "stream \"%s\": probing with its first %lu records", s->name, k);
+    l->probing = 1;
     int rc = resend(l, s, k, err);
     if (rc == 0)
         rc = tgt_loader_ship_and_merge(l, s, err);
+    l->probing = 0;
     int refused = rc != 0 && refused_stream(l, err) == s;
     forget_batch(l);
     if (refused) {
@@ -375,13 +412,75 @@ static int recover_refused(tgt_loader *l, tgt_error *err)
     return recover_by_bisecting(l, s, l->failed_stream == s ? row : 0, err);
 }
 
+/* After reconnecting from a COMMIT whose reply was lost: 1 when the server
+ * committed that transaction, 0 when it did not, -1 (err set) when it cannot
+ * say or still runs it after COMMIT_POLL_TOTAL_MS (the old session may be
+ * finishing it: the server learns of the broken connection only when it next
+ * talks to it). */
+static int lost_commit_went_through(tgt_loader *l, const tgt_error *lost, tgt_error *err)
+{
+    long waited = 0, wait = COMMIT_POLL_FIRST_MS;
+    for (;;) {
+        tgt_txn_status st;
+        if (l->driver->ops->commit_status(l->driver, &st, err) != 0) {
+            /* lost again while asking: the next round must still ask, not
+             * send the batch again */
+            if (err->connection_lost) {
+                err->commit_unknown = 1;
+                return -1;
+            }
+            break;
+        }
+        if (st == TGT_TXN_COMMITTED || st == TGT_TXN_ABORTED)
+            return st == TGT_TXN_COMMITTED;
+        if (waited >= COMMIT_POLL_TOTAL_MS) {
+            tgt_error_set(err, TGT_ERR_LOAD,
+                          "%s while committing, and %.0f s later the server still runs that "
+                          "transaction: whether it will commit is unknown",
+                          lost->message, (double)waited / 1000.0);
+            break;
+        }
+        if (tgt_retry_sleep_ms(wait) != 0) {
+            tgt_error_set(err, TGT_ERR_INTERRUPTED,
+                          "%s while committing; stopped by a signal while waiting to learn "
+                          "whether that transaction committed",
+                          lost->message);
+            break;
+        }
+        waited += wait;
+        wait = wait * 2 > COMMIT_POLL_MAX_MS ? COMMIT_POLL_MAX_MS : wait * 2;
+    }
+    tgt_error_hint(err, "%s", UNKNOWN_COMMIT_HINT);
+    return -1;
+}
+
+/* The transaction whose COMMIT reply was lost did commit: account it, then
+ * finish the commit point, or send again what an early commit left
+ * uncommitted. */
+static int settle_lost_commit(tgt_loader *l, tgt_error *err)
+{
+    tgt_log(TGT_LOG_INFO, "the server had committed that transaction: nothing of it is sent "
+                          "again");
+    tgt_loader_txn_committed(l);
+    if (l->pending_rows == 0)
+        return tgt_loader_commit_point(l, err);
+    return replay(l, err);
+}
+
 static int recover_connection(tgt_loader *l, tgt_error *err)
 {
     tgt_error lost = *err;
     tgt_error_init(err);
-    tgt_log(TGT_LOG_WARN, "%s; reconnecting to send the %lu uncommitted records again",
-            lost.message, l->spool.count);
-    forget_batch(l);
+    if (lost.commit_unknown) {
+        tgt_log(TGT_LOG_WARN,
+                "%s while committing; reconnecting to ask the server whether that transaction "
+                "committed",
+                lost.message);
+    } else {
+        tgt_log(TGT_LOG_WARN, "%s; reconnecting to send the %lu uncommitted records again",
+                lost.message, l->spool.count);
+        forget_batch(l);
+    }
     if (tgt_connect_with_retry(l->driver, l->cfg, err) != 0) {
         char why[TGT_ERROR_MESSAGE_MAX];
         snprintf(why, sizeof(why), "%s", err->message);
@@ -390,16 +489,69 @@ static int recover_connection(tgt_loader *l, tgt_error *err)
         tgt_error_set(err,
                       reconnect.code == TGT_ERR_INTERRUPTED ? TGT_ERR_INTERRUPTED : TGT_ERR_LOAD,
                       "%s, and reconnecting failed: %s", lost.message, why);
-        tgt_error_hint(err, "Nothing after the last STATE written was committed; run again "
-                            "from it.");
+        if (lost.commit_unknown)
+            tgt_error_hint(err, "%s", UNKNOWN_COMMIT_HINT);
+        else
+            tgt_error_hint(err, "Nothing after the last STATE written was committed; run again "
+                                "from it.");
         return -1;
     }
+    if (lost.commit_unknown) {
+        int committed = lost_commit_went_through(l, &lost, err);
+        if (committed < 0)
+            return -1;
+        if (committed)
+            return settle_lost_commit(l, err);
+        tgt_log(TGT_LOG_INFO, "the server rolled that transaction back: sending it again");
+        forget_batch(l);
+    }
+    return replay(l, err);
+}
+
+/* The wait before conflict retry number `attempt` (1, 2, ...): the mean
+ * doubles each time, the jitter keeps two colliding runs out of step. */
+static long conflict_wait_ms(unsigned attempt)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    unsigned seed = (unsigned)now.tv_nsec ^ ((unsigned)getpid() * 2654435761u);
+    long mean = CONFLICT_WAIT_MS << (attempt - 1);
+    return mean / 2 + (long)((unsigned long)rand_r(&seed) % (unsigned long)mean);
+}
+
+/* A deadlock or serialization failure rolled the transaction back: run it
+ * again after a short wait, or give up after CONFLICT_ATTEMPTS runs. */
+static int recover_conflict(tgt_loader *l, tgt_error *err)
+{
+    if (++l->conflicts >= CONFLICT_ATTEMPTS) {
+        err->conflict = 0; /* given up: no longer recoverable */
+        size_t used = strlen(err->message);
+        snprintf(err->message + used, sizeof(err->message) - used,
+                 " (the transaction was run %d times)", CONFLICT_ATTEMPTS);
+        return -1;
+    }
+    tgt_error conflict = *err;
+    tgt_error_init(err);
+    /* the detail names the other process, over several lines: one log line */
+    for (char *c = conflict.detail; *c != '\0'; c++) {
+        if (*c == '\n' || *c == '\r' || *c == '\t')
+            *c = ' ';
+    }
+    long wait = conflict_wait_ms(l->conflicts);
+    tgt_log(TGT_LOG_WARN,
+            "%s%s%s%s; rolled back, sending the %lu uncommitted records again in %ld ms "
+            "(attempt %u of %d)",
+            conflict.message, conflict.detail[0] ? " (" : "", conflict.detail,
+            conflict.detail[0] ? ")" : "", l->spool.count, wait, l->conflicts + 1,
+            CONFLICT_ATTEMPTS);
+    forget_batch(l);
+    (void)tgt_retry_sleep_ms(wait); /* a stop signal only cuts the wait short */
     return replay(l, err);
 }
 
 static int recoverable(const tgt_loader *l, const tgt_error *err)
 {
-    return err->connection_lost || refused_stream(l, err) != NULL;
+    return err->connection_lost || err->conflict || refused_stream(l, err) != NULL;
 }
 
 int tgt_loader_recover(tgt_loader *l, tgt_error *err)
@@ -407,7 +559,9 @@ int tgt_loader_recover(tgt_loader *l, tgt_error *err)
     /* the replay itself may lose the connection again or meet the next
      * refused row: each round recovers from what stopped the previous one */
     while (l->connected && recoverable(l, err) && ++l->recoveries <= RECOVERIES_MAX) {
-        int rc = err->connection_lost ? recover_connection(l, err) : recover_refused(l, err);
+        int rc = err->connection_lost ? recover_connection(l, err)
+                 : err->conflict      ? recover_conflict(l, err)
+                                      : recover_refused(l, err);
         if (rc == 0)
             return 0;
     }

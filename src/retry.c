@@ -138,3 +138,8 @@ int tgt_connect_with_retry(tgt_driver *d, const tgt_config *cfg, tgt_error *err)
         return give(err, &last);
     }
 }
+
+int tgt_retry_sleep_ms(long ms)
+{
+    return sleep_unless_stopped(ms);
+}

@@ -49,4 +49,9 @@ long tgt_retry_delay_ms(long first_ms, long retry);
  * Returns 0 once connected. */
 int tgt_connect_with_retry(tgt_driver *d, const tgt_config *cfg, tgt_error *err);
 
+/* Sleeps ms milliseconds, cut short by SIGINT/SIGTERM: -1 when a stop
+ * signal was seen (before or during the wait), else 0.  For the loader's
+ * other waits (a deadlock retry, a lost COMMIT's outcome). */
+int tgt_retry_sleep_ms(long ms);
+
 #endif

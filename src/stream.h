@@ -55,6 +55,12 @@ typedef struct tgt_stream {
     size_t bad_extracted_at;     /* time_extracted values that were not timestamps */
     unsigned long bad_extracted_line; /* input line of the first of them */
     int extracted_warned;
+    int in_txn;                  /* some of its rows are in the open transaction */
+    unsigned long last_line;     /* input line of its record last put into the batch */
+    /* Its records of this batch up to this input line are committed already
+     * (the open transaction reached the driver's table limit and was
+     * committed before the commit point): never sent again.  0: none. */
+    unsigned long committed_through;
 
     struct tgt_stream *next_in_bucket;
     struct tgt_stream *next_in_order; /* registration order, for stable output */

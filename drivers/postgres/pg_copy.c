@@ -5,11 +5,16 @@
  *
  * A staging table is "pg_temp"."tgt_stage_<8 hex>" (see pg_cache.c), made
  * LIKE the target table plus the trailing "target-pg sequence" bigint and
- * "target-pg present" text (driver.h), ON COMMIT DELETE ROWS so every commit
- * empties it.  It is re-created (dropped first) whenever
- * the table's shape_version differs from the one it was made for, and after a
- * rollback, which may have taken it away.  The COPY statement per (table,
- * shape, mode) is cached so starting a COPY builds nothing.
+ * "target-pg present" text (driver.h), ON COMMIT DROP: it lives only in the
+ * transaction that stages rows in it.  Staging tables that outlived their
+ * transaction (ON COMMIT DELETE ROWS, as before) cost every later commit a
+ * lock and a truncation each (the server empties all of them), and at the end
+ * of the session one transaction must drop them all: with a few thousand
+ * streams both fail with "out of shared memory" (and the leftover temporary
+ * schema then fails the next session that gets it).  Creating one per
+ * transaction costs one catalog insert per keyed stream and commit.  The COPY
+ * statement per (table, shape, mode) is cached so starting a COPY builds
+ * nothing.
  *
  * The rows themselves are already COPY text (copy.h): they are passed on
  * untouched.  Errors in the data surface at write_end, with the server's
@@ -37,13 +42,11 @@ static int ensure_stage(pg_driver *d, const tgt_table *t, pg_table_cache *tc, tg
     pg_sql_ident(d, sb, tc->stage);
     tgt_sbuf_append_str(sb, " (LIKE ");
     pg_sql_qualified(d, sb, t->schema, t->name);
-    tgt_sbuf_append_str(sb, " INCLUDING DEFAULTS) ON COMMIT DELETE ROWS; ALTER TABLE pg_temp.");
-    pg_sql_ident(d, sb, tc->stage);
-    tgt_sbuf_append_str(sb, " ADD COLUMN ");
+    tgt_sbuf_append_str(sb, " INCLUDING DEFAULTS, ");
     pg_sql_ident(d, sb, PG_SEQ_COLUMN);
-    tgt_sbuf_append_str(sb, " bigint, ADD COLUMN ");
+    tgt_sbuf_append_str(sb, " bigint, ");
     pg_sql_ident(d, sb, PG_PRESENT_COLUMN);
-    tgt_sbuf_append_str(sb, " text");
+    tgt_sbuf_append_str(sb, " text) ON COMMIT DROP");
     if (pg_sql_check(d, sb, err) < 0)
         return -1;
     tgt_log(TGT_LOG_DEBUG, "creating staging table %s for \"%s\".\"%s\" (shape %lu)", tc->stage,

@@ -7,6 +7,11 @@
  * warnings and errors reported back (routed through the logger, never printed
  * by libpq).  The other operations live in pg_ddl.c, pg_copy.c and
  * pg_merge.c; see pg_internal.h for the map.
+ *
+ * Every transaction learns its server id at BEGIN, so that a COMMIT whose
+ * reply the network lost can be looked up (txid_status) after reconnecting
+ * instead of guessed.  How many tables one transaction may write to comes
+ * from the server's lock settings, read once per connection.
  */
 #include "pg_internal.h"
 
@@ -82,6 +87,44 @@ static int connect_failure_is_transient(PGconn *conn, const char *msg)
         if (strstr(msg, permanent[i]) != NULL)
             return 0;
     return !PQconnectionUsedPassword(conn);
+}
+
+/* Locks a table may cost one transaction: the table, its primary key and
+ * TOAST table (with its index), the staging table with its TOAST table and
+ * index (measured with pg_locks: 6 for a keyed stream; 8 leaves room for a
+ * second index). */
+#define PG_LOCKS_PER_TABLE 8
+/* The share of the server's lock table one transaction may use. */
+#define PG_LOCK_TABLE_SHARE 8
+
+/* How many tables one transaction may write to.  The lock table has
+ * max_locks_per_transaction x (max_connections + max_prepared_transactions)
+ * slots shared by every session (a transaction past them fails with "out of
+ * shared memory"); target-pg takes at most an eighth of it, and at least
+ * max_locks_per_transaction, the share the server promises every
+ * transaction.  Default settings: 64 x 100 / 8 = 800 locks, 100 tables. */
+static int read_lock_budget(pg_driver *d, tgt_error *err)
+{
+    PGresult *res = pg_exec(d,
+                            "SELECT current_setting('max_locks_per_transaction')::bigint, "
+                            "current_setting('max_connections')::bigint + "
+                            "current_setting('max_prepared_transactions')::bigint",
+                            PGRES_TUPLES_OK, err, "while reading the server's lock settings");
+    if (res == NULL)
+        return -1;
+    long long per_txn = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    long long sessions = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 1), NULL, 10) : 0;
+    PQclear(res);
+    long long locks = per_txn * sessions / PG_LOCK_TABLE_SHARE;
+    if (locks < per_txn)
+        locks = per_txn;
+    long long tables = locks / PG_LOCKS_PER_TABLE;
+    d->tables_per_txn = tables < 1 ? 1 : (size_t)tables;
+    tgt_log(TGT_LOG_DEBUG,
+            "max_locks_per_transaction %lld, %lld sessions: one transaction writes at most %zu "
+            "tables",
+            per_txn, sessions, d->tables_per_txn);
+    return 0;
 }
 
 static int pg_connect(tgt_driver *base, const tgt_config *cfg, tgt_error *err)
@@ -168,6 +211,13 @@ static int pg_connect(tgt_driver *base, const tgt_config *cfg, tgt_error *err)
         d->conn = NULL;
         return -1;
     }
+    if (read_lock_budget(d, err) < 0) {
+        if (fresh && PQstatus(d->conn) == CONNECTION_BAD)
+            err->transient = 1;
+        PQfinish(d->conn);
+        d->conn = NULL;
+        return -1;
+    }
     const char *version = PQparameterStatus(conn, "server_version");
     tgt_log(TGT_LOG_INFO, "connected to PostgreSQL %s at %s:%s database %s as %s",
             version ? version : "(unknown version)", PQhost(conn), PQport(conn), PQdb(conn),
@@ -178,7 +228,17 @@ static int pg_connect(tgt_driver *base, const tgt_config *cfg, tgt_error *err)
 static int pg_begin(tgt_driver *base, tgt_error *err)
 {
     pg_driver *d = (pg_driver *)base;
-    return pg_command(d, "BEGIN", err, "while starting a transaction");
+    d->xid[0] = '\0';
+    /* the transaction id comes in the same round trip: if the COMMIT reply
+     * is lost, commit_status asks the server about it by this id */
+    PGresult *res = pg_exec(d, "BEGIN; SELECT txid_current()", PGRES_TUPLES_OK, err,
+                            "while starting a transaction");
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) == 1)
+        snprintf(d->xid, sizeof(d->xid), "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return 0;
 }
 
 static int pg_commit(tgt_driver *base, tgt_error *err)
@@ -186,22 +246,58 @@ static int pg_commit(tgt_driver *base, tgt_error *err)
     pg_driver *d = (pg_driver *)base;
     if (d->copying != NULL)
         return tgt_error_set(err, TGT_ERR_INTERNAL, "PostgreSQL: commit while a COPY is open");
+    int fresh = !tgt_error_is_set(err);
     PGresult *res = pg_exec(d, "COMMIT", PGRES_COMMAND_OK, err, "while committing");
+    /* committed or not, the transaction is over, and with it every staging
+     * table it created (ON COMMIT DROP) */
+    pg_cache_forget_stages(d);
     if (res == NULL) {
-        /* the transaction is gone, and with it any staging table it created */
-        pg_cache_forget_stages(d);
+        /* the COMMIT may have reached the server and taken effect: only the
+         * server can say (commit_status) */
+        if (fresh && err->connection_lost && d->xid[0] != '\0')
+            err->commit_unknown = 1;
         return -1;
     }
     /* COMMIT of a failed transaction "succeeds" with the tag ROLLBACK */
     int rolled_back = strcmp(PQcmdStatus(res), "ROLLBACK") == 0;
     PQclear(res);
     if (rolled_back) {
-        pg_cache_forget_stages(d);
         tgt_error_set(err, TGT_ERR_LOAD, "PostgreSQL: the transaction was rolled back");
         tgt_error_where(err, "while committing");
         return -1;
     }
     return 0;
+}
+
+static int pg_commit_status(tgt_driver *base, tgt_txn_status *out, tgt_error *err)
+{
+    pg_driver *d = (pg_driver *)base;
+    if (d->xid[0] == '\0')
+        return tgt_error_set(err, TGT_ERR_INTERNAL, "PostgreSQL: no transaction to ask about");
+    const char *values[1] = {d->xid};
+    PGresult *res = pg_exec_params(d, "SELECT txid_status($1::bigint)", 1, values, PGRES_TUPLES_OK,
+                                   err, "while asking whether transaction %s committed", d->xid);
+    if (res == NULL)
+        return -1;
+    const char *st = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ? PQgetvalue(res, 0, 0) : "";
+    int rc = 0;
+    if (strcmp(st, "committed") == 0)
+        *out = TGT_TXN_COMMITTED;
+    else if (strcmp(st, "aborted") == 0)
+        *out = TGT_TXN_ABORTED;
+    else if (strcmp(st, "in progress") == 0)
+        *out = TGT_TXN_IN_PROGRESS;
+    else
+        rc = tgt_error_set(err, TGT_ERR_LOAD,
+                           "PostgreSQL no longer knows whether transaction %s committed", d->xid);
+    PQclear(res);
+    return rc;
+}
+
+static size_t pg_tables_per_transaction(tgt_driver *base)
+{
+    const pg_driver *d = (const pg_driver *)base;
+    return d->tables_per_txn > 0 ? d->tables_per_txn : 1;
 }
 
 static void pg_rollback(tgt_driver *base)
@@ -242,6 +338,9 @@ static const tgt_driver_ops pg_ops = {
     .begin = pg_begin,
     .commit = pg_commit,
     .rollback = pg_rollback,
+    .commit_status = pg_commit_status,
+    .tables_per_transaction = pg_tables_per_transaction,
+    .lock_for_merge = pg_lock_for_merge,
     .write_begin = pg_write_begin,
     .write_data = pg_write_data,
     .write_end = pg_write_end,

@@ -6,7 +6,9 @@
  * for a missing privilege, a statement or lock timeout or temp_file_limit,
  * one saying what to do), and a "where" naming what the driver was doing
  * (or, for COPY, the server's CONTEXT line).  A connection that has gone
- * away is reported as "connection to PostgreSQL lost: ...".
+ * away is reported as "connection to PostgreSQL lost: ...".  The failure is
+ * classified for the core (driver.h): a lost connection, a deadlock or
+ * serialization failure (conflict), the row a COPY refused.
  * These helpers clear every result they do not hand back; a result they do
  * hand back belongs to the caller.
  */
@@ -65,7 +67,17 @@ static void add_hint(pg_driver *d, tgt_error *err, const char *primary)
     else if (strcmp(err->sqlstate, "55P03") == 0)
         tgt_error_hint(err, "Another session holds a lock on the table for longer than "
                             "lock_timeout allows (see pg_locks and pg_stat_activity).");
-    else if (strcmp(err->sqlstate, "53400") == 0 && strstr(primary, "temp_file_limit") != NULL)
+    else if (strcmp(err->sqlstate, "40P01") == 0) {
+        /* the server's own hint only points at its log; name the other
+         * session from the DETAIL ("...; blocked by process 123.") */
+        const char *by = strstr(err->detail, "blocked by process ");
+        long pid = by != NULL ? strtol(by + strlen("blocked by process "), NULL, 10) : 0;
+        if (pid > 0)
+            snprintf(err->hint, sizeof(err->hint),
+                     "Another session (PostgreSQL process %ld, see pg_stat_activity) writes the "
+                     "same rows in another order; the server log has both statements.",
+                     pid);
+    } else if (strcmp(err->sqlstate, "53400") == 0 && strstr(primary, "temp_file_limit") != NULL)
         tgt_error_hint(err, "The statement spilled more than temp_file_limit to temporary files "
                             "(merging a keyed stream sorts its whole batch): lower "
                             "batch_size_rows, or raise temp_file_limit or work_mem for this "
@@ -125,6 +137,10 @@ int pg_fail(pg_driver *d, const PGresult *res, int prefer_context, tgt_error *er
          * restart) before libpq notices the socket is gone */
         if (strncmp(err->sqlstate, "08", 2) == 0 || strncmp(err->sqlstate, "57P0", 4) == 0)
             err->connection_lost = 1;
+        /* deadlock_detected, serialization_failure: the transaction lost a
+         * race with another session and may succeed when run again */
+        if (strcmp(err->sqlstate, "40P01") == 0 || strcmp(err->sqlstate, "40001") == 0)
+            err->conflict = 1;
         const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
         if (detail != NULL)
             tgt_error_detail(err, "%s", detail);

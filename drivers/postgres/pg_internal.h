@@ -5,7 +5,7 @@
  *
  * Files:
  *   pg_driver.c  the ops table, tgt_postgres_driver_new, connect/free and
- *                transactions
+ *                transactions (with commit_status after a lost COMMIT reply)
  *   pg_exec.c    running a statement and turning a failure into a tgt_error
  *   pg_sql.c     quoting identifiers and literals into a tgt_sbuf
  *   pg_cache.c   what the driver remembers per table (staging table, cached
@@ -13,7 +13,7 @@
  *   pg_ddl.c     describe_table, ensure_schema, create_table, add_column,
  *                alter_column_type
  *   pg_copy.c    write_begin / write_data / write_end and staging tables
- *   pg_merge.c   merge
+ *   pg_merge.c   merge, lock_for_merge
  *   pg_merge_partial.c  the merge of a batch whose records omit properties
  *   pg_version.c activate_version (ACTIVATE_VERSION)
  *   pg_keys.c    set_primary_key (moving a key)
@@ -68,6 +68,12 @@ typedef struct pg_driver {
     /* Why the last quoting failed when it was not memory (e.g. an invalid
      * multibyte character); reported and cleared by pg_sql_check. */
     char quote_error[256];
+    /* The server's id of the transaction begin() opened last (txid_current(),
+     * decimal), kept across a reconnect so commit_status can ask about it;
+     * "" when none. */
+    char xid[32];
+    /* tables_per_transaction(), from the server's lock settings at connect. */
+    size_t tables_per_txn;
 } pg_driver;
 
 /* ---- pg_exec.c ---------------------------------------------------------- */
@@ -178,6 +184,7 @@ void pg_merge_append_compared(pg_driver *d, tgt_sbuf *sb, const tgt_column *c,
  * (pg_merge's `partial`), built into sb. */
 void pg_merge_build_partial(pg_driver *d, tgt_sbuf *sb, const tgt_table *t,
                             const pg_table_cache *tc);
+int pg_lock_for_merge(tgt_driver *base, const tgt_table **tables, size_t n, tgt_error *err);
 
 /* pg_version.c, pg_keys.c, pg_swap.c */
 int pg_activate_version(tgt_driver *base, const char *schema, const char *table,

@@ -21,12 +21,21 @@
  * properties) takes the other form of pg_merge_partial.c.  The statements are
  * cached per table shape (pg_cache.c).
  *
- * Called inside the core's transaction at the commit point; the stage is
- * emptied by that COMMIT (ON COMMIT DELETE ROWS).
+ * Called inside the core's transaction at the commit point; the stage goes
+ * with that COMMIT (ON COMMIT DROP, pg_copy.c).
+ *
+ * lock_for_merge first takes SHARE UPDATE EXCLUSIVE on every table about to
+ * be merged, in (schema, name) order.  That mode conflicts with itself but
+ * not with INSERT/UPDATE/DELETE: two target-pg runs merging into the same
+ * tables take turns (the second waits for the first's COMMIT) instead of
+ * locking rows in opposite orders and deadlocking, while other writers are
+ * not held up.  The merges themselves keep the stream order, so a child
+ * table's rows still come after its parent's in one transaction.
  */
 #include "pg_internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "error.h"
 
@@ -251,4 +260,47 @@ int pg_merge(tgt_driver *base, const tgt_table *t, int partial, unsigned long *c
         *changed = strtoul(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);
     return 0;
+}
+
+static int by_qualified_name(const void *a, const void *b)
+{
+    const tgt_table *x = *(const tgt_table *const *)a;
+    const tgt_table *y = *(const tgt_table *const *)b;
+    int c = strcmp(x->schema, y->schema);
+    return c != 0 ? c : strcmp(x->name, y->name);
+}
+
+int pg_lock_for_merge(tgt_driver *base, const tgt_table **tables, size_t n, tgt_error *err)
+{
+    pg_driver *d = (pg_driver *)base;
+    if (n == 0)
+        return 0;
+    /* the same order in every run, whatever order the streams came in */
+    qsort(tables, n, sizeof(*tables), by_qualified_name);
+    tgt_sbuf *sb = &d->sql;
+    tgt_sbuf_reset(sb);
+    tgt_sbuf_append_str(sb, "LOCK TABLE ");
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            tgt_sbuf_append_str(sb, ", ");
+        pg_sql_qualified(d, sb, tables[i]->schema, tables[i]->name);
+    }
+    tgt_sbuf_append_str(sb, " IN SHARE UPDATE EXCLUSIVE MODE");
+    if (pg_sql_check(d, sb, err) < 0)
+        return -1;
+    /* the server's error names the table without its schema: name them all
+     * (as many as fit) */
+    char names[TGT_ERROR_WHERE_MAX - 64];
+    size_t used = 0, named = 0;
+    for (; named < n; named++) {
+        int w = snprintf(names + used, sizeof(names) - used, "%s\"%s\".\"%s\"",
+                         named > 0 ? ", " : "", tables[named]->schema, tables[named]->name);
+        if (w < 0 || (size_t)w >= sizeof(names) - used - 24)
+            break;
+        used += (size_t)w;
+    }
+    names[used] = '\0';
+    if (named < n)
+        snprintf(names + used, sizeof(names) - used, " and %zu more", n - named);
+    return pg_command(d, tgt_sbuf_str(sb), err, "while locking %s for the merge", names);
 }
