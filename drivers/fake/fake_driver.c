@@ -14,7 +14,7 @@
 #include <string.h>
 
 #define FAKE_MAX_COLUMNS 512
-#define FAKE_OPS 17
+#define FAKE_OPS 20
 
 typedef struct fake_column {
     char name[TGT_IDENT_MAX + 1];
@@ -70,13 +70,16 @@ typedef struct fake_driver {
     char refuse_column[TGT_IDENT_MAX + 1];
     char *refuse_value;
     unsigned long refused_at; /* first refused row of the open write (0: none) */
+    size_t tables_per_txn;
+    tgt_txn_status last_commit; /* what became of the last COMMIT that was cut off */
 } fake_driver;
 
 static const char *const op_names[FAKE_OPS] = {
     "connect",     "describe_table", "ensure_schema",    "create_table", "add_column",
     "alter_column_type", "begin",    "commit",           "rollback",     "write_begin",
     "write_data",  "write_end",      "merge",            "activate_version",
-    "set_primary_key", "drop_table", "replace_table",
+    "set_primary_key", "drop_table", "replace_table", "commit_status", "tables_per_transaction",
+    "lock_for_merge",
 };
 
 static int op_index(const char *op)
@@ -227,6 +230,12 @@ static int fail_with(fake_driver *d, tgt_fake_failure how, const char *op, tgt_e
         d->connected = 0;
         tgt_error_set(err, TGT_ERR_LOAD, "fake: connection lost during %s", op);
         err->connection_lost = 1;
+        return -1;
+    }
+    if (how == TGT_FAKE_CONFLICT) {
+        tgt_error_set(err, TGT_ERR_LOAD, "fake: deadlock detected during %s", op);
+        tgt_error_sqlstate(err, "40P01");
+        err->conflict = 1;
         return -1;
     }
     tgt_error_set(err, TGT_ERR_LOAD, "fake: %s failed", op);
@@ -479,14 +488,49 @@ static int fake_commit(tgt_driver *base, tgt_error *err)
     fake_driver *d = (fake_driver *)base;
     tgt_fake_failure after;
     if (enter(d, op_index("commit"), &after, err) != 0) {
-        if (err->connection_lost)
-            discard_transaction(d, 1);
+        if (err->connection_lost && d->in_txn) {
+            /* the COMMIT never reached the server: rolled back */
+            err->commit_unknown = 1;
+            d->last_commit = TGT_TXN_ABORTED;
+        }
+        discard_transaction(d, 1);
         return -1;
     }
     discard_transaction(d, 0);
-    if (after == TGT_FAKE_LOST_AFTER)
-        return fail_with(d, after, "commit", err);
+    if (after == TGT_FAKE_LOST_AFTER) {
+        d->last_commit = TGT_TXN_COMMITTED; /* only the reply was lost */
+        fail_with(d, after, "commit", err);
+        err->commit_unknown = 1;
+        return -1;
+    }
     return 0;
+}
+
+static int fake_commit_status(tgt_driver *base, tgt_txn_status *out, tgt_error *err)
+{
+    fake_driver *d = (fake_driver *)base;
+    tgt_fake_failure after;
+    if (enter(d, op_index("commit_status"), &after, err) != 0)
+        return -1;
+    *out = d->last_commit;
+    return 0;
+}
+
+static size_t fake_tables_per_transaction(tgt_driver *base)
+{
+    fake_driver *d = (fake_driver *)base;
+    d->calls[op_index("tables_per_transaction")]++;
+    return d->tables_per_txn;
+}
+
+static int fake_lock_for_merge(tgt_driver *base, const tgt_table **tables, size_t n,
+                               tgt_error *err)
+{
+    fake_driver *d = (fake_driver *)base;
+    tgt_fake_failure after;
+    (void)tables;
+    (void)n;
+    return enter(d, op_index("lock_for_merge"), &after, err);
 }
 
 static void fake_rollback(tgt_driver *base)
@@ -866,6 +910,9 @@ static const tgt_driver_ops fake_ops = {
     .begin = fake_begin,
     .commit = fake_commit,
     .rollback = fake_rollback,
+    .commit_status = fake_commit_status,
+    .tables_per_transaction = fake_tables_per_transaction,
+    .lock_for_merge = fake_lock_for_merge,
     .write_begin = fake_write_begin,
     .write_data = fake_write_data,
     .write_end = fake_write_end,
@@ -884,6 +931,7 @@ tgt_driver *tgt_fake_driver_new(tgt_error *err)
         return NULL;
     }
     d->base.ops = &fake_ops;
+    d->tables_per_txn = 1000;
     tgt_sbuf_init(&d->log);
     tgt_sbuf_init(&d->pending);
     return &d->base;
@@ -910,6 +958,11 @@ int tgt_fake_refuse_value(tgt_driver *base, const char *column, const char *valu
     snprintf(d->refuse_column, sizeof(d->refuse_column), "%s", column);
     d->refuse_value = strdup(value);
     return d->refuse_value == NULL ? -1 : 0;
+}
+
+void tgt_fake_set_tables_per_transaction(tgt_driver *base, size_t n)
+{
+    ((fake_driver *)base)->tables_per_txn = n;
 }
 
 unsigned tgt_fake_calls(const tgt_driver *base, const char *op)

@@ -11,7 +11,9 @@
  * per key.  Every call is counted and logged (tgt_fake_calls), and any call
  * can be made to fail on demand (tgt_fake_fail_at) the way a real driver
  * reports failures: a lost connection (every later call fails until
- * connect()), a refused row (with its bulk row number), or a plain error.
+ * connect(); a COMMIT cut off this way is commit_unknown, and
+ * commit_status() then tells whether it took effect), a refused row (with
+ * its bulk row number), a deadlock, or a plain error.
  *
  * Linked into the unit tests only; the target-pg binary never contains it.
  */
@@ -29,7 +31,9 @@ typedef enum tgt_fake_failure {
                         * other calls: as TGT_FAKE_LOST */
     TGT_FAKE_REFUSED,  /* write_data: the database refused a row (bulk_row set); other
                         * calls: as TGT_FAKE_ERROR */
-    TGT_FAKE_ERROR     /* any call: a plain database error */
+    TGT_FAKE_ERROR,    /* any call: a plain database error */
+    TGT_FAKE_CONFLICT  /* any call: a deadlock with another session (err->conflict); the
+                        * transaction is rolled back */
 } tgt_fake_failure;
 
 /* A new, empty fake warehouse (not connected).  NULL on allocation failure.
@@ -48,6 +52,9 @@ void tgt_fake_fail_at(tgt_driver *d, const char *op, unsigned n, tgt_fake_failur
  * write, or at merge for staged rows, naming no row (SQLSTATE 23503).
  * Returns -1 on allocation failure. */
 int tgt_fake_refuse_value(tgt_driver *d, const char *column, const char *value);
+
+/* What tables_per_transaction() answers (default 1000). */
+void tgt_fake_set_tables_per_transaction(tgt_driver *d, size_t n);
 
 /* How many times operation `op` was called so far. */
 unsigned tgt_fake_calls(const tgt_driver *d, const char *op);

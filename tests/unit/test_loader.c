@@ -224,6 +224,73 @@ static void test_lost_commit_is_replayed(void **state)
     assert_string_equal(states(fx), "5\n");
 }
 
+/* The connection breaks after the server committed but before its reply
+ * arrived: the server is asked, and nothing is sent again (an unkeyed
+ * stream would get its rows twice). */
+static void test_lost_commit_reply_is_not_replayed(void **state)
+{
+    fixture *fx = *state;
+    start(fx);
+    feed_ok(fx, APPEND_SCHEMA);
+    feed_records(fx, "a", 1, 5);
+    feed_ok(fx, "{\"type\":\"STATE\",\"value\":5}");
+    tgt_fake_fail_at(fx->driver, "commit", 1, TGT_FAKE_LOST_AFTER, 0);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "a"), 5);
+    assert_int_equal(tgt_fake_calls(fx->driver, "commit_status"), 1);
+    assert_int_equal(tgt_fake_calls(fx->driver, "commit"), 1);
+    assert_string_equal(states(fx), "5\n");
+}
+
+/* A deadlock with another session: rolled back and run again. */
+static void test_conflict_is_retried(void **state)
+{
+    fixture *fx = *state;
+    start(fx);
+    feed_ok(fx, KEYED_SCHEMA);
+    feed_records(fx, "k", 1, 4);
+    feed_ok(fx, "{\"type\":\"STATE\",\"value\":4}");
+    tgt_fake_fail_at(fx->driver, "merge", 1, TGT_FAKE_CONFLICT, 0);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "k"), 4);
+    assert_int_equal(tgt_fake_calls(fx->driver, "merge"), 2);
+    assert_string_equal(states(fx), "4\n");
+}
+
+/* More streams than one transaction may touch: the open transaction is
+ * committed early, but STATE waits for the commit point, and nothing
+ * committed early is sent again when a later part must be replayed. */
+static void test_tables_per_transaction(void **state)
+{
+    fixture *fx = *state;
+    start(fx);
+    tgt_fake_set_tables_per_transaction(fx->driver, 2);
+    char line[512];
+    for (int i = 0; i < 5; i++) {
+        snprintf(line, sizeof(line),
+                 "{\"type\":\"SCHEMA\",\"stream\":\"s%d\",\"key_properties\":[],\"schema\":{"
+                 "\"properties\":{\"id\":{\"type\":\"integer\"},\"v\":{\"type\":\"string\"}}}}",
+                 i);
+        feed_ok(fx, line);
+    }
+    for (int i = 0; i < 5; i++) {
+        snprintf(line, sizeof(line), "s%d", i);
+        feed_records(fx, line, 1, 2);
+    }
+    feed_ok(fx, "{\"type\":\"STATE\",\"value\":\"all\"}");
+    assert_string_equal(states(fx), "");
+    /* the second of the (at least three) transactions of the commit point
+     * is cut off before its COMMIT reaches the server */
+    tgt_fake_fail_at(fx->driver, "commit", 2, TGT_FAKE_LOST, 0);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    assert_true(tgt_fake_calls(fx->driver, "commit") >= 4);
+    for (int i = 0; i < 5; i++) {
+        snprintf(line, sizeof(line), "s%d", i);
+        assert_int_equal(tgt_fake_row_count(fx->driver, "public", line), 2);
+    }
+    assert_string_equal(states(fx), "\"all\"\n");
+}
+
 /* The connection breaks in the middle of a bulk write. */
 static void test_lost_write_is_replayed(void **state)
 {
@@ -411,6 +478,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_newest_record_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_absent_keeps_stored_value, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_commit_is_replayed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_commit_reply_is_not_replayed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conflict_is_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tables_per_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_write_is_replayed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_commit_writes_no_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_row_fails_naming_line, setup, teardown),
