@@ -34,6 +34,9 @@ CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 DRIVER_SRC := $(wildcard drivers/postgres/*.c)
 DRIVER_OBJ := $(DRIVER_SRC:%.c=$(BUILD)/%.o)
 FAKE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard drivers/fake/*.c))
+# The PostgreSQL row encoder needs no libpq: the unit tests and the fuzz
+# target of COPY encoding link it on its own.
+PG_ENCODE_OBJ := $(BUILD)/drivers/postgres/pg_encode.o
 MAIN_OBJ := $(BUILD)/src/main.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -53,9 +56,10 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) $(FAKE_OBJ)
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) $(FAKE_OBJ) $(PG_ENCODE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $< $(CORE_OBJ) $(FAKE_OBJ) $(LDFLAGS_ALL) \
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $< $(CORE_OBJ) $(FAKE_OBJ) $(PG_ENCODE_OBJ) \
+	    $(LDFLAGS_ALL) \
 	    $(CORE_LIBS) -lcmocka
 
 unit-bins: $(UNIT_BIN)
@@ -161,10 +165,11 @@ fuzz:
 
 fuzz-bins: $(FUZZ_NAMES:%=$(BUILD)/fuzz_%)
 
-$(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(CORE_OBJ)
+$(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(CORE_OBJ) $(PG_ENCODE_OBJ)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CORE_LIBS)
 
-$(BUILD)/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay_main.o $(CORE_OBJ)
+$(BUILD)/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay_main.o $(CORE_OBJ) \
+                       $(PG_ENCODE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CORE_LIBS)
 

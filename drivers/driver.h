@@ -37,6 +37,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "row.h"
 #include "sbuf.h"
 #include "table.h"
 
@@ -56,6 +57,10 @@ typedef struct tgt_driver tgt_driver;
 
 typedef struct tgt_driver_ops {
     const char *name;
+
+    /* The row writer (row.h): how the core's checked values become the
+     * bytes write_data takes.  Static; never NULL. */
+    const tgt_row_ops *rows;
 
     /* Connects using cfg.  Errors name host/port/db but never a password. */
     int (*connect)(tgt_driver *d, const tgt_config *cfg, tgt_error *err);

@@ -13,6 +13,8 @@
  */
 #include "datetime.h"
 
+#include <string.h>
+
 static const char FORM_TIMESTAMP[] = "not an ISO 8601 date-time";
 static const char FORM_DATE[] = "not an ISO 8601 date (YYYY-MM-DD)";
 static const char FORM_TIME[] = "not an ISO 8601 time";
@@ -93,8 +95,9 @@ static const char *day_reason(int day, int month)
     }
 }
 
-/* YYYY-MM-DD in s[0..10); the caller has checked that 10 bytes exist. */
-static int check_ymd(const char *s, const char *form, const char **why)
+/* YYYY-MM-DD in s[0..10) into out; the caller has checked that 10 bytes
+ * exist. */
+static int check_ymd(const char *s, const char *form, tgt_datetime *out, const char **why)
 {
     if (!two_digits(s) || !two_digits(s + 2) || s[4] != '-' || !two_digits(s + 5) || s[7] != '-' ||
         !two_digits(s + 8))
@@ -108,6 +111,9 @@ static int check_ymd(const char *s, const char *form, const char **why)
         return fail(why, MONTH_RANGE[month]);
     if (day < 1 || day > days_in_month(year, month))
         return fail(why, day_reason(day, month));
+    out->year = year;
+    out->month = month;
+    out->day = day;
     return 1;
 }
 
@@ -215,35 +221,88 @@ static int read_clock(const char *s, size_t n, const char *form, clock_parts *c,
     return read_offset(s + i, n - i, form, &c->utc_offset, why);
 }
 
-static int check_clock(const char *s, size_t n, const char *form, const char **why)
+/* A valid clock s[0..n) (read_clock) into out's time parts. */
+static int parse_clock(const char *s, size_t n, const char *form, tgt_datetime *out,
+                       const char **why)
 {
     clock_parts c;
-    return read_clock(s, n, form, &c, why);
+    if (!read_clock(s, n, form, &c, why))
+        return 0;
+    out->hour = c.hour;
+    out->minute = c.minute;
+    out->second = c.second;
+    size_t base = (size_t)(s - out->text);
+    out->fraction = c.fraction ? base + c.fraction + 1 : 0;
+    out->fraction_len = c.fraction ? c.fraction_end - c.fraction - 1 : 0;
+    out->utc_offset = c.utc_offset;
+    out->has_time = 1;
+    out->has_offset = c.fraction_end < n;
+    return 1;
 }
 
-int tgt_datetime_check_timestamp(const char *s, size_t n, const char **why)
+static void start(tgt_datetime *out, const char *s, size_t n)
 {
+    memset(out, 0, sizeof *out);
+    out->text = s;
+    out->len = n;
+}
+
+int tgt_datetime_parse_timestamp(const char *s, size_t n, tgt_datetime *out, const char **why)
+{
+    start(out, s, n);
     if (n < 10)
         return fail(why, FORM_TIMESTAMP);
-    if (!check_ymd(s, FORM_TIMESTAMP, why))
+    if (!check_ymd(s, FORM_TIMESTAMP, out, why))
         return 0;
     if (n == 10)
         return 1;
     if (s[10] != 'T' && s[10] != 't' && s[10] != ' ')
         return fail(why, FORM_TIMESTAMP);
-    return check_clock(s + 11, n - 11, FORM_TIMESTAMP, why);
+    return parse_clock(s + 11, n - 11, FORM_TIMESTAMP, out, why);
+}
+
+int tgt_datetime_parse_date(const char *s, size_t n, tgt_datetime *out, const char **why)
+{
+    start(out, s, n);
+    if (n != 10)
+        return fail(why, FORM_DATE);
+    return check_ymd(s, FORM_DATE, out, why);
+}
+
+int tgt_datetime_parse_time(const char *s, size_t n, tgt_datetime *out, const char **why)
+{
+    start(out, s, n);
+    return parse_clock(s, n, FORM_TIME, out, why);
+}
+
+int tgt_datetime_check_timestamp(const char *s, size_t n, const char **why)
+{
+    tgt_datetime v;
+    return tgt_datetime_parse_timestamp(s, n, &v, why);
 }
 
 int tgt_datetime_check_date(const char *s, size_t n, const char **why)
 {
-    if (n != 10)
-        return fail(why, FORM_DATE);
-    return check_ymd(s, FORM_DATE, why);
+    tgt_datetime v;
+    return tgt_datetime_parse_date(s, n, &v, why);
 }
 
 int tgt_datetime_check_time(const char *s, size_t n, const char **why)
 {
-    return check_clock(s, n, FORM_TIME, why);
+    tgt_datetime v;
+    return tgt_datetime_parse_time(s, n, &v, why);
+}
+
+void tgt_datetime_time_to_utc(tgt_datetime *v)
+{
+    if (v->utc_offset == 0)
+        return;
+    long t = (long)v->hour * 3600 + v->minute * 60 + v->second;
+    t = ((t - v->utc_offset) % 86400 + 86400) % 86400;
+    v->hour = (int)(t / 3600);
+    v->minute = (int)(t / 60 % 60);
+    v->second = (int)(t % 60);
+    v->utc_offset = 0;
 }
 
 size_t tgt_datetime_date_prefix(const char *s, size_t n)

@@ -32,6 +32,27 @@ int tgt_datetime_check_timestamp(const char *s, size_t n, const char **why);
 int tgt_datetime_check_date(const char *s, size_t n, const char **why);
 int tgt_datetime_check_time(const char *s, size_t n, const char **why);
 
+/* A checked date, time or timestamp: the text as written and the parts the
+ * check read from it (what a driver hands its warehouse, drivers/row.h).
+ * The parts are as written, not converted: a warehouse that keeps no offset
+ * moves the clock by utc_offset itself. */
+typedef struct tgt_datetime {
+    const char *text;         /* borrowed: the value as written, valid */
+    size_t len;
+    int year, month, day;     /* 0 for a time */
+    int hour, minute, second; /* 0 for a date alone; hour 24 and second 60 can occur */
+    size_t fraction;          /* text[fraction..fraction + fraction_len): the digits */
+    size_t fraction_len;      /* after the '.'; 0 when there are none */
+    long utc_offset;          /* seconds east of UTC; 0 without an offset (UTC) */
+    int has_time;             /* 0 for a date alone */
+    int has_offset;           /* the text ends in an offset (Z included) */
+} tgt_datetime;
+
+/* The checks above, also filling *out (which borrows s) when valid. */
+int tgt_datetime_parse_timestamp(const char *s, size_t n, tgt_datetime *out, const char **why);
+int tgt_datetime_parse_date(const char *s, size_t n, tgt_datetime *out, const char **why);
+int tgt_datetime_parse_time(const char *s, size_t n, tgt_datetime *out, const char **why);
+
 /* Length of the "HH:MM:SS" that tgt_datetime_time_utc writes. */
 #define TGT_DATETIME_HMS_LEN 8
 
@@ -45,6 +66,12 @@ int tgt_datetime_check_time(const char *s, size_t n, const char **why);
  * it as written) or is not a valid time. */
 int tgt_datetime_time_utc(const char *s, size_t n, char hms[TGT_DATETIME_HMS_LEN],
                           size_t *fraction, size_t *fraction_len);
+
+/* For a time column: moves a parsed time's clock parts to UTC round the
+ * clock (02:00+05:30 becomes 20:30:00) and sets utc_offset to 0; the text
+ * and has_offset stay as written.  Z and +00:00 change nothing (24:00:00Z
+ * stays 24:00:00). */
+void tgt_datetime_time_to_utc(tgt_datetime *v);
 
 /* For a date column given a full timestamp ("2020-01-31T10:00:00Z"): the
  * length of the leading date part when s is a valid timestamp, else 0. */

@@ -105,7 +105,8 @@ int tgt_loader_connect(tgt_loader *l, tgt_error *err)
     return 0;
 }
 
-/* COPY text of a UTC time with microseconds: "YYYY-MM-DD HH:MM:SS.uuuuuu+00".
+/* A UTC time with microseconds, "YYYY-MM-DD HH:MM:SS.uuuuuu" (record.h; the
+ * driver's row writer says "UTC" its own way).
  * The part up to the seconds is re-formatted only when the second changes. */
 static size_t format_time(const struct timespec *at, time_t *cached_second, char buf[40])
 {
@@ -120,8 +121,8 @@ static size_t format_time(const struct timespec *at, time_t *cached_second, char
     *p++ = '.';
     for (int i = 5; i >= 0; i--, micros /= 10)
         p[i] = (char)('0' + micros % 10);
-    memcpy(p + 6, "+00", 4);
-    return 19 + 1 + 6 + 3;
+    p[6] = '\0';
+    return 19 + 1 + 6;
 }
 
 /* The receive time of the record being handled, and its _sdc_sequence:
@@ -473,6 +474,7 @@ int tgt_loader_encode(tgt_loader *l, tgt_stream *s, const tgt_json_parser *p, co
     tgt_record_context ctx = {
         .input_name = where_name,
         .line_no = where_line,
+        .rows = l->driver->ops->rows,
         .loaded_at = l->loaded_at,
         .loaded_at_len = l->loaded_at_len,
         .staging = s->model.table.n_keys > 0,

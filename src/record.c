@@ -1,9 +1,11 @@
 /*
- * record.c - RECORD -> COPY row (see record.h).
+ * record.c - RECORD -> one row through the driver's row writer (record.h,
+ * row.h).
  *
  * Two steps per row: route (walk the record's members, look each key up in
- * the plan, remember the value token per column) and emit (write the columns
+ * the plan, remember the value token per column) and emit (put the columns
  * in table order, checking each value against its live column type).  The
+ * bytes are the driver's: nothing here knows its format.  The
  * routing step is what makes property order in the record irrelevant and
  * unknown properties free to ignore.
  */
@@ -12,7 +14,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "copy.h"
 #include "datetime.h"
 #include "number.h"
 #include "utf8.h"
@@ -181,10 +182,10 @@ static int check_required_and_keys(const tgt_stream *s, const tgt_json_parser *p
     return 0;
 }
 
-/* Appends an integral JSON number as plain digits after a range check for
+/* Puts an integral JSON number as plain digits after a range check for
  * the column (number.h: 1e2, 1.5e1 and 12.000 are integers too). */
-static int emit_integer(tgt_sbuf *out, const tgt_json_token *t, const char *text,
-                        tgt_type_kind kind, const char **why)
+static int emit_integer(tgt_row_writer *w, const tgt_record_context *ctx, const tgt_json_token *t,
+                        const char *text, tgt_type_kind kind, const char **why)
 {
     if (t->flags & TGT_JSON_NONFINITE) {
         *why = "not an integer";
@@ -194,7 +195,7 @@ static int emit_integer(tgt_sbuf *out, const tgt_json_token *t, const char *text
     size_t n = tgt_number_integer_text(text + t->start, t->len, kind, digits, why);
     if (n == 0)
         return -1;
-    tgt_sbuf_append(out, digits, n);
+    ctx->rows->put_integer(w, digits, n);
     return 0;
 }
 
@@ -231,7 +232,9 @@ static const char *string_value(const tgt_json_token *t, const char *text,
     return tgt_sbuf_ok(ctx->scratch) ? ctx->scratch->data : NULL;
 }
 
-static int emit_temporal(tgt_sbuf *out, const tgt_json_token *t, const char *text,
+/* Checks a date/time string for its column kind and puts its parts.  On
+ * failure nothing is put. */
+static int emit_temporal(tgt_row_writer *w, const tgt_json_token *t, const char *text,
                          tgt_type_kind kind, const tgt_record_context *ctx, const char **why)
 {
     if (t->type != TGT_JSON_STRING) {
@@ -244,69 +247,64 @@ static int emit_temporal(tgt_sbuf *out, const tgt_json_token *t, const char *tex
         *why = "out of memory";
         return -1;
     }
-    int ok;
+    tgt_datetime dt;
     if (kind == TGT_T_DATE) {
-        ok = tgt_datetime_check_date(v, n, why);
-        if (!ok && tgt_datetime_date_prefix(v, n) > 0) {
-            n = tgt_datetime_date_prefix(v, n);
-            ok = 1;
-        }
+        /* a full timestamp for a date column keeps its date part */
+        if (!tgt_datetime_parse_date(v, n, &dt, why) &&
+            (tgt_datetime_date_prefix(v, n) == 0 || !tgt_datetime_parse_date(v, 10, &dt, why)))
+            return -1;
+        ctx->rows->put_date(w, &dt);
     } else if (kind == TGT_T_TIME) {
-        ok = tgt_datetime_check_time(v, n, why);
-        char hms[TGT_DATETIME_HMS_LEN];
-        size_t fraction, fraction_len;
-        if (ok && tgt_datetime_time_utc(v, n, hms, &fraction, &fraction_len)) {
-            /* digits, colons and a '.': nothing COPY would escape */
-            tgt_sbuf_append(out, hms, sizeof(hms));
-            tgt_sbuf_append(out, v + fraction, fraction_len);
-            return 0;
-        }
+        if (!tgt_datetime_parse_time(v, n, &dt, why))
+            return -1;
+        tgt_datetime_time_to_utc(&dt);
+        ctx->rows->put_time(w, &dt);
     } else {
-        ok = tgt_datetime_check_timestamp(v, n, why);
+        if (!tgt_datetime_parse_timestamp(v, n, &dt, why))
+            return -1;
+        ctx->rows->put_timestamp(w, &dt);
     }
-    if (!ok)
-        return -1;
-    tgt_copy_append_text(out, v, n);
     return 0;
 }
 
 /* Any JSON value into a text column: strings decoded, everything else as
  * its JSON text (numbers keep their exact digits). */
-static void emit_as_text(tgt_stream *s, tgt_sbuf *out, const tgt_json_token *t, const char *text)
+static void emit_as_text(tgt_row_writer *w, const tgt_record_context *ctx,
+                         const tgt_json_token *t, const char *text)
 {
     switch ((tgt_json_type)t->type) {
     case TGT_JSON_STRING:
-        tgt_copy_append_json_string(out, text + t->start, t->len, t->flags & TGT_JSON_ESCAPED,
-                                    &s->nul_replaced);
+        ctx->rows->put_json_string(w, text + t->start, t->len, t->flags & TGT_JSON_ESCAPED);
         return;
     case TGT_JSON_NUMBER:
     case TGT_JSON_TRUE:
     case TGT_JSON_FALSE:
-        tgt_sbuf_append(out, text + t->start, t->len);
+        ctx->rows->put_text(w, text + t->start, t->len);
         return;
     case TGT_JSON_ARRAY:
     case TGT_JSON_OBJECT:
     case TGT_JSON_NULL:
-        tgt_copy_append_json_raw(out, text + t->start, t->len, &s->nul_replaced);
+        ctx->rows->put_json(w, text + t->start, t->len);
         return;
     }
 }
 
-static int emit_value(tgt_stream *s, const tgt_column *c, const tgt_json_token *t,
-                      const char *text, const tgt_record_context *ctx, tgt_error *err)
+static int emit_value(tgt_stream *s, tgt_row_writer *w, const tgt_column *c,
+                      const tgt_json_token *t, const char *text, const tgt_record_context *ctx,
+                      tgt_error *err)
 {
-    tgt_sbuf *out = &s->chunk;
+    const tgt_row_ops *rows = ctx->rows;
     const char *why = NULL;
     int rc = 0;
     if (t->type == TGT_JSON_NULL) {
-        tgt_copy_append_null(out);
+        rows->put_null(w);
         return 0;
     }
     switch (c->live_type.kind) {
     case TGT_T_TEXT:
     case TGT_T_VARCHAR:
     case TGT_T_OTHER:
-        emit_as_text(s, out, t, text);
+        emit_as_text(w, ctx, t, text);
         break;
     case TGT_T_JSON:
     case TGT_T_JSONB: {
@@ -326,7 +324,7 @@ static int emit_value(tgt_stream *s, const tgt_column *c, const tgt_json_token *
             rc = -1;
             break;
         }
-        tgt_copy_append_json_raw(out, v, n, &s->nul_replaced);
+        rows->put_json(w, v, n);
         break;
     }
     case TGT_T_SMALLINT:
@@ -336,7 +334,7 @@ static int emit_value(tgt_stream *s, const tgt_column *c, const tgt_json_token *
             why = "expected a JSON number";
             rc = -1;
         } else {
-            rc = emit_integer(out, t, text, c->live_type.kind, &why);
+            rc = emit_integer(w, ctx, t, text, c->live_type.kind, &why);
         }
         break;
     case TGT_T_NUMERIC:
@@ -347,16 +345,18 @@ static int emit_value(tgt_stream *s, const tgt_column *c, const tgt_json_token *
             rc = -1;
         } else if ((t->flags & TGT_JSON_NONFINITE) ||
                    tgt_number_fits(text + t->start, t->len, c->live_type.kind, &why)) {
-            /* NaN and (-)Infinity as PostgreSQL spells them: numeric reads
-             * them too (Infinity since PostgreSQL 14) */
-            tgt_sbuf_append(out, text + t->start, t->len);
+            /* NaN and (-)Infinity go to the driver as words (row.h) */
+            if (c->live_type.kind == TGT_T_NUMERIC)
+                rows->put_numeric(w, text + t->start, t->len);
+            else
+                rows->put_float(w, text + t->start, t->len);
         } else {
             rc = -1;
         }
         break;
     case TGT_T_BOOLEAN:
         if (t->type == TGT_JSON_TRUE || t->type == TGT_JSON_FALSE) {
-            tgt_sbuf_append_char(out, t->type == TGT_JSON_TRUE ? 't' : 'f');
+            rows->put_bool(w, t->type == TGT_JSON_TRUE);
         } else {
             why = "expected true or false";
             rc = -1;
@@ -366,7 +366,7 @@ static int emit_value(tgt_stream *s, const tgt_column *c, const tgt_json_token *
     case TGT_T_TIMESTAMP:
     case TGT_T_TIMESTAMPTZ:
     case TGT_T_TIME:
-        rc = emit_temporal(out, t, text, c->live_type.kind, ctx, &why);
+        rc = emit_temporal(w, t, text, c->live_type.kind, ctx, &why);
         break;
     }
     if (rc != 0)
@@ -374,50 +374,57 @@ static int emit_value(tgt_stream *s, const tgt_column *c, const tgt_json_token *
     return 0;
 }
 
+/* One of the target's own times (record.h: canonical UTC text). */
+static void own_time(tgt_row_writer *w, const tgt_record_context *ctx, const char *v, size_t n)
+{
+    tgt_datetime dt;
+    if (tgt_datetime_parse_timestamp(v, n, &dt, NULL))
+        ctx->rows->put_timestamp(w, &dt);
+    else
+        ctx->rows->put_null(w); /* cannot happen: the loader writes these */
+}
+
 /* A timestamp from the envelope or a deletion mark: the value when it is a
- * valid timestamp, else `fallback` (NULL when fallback is NULL).  Returns 1
+ * valid timestamp, else the receive time (`fallback`) or NULL.  Returns 1
  * when a present value was replaced. */
-static int emit_lenient_timestamp(tgt_sbuf *out, const tgt_json_parser *p, long tok,
-                                   const char *text, const tgt_record_context *ctx,
-                                   const char *fallback, size_t fallback_len)
+static int emit_lenient_timestamp(tgt_row_writer *w, const tgt_json_parser *p, long tok,
+                                  const char *text, const tgt_record_context *ctx, int fallback)
 {
     const char *why = NULL;
-    size_t mark = out->len;
     if (tok < 0 || p->tokens[tok].type == TGT_JSON_NULL) {
-        tgt_copy_append_null(out);
+        ctx->rows->put_null(w);
         return 0;
     }
-    if (emit_temporal(out, &p->tokens[tok], text, TGT_T_TIMESTAMPTZ, ctx, &why) == 0)
+    if (emit_temporal(w, &p->tokens[tok], text, TGT_T_TIMESTAMPTZ, ctx, &why) == 0)
         return 0;
-    out->len = mark;
-    if (fallback != NULL)
-        tgt_sbuf_append(out, fallback, fallback_len);
+    if (fallback)
+        own_time(w, ctx, ctx->loaded_at, ctx->loaded_at_len);
     else
-        tgt_copy_append_null(out);
+        ctx->rows->put_null(w);
     return 1;
 }
 
 /* The value of a column target-pg fills itself (table.h roles).  Returns 1
- * when c is such a column (its value appended), 0 for a data column. */
-static int emit_role(tgt_stream *s, const tgt_column *c, size_t i, const tgt_json_parser *p,
-                     const char *text, const tgt_record_context *ctx, tgt_error *err, int *rc)
+ * when c is such a column (its value put), 0 for a data column. */
+static int emit_role(tgt_stream *s, tgt_row_writer *w, const tgt_column *c, size_t i,
+                     const tgt_json_parser *p, const char *text, const tgt_record_context *ctx,
+                     tgt_error *err, int *rc)
 {
-    tgt_sbuf *out = &s->chunk;
     *rc = 0;
     switch (c->role) {
     case TGT_COL_DATA:
         return 0;
     case TGT_COL_LOADED_AT:
     case TGT_COL_RECEIVED_AT:
-        tgt_sbuf_append(out, ctx->loaded_at, ctx->loaded_at_len);
+        own_time(w, ctx, ctx->loaded_at, ctx->loaded_at_len);
         return 1;
     case TGT_COL_BATCHED_AT:
-        tgt_sbuf_append(out, ctx->batched_at, ctx->batched_at_len);
+        own_time(w, ctx, ctx->batched_at, ctx->batched_at_len);
         return 1;
     case TGT_COL_EXTRACTED_AT:
         /* a bad envelope time is not the record's fault: NULL, counted so
          * the loader can warn (loader.c) */
-        if (emit_lenient_timestamp(out, p, ctx->extracted_tok, text, ctx, NULL, 0) &&
+        if (emit_lenient_timestamp(w, p, ctx->extracted_tok, text, ctx, 0) &&
             s->bad_extracted_at++ == 0)
             s->bad_extracted_line = ctx->line_no;
         return 1;
@@ -425,17 +432,16 @@ static int emit_role(tgt_stream *s, const tgt_column *c, size_t i, const tgt_jso
         /* any mark deletes; one that is not a timestamp (seen in the wild:
          * "2019-12-18T13:19:44+00:00+00:00") is dated by its receive time */
         s->bad_deletion_marks +=
-            (size_t)emit_lenient_timestamp(out, p, s->slot_tok[i], text, ctx, ctx->loaded_at,
-                                           ctx->loaded_at_len);
+            (size_t)emit_lenient_timestamp(w, p, s->slot_tok[i], text, ctx, 1);
         return 1;
     }
     case TGT_COL_TABLE_VERSION: {
         const char *why = NULL;
         long tok = ctx->version_tok;
         if (tok < 0 || p->tokens[tok].type == TGT_JSON_NULL) {
-            tgt_copy_append_null(out);
+            ctx->rows->put_null(w);
         } else if (p->tokens[tok].type != TGT_JSON_NUMBER ||
-                   emit_integer(out, &p->tokens[tok], text, TGT_T_BIGINT, &why) != 0) {
+                   emit_integer(w, ctx, &p->tokens[tok], text, TGT_T_BIGINT, &why) != 0) {
             tgt_error_set(err, TGT_ERR_INPUT,
                           "RECORD of stream \"%s\" has a \"version\" that is not a 64-bit "
                           "integer",
@@ -446,9 +452,12 @@ static int emit_role(tgt_stream *s, const tgt_column *c, size_t i, const tgt_jso
         }
         return 1;
     }
-    case TGT_COL_SEQUENCE:
-        tgt_sbuf_printf(out, "%llu", ctx->sequence);
+    case TGT_COL_SEQUENCE: {
+        char digits[24];
+        int n = snprintf(digits, sizeof digits, "%llu", ctx->sequence);
+        ctx->rows->put_integer(w, digits, (size_t)n);
         return 1;
+    }
     }
     return 0;
 }
@@ -463,53 +472,56 @@ static int is_absent(const tgt_stream *s, size_t i)
            (long)i != t->deleted_at_column;
 }
 
-/* A staged row's presence mask (driver.h): \N when the record carries every
- * column, else one '1' (carried) or '0' (absent: the stored value stays) per
- * column.  A partial row makes the stream's merge combine its batch column
- * by column. */
-static void emit_presence(tgt_stream *s, tgt_sbuf *out)
+/* Ends a staged row with its sequence and presence mask (row.h): NULL when
+ * the record carries every column, else a carried flag per column (built in
+ * scratch, free again by now).  A partial row makes the stream's merge
+ * combine its batch column by column. */
+static int end_staged_row(tgt_stream *s, tgt_row_writer *w, const tgt_record_context *ctx,
+                          tgt_error *err)
 {
     size_t n = s->model.table.n_columns, i = 0;
     while (i < n && !is_absent(s, i))
         i++;
     if (i == n) {
-        tgt_sbuf_append_str(out, "\t\\N");
-        return;
+        ctx->rows->end_staged_row(w, ++s->seq, NULL);
+        return 0;
     }
     s->partial_rows = 1;
-    tgt_sbuf_append_char(out, '\t');
+    tgt_sbuf_reset(ctx->scratch);
+    if (tgt_sbuf_reserve(ctx->scratch, n) != 0)
+        return tgt_error_nomem(err);
+    unsigned char *carried = (unsigned char *)ctx->scratch->data;
     for (i = 0; i < n; i++)
-        tgt_sbuf_append_char(out, is_absent(s, i) ? '0' : '1');
+        carried[i] = !is_absent(s, i);
+    ctx->rows->end_staged_row(w, ++s->seq, carried);
+    return 0;
 }
 
 static int emit_row(tgt_stream *s, const tgt_json_parser *p, const char *text,
                     const tgt_record_context *ctx, tgt_error *err)
 {
     const tgt_table *t = &s->model.table;
-    tgt_sbuf *out = &s->chunk;
+    tgt_row_writer w = {
+        .out = &s->chunk, .table = t, .column = 0, .nul_count = &s->nul_replaced};
     for (size_t i = 0; i < t->n_columns; i++) {
         const tgt_column *c = &t->columns[i];
-        if (i > 0)
-            tgt_sbuf_append_char(out, '\t');
         int rc;
-        if (emit_role(s, c, i, p, text, ctx, err, &rc)) {
+        if (emit_role(s, &w, c, i, p, text, ctx, err, &rc)) {
             if (rc != 0)
                 return -1;
             continue;
         }
         long tok = s->slot_tok[i];
         if (tok < 0) {
-            tgt_copy_append_null(out);
+            ctx->rows->put_null(&w);
             continue;
         }
-        if (emit_value(s, c, &p->tokens[tok], text, ctx, err) != 0)
+        if (emit_value(s, &w, c, &p->tokens[tok], text, ctx, err) != 0)
             return -1;
     }
-    if (ctx->staging) {
-        tgt_sbuf_printf(out, "\t%lu", ++s->seq);
-        emit_presence(s, out);
-    }
-    tgt_sbuf_append_char(out, '\n');
+    if (ctx->staging)
+        return end_staged_row(s, &w, ctx, err);
+    ctx->rows->end_row(&w);
     return 0;
 }
 

@@ -1,8 +1,8 @@
 /*
  * fake_driver.c - the in-memory warehouse of fake_driver.h.
  *
- * Rows are arrays of owned strings (NULL for SQL NULL) parsed from the COPY
- * text the core sends.  A transaction keeps a deep copy of every table's
+ * Rows are arrays of owned strings (NULL for SQL NULL) parsed from the
+ * fake's own row format (fake_rows.h) that its row writer gave the core.  A transaction keeps a deep copy of every table's
  * rows taken at begin(); rollback() puts it back.  Out of memory is reported
  * as TGT_ERR_NOMEM like any driver would.  Simplicity beats speed here: the
  * tests load tens of rows, so lookups are linear.
@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "fake/fake_rows.h"
 
 #define FAKE_MAX_COLUMNS 512
 #define FAKE_OPS 20
@@ -62,7 +64,8 @@ typedef struct fake_driver {
     /* the open bulk write */
     fake_table *write_table;
     int write_staging;
-    tgt_sbuf pending;       /* bytes of an incomplete last line */
+    tgt_sbuf pending;       /* bytes of an incomplete last row */
+    tgt_sbuf cells;         /* scratch for the cells of one row */
     unsigned long written;  /* rows parsed in this bulk write */
     unsigned long refuse_row; /* a REFUSED failure waiting for this row (0: none) */
     /* tgt_fake_refuse_value: rows holding this value are refused when the
@@ -318,6 +321,7 @@ static void fake_free(tgt_driver *base)
     free(d->schemas);
     tgt_sbuf_deinit(&d->log);
     tgt_sbuf_deinit(&d->pending);
+    tgt_sbuf_deinit(&d->cells);
     free(d->refuse_value);
     free(d);
 }
@@ -559,24 +563,6 @@ static int fake_write_begin(tgt_driver *base, const tgt_table *t, tgt_write_mode
     return 0;
 }
 
-/* Decodes one COPY text field in place: \N is NULL, backslash escapes. */
-static char *copy_field(char *s)
-{
-    if (strcmp(s, "\\N") == 0)
-        return NULL;
-    char *w = s;
-    for (const char *r = s; *r != '\0'; r++) {
-        if (*r != '\\' || r[1] == '\0') {
-            *w++ = *r;
-            continue;
-        }
-        r++;
-        *w++ = *r == 't' ? '\t' : *r == 'n' ? '\n' : *r == 'r' ? '\r' : *r;
-    }
-    *w = '\0';
-    return s;
-}
-
 /* True when a row of ft holds the value tgt_fake_refuse_value refuses. */
 static int refused_value(const fake_driver *d, const fake_table *ft, char *const *cells)
 {
@@ -594,27 +580,20 @@ static int refuse_unnamed(tgt_error *err)
     return -1;
 }
 
-/* Parses one COPY line (no newline) into the open write's table. */
-static int take_line(fake_driver *d, char *line, tgt_error *err)
+/* Takes one complete row p[0..len) of the fake's format (fake_rows.h)
+ * into the open write's table. */
+static int take_row(fake_driver *d, const char *p, size_t len, tgt_error *err)
 {
     fake_table *ft = d->write_table;
     size_t width = ft->n_columns + (d->write_staging ? 2 : 0); /* + sequence, presence mask */
-    char *cells[FAKE_MAX_COLUMNS + 1];
-    size_t n = 0;
-    for (char *field = line;; n++) {
-        char *tab = strchr(field, '\t');
-        if (tab != NULL)
-            *tab = '\0';
-        if (n < width)
-            cells[n] = copy_field(field);
-        if (tab == NULL)
-            break;
-        field = tab + 1;
-    }
+    const char *cells[FAKE_MAX_COLUMNS + 2];
+    long n = tgt_fake_row_cells(p, len, &d->cells, cells, width);
+    if (n < 0)
+        return tgt_error_nomem(err);
     d->written++;
-    if (n + 1 != width)
-        return tgt_error_set(err, TGT_ERR_LOAD, "fake: row %lu has %zu fields, %zu expected",
-                             d->written, n + 1, width);
+    if ((size_t)n != width)
+        return tgt_error_set(err, TGT_ERR_LOAD, "fake: row %lu has %ld fields, %zu expected",
+                             d->written, n, width);
     for (size_t c = 0; c < ft->n_columns; c++)
         if (ft->columns[c].not_null && cells[c] == NULL) {
             tgt_error_set(err, TGT_ERR_LOAD, "fake: null value in column \"%s\"",
@@ -623,10 +602,10 @@ static int take_line(fake_driver *d, char *line, tgt_error *err)
             err->bulk_row = d->written;
             return -1;
         }
-    if (d->refused_at == 0 && !d->write_staging && refused_value(d, ft, cells))
+    if (d->refused_at == 0 && !d->write_staging && refused_value(d, ft, (char *const *)cells))
         d->refused_at = d->written;
     fake_rows *into = d->write_staging ? &ft->staging : &ft->rows;
-    return rows_add(into, cells, width) == 0 ? 0 : tgt_error_nomem(err);
+    return rows_add(into, (char *const *)cells, width) == 0 ? 0 : tgt_error_nomem(err);
 }
 
 static int fake_write_data(tgt_driver *base, const char *data, size_t len, tgt_error *err)
@@ -640,10 +619,12 @@ static int fake_write_data(tgt_driver *base, const char *data, size_t len, tgt_e
     tgt_sbuf_append(&d->pending, data, len);
     if (!tgt_sbuf_ok(&d->pending))
         return tgt_error_nomem(err);
-    char *buf = d->pending.data;
+    const char *buf = d->pending.data;
     size_t used = 0;
-    for (char *nl; (nl = memchr(buf + used, '\n', d->pending.len - used)) != NULL;) {
-        *nl = '\0';
+    for (long row; (row = tgt_fake_row_scan(buf + used, d->pending.len - used)) != 0;) {
+        if (row < 0)
+            return tgt_error_set(err, TGT_ERR_LOAD, "fake: malformed row data after row %lu",
+                                 d->written);
         if (d->refuse_row != 0 && d->written + 1 == d->refuse_row) {
             d->refuse_row = 0;
             tgt_error_set(err, TGT_ERR_LOAD, "fake: new row violates check constraint");
@@ -652,11 +633,11 @@ static int fake_write_data(tgt_driver *base, const char *data, size_t len, tgt_e
             err->bulk_row_exact = 1;
             return -1;
         }
-        if (take_line(d, buf + used, err) != 0)
+        if (take_row(d, buf + used, (size_t)row, err) != 0)
             return -1;
-        used = (size_t)(nl - buf) + 1;
+        used += (size_t)row;
     }
-    memmove(buf, buf + used, d->pending.len - used);
+    memmove(d->pending.data, buf + used, d->pending.len - used);
     d->pending.len -= used;
     return 0;
 }
@@ -900,6 +881,7 @@ static int fake_replace_table(tgt_driver *base, const char *schema, const char *
 
 static const tgt_driver_ops fake_ops = {
     .name = "fake",
+    .rows = &tgt_fake_row_ops,
     .connect = fake_connect,
     .free = fake_free,
     .describe_table = fake_describe_table,
@@ -934,6 +916,7 @@ tgt_driver *tgt_fake_driver_new(tgt_error *err)
     d->tables_per_txn = 1000;
     tgt_sbuf_init(&d->log);
     tgt_sbuf_init(&d->pending);
+    tgt_sbuf_init(&d->cells);
     return &d->base;
 }
 

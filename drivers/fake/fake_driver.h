@@ -7,7 +7,8 @@
  * and their rows as strings, with real transactions: begin() snapshots the
  * rows, rollback() restores the snapshot, commit() forgets it; DDL outside a
  * transaction applies at once, as on PostgreSQL.  Bulk writes are parsed
- * from the COPY text the core sends; merge() applies the newest staged row
+ * from the fake's own row format (fake_rows.h), which its row writer
+ * gave the core; merge() applies the newest staged row
  * per key.  Every call is counted and logged (tgt_fake_calls), and any call
  * can be made to fail on demand (tgt_fake_fail_at) the way a real driver
  * reports failures: a lost connection (every later call fails until
@@ -47,7 +48,8 @@ tgt_driver *tgt_fake_driver_new(tgt_error *err);
 void tgt_fake_fail_at(tgt_driver *d, const char *op, unsigned n, tgt_fake_failure how,
                       unsigned long row);
 
-/* From now on every row whose `column` holds `value` (its COPY text) is
+/* From now on every row whose `column` holds `value` (as the fake keeps it:
+ * fake_rows.h) is
  * refused the way a foreign key refuses: at the end of an append's bulk
  * write, or at merge for staged rows, naming no row (SQLSTATE 23503).
  * Returns -1 on allocation failure. */

@@ -20,6 +20,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "pg_encode.h"
 
 /* libpq's default notice processor prints to stderr; send notices to the log. */
 static void notice_to_log(void *arg, const char *message)
@@ -328,6 +329,7 @@ static void pg_rollback(tgt_driver *base)
 
 static const tgt_driver_ops pg_ops = {
     .name = "postgres",
+    .rows = &tgt_pg_row_ops,
     .connect = pg_connect,
     .free = pg_free,
     .describe_table = pg_describe_table,

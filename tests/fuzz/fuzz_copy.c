@@ -1,6 +1,7 @@
 /*
- * fuzz_copy.c - libFuzzer target: COPY text encoding (copy.h) of arbitrary
- * bytes, and tgt_record_encode (record.h) of an arbitrary record against
+ * fuzz_copy.c - libFuzzer target: the postgres driver's COPY text encoding
+ * (drivers/postgres/pg_encode.h) of arbitrary bytes, and tgt_record_encode
+ * (record.h) of an arbitrary record through that driver's row writer against
  * fixed streams whose columns cover every column type and role.
  *
  * Why: COPY text has no framing but TAB and newline.  One unescaped TAB,
@@ -10,10 +11,10 @@
  *   - each encoder's output is well-formed COPY text (no raw TAB/LF/CR; a
  *     backslash only before \ t n r), at most twice the input, appended
  *     after what the buffer held;
- *   - tgt_copy_append_text round-trips exactly;
- *   - tgt_copy_append_json_string, when the input is a valid JSON string
+ *   - tgt_pg_copy_text round-trips exactly;
+ *   - tgt_pg_copy_json_string, when the input is a valid JSON string
  *     body, reads back as tgt_json_decode_string's decoding (same U+0000
- *     count); tgt_copy_append_json_raw, when the input is a valid JSON text,
+ *     count); tgt_pg_copy_json_raw, when the input is a valid JSON text,
  *     reads back as the same JSON with each \u0000 escape made \ufffd;
  *   - when the input is a JSON object or a Singer RECORD line, the encoded
  *     row has exactly one field per column, ends in one newline, and every
@@ -25,7 +26,7 @@
 #include <jansson.h>
 #include <string.h>
 
-#include "copy.h"
+#include "postgres/pg_encode.h"
 #include "datetime.h"
 #include "fuzz.h"
 #include "json.h"
@@ -33,8 +34,8 @@
 #include "record.h"
 #include "stream.h"
 
-#define LOADED_AT "2026-01-01 00:00:00.000000+00"
-#define BATCHED_AT "2026-01-01 00:00:01.000000+00"
+#define LOADED_AT "2026-01-01 00:00:00.000000"
+#define BATCHED_AT "2026-01-01 00:00:01.000000"
 
 /* One column of every kind the schema maps to, plus (through live_type
  * overrides below) every kind a live table can give a column. */
@@ -202,14 +203,14 @@ static void check_encoders(const char *in, size_t n, tgt_json_parser *p, tgt_sbu
     tgt_error err;
 
     start(out);
-    tgt_copy_append_text(out, in, n);
+    tgt_pg_copy_text(out, in, n);
     appended(out, n, dec);
     FUZZ_CHECK(dec->len == n && memcmp(tgt_sbuf_str(dec), in, n) == 0);
 
     /* the input as a JSON string body, escapes and all */
     size_t nuls = 0;
     start(out);
-    tgt_copy_append_json_string(out, in, n, 1, &nuls);
+    tgt_pg_copy_json_string(out, in, n, 1, &nuls);
     appended(out, n, dec);
     tgt_sbuf_reset(want);
     tgt_sbuf_append_char(want, '"');
@@ -228,7 +229,7 @@ static void check_encoders(const char *in, size_t n, tgt_json_parser *p, tgt_sbu
         if (!(p->tokens[0].flags & TGT_JSON_ESCAPED)) {
             /* the fast path for strings without escapes agrees */
             start(out);
-            tgt_copy_append_json_string(out, in, n, 0, NULL);
+            tgt_pg_copy_json_string(out, in, n, 0, NULL);
             appended(out, n, want);
             FUZZ_CHECK(same(want, dec));
         }
@@ -237,7 +238,7 @@ static void check_encoders(const char *in, size_t n, tgt_json_parser *p, tgt_sbu
     /* the input as a whole JSON text for a jsonb column */
     nuls = 0;
     start(out);
-    tgt_copy_append_json_raw(out, in, n, &nuls);
+    tgt_pg_copy_json_raw(out, in, n, &nuls);
     appended(out, n, dec);
     size_t want_nuls = 0;
     tgt_sbuf_reset(want);
@@ -404,6 +405,7 @@ static void encode_record(const char *line, size_t size, tgt_json_parser *quick,
         memset(&ctx, 0, sizeof(ctx));
         ctx.input_name = "stdin";
         ctx.line_no = 1;
+        ctx.rows = &tgt_pg_row_ops;
         ctx.loaded_at = LOADED_AT;
         ctx.loaded_at_len = sizeof(LOADED_AT) - 1;
         ctx.staging = f->staging;

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "copy.h"
+#include "postgres/pg_encode.h"
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -37,7 +37,7 @@ static void text_is(const char *in, size_t n, const char *want, size_t want_len)
 {
     tgt_sbuf sb;
     tgt_sbuf_init(&sb);
-    tgt_copy_append_text(&sb, in, n);
+    tgt_pg_copy_text(&sb, in, n);
     expect_bytes(&sb, want, want_len);
     tgt_sbuf_deinit(&sb);
 }
@@ -47,7 +47,7 @@ static size_t json_string_is(const char *raw, const char *want, size_t want_len)
     tgt_sbuf sb;
     tgt_sbuf_init(&sb);
     size_t nuls = 0;
-    tgt_copy_append_json_string(&sb, raw, strlen(raw), strchr(raw, '\\') != NULL, &nuls);
+    tgt_pg_copy_json_string(&sb, raw, strlen(raw), strchr(raw, '\\') != NULL, &nuls);
     expect_bytes(&sb, want, want_len);
     tgt_sbuf_deinit(&sb);
     return nuls;
@@ -58,7 +58,7 @@ static size_t json_raw_is(const char *json, const char *want, size_t want_len)
     tgt_sbuf sb;
     tgt_sbuf_init(&sb);
     size_t nuls = 0;
-    tgt_copy_append_json_raw(&sb, json, strlen(json), &nuls);
+    tgt_pg_copy_json_raw(&sb, json, strlen(json), &nuls);
     expect_bytes(&sb, want, want_len);
     tgt_sbuf_deinit(&sb);
     return nuls;
@@ -71,7 +71,7 @@ static size_t json_raw_is(const char *json, const char *want, size_t want_len)
 #define JSTR_IS(raw, lit) json_string_is((raw), (lit), sizeof(lit) - 1)
 #define JRAW_IS(json, lit) json_raw_is((json), (lit), sizeof(lit) - 1)
 
-/* ---- tgt_copy_append_text ---------------------------------------------- */
+/* ---- tgt_pg_copy_text ---------------------------------------------- */
 
 static void test_text_escapes(void **state)
 {
@@ -102,13 +102,13 @@ static void test_empty_is_not_null(void **state)
     (void)state;
     tgt_sbuf sb;
     tgt_sbuf_init(&sb);
-    tgt_copy_append_text(&sb, "", 0);
+    tgt_pg_copy_text(&sb, "", 0);
     tgt_sbuf_append(&sb, "\t", 1);
-    tgt_copy_append_null(&sb);
+    tgt_pg_copy_null(&sb);
     tgt_sbuf_append(&sb, "\t", 1);
-    tgt_copy_append_json_string(&sb, "", 0, 0, NULL);
+    tgt_pg_copy_json_string(&sb, "", 0, 0, NULL);
     tgt_sbuf_append(&sb, "\t", 1);
-    tgt_copy_append_json_string(&sb, "", 0, 1, NULL);
+    tgt_pg_copy_json_string(&sb, "", 0, 1, NULL);
     tgt_sbuf_append(&sb, "\n", 1);
     EXPECT(&sb, "\t\\N\t\t\n");
     tgt_sbuf_deinit(&sb);
@@ -120,11 +120,11 @@ static void test_appends_after_existing(void **state)
     tgt_sbuf sb;
     tgt_sbuf_init(&sb);
     tgt_sbuf_append_str(&sb, "x\t");
-    tgt_copy_append_text(&sb, "a\tb", 3);
+    tgt_pg_copy_text(&sb, "a\tb", 3);
     tgt_sbuf_append_str(&sb, "\t");
-    tgt_copy_append_json_string(&sb, "c\\nd", 4, 1, NULL);
+    tgt_pg_copy_json_string(&sb, "c\\nd", 4, 1, NULL);
     tgt_sbuf_append_str(&sb, "\t");
-    tgt_copy_append_json_raw(&sb, "{\"k\": \"\\t\"}", 11, NULL);
+    tgt_pg_copy_json_raw(&sb, "{\"k\": \"\\t\"}", 11, NULL);
     EXPECT(&sb, "x\ta\\tb\tc\\nd\t{\"k\": \"\\\\t\"}");
     tgt_sbuf_deinit(&sb);
 }
@@ -134,7 +134,7 @@ static void test_null(void **state)
     (void)state;
     tgt_sbuf sb;
     tgt_sbuf_init(&sb);
-    tgt_copy_append_null(&sb);
+    tgt_pg_copy_null(&sb);
     EXPECT(&sb, "\\N");
     tgt_sbuf_deinit(&sb);
 }
@@ -145,16 +145,16 @@ static void test_broken_buffer_stays_broken(void **state)
     tgt_sbuf sb;
     tgt_sbuf_init(&sb);
     sb.broken = 1;
-    tgt_copy_append_text(&sb, "abc", 3);
-    tgt_copy_append_json_string(&sb, "a\\n", 3, 1, NULL);
-    tgt_copy_append_json_raw(&sb, "[1]", 3, NULL);
-    tgt_copy_append_null(&sb);
+    tgt_pg_copy_text(&sb, "abc", 3);
+    tgt_pg_copy_json_string(&sb, "a\\n", 3, 1, NULL);
+    tgt_pg_copy_json_raw(&sb, "[1]", 3, NULL);
+    tgt_pg_copy_null(&sb);
     assert_false(tgt_sbuf_ok(&sb));
     assert_int_equal(sb.len, 0);
     tgt_sbuf_deinit(&sb);
 }
 
-/* ---- tgt_copy_append_json_string --------------------------------------- */
+/* ---- tgt_pg_copy_json_string --------------------------------------- */
 
 static void test_json_string_escapes(void **state)
 {
@@ -184,7 +184,7 @@ static void test_json_string_raw_bytes_unescaped_flag(void **state)
      * string with (tokenizer-refused, but possible) tabs. */
     tgt_sbuf sb;
     tgt_sbuf_init(&sb);
-    tgt_copy_append_json_string(&sb, "a\tb\xf0\x9f\x98\x80", 7, 0, NULL);
+    tgt_pg_copy_json_string(&sb, "a\tb\xf0\x9f\x98\x80", 7, 0, NULL);
     EXPECT(&sb, "a\\tb\xf0\x9f\x98\x80");
     tgt_sbuf_deinit(&sb);
 }
@@ -210,7 +210,7 @@ static void test_json_string_nul(void **state)
     /* nul_count may be NULL. */
     tgt_sbuf sb;
     tgt_sbuf_init(&sb);
-    tgt_copy_append_json_string(&sb, "\\u0000", 6, 1, NULL);
+    tgt_pg_copy_json_string(&sb, "\\u0000", 6, 1, NULL);
     EXPECT(&sb, "\xef\xbf\xbd");
     tgt_sbuf_deinit(&sb);
 }
@@ -236,15 +236,15 @@ static void test_json_string_malformed(void **state)
         memcpy(s, pair, len);
         tgt_sbuf sb;
         tgt_sbuf_init(&sb);
-        tgt_copy_append_json_string(&sb, s, len, 1, NULL);
-        tgt_copy_append_json_raw(&sb, s, len, NULL);
+        tgt_pg_copy_json_string(&sb, s, len, 1, NULL);
+        tgt_pg_copy_json_raw(&sb, s, len, NULL);
         assert_true(tgt_sbuf_ok(&sb));
         tgt_sbuf_deinit(&sb);
         free(s);
     }
 }
 
-/* ---- tgt_copy_append_json_raw ------------------------------------------ */
+/* ---- tgt_pg_copy_json_raw ------------------------------------------ */
 
 static void test_json_raw(void **state)
 {
@@ -275,7 +275,7 @@ static void test_json_raw_nul(void **state)
     assert_int_equal(JRAW_IS("[\"\\u0001\\u00000\"]", "[\"\\\\u0001\\\\ufffd0\"]"), 1);
     tgt_sbuf sb;
     tgt_sbuf_init(&sb);
-    tgt_copy_append_json_raw(&sb, "\"\\u0000\"", 8, NULL);
+    tgt_pg_copy_json_raw(&sb, "\"\\u0000\"", 8, NULL);
     EXPECT(&sb, "\"\\\\ufffd\"");
     tgt_sbuf_deinit(&sb);
 }
@@ -298,7 +298,7 @@ static void test_ten_megabytes(void **state)
     }
     tgt_sbuf sb;
     tgt_sbuf_init(&sb);
-    tgt_copy_append_text(&sb, s, n);
+    tgt_pg_copy_text(&sb, s, n);
     assert_true(tgt_sbuf_ok(&sb));
     assert_int_equal(sb.len, n + specials);
     assert_memory_equal(sb.data, s, 999);
@@ -307,16 +307,16 @@ static void test_ten_megabytes(void **state)
 
     /* The same as an escaped JSON string (\\ and \t escapes) and as raw JSON. */
     tgt_sbuf_reset(&sb);
-    tgt_copy_append_json_string(&sb, s, n, 1, NULL);
+    tgt_pg_copy_json_string(&sb, s, n, 1, NULL);
     assert_true(tgt_sbuf_ok(&sb));
     tgt_sbuf_reset(&sb);
-    tgt_copy_append_json_raw(&sb, s, n, NULL);
+    tgt_pg_copy_json_raw(&sb, s, n, NULL);
     assert_true(tgt_sbuf_ok(&sb));
     tgt_sbuf_deinit(&sb);
     free(s);
 }
 
-/* The obvious byte-at-a-time version of tgt_copy_append_text. */
+/* The obvious byte-at-a-time version of tgt_pg_copy_text. */
 static void ref_text(tgt_sbuf *out, const unsigned char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -363,12 +363,12 @@ static void test_text_matches_reference(void **state)
         tgt_sbuf got, want;
         tgt_sbuf_init(&got);
         tgt_sbuf_init(&want);
-        tgt_copy_append_text(&got, (const char *)s, n);
+        tgt_pg_copy_text(&got, (const char *)s, n);
         ref_text(&want, s, n);
         expect_bytes(&got, want.data ? want.data : "", want.len);
         /* No backslash flag: the JSON string path is the text path. */
         tgt_sbuf_reset(&got);
-        tgt_copy_append_json_string(&got, (const char *)s, n, 0, NULL);
+        tgt_pg_copy_json_string(&got, (const char *)s, n, 0, NULL);
         expect_bytes(&got, want.data ? want.data : "", want.len);
         tgt_sbuf_deinit(&got);
         tgt_sbuf_deinit(&want);
@@ -423,7 +423,7 @@ static void test_json_string_matches_pieces(void **state)
         assert_non_null(s);
         if (raw.len)
             memcpy(s, raw.data, raw.len);
-        tgt_copy_append_json_string(&got, s, raw.len, 1, &nuls);
+        tgt_pg_copy_json_string(&got, s, raw.len, 1, &nuls);
         expect_bytes(&got, want.data ? want.data : "", want.len);
         assert_int_equal(nuls, want_nuls);
         free(s);
@@ -448,10 +448,10 @@ static void test_arbitrary_bytes(void **state)
             s[i] = rnd(&seed) % 4 ? pool[rnd(&seed) % (sizeof pool - 1)] : (char)(rnd(&seed) % 256);
         tgt_sbuf sb;
         tgt_sbuf_init(&sb);
-        tgt_copy_append_json_string(&sb, s, n, 1, NULL);
+        tgt_pg_copy_json_string(&sb, s, n, 1, NULL);
         assert_true(sb.len <= 2 * n);
         size_t before = sb.len;
-        tgt_copy_append_json_raw(&sb, s, n, NULL);
+        tgt_pg_copy_json_raw(&sb, s, n, NULL);
         assert_true(sb.len - before <= 2 * n);
         assert_true(tgt_sbuf_ok(&sb));
         if (sb.data != NULL)

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "postgres/pg_encode.h"
 #include "record.h"
 
 typedef struct fixture {
@@ -64,8 +65,9 @@ static int encode(fixture *f, const char *record_json, tgt_error *err)
     assert_int_equal(tgt_json_parse(&f->parser, record_json, len, err), 0);
     tgt_record_context ctx = {.input_name = "stdin",
                               .line_no = 7,
-                              .loaded_at = "2026-01-01 00:00:00.000000+00",
-                              .loaded_at_len = 29,
+                              .rows = &tgt_pg_row_ops,
+                              .loaded_at = "2026-01-01 00:00:00.000000",
+                              .loaded_at_len = 26,
                               .staging = f->stream.model.table.n_keys > 0,
                               .scratch = &f->scratch,
                               .extracted_tok = -1,

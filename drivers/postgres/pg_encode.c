@@ -1,5 +1,5 @@
 /*
- * copy.c - COPY text-format encoding of single values (see copy.h).  This is
+ * pg_encode.c - COPY text-format encoding of rows (see pg_encode.h).  This is
  * the innermost loop of a load: it runs once per value of every row, so each
  * function reserves the worst case (every input byte doubled) once, then
  * writes straight into the buffer, copying runs of plain bytes with memcpy
@@ -13,7 +13,7 @@
  * is allocated except through the caller's sbuf, which goes broken on
  * failure.
  */
-#include "copy.h"
+#include "pg_encode.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -214,7 +214,7 @@ static char *put_json_escape(char *w, const char **pp, const char *end, size_t *
     }
 }
 
-void tgt_copy_append_text(tgt_sbuf *out, const char *s, size_t n)
+void tgt_pg_copy_text(tgt_sbuf *out, const char *s, size_t n)
 {
     if (n == 0)
         return;
@@ -224,11 +224,11 @@ void tgt_copy_append_text(tgt_sbuf *out, const char *s, size_t n)
     finish(out, put_text(w, s, s + n));
 }
 
-void tgt_copy_append_json_string(tgt_sbuf *out, const char *raw, size_t n, int escaped,
+void tgt_pg_copy_json_string(tgt_sbuf *out, const char *raw, size_t n, int escaped,
                                  size_t *nul_count)
 {
     if (!escaped) {
-        tgt_copy_append_text(out, raw, n);
+        tgt_pg_copy_text(out, raw, n);
         return;
     }
     if (n == 0)
@@ -257,7 +257,7 @@ void tgt_copy_append_json_string(tgt_sbuf *out, const char *raw, size_t n, int e
     finish(out, w);
 }
 
-void tgt_copy_append_json_raw(tgt_sbuf *out, const char *json, size_t n, size_t *nul_count)
+void tgt_pg_copy_json_raw(tgt_sbuf *out, const char *json, size_t n, size_t *nul_count)
 {
     static const char NUL_ESCAPE[6] = {'\\', 'u', '0', '0', '0', '0'};
     if (n == 0)
@@ -299,7 +299,129 @@ void tgt_copy_append_json_raw(tgt_sbuf *out, const char *json, size_t n, size_t 
     finish(out, w);
 }
 
-void tgt_copy_append_null(tgt_sbuf *out)
+void tgt_pg_copy_null(tgt_sbuf *out)
 {
     tgt_sbuf_append(out, "\\N", 2);
 }
+
+/* ---- the row writer (row.h) -------------------------------------------- */
+
+/* The TAB before every value but the first. */
+static void next_value(tgt_row_writer *w)
+{
+    if (w->column++ > 0)
+        tgt_sbuf_append_char(w->out, '\t');
+}
+
+static void put_null(tgt_row_writer *w)
+{
+    next_value(w);
+    tgt_pg_copy_null(w->out);
+}
+
+static void put_bool(tgt_row_writer *w, int value)
+{
+    next_value(w);
+    tgt_sbuf_append_char(w->out, value ? 't' : 'f');
+}
+
+/* Digits, signs, '.', exponents and the words NaN/Infinity: nothing COPY
+ * escapes, and PostgreSQL's number input reads them as JSON writes them
+ * (numeric reads Infinity since PostgreSQL 14). */
+static void put_number(tgt_row_writer *w, const char *text, size_t n)
+{
+    next_value(w);
+    tgt_sbuf_append(w->out, text, n);
+}
+
+/* Checked date/time text holds digits, '-', ':', '.', 'T', ' ', '+' and 'Z'
+ * only: nothing COPY escapes. */
+static void put_date(tgt_row_writer *w, const tgt_datetime *v)
+{
+    next_value(w);
+    tgt_sbuf_append(w->out, v->text, v->len);
+}
+
+/* PostgreSQL's time input would drop a written offset silently, so a time
+ * that had one goes out as its UTC parts. */
+static void put_time(tgt_row_writer *w, const tgt_datetime *v)
+{
+    next_value(w);
+    if (!v->has_offset) {
+        tgt_sbuf_append(w->out, v->text, v->len);
+        return;
+    }
+    tgt_sbuf_printf(w->out, "%02d:%02d:%02d", v->hour, v->minute, v->second);
+    if (v->fraction_len > 0) {
+        tgt_sbuf_append_char(w->out, '.');
+        tgt_sbuf_append(w->out, v->text + v->fraction, v->fraction_len);
+    }
+}
+
+/* A date-time without an offset is UTC by row.h's contract: "+00" says so
+ * whatever the session's TimeZone (a date alone stays as written: midnight
+ * in the session's zone, which the driver sets to UTC). */
+static void put_timestamp(tgt_row_writer *w, const tgt_datetime *v)
+{
+    next_value(w);
+    tgt_sbuf_append(w->out, v->text, v->len);
+    if (v->has_time && !v->has_offset)
+        tgt_sbuf_append(w->out, "+00", 3);
+}
+
+static void put_json(tgt_row_writer *w, const char *json, size_t n)
+{
+    next_value(w);
+    tgt_pg_copy_json_raw(w->out, json, n, w->nul_count);
+}
+
+static void put_json_string(tgt_row_writer *w, const char *raw, size_t n, int escaped)
+{
+    next_value(w);
+    tgt_pg_copy_json_string(w->out, raw, n, escaped, w->nul_count);
+}
+
+static void put_plain_text(tgt_row_writer *w, const char *s, size_t n)
+{
+    next_value(w);
+    tgt_pg_copy_text(w->out, s, n);
+}
+
+static void end_row(tgt_row_writer *w)
+{
+    tgt_sbuf_append_char(w->out, '\n');
+}
+
+static void end_staged_row(tgt_row_writer *w, unsigned long sequence,
+                           const unsigned char *carried)
+{
+    tgt_sbuf_printf(w->out, "\t%lu\t", sequence);
+    if (carried == NULL) {
+        tgt_sbuf_append(w->out, "\\N\n", 3);
+        return;
+    }
+    size_t n = w->table->n_columns;
+    if (tgt_sbuf_reserve(w->out, n + 1) != 0)
+        return;
+    char *p = w->out->data + w->out->len;
+    for (size_t i = 0; i < n; i++)
+        p[i] = carried[i] ? '1' : '0';
+    p[n] = '\n';
+    finish(w->out, p + n + 1);
+}
+
+const tgt_row_ops tgt_pg_row_ops = {
+    .put_null = put_null,
+    .put_bool = put_bool,
+    .put_integer = put_number,
+    .put_numeric = put_number,
+    .put_float = put_number,
+    .put_date = put_date,
+    .put_time = put_time,
+    .put_timestamp = put_timestamp,
+    .put_json = put_json,
+    .put_json_string = put_json_string,
+    .put_text = put_plain_text,
+    .end_row = end_row,
+    .end_staged_row = end_staged_row,
+};
