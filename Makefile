@@ -31,7 +31,7 @@ CORE_LIBS := $(CORE_PKG_LIBS) -lpthread -lm
 # driver the unit tests load through (drivers/fake/, never in the binary).
 CORE_SRC := $(filter-out src/main.c,$(wildcard src/*.c))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
-DRIVER_SRC := $(wildcard drivers/postgres/*.c)
+DRIVER_SRC := drivers/registry.c $(wildcard drivers/postgres/*.c)
 DRIVER_OBJ := $(DRIVER_SRC:%.c=$(BUILD)/%.o)
 FAKE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard drivers/fake/*.c))
 # The PostgreSQL row encoder needs no libpq: the unit tests and the fuzz

@@ -153,7 +153,4 @@ struct tgt_driver {
     const tgt_driver_ops *ops;
 };
 
-/* The PostgreSQL driver (drivers/postgres/).  NULL on allocation failure. */
-tgt_driver *tgt_postgres_driver_new(tgt_error *err);
-
 #endif

@@ -97,6 +97,14 @@ static const char *const capabilities[] = {
 #define FIELD(f) offsetof(tgt_config, f)
 
 static const setting settings[] = {
+    {.name = "driver",
+     .type = SET_STRING,
+     .flags = SET_NONEMPTY,
+     .default_str = "postgres",
+     .offset = FIELD(driver),
+     .description = "The warehouse driver that loads the data; postgres (libpq) is the one "
+                    "built in, and it reads host, port, user, password, dbname, the ssl "
+                    "settings and conninfo."},
     {.name = "host",
      .flags = SET_LIBPQ,
      .type = SET_STRING,

@@ -46,7 +46,11 @@ typedef enum tgt_invalid_records_mode {
 } tgt_invalid_records_mode;
 
 typedef struct tgt_config {
-    /* Connection; NULL means "not set: let libpq use its defaults and PG*". */
+    char *driver; /* the driver's registry name (drivers/registry.h); never NULL after
+                   * tgt_config_finish */
+
+    /* Connection settings of the postgres driver; NULL means "not set: let
+     * libpq use its defaults and PG*". */
     char *host;
     char *port;
     char *user;

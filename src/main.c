@@ -23,6 +23,7 @@
 #include "log.h"
 #include "reader.h"
 #include "redact.h"
+#include "registry.h"
 #include "signals.h"
 #include "target.h"
 #include "version.h"
@@ -252,7 +253,7 @@ static int load(const options *opt, tgt_error *err)
     if (load_settings(opt, &cfg, err) != 0 || open_input(opt->input, opt->stdin_closed, &fd, err) != 0)
         goto out;
     reader = tgt_reader_new(fd, opt->input ? opt->input : "stdin", IDLE_POLL_MS, err);
-    driver = reader ? tgt_postgres_driver_new(err) : NULL;
+    driver = reader ? tgt_driver_new(cfg.driver, err) : NULL;
     if (driver != NULL)
         rc = tgt_target_run(&cfg, reader, driver, stdout, err);
 out:

@@ -21,6 +21,7 @@
 #include "error.h"
 #include "log.h"
 #include "pg_encode.h"
+#include "postgres.h"
 
 /* libpq's default notice processor prints to stderr; send notices to the log. */
 static void notice_to_log(void *arg, const char *message)

@@ -24,6 +24,7 @@
 #include "error.h"
 #include "log.h"
 #include "postgres/pg_internal.h"
+#include "postgres/postgres.h"
 #include "sbuf.h"
 #include "table.h"
 
