@@ -2,10 +2,16 @@
  * driver.h - the one interface between the core and a warehouse.
  *
  * The core never includes libpq or sql.h; it talks to a tgt_driver through
- * this table of operations.  A driver sees this header, the table model
- * (table.h), the settings (config.h), the string builder and the error type,
- * nothing else.  All identifiers are quoted by the driver; values never
- * appear in SQL text (they travel in the bulk stream or as parameters).
+ * this table of operations.  A driver sees this header, the row writer
+ * (row.h, with datetime.h's checked date-times), the table model (table.h),
+ * the settings (config.h), the string builder and the error type, nothing
+ * else.  All identifiers are quoted by the driver; values never appear in
+ * SQL text (they travel in the bulk stream or as parameters).
+ *
+ * Construction: main.c asks the registry (registry.h) for the driver the
+ * `driver` setting names; connect() reads that driver's own connection
+ * settings from the config (each driver's public header lists them, e.g.
+ * postgres/postgres.h).
  *
  * Transactions: the core calls begin() before the first write of a commit
  * point, then any number of write_begin/write_data/write_end sequences (one
@@ -16,19 +22,42 @@
  * own.  On any error the core calls rollback() (which must be safe to call
  * with no transaction open or a broken connection) and stops.
  *
- * Errors are classified by the driver, never by SQLSTATE in the core:
- * err->connection_lost (reconnect and replay), err->commit_unknown (ask
- * commit_status first), err->conflict (a deadlock or serialization failure:
- * roll back and run the transaction again), err->bulk_row (a refused row).
+ * Errors: every fallible op returns 0, or -1 with err filled (message,
+ * detail, hint, SQLSTATE where the warehouse has one; never a password).
+ * The driver classifies, the core never reads SQLSTATE classes or the
+ * warehouse's message text; the flags of error.h it sets:
+ *   transient        (connect only) the same call may succeed later: the
+ *                    core retries with backoff (retry.c);
+ *   connection_lost  the connection broke: the core reconnects (connect
+ *                    again on the same tgt_driver) and replays every
+ *                    uncommitted row from its spool;
+ *   commit_unknown   with connection_lost, from commit(): the COMMIT may
+ *                    have taken effect; the core asks commit_status()
+ *                    after reconnecting and never guesses;
+ *   conflict         a deadlock or serialization failure: the transaction
+ *                    was rolled back and may simply be run again;
+ *   bulk_row         a row of the open bulk write was refused: its 1-based
+ *                    position in that write (rows as the row writer
+ *                    wrote them);
+ *   bulk_row_exact   with bulk_row: 1 when that is the refused row itself,
+ *                    0 when it is only how far the write had got (the core
+ *                    then searches for the row by bisection).
+ * A refusal with no bulk_row (e.g. at write_end or merge) makes the core
+ * bisect the batch to find the record.
  *
- * Bulk rows arrive in PostgreSQL COPY text format (see copy.h): the core
- * encodes once, drivers for other warehouses parse that format if they need
- * to.  A staging write (TGT_WRITE_STAGING) carries two more trailing
- * columns: the batch sequence number, used by merge() so the newest record
- * per key wins, and the presence mask: \N when the record carried every
- * column, else one character per column of the table (tgt_table order), '1'
- * for a column the record carried (a value or null) and '0' for one it did
- * not (absent: the stored value stays).
+ * Rows: the driver's `rows` (row.h) turns the core's checked, typed values
+ * into its own bulk format; the core only buffers those bytes and hands them
+ * back to write_data of the same driver.  A staging write (TGT_WRITE_
+ * STAGING) carries per row the batch sequence number (the newest record per
+ * key wins at merge) and the presence mask (which columns the record
+ * carried; an absent one keeps its stored value).
+ *
+ * Tables: describe_table returns the live columns with their lattice type
+ * (parsed from the warehouse's own spelling, kept in sql_type for
+ * messages), NOT NULL, the primary key, and for each column the source path
+ * target-pg recorded when it created the column (source_path.h; PostgreSQL
+ * keeps it as the column comment), from which the core maps properties to
+ * existing columns across runs.
  */
 #ifndef TGT_DRIVER_H
 #define TGT_DRIVER_H
@@ -62,13 +91,17 @@ typedef struct tgt_driver_ops {
      * bytes write_data takes.  Static; never NULL. */
     const tgt_row_ops *rows;
 
-    /* Connects using cfg.  Errors name host/port/db but never a password. */
+    /* Connects using cfg (the driver's own settings in it).  Also called
+     * again after connection_lost, on the same driver.  Errors name host/
+     * port/db but never a password; err->transient when retrying may help. */
     int (*connect)(tgt_driver *d, const tgt_config *cfg, tgt_error *err);
     /* Closes the connection and frees the driver (NULL is a no-op). */
     void (*free)(tgt_driver *d);
 
-    /* Reads the live table: columns with types and NOT NULL, primary key.
-     * A missing table is not an error: out->exists = 0. */
+    /* Reads the live table: columns with lattice types (and the warehouse's
+     * spelling in sql_type), NOT NULL, the recorded source path of each
+     * column (NULL when none was recorded), primary key.  A missing table is
+     * not an error: out->exists = 0. */
     int (*describe_table)(tgt_driver *d, const char *schema, const char *table,
                           tgt_live_table *out, tgt_error *err);
 
@@ -109,9 +142,10 @@ typedef struct tgt_driver_ops {
     int (*lock_for_merge)(tgt_driver *d, const tgt_table **tables, size_t n, tgt_error *err);
 
     /* Opens the bulk stream into t (all of t's columns that exist, in order,
-     * plus the sequence column for staging). */
+     * plus the sequence and presence mask for staging). */
     int (*write_begin)(tgt_driver *d, const tgt_table *t, tgt_write_mode mode, tgt_error *err);
-    /* Sends COPY-text bytes: whole rows, or any split of them. */
+    /* Sends bytes the driver's row writer produced (row.h): whole rows, or
+     * any split of them, in order. */
     int (*write_data)(tgt_driver *d, const char *data, size_t len, tgt_error *err);
     /* Ends the bulk stream; reports how many rows the warehouse took. */
     int (*write_end)(tgt_driver *d, unsigned long *rows, tgt_error *err);
