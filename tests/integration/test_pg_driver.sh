@@ -44,7 +44,7 @@ fi
 # The core objects the driver may use.  They go into an archive, so the
 # linker takes only those actually referenced (config.c, for one, is listed
 # for completeness but nothing here calls it).
-core=(error sbuf log types naming table config utf8)
+core=(error sbuf log types naming table config utf8 datetime)
 objs=()
 for c in "${core[@]}"; do
     src=$ROOT/src/$c.c

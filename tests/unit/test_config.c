@@ -152,6 +152,7 @@ static void test_defaults(void **state)
     assert_int_equal(tgt_config_finish(&cfg, &err), 0);
     assert_string_equal(cfg.default_target_schema, "public");
     assert_string_equal(cfg.timestamp_column, "__loaded_at");
+    assert_string_equal(cfg.driver, "postgres"); /* the registry's default driver */
     assert_string_equal(cfg.log_level, "info");
     assert_null(cfg.host);
     assert_null(cfg.port);
@@ -793,6 +794,7 @@ static void test_dead_letter_needs_path(void **state)
 }
 
 static const char *const all_settings[] = {
+    "driver",
     "host",
     "port",
     "user",

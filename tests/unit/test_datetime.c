@@ -305,6 +305,54 @@ static void test_time_utc(void **state)
     check_utc("23:59:60+01:00", 1, "23:00:00", "");
 }
 
+/* The parts a driver's row writer gets (row.h): as written, offset kept. */
+static void test_parts(void **state)
+{
+    (void)state;
+    tgt_datetime v;
+    const char *s = "2020-02-29T23:05:07.123-05:30";
+    assert_int_equal(tgt_datetime_parse_timestamp(s, strlen(s), &v, NULL), 1);
+    assert_ptr_equal(v.text, s);
+    assert_int_equal(v.len, strlen(s));
+    assert_int_equal(v.year, 2020);
+    assert_int_equal(v.month, 2);
+    assert_int_equal(v.day, 29);
+    assert_int_equal(v.hour, 23);
+    assert_int_equal(v.minute, 5);
+    assert_int_equal(v.second, 7);
+    assert_int_equal(v.fraction_len, 3);
+    assert_memory_equal(s + v.fraction, "123", 3);
+    assert_int_equal(v.utc_offset, -(5 * 3600 + 30 * 60));
+    assert_int_equal(v.has_time, 1);
+    assert_int_equal(v.has_offset, 1);
+
+    assert_int_equal(tgt_datetime_parse_timestamp("2020-01-31", 10, &v, NULL), 1);
+    assert_int_equal(v.has_time, 0);
+    assert_int_equal(v.has_offset, 0);
+    assert_int_equal(v.day, 31);
+    assert_int_equal(tgt_datetime_parse_timestamp("2020-01-31 10:00Z", 17, &v, NULL), 1);
+    assert_int_equal(v.has_offset, 1);
+    assert_int_equal(v.utc_offset, 0);
+    assert_int_equal(v.fraction_len, 0);
+
+    const char *why = NULL;
+    assert_int_equal(tgt_datetime_parse_date("2021-02-29", 10, &v, &why), 0);
+    assert_non_null(why);
+
+    /* a time moves round the clock to UTC; the text stays as written */
+    assert_int_equal(tgt_datetime_parse_time("02:00:00.5+05:30", 16, &v, NULL), 1);
+    tgt_datetime_time_to_utc(&v);
+    assert_int_equal(v.hour, 20);
+    assert_int_equal(v.minute, 30);
+    assert_int_equal(v.second, 0);
+    assert_int_equal(v.utc_offset, 0);
+    assert_int_equal(v.has_offset, 1);
+    assert_memory_equal(v.text + v.fraction, "5", 1);
+    assert_int_equal(tgt_datetime_parse_time("24:00:00Z", 9, &v, NULL), 1);
+    tgt_datetime_time_to_utc(&v);
+    assert_int_equal(v.hour, 24);
+}
+
 static void test_date_prefix(void **state)
 {
     (void)state;
@@ -363,6 +411,7 @@ int main(void)
         cmocka_unit_test(test_time),
         cmocka_unit_test(test_offset_reasons),
         cmocka_unit_test(test_time_utc),
+        cmocka_unit_test(test_parts),
         cmocka_unit_test(test_date_prefix),
         cmocka_unit_test(test_no_overread),
     };
