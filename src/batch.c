@@ -31,8 +31,8 @@ static double seconds_since(const struct timespec *start)
     return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
-int tgt_batch_init(tgt_batch *b, const tgt_config *cfg, tgt_driver *driver,
-                   const char *input_name, FILE *state_out, tgt_error *err)
+int tgt_batch_init(tgt_batch *b, const tgt_config *cfg, tgt_driver *driver, const char *input_name,
+                   FILE *state_out, tgt_error *err)
 {
     memset(b, 0, sizeof(*b));
     b->cfg = cfg;
@@ -110,9 +110,9 @@ static void record_span(const tgt_json_parser *p, const char *line, const tgt_me
     *len = t->len;
 }
 
-int tgt_batch_drop_record(tgt_batch *b, tgt_stream *s, const tgt_json_parser *p,
-                          const char *line, const tgt_message *msg, unsigned long line_no,
-                          const char *reason, tgt_error *err)
+int tgt_batch_drop_record(tgt_batch *b, tgt_stream *s, const tgt_json_parser *p, const char *line,
+                          const tgt_message *msg, unsigned long line_no, const char *reason,
+                          tgt_error *err)
 {
     const char *where;
     unsigned long where_line; /* a BATCH record: its file and line */
@@ -121,14 +121,14 @@ int tgt_batch_drop_record(tgt_batch *b, tgt_stream *s, const tgt_json_parser *p,
         const char *rec;
         size_t rec_len;
         record_span(p, line, msg, &rec, &rec_len);
-        if (tgt_dead_letter_write(&b->dead_letter, where, where_line, s->name, s->name_len,
-                                  reason, rec, rec_len, err) != 0)
+        if (tgt_dead_letter_write(&b->dead_letter, where, where_line, s->name, s->name_len, reason,
+                                  rec, rec_len, err) != 0)
             return -1;
     }
     s->invalid_pending++;
     if (++s->invalid_total <= INVALID_WARNINGS_MAX)
-        tgt_log(TGT_LOG_WARN, "%s line %lu: %s record dropped (invalid_records %s): %s",
-                where, where_line, s->name, b->cfg->invalid_records, reason);
+        tgt_log(TGT_LOG_WARN, "%s line %lu: %s record dropped (invalid_records %s): %s", where,
+                where_line, s->name, b->cfg->invalid_records, reason);
     else if (s->invalid_total == INVALID_WARNINGS_MAX + 1)
         tgt_log(TGT_LOG_WARN,
                 "stream \"%s\": more invalid records are dropped without a "
@@ -140,9 +140,8 @@ int tgt_batch_drop_record(tgt_batch *b, tgt_stream *s, const tgt_json_parser *p,
 /* A record the encoder refused (err holds why; p and msg are its parsed
  * line): invalid_records fail returns -1 with err; skip and dead_letter
  * drop it, clear err and return 0. */
-static int invalid_record(tgt_batch *b, tgt_stream *s, const tgt_json_parser *p,
-                          const char *line, const tgt_message *msg, unsigned long line_no,
-                          tgt_error *err)
+static int invalid_record(tgt_batch *b, tgt_stream *s, const tgt_json_parser *p, const char *line,
+                          const tgt_message *msg, unsigned long line_no, tgt_error *err)
 {
     if (b->cfg->invalid_records_mode == TGT_INVALID_FAIL)
         return -1;
@@ -199,8 +198,8 @@ static size_t format_time(const struct timespec *at, time_t *cached_second, char
 static void update_loaded_at(tgt_batch *b, const struct timespec *now)
 {
     b->loaded_at_len = format_time(now, &b->loaded_at_second, b->loaded_at);
-    unsigned long long micros = (unsigned long long)now->tv_sec * 1000000ull +
-                                (unsigned long long)now->tv_nsec / 1000ull;
+    unsigned long long micros =
+        (unsigned long long)now->tv_sec * 1000000ull + (unsigned long long)now->tv_nsec / 1000ull;
     b->sequence = micros > b->sequence ? micros : b->sequence + 1;
 }
 
@@ -346,8 +345,8 @@ static int ship_all(tgt_batch *b, tgt_error *err)
 static void emit_metric(const char *type, const char *metric, json_t *value, const char *stream)
 {
     const char *status = strcmp(metric, "invalid_record_count") == 0 ? "skipped" : "succeeded";
-    json_t *m = json_pack("{s:s, s:s, s:o, s:{s:s, s:s}}", "type", type, "metric", metric,
-                          "value", value, "tags", "stream", stream, "status", status);
+    json_t *m = json_pack("{s:s, s:s, s:o, s:{s:s, s:s}}", "type", type, "metric", metric, "value",
+                          value, "tags", "stream", stream, "status", status);
     /* 6 significant digits: timers print 0.004, not 0.0040000000000000001 */
     char *text = m ? json_dumps(m, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
     if (text != NULL)
@@ -460,8 +459,8 @@ static int merge_keyed(tgt_batch *b, const tgt_stream *last, tgt_error *err)
         tgt_stream *s = b->txn_streams[i];
         if (merges(s, last)) {
             unsigned long changed = 0;
-            if (b->driver->ops->merge(b->driver, &s->model.table, s->partial_rows, &changed,
-                                      err) != 0) {
+            if (b->driver->ops->merge(b->driver, &s->model.table, s->partial_rows, &changed, err) !=
+                0) {
                 b->merge_failed = s;
                 tgt_error_where(err, "merging stream \"%s\"", s->name);
                 return -1;

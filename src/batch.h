@@ -55,23 +55,23 @@
 #define TGT_BUFFERED_MAX (4u * 1024u * 1024u)
 
 typedef struct tgt_batch {
-    const tgt_config *cfg;     /* borrowed */
-    tgt_driver *driver;        /* borrowed; connected on first need */
+    const tgt_config *cfg; /* borrowed */
+    tgt_driver *driver;    /* borrowed; connected on first need */
     int connected;
-    FILE *state_out;           /* borrowed: where STATE lines go */
-    const char *input_name;    /* borrowed: "stdin" or the file */
+    FILE *state_out;        /* borrowed: where STATE lines go */
+    const char *input_name; /* borrowed: "stdin" or the file */
     char timestamp_column[TGT_IDENT_MAX + 1];
 
     tgt_stream_registry streams;
     tgt_state state;
     tgt_sbuf scratch;
 
-    int in_txn;                  /* a transaction is open (written only in batch.c) */
+    int in_txn; /* a transaction is open (written only in batch.c) */
     /* Streams with rows in the open transaction.  The driver's
      * tables_per_transaction bounds it: a stream that would be one too many
      * first gets the transaction committed early (its streams' records are
      * then committed, but STATE still waits for the commit point). */
-    tgt_stream **txn_streams;    /* owned: those streams, txn_tables of them */
+    tgt_stream **txn_streams; /* owned: those streams, txn_tables of them */
     size_t txn_tables;
     size_t txn_cap;
     const tgt_table **merge_tables; /* owned scratch for the driver's lock_for_merge */
@@ -84,7 +84,7 @@ typedef struct tgt_batch {
     unsigned long pending_rows;  /* rows of all streams since the last commit */
     struct timespec batch_start; /* when the first pending row arrived */
 
-    time_t loaded_at_second;     /* cache for the receive-time text */
+    time_t loaded_at_second; /* cache for the receive-time text */
     char loaded_at[40];
     size_t loaded_at_len;
     unsigned long long sequence; /* _sdc_sequence of the last record */
@@ -95,30 +95,30 @@ typedef struct tgt_batch {
      * the lines left out of it, and what a failed bulk write was doing.
      * Each commit point clears what concerned the batch it committed. */
     tgt_spool spool;
-    unsigned long *excluded;     /* owned: input lines of refused records, ascending */
+    unsigned long *excluded; /* owned: input lines of refused records, ascending */
     size_t n_excluded;
     unsigned long last_spooled_line; /* the RECORD most recently spooled */
     unsigned long copy_first_row;    /* rows of copy_stream sent before the open bulk write */
     tgt_stream *failed_stream;       /* stream of the bulk write that failed, or NULL */
     unsigned long failed_first_row;
-    tgt_stream *merge_failed;        /* keyed stream whose merge was refused, or NULL */
-    unsigned recoveries;             /* since the last commit */
+    tgt_stream *merge_failed; /* keyed stream whose merge was refused, or NULL */
+    unsigned recoveries;      /* since the last commit */
     tgt_json_parser replay_parser;
-    tgt_dead_letter dead_letter;     /* invalid_records dead_letter; else unused */
+    tgt_dead_letter dead_letter; /* invalid_records dead_letter; else unused */
     int dead_letter_open;
 
-    tgt_singer_batch singer;         /* BATCH messages (singer_batch.c) */
+    tgt_singer_batch singer; /* BATCH messages (singer_batch.c) */
 
-    int overwrite;               /* load_method overwrite: shadow tables, STATE after the swap */
-    int shadows_pending;         /* overwrite: some stream loads into a shadow table */
+    int overwrite;       /* load_method overwrite: shadow tables, STATE after the swap */
+    int shadows_pending; /* overwrite: some stream loads into a shadow table */
 } tgt_batch;
 
 /* Sets b up for a run: cfg, driver, input_name and state_out are borrowed
  * and must outlive b.  Opens the dead-letter file (invalid_records
  * dead_letter) and normalises the timestamp_column setting.  On error
  * returns -1 with err set; tgt_batch_deinit is still called. */
-int tgt_batch_init(tgt_batch *b, const tgt_config *cfg, tgt_driver *driver,
-                   const char *input_name, FILE *state_out, tgt_error *err);
+int tgt_batch_init(tgt_batch *b, const tgt_config *cfg, tgt_driver *driver, const char *input_name,
+                   FILE *state_out, tgt_error *err);
 /* Frees everything b owns (closing the dead-letter file); commits nothing. */
 void tgt_batch_deinit(tgt_batch *b);
 
@@ -138,9 +138,9 @@ int tgt_batch_encode(tgt_batch *b, tgt_stream *s, const tgt_json_parser *p, cons
  * writes the dead letter (the record from p and msg, `reason` the error
  * text), warns, counts it for the METRIC.  -1 with err when the dead letter
  * cannot be written. */
-int tgt_batch_drop_record(tgt_batch *b, tgt_stream *s, const tgt_json_parser *p,
-                          const char *line, const tgt_message *msg, unsigned long line_no,
-                          const char *reason, tgt_error *err);
+int tgt_batch_drop_record(tgt_batch *b, tgt_stream *s, const tgt_json_parser *p, const char *line,
+                          const tgt_message *msg, unsigned long line_no, const char *reason,
+                          tgt_error *err);
 
 /* Ends the open bulk write (COPY), if any; its rows stay in the open
  * transaction.  Needed before any other statement on the connection. */

@@ -23,8 +23,8 @@
  * two columns of one name cannot both be filled. */
 static int check_timestamp_column(const char *name, tgt_error *err)
 {
-    static const char *const metadata[] = {"_sdc_extracted_at", "_sdc_received_at",
-                                           "_sdc_batched_at",   TGT_SDC_DELETED_AT,
+    static const char *const metadata[] = {"_sdc_extracted_at",   "_sdc_received_at",
+                                           "_sdc_batched_at",     TGT_SDC_DELETED_AT,
                                            TGT_SDC_TABLE_VERSION, "_sdc_sequence"};
     for (size_t i = 0; i < sizeof(metadata) / sizeof(metadata[0]); i++) {
         if (strcmp(name, metadata[i]) != 0)
@@ -134,8 +134,7 @@ static int dispatch(tgt_batch *b, const tgt_json_parser *p, const char *line, si
     case TGT_MSG_ACTIVATE_VERSION:
         return tgt_loader_activate_version(b, p, line, line_no, msg, err);
     case TGT_MSG_BATCH:
-        return tgt_singer_batch_load(&b->singer, line, len, line_no, msg, on_batch_record, b,
-                                     err);
+        return tgt_singer_batch_load(&b->singer, line, len, line_no, msg, on_batch_record, b, err);
     }
     return 0;
 }
@@ -201,9 +200,10 @@ static int abandon_shadows(tgt_batch *b, int sig, tgt_error *err)
         /* not fatal: the next run drops a stale shadow before loading */
         if (b->driver->ops->drop_table(b->driver, s->model.table.schema, s->model.table.name,
                                        &drop_err) != 0)
-            tgt_log(TGT_LOG_WARN, "stream \"%s\": the shadow table \"%s\".\"%s\" stays until "
-                    "the next run: %s", s->name, s->model.table.schema, s->model.table.name,
-                    drop_err.message);
+            tgt_log(TGT_LOG_WARN,
+                    "stream \"%s\": the shadow table \"%s\".\"%s\" stays until "
+                    "the next run: %s",
+                    s->name, s->model.table.schema, s->model.table.name, drop_err.message);
     }
     tgt_error_set(err, TGT_ERR_INTERRUPTED,
                   "stopped by %s, so the run is incomplete: load_method overwrite replaces no "

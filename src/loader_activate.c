@@ -77,8 +77,8 @@ static int activate_unseen(tgt_batch *b, tgt_stream *s, const char *version, tgt
 {
     tgt_schema_options opt;
     const char *table = s->table_name;
-    if (tgt_loader_table_identity(b, s, &opt, err) != 0 ||
-        tgt_batch_connect(b, err) != 0 || tgt_batch_end_bulk_write(b, err) != 0)
+    if (tgt_loader_table_identity(b, s, &opt, err) != 0 || tgt_batch_connect(b, err) != 0 ||
+        tgt_batch_end_bulk_write(b, err) != 0)
         return -1;
     tgt_live_table live;
     if (b->driver->ops->describe_table(b->driver, opt.target_schema, table, &live, err) != 0)

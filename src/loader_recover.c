@@ -204,8 +204,7 @@ static int settle_refused(tgt_batch *b, tgt_stream *s, unsigned long row, const 
         tgt_error_set(err, TGT_ERR_DATA,
                       "invalid record: the database refused the record of "
                       "stream \"%s\" on %s line %lu: %s",
-                      s->name, where == b->input_name ? "input" : where, where_line,
-                      db->message);
+                      s->name, where == b->input_name ? "input" : where, where_line, db->message);
         tgt_error_sqlstate(err, db->sqlstate);
         if (db->detail[0] != '\0')
             tgt_error_detail(err, "%s", db->detail);

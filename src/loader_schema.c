@@ -125,8 +125,7 @@ static int resolve_identity(tgt_batch *b, tgt_stream *s, tgt_error *err)
     return 0;
 }
 
-int tgt_loader_table_identity(tgt_batch *b, tgt_stream *s, tgt_schema_options *opt,
-                              tgt_error *err)
+int tgt_loader_table_identity(tgt_batch *b, tgt_stream *s, tgt_schema_options *opt, tgt_error *err)
 {
     if (!s->has_identity && resolve_identity(b, s, err) != 0)
         return -1;
@@ -204,7 +203,8 @@ static int evolve_and_install(tgt_batch *b, tgt_stream *s, tgt_schema_model *mod
      * (rows of this batch already shipped) must end first */
     if (tgt_batch_connect(b, err) != 0 || tgt_batch_end_bulk_write(b, err) != 0 ||
         clear_shadow(b, s, &model->table, err) != 0 ||
-        tgt_evolve_diff(b->driver, &model->table, s->name, b->cfg->type_change_mode == TGT_TYPE_CHANGE_KEEP,
+        tgt_evolve_diff(b->driver, &model->table, s->name,
+                        b->cfg->type_change_mode == TGT_TYPE_CHANGE_KEEP,
                         keyless_policy(b->cfg->load_method_mode), &plan, err) != 0)
         goto out;
     /* rows encoded under the old shape must reach the database first, and

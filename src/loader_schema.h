@@ -32,7 +32,6 @@ int tgt_loader_use_versions(tgt_batch *b, tgt_stream *s, tgt_error *err);
  * a stream whose table another stream of the run already loads into is
  * refused (TGT_ERR_DATA naming both and the setting that separates them).
  * opt borrows s and b. */
-int tgt_loader_table_identity(tgt_batch *b, tgt_stream *s, tgt_schema_options *opt,
-                              tgt_error *err);
+int tgt_loader_table_identity(tgt_batch *b, tgt_stream *s, tgt_schema_options *opt, tgt_error *err);
 
 #endif
