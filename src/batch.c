@@ -3,8 +3,8 @@
  * STATE.  The order of operations at a commit point is the product's
  * promise, so it lives in one function, tgt_batch_commit_point().  The
  * transaction flag in_txn is written here and nowhere else.  Nothing here
- * reads messages or recovers from failures: loader.c and the handlers call
- * down into this file, never the other way round.
+ * dispatches messages or recovers from failures: loader.c and the handlers
+ * call down into this file, never the other way round.
  */
 #include "batch.h"
 

@@ -20,7 +20,7 @@
  *   write the latest STATE received (with load_method overwrite STATE waits
  *   for the swap).
  *
- * It does not read messages, build models or recover from failures: the
+ * It does not dispatch messages, build models or recover from failures: the
  * handlers above it (loader_schema.c, loader_activate.c, loader_recover.c)
  * and the dispatch on top (loader.c) call down into it; it calls none of
  * them.  Recovery's own bookkeeping (the excluded records, what failed)

@@ -6,8 +6,9 @@
  *   after recovering from a lost connection or a refused row, commits on
  *   idle and at the end of input (with load_method overwrite, swaps the
  *   shadow tables in first);
- * - the handlers (loader_schema.c, loader_activate.c, loader_recover.c,
- *   and singer_batch.c for BATCH files) call down into the batch;
+ * - the handlers (loader_schema.c, loader_activate.c, loader_recover.c)
+ *   call down into the batch; the records of BATCH files (singer_batch.c)
+ *   take the RECORD path;
  * - batch.c owns the batch lifecycle and the STATE promise: a commit point
  *   (a stream reached batch_size_rows, the batch is older than
  *   max_batch_age_seconds, a SCHEMA changes a table, or the input ended)
