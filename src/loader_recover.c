@@ -31,8 +31,13 @@
  * every STATE received so far followed records that are all in the batch.
  *
  * Records the encoder already refuses (a value that does not fit its
- * column, a missing key) never reach the database; they are handled by
- * tgt_loader_invalid_record with the same policy.
+ * column, a missing key) never reach the database; batch.c handles them
+ * with the same policy.
+ *
+ * This is a handler above batch.c: it calls down into it (forget, encode,
+ * ship and merge, commit point) and keeps its bookkeeping in the batch
+ * (tgt_batch: the spool, the excluded lines, what failed), which each commit
+ * point clears.  Nothing here writes the transaction flag.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,12 +45,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "loader_internal.h"
+#include "loader_recover.h"
 #include "log.h"
 #include "retry.h"
 
-/* Warnings for dropped records per stream before they are only counted. */
-#define INVALID_WARNINGS_MAX 20
 /* Recoveries in a row without a commit before the run gives up. */
 #define RECOVERIES_MAX 100
 /* Runs of a transaction that keeps losing deadlocks before the run fails,
@@ -65,14 +68,14 @@
     "from the last STATE written; an unkeyed table may then get that batch twice if it did "       \
     "commit."
 
-static int is_excluded(const tgt_loader *l, unsigned long line_no)
+static int is_excluded(const tgt_batch *b, unsigned long line_no)
 {
-    size_t lo = 0, hi = l->n_excluded;
+    size_t lo = 0, hi = b->n_excluded;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (l->excluded[mid] == line_no)
+        if (b->excluded[mid] == line_no)
             return 1;
-        if (l->excluded[mid] < line_no)
+        if (b->excluded[mid] < line_no)
             lo = mid + 1;
         else
             hi = mid;
@@ -80,13 +83,13 @@ static int is_excluded(const tgt_loader *l, unsigned long line_no)
     return 0;
 }
 
-static int exclude(tgt_loader *l, unsigned long line_no, tgt_error *err)
+static int exclude(tgt_batch *b, unsigned long line_no, tgt_error *err)
 {
-    unsigned long *grown = realloc(l->excluded, (l->n_excluded + 1) * sizeof(*grown));
+    unsigned long *grown = realloc(b->excluded, (b->n_excluded + 1) * sizeof(*grown));
     if (grown == NULL)
         return tgt_error_nomem(err);
-    l->excluded = grown;
-    size_t at = l->n_excluded++;
+    b->excluded = grown;
+    size_t at = b->n_excluded++;
     while (at > 0 && grown[at - 1] > line_no) {
         grown[at] = grown[at - 1];
         at--;
@@ -95,116 +98,30 @@ static int exclude(tgt_loader *l, unsigned long line_no, tgt_error *err)
     return 0;
 }
 
-int tgt_loader_batch_committed(tgt_loader *l, tgt_error *err)
+static tgt_stream *stream_by_id(tgt_batch *b, uint32_t id)
 {
-    l->n_excluded = 0;
-    l->recoveries = 0;
-    for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order)
-        s->committed_through = 0;
-    l->failed_stream = NULL;
-    l->merge_failed = NULL;
-    tgt_singer_batch_committed(&l->batch);
-    if (l->dead_letter_open && tgt_dead_letter_flush(&l->dead_letter, err) != 0)
-        return -1;
-    return tgt_spool_reset(&l->spool, err);
-}
-
-/* The record object's JSON text inside a RECORD line (for dead letters). */
-static void record_span(const tgt_json_parser *p, const char *line, const tgt_message *msg,
-                        const char **start, size_t *len)
-{
-    const tgt_json_token *t = &p->tokens[msg->record];
-    *start = line + t->start;
-    *len = t->len;
-}
-
-/* Drops one record under invalid_records skip/dead_letter; `reason` is the
- * error text.  The parsed line (p, msg) gives the record for the letter. */
-static int drop_record(tgt_loader *l, tgt_stream *s, const tgt_json_parser *p, const char *line,
-                       const tgt_message *msg, unsigned long line_no, const char *reason,
-                       tgt_error *err)
-{
-    const char *where;
-    unsigned long where_line; /* a BATCH record: its file and line */
-    tgt_singer_batch_locate(&l->batch, l->input_name, line_no, &where, &where_line);
-    if (l->dead_letter_open) {
-        const char *rec;
-        size_t rec_len;
-        record_span(p, line, msg, &rec, &rec_len);
-        if (tgt_dead_letter_write(&l->dead_letter, where, where_line, s->name, s->name_len,
-                                  reason, rec, rec_len, err) != 0)
-            return -1;
-    }
-    s->invalid_pending++;
-    if (++s->invalid_total <= INVALID_WARNINGS_MAX)
-        tgt_log(TGT_LOG_WARN, "%s line %lu: %s record dropped (invalid_records %s): %s",
-                where, where_line, s->name, l->cfg->invalid_records, reason);
-    else if (s->invalid_total == INVALID_WARNINGS_MAX + 1)
-        tgt_log(TGT_LOG_WARN,
-                "stream \"%s\": more invalid records are dropped without a "
-                "warning each; METRIC invalid_record_count counts them",
-                s->name);
-    return 0;
-}
-
-int tgt_loader_invalid_record(tgt_loader *l, tgt_stream *s, const tgt_json_parser *p,
-                              const char *line, const tgt_message *msg, unsigned long line_no,
-                              tgt_error *err)
-{
-    if (l->cfg->invalid_records_mode == TGT_INVALID_FAIL)
-        return -1;
-    char reason[TGT_ERROR_MESSAGE_MAX];
-    snprintf(reason, sizeof(reason), "%s", err->message);
-    tgt_error_init(err);
-    return drop_record(l, s, p, line, msg, line_no, reason, err);
-}
-
-static tgt_stream *stream_by_id(tgt_loader *l, uint32_t id)
-{
-    for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order) {
+    for (tgt_stream *s = b->streams.first; s != NULL; s = s->next_in_order) {
         if (s->id == id)
             return s;
     }
     return NULL;
 }
 
-/* Forgets everything sent since the last commit (it was rolled back). */
-static void forget_batch(tgt_loader *l)
-{
-    l->driver->ops->rollback(l->driver);
-    l->in_txn = 0;
-    l->txn_tables = 0;
-    l->copy_stream = NULL;
-    l->merge_failed = NULL;
-    l->failed_stream = NULL;
-    l->buffered = 0;
-    l->pending_rows = 0;
-    for (tgt_stream *s = l->streams.first; s != NULL; s = s->next_in_order) {
-        s->in_txn = 0;
-        tgt_sbuf_reset(&s->chunk);
-        s->rows_in_chunk = 0;
-        s->rows_pending = 0;
-        s->rows_shipped = 0;
-        s->seq = 0;
-        s->partial_rows = 0;
-    }
-}
-
 /* Encodes the spooled records again (all but the excluded, and of stream
  * `only_first_of` only its first `limit`) into a fresh batch; no commit. */
-static int resend(tgt_loader *l, const tgt_stream *only_first_of, unsigned long limit,
+static int resend(tgt_batch *b, const tgt_stream *only_first_of, unsigned long limit,
                   tgt_error *err)
 {
-    forget_batch(l);
-    if (tgt_spool_rewind(&l->spool, err) != 0)
+    tgt_batch_forget(b);
+    if (tgt_spool_rewind(&b->spool, err) != 0)
         return -1;
     tgt_spool_entry e;
     int got;
     unsigned long limited_seen = 0;
-    while ((got = tgt_spool_next(&l->spool, &e, err)) == 1) {
-        if (is_excluded(l, e.line_no))
+    while ((got = tgt_spool_next(&b->spool, &e, err)) == 1) {
+        if (is_excluded(b, e.line_no))
             continue;
-        tgt_stream *s = stream_by_id(l, e.stream_id);
+        tgt_stream *s = stream_by_id(b, e.stream_id);
         if (s == NULL)
             return tgt_error_set(err, TGT_ERR_INTERNAL, "spooled record of unknown stream %u",
                                  (unsigned)e.stream_id);
@@ -213,23 +130,23 @@ static int resend(tgt_loader *l, const tgt_stream *only_first_of, unsigned long 
         if (s == only_first_of && ++limited_seen > limit)
             continue;
         tgt_message msg;
-        if (tgt_message_parse(&l->replay_parser, e.line, e.len, &msg, &l->scratch, err) != 0 ||
-            tgt_loader_encode(l, s, &l->replay_parser, e.line, e.len, e.line_no, &msg, 1, err) != 0)
+        if (tgt_message_parse(&b->replay_parser, e.line, e.len, &msg, &b->scratch, err) != 0 ||
+            tgt_batch_encode(b, s, &b->replay_parser, e.line, e.len, e.line_no, &msg, 1, err) != 0)
             return -1;
     }
     if (got < 0)
         return -1;
-    return tgt_spool_end_reading(&l->spool, err);
+    return tgt_spool_end_reading(&b->spool, err);
 }
 
 /* Sends every spooled record again (but the excluded) and commits. */
-static int replay(tgt_loader *l, tgt_error *err)
+static int replay(tgt_batch *b, tgt_error *err)
 {
     tgt_log(TGT_LOG_INFO, "sending the %lu uncommitted records again",
-            l->spool.count - (unsigned long)l->n_excluded);
-    if (resend(l, NULL, 0, err) != 0)
+            b->spool.count - (unsigned long)b->n_excluded);
+    if (resend(b, NULL, 0, err) != 0)
         return -1;
-    return tgt_loader_commit_point(l, err);
+    return tgt_batch_commit_point(b, err);
 }
 
 /* The spooled record behind row `row` (1-based) of stream s's pending rows:
@@ -237,15 +154,15 @@ static int replay(tgt_loader *l, tgt_error *err)
  * there is no such row; *seen is then how many rows s has (row 0 matches
  * nothing: it only counts).
  * The caller ends the reading (tgt_spool_end_reading). */
-static int find_row(tgt_loader *l, const tgt_stream *s, unsigned long row, tgt_spool_entry *e,
+static int find_row(tgt_batch *b, const tgt_stream *s, unsigned long row, tgt_spool_entry *e,
                     unsigned long *seen, tgt_error *err)
 {
-    if (tgt_spool_rewind(&l->spool, err) != 0)
+    if (tgt_spool_rewind(&b->spool, err) != 0)
         return -1;
     int got;
     *seen = 0;
-    while ((got = tgt_spool_next(&l->spool, e, err)) == 1) {
-        if (e->stream_id != s->id || is_excluded(l, e->line_no) ||
+    while ((got = tgt_spool_next(&b->spool, e, err)) == 1) {
+        if (e->stream_id != s->id || is_excluded(b, e->line_no) ||
             e->line_no <= s->committed_through)
             continue;
         if (++*seen == row)
@@ -266,13 +183,13 @@ static int refused_value(const tgt_error *e)
 /* The database refused (db) stream s's record `row` (1-based among its
  * pending records): fail naming its input line, or drop it and send the
  * batch again without it. */
-static int settle_refused(tgt_loader *l, tgt_stream *s, unsigned long row, const tgt_error *db,
+static int settle_refused(tgt_batch *b, tgt_stream *s, unsigned long row, const tgt_error *db,
                           tgt_error *err)
 {
     tgt_spool_entry e;
     unsigned long seen;
-    int found = find_row(l, s, row, &e, &seen, err);
-    if (found <= 0 || tgt_spool_end_reading(&l->spool, err) != 0) {
+    int found = find_row(b, s, row, &e, &seen, err);
+    if (found <= 0 || tgt_spool_end_reading(&b->spool, err) != 0) {
         if (found == 0)
             *err = *db; /* not traceable: report the database's error as it was */
         return -1;
@@ -280,15 +197,14 @@ static int settle_refused(tgt_loader *l, tgt_stream *s, unsigned long row, const
     unsigned long line_no = e.line_no;
     const char *where;
     unsigned long where_line; /* a BATCH record: its file and line */
-    tgt_singer_batch_locate(&l->batch, l->input_name, line_no, &where, &where_line);
+    tgt_singer_batch_locate(&b->singer, b->input_name, line_no, &where, &where_line);
     char reason[TGT_ERROR_MESSAGE_MAX + TGT_ERROR_DETAIL_MAX + 2];
     snprintf(reason, sizeof(reason), "%s%s%s", db->message, db->detail[0] ? " " : "", db->detail);
-    if (l->cfg->invalid_records_mode == TGT_INVALID_FAIL) {
+    if (b->cfg->invalid_records_mode == TGT_INVALID_FAIL) {
         tgt_error_set(err, TGT_ERR_DATA,
                       "invalid record: the database refused the record of "
                       "stream \"%s\" on %s line %lu: %s",
-                      s->name, where == l->input_name ? "input" : where, where_line,
-                      db->message);
+                      s->name, where == b->input_name ? "input" : where, where_line, db->message);
         tgt_error_sqlstate(err, db->sqlstate);
         if (db->detail[0] != '\0')
             tgt_error_detail(err, "%s", db->detail);
@@ -303,36 +219,36 @@ static int settle_refused(tgt_loader *l, tgt_stream *s, unsigned long row, const
         return -1;
     }
     tgt_message msg;
-    if (tgt_message_parse(&l->replay_parser, e.line, e.len, &msg, &l->scratch, err) != 0 ||
-        drop_record(l, s, &l->replay_parser, e.line, &msg, line_no, reason, err) != 0 ||
-        exclude(l, line_no, err) != 0)
+    if (tgt_message_parse(&b->replay_parser, e.line, e.len, &msg, &b->scratch, err) != 0 ||
+        tgt_batch_drop_record(b, s, &b->replay_parser, e.line, &msg, line_no, reason, err) != 0 ||
+        exclude(b, line_no, err) != 0)
         return -1;
-    return replay(l, err);
+    return replay(b, err);
 }
 
 /* The stream whose bulk write or merge the database refused for its data
  * (err says why), or NULL when err is no such refusal.  A refusal already
  * traced to its record (settle_refused) is TGT_ERR_DATA: final. */
-static tgt_stream *refused_stream(const tgt_loader *l, const tgt_error *err)
+static tgt_stream *refused_stream(const tgt_batch *b, const tgt_error *err)
 {
     if (err->code != TGT_ERR_LOAD || !refused_value(err))
         return NULL;
-    return l->failed_stream != NULL ? l->failed_stream : l->merge_failed;
+    return b->failed_stream != NULL ? b->failed_stream : b->merge_failed;
 }
 
 /* Sends the batch with only stream s's first k records, merges up to s and
  * rolls back: 1 when s is refused as before (*why then holds the refusal),
  * 0 when it goes through, -1 (err set) when something else fails. */
-static int probe(tgt_loader *l, tgt_stream *s, unsigned long k, tgt_error *why, tgt_error *err)
+static int probe(tgt_batch *b, tgt_stream *s, unsigned long k, tgt_error *why, tgt_error *err)
 {
     tgt_log(TGT_LOG_DEBUG, "stream \"%s\": probing with its first %lu records", s->name, k);
-    l->probing = 1;
-    int rc = resend(l, s, k, err);
+    b->probing = 1;
+    int rc = resend(b, s, k, err);
     if (rc == 0)
-        rc = tgt_loader_ship_and_merge(l, s, err);
-    l->probing = 0;
-    int refused = rc != 0 && refused_stream(l, err) == s;
-    forget_batch(l);
+        rc = tgt_batch_ship_and_merge(b, s, err);
+    b->probing = 0;
+    int refused = rc != 0 && refused_stream(b, err) == s;
+    tgt_batch_forget(b);
     if (refused) {
         *why = *err;
         tgt_error_init(err);
@@ -350,13 +266,13 @@ static int probe(tgt_loader *l, tgt_stream *s, unsigned long k, tgt_error *why, 
  * right hint in two probes.  When no probe confirms the whole batch's
  * refusal (it came from sending the streams in another order), the batch
  * is sent again without dropping anything. */
-static int recover_by_bisecting(tgt_loader *l, tgt_stream *s, unsigned long hint, tgt_error *err)
+static int recover_by_bisecting(tgt_batch *b, tgt_stream *s, unsigned long hint, tgt_error *err)
 {
     tgt_error why = *err;
     tgt_error_init(err);
     unsigned long lo = 0, hi = 0;
     tgt_spool_entry e;
-    if (find_row(l, s, 0, &e, &hi, err) != 0 || tgt_spool_end_reading(&l->spool, err) != 0)
+    if (find_row(b, s, 0, &e, &hi, err) != 0 || tgt_spool_end_reading(&b->spool, err) != 0)
         return -1;
     tgt_log(TGT_LOG_INFO,
             "stream \"%s\": %s; looking for the refused record among its %lu uncommitted records",
@@ -373,7 +289,7 @@ static int recover_by_bisecting(tgt_loader *l, tgt_stream *s, unsigned long hint
                 break;
             }
         }
-        int refused = probe(l, s, mid, &why, err);
+        int refused = probe(b, s, mid, &why, err);
         if (refused < 0)
             return -1;
         if (refused) {
@@ -382,7 +298,7 @@ static int recover_by_bisecting(tgt_loader *l, tgt_stream *s, unsigned long hint
         } else if (mid == hi) {
             tgt_log(TGT_LOG_INFO, "stream \"%s\": the batch goes through when sent again",
                     s->name);
-            return replay(l, err);
+            return replay(b, err);
         } else {
             lo = mid;
         }
@@ -391,7 +307,7 @@ static int recover_by_bisecting(tgt_loader *l, tgt_stream *s, unsigned long hint
         *err = why;
         return -1;
     }
-    return settle_refused(l, s, hi, &why, err);
+    return settle_refused(b, s, hi, &why, err);
 }
 
 /* The database refused a bulk write or a merge of stream s.  A COPY that
@@ -400,16 +316,16 @@ static int recover_by_bisecting(tgt_loader *l, tgt_stream *s, unsigned long hint
  * number.  Anything else (a row too big, reported where the group it was
  * written in ended; a foreign key checked when the COPY ends; a merge) is
  * bisected. */
-static int recover_refused(tgt_loader *l, tgt_error *err)
+static int recover_refused(tgt_batch *b, tgt_error *err)
 {
-    tgt_stream *s = refused_stream(l, err);
-    unsigned long row = err->bulk_row > 0 ? l->failed_first_row + err->bulk_row : 0;
-    if (l->failed_stream == s && err->bulk_row_exact && row > 0) {
+    tgt_stream *s = refused_stream(b, err);
+    unsigned long row = err->bulk_row > 0 ? b->failed_first_row + err->bulk_row : 0;
+    if (b->failed_stream == s && err->bulk_row_exact && row > 0) {
         tgt_error db = *err;
         tgt_error_init(err);
-        return settle_refused(l, s, row, &db, err);
+        return settle_refused(b, s, row, &db, err);
     }
-    return recover_by_bisecting(l, s, l->failed_stream == s ? row : 0, err);
+    return recover_by_bisecting(b, s, b->failed_stream == s ? row : 0, err);
 }
 
 /* After reconnecting from a COMMIT whose reply was lost: 1 when the server
@@ -417,12 +333,12 @@ static int recover_refused(tgt_loader *l, tgt_error *err)
  * say or still runs it after COMMIT_POLL_TOTAL_MS (the old session may be
  * finishing it: the server learns of the broken connection only when it next
  * talks to it). */
-static int lost_commit_went_through(tgt_loader *l, const tgt_error *lost, tgt_error *err)
+static int lost_commit_went_through(tgt_batch *b, const tgt_error *lost, tgt_error *err)
 {
     long waited = 0, wait = COMMIT_POLL_FIRST_MS;
     for (;;) {
         tgt_txn_status st;
-        if (l->driver->ops->commit_status(l->driver, &st, err) != 0) {
+        if (b->driver->ops->commit_status(b->driver, &st, err) != 0) {
             /* lost again while asking: the next round must still ask, not
              * send the batch again */
             if (err->connection_lost) {
@@ -457,17 +373,17 @@ static int lost_commit_went_through(tgt_loader *l, const tgt_error *lost, tgt_er
 /* The transaction whose COMMIT reply was lost did commit: account it, then
  * finish the commit point, or send again what an early commit left
  * uncommitted. */
-static int settle_lost_commit(tgt_loader *l, tgt_error *err)
+static int settle_lost_commit(tgt_batch *b, tgt_error *err)
 {
     tgt_log(TGT_LOG_INFO, "the server had committed that transaction: nothing of it is sent "
                           "again");
-    tgt_loader_txn_committed(l);
-    if (l->pending_rows == 0)
-        return tgt_loader_commit_point(l, err);
-    return replay(l, err);
+    tgt_batch_txn_committed(b);
+    if (b->pending_rows == 0)
+        return tgt_batch_commit_point(b, err);
+    return replay(b, err);
 }
 
-static int recover_connection(tgt_loader *l, tgt_error *err)
+static int recover_connection(tgt_batch *b, tgt_error *err)
 {
     tgt_error lost = *err;
     tgt_error_init(err);
@@ -478,10 +394,10 @@ static int recover_connection(tgt_loader *l, tgt_error *err)
                 lost.message);
     } else {
         tgt_log(TGT_LOG_WARN, "%s; reconnecting to send the %lu uncommitted records again",
-                lost.message, l->spool.count);
-        forget_batch(l);
+                lost.message, b->spool.count);
+        tgt_batch_forget(b);
     }
-    if (tgt_connect_with_retry(l->driver, l->cfg, err) != 0) {
+    if (tgt_connect_with_retry(b->driver, b->cfg, err) != 0) {
         char why[TGT_ERROR_MESSAGE_MAX];
         snprintf(why, sizeof(why), "%s", err->message);
         tgt_error reconnect = *err;
@@ -497,15 +413,15 @@ static int recover_connection(tgt_loader *l, tgt_error *err)
         return -1;
     }
     if (lost.commit_unknown) {
-        int committed = lost_commit_went_through(l, &lost, err);
+        int committed = lost_commit_went_through(b, &lost, err);
         if (committed < 0)
             return -1;
         if (committed)
-            return settle_lost_commit(l, err);
+            return settle_lost_commit(b, err);
         tgt_log(TGT_LOG_INFO, "the server rolled that transaction back: sending it again");
-        forget_batch(l);
+        tgt_batch_forget(b);
     }
-    return replay(l, err);
+    return replay(b, err);
 }
 
 /* The wait before conflict retry number `attempt` (1, 2, ...): the mean
@@ -521,9 +437,9 @@ static long conflict_wait_ms(unsigned attempt)
 
 /* A deadlock or serialization failure rolled the transaction back: run it
  * again after a short wait, or give up after CONFLICT_ATTEMPTS runs. */
-static int recover_conflict(tgt_loader *l, tgt_error *err)
+static int recover_conflict(tgt_batch *b, tgt_error *err)
 {
-    if (++l->conflicts >= CONFLICT_ATTEMPTS) {
+    if (++b->conflicts >= CONFLICT_ATTEMPTS) {
         err->conflict = 0; /* given up: no longer recoverable */
         size_t used = strlen(err->message);
         snprintf(err->message + used, sizeof(err->message) - used,
@@ -537,31 +453,31 @@ static int recover_conflict(tgt_loader *l, tgt_error *err)
         if (*c == '\n' || *c == '\r' || *c == '\t')
             *c = ' ';
     }
-    long wait = conflict_wait_ms(l->conflicts);
+    long wait = conflict_wait_ms(b->conflicts);
     tgt_log(TGT_LOG_WARN,
             "%s%s%s%s; rolled back, sending the %lu uncommitted records again in %ld ms "
             "(attempt %u of %d)",
             conflict.message, conflict.detail[0] ? " (" : "", conflict.detail,
-            conflict.detail[0] ? ")" : "", l->spool.count, wait, l->conflicts + 1,
+            conflict.detail[0] ? ")" : "", b->spool.count, wait, b->conflicts + 1,
             CONFLICT_ATTEMPTS);
-    forget_batch(l);
+    tgt_batch_forget(b);
     (void)tgt_retry_sleep_ms(wait); /* a stop signal only cuts the wait short */
-    return replay(l, err);
+    return replay(b, err);
 }
 
-static int recoverable(const tgt_loader *l, const tgt_error *err)
+static int recoverable(const tgt_batch *b, const tgt_error *err)
 {
-    return err->connection_lost || err->conflict || refused_stream(l, err) != NULL;
+    return err->connection_lost || err->conflict || refused_stream(b, err) != NULL;
 }
 
-int tgt_loader_recover(tgt_loader *l, tgt_error *err)
+int tgt_loader_recover(tgt_batch *b, tgt_error *err)
 {
     /* the replay itself may lose the connection again or meet the next
      * refused row: each round recovers from what stopped the previous one */
-    while (l->connected && recoverable(l, err) && ++l->recoveries <= RECOVERIES_MAX) {
-        int rc = err->connection_lost ? recover_connection(l, err)
-                 : err->conflict      ? recover_conflict(l, err)
-                                      : recover_refused(l, err);
+    while (b->connected && recoverable(b, err) && ++b->recoveries <= RECOVERIES_MAX) {
+        int rc = err->connection_lost ? recover_connection(b, err)
+                 : err->conflict      ? recover_conflict(b, err)
+                                      : recover_refused(b, err);
         if (rc == 0)
             return 0;
     }

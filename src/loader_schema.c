@@ -11,13 +11,17 @@
  * rebuilt from the SCHEMA it keeps, which adds _sdc_table_version and
  * _sdc_deleted_at to the table.  Where a stream loads (schema and table,
  * normalised) is fixed once per run, and no two streams may share a table.
+ *
+ * A handler above batch.c: it connects, ends a bulk write and commits the
+ * pending batch through it; it reads the transaction flag, never writes it.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "loader_schema.h"
+
 #include "evolve.h"
-#include "loader_internal.h"
 #include "log.h"
 #include "naming.h"
 #include "schema.h"
@@ -97,23 +101,23 @@ static int refuse_shared_table(const tgt_stream *s, const tgt_stream *other, tgt
 /* Fixes where stream s loads: the target schema (schema_mapping, else
  * default_target_schema) and the table name, both normalised like every
  * identifier; with load_method overwrite the shadow table too. */
-static int resolve_identity(tgt_loader *l, tgt_stream *s, tgt_error *err)
+static int resolve_identity(tgt_batch *b, tgt_stream *s, tgt_error *err)
 {
     const char *source, *name;
     size_t source_len, name_len;
     tgt_naming_split_stream(s->name, s->name_len, &source, &source_len, &name, &name_len);
-    const char *schema = tgt_config_target_schema(l->cfg, source, source_len);
+    const char *schema = tgt_config_target_schema(b->cfg, source, source_len);
     size_t schema_len = strlen(schema);
     if (tgt_naming_identifier(&name, &name_len, 1, s->live_name) != 0 ||
         tgt_naming_identifier(&schema, &schema_len, 1, s->schema_name) != 0)
         return tgt_error_nomem(err);
-    if (l->overwrite)
+    if (b->overwrite)
         tgt_naming_shadow(s->live_name, s->table_name);
     else
         memcpy(s->table_name, s->live_name, sizeof(s->table_name));
     s->identity_hash[0] = identity_hash(s->schema_name, s->live_name);
     s->identity_hash[1] = identity_hash(s->schema_name, s->table_name);
-    for (const tgt_stream *o = l->streams.first; o != NULL; o = o->next_in_order) {
+    for (const tgt_stream *o = b->streams.first; o != NULL; o = o->next_in_order) {
         if (o != s && o->has_identity && same_table(s, o))
             return refuse_shared_table(s, o, err);
     }
@@ -121,49 +125,48 @@ static int resolve_identity(tgt_loader *l, tgt_stream *s, tgt_error *err)
     return 0;
 }
 
-int tgt_loader_table_identity(tgt_loader *l, tgt_stream *s, tgt_schema_options *opt,
-                              tgt_error *err)
+int tgt_loader_table_identity(tgt_batch *b, tgt_stream *s, tgt_schema_options *opt, tgt_error *err)
 {
-    if (!s->has_identity && resolve_identity(l, s, err) != 0)
+    if (!s->has_identity && resolve_identity(b, s, err) != 0)
         return -1;
     memset(opt, 0, sizeof(*opt));
     opt->stream = s->name;
     opt->target_schema = s->schema_name;
     opt->table_name = s->table_name;
-    opt->timestamp_column = l->timestamp_column;
-    opt->flattening_max_depth = l->cfg->flattening_max_depth;
-    opt->metadata_columns = l->cfg->add_metadata_columns != 0;
+    opt->timestamp_column = b->timestamp_column;
+    opt->flattening_max_depth = b->cfg->flattening_max_depth;
+    opt->metadata_columns = b->cfg->add_metadata_columns != 0;
     opt->versioned = s->versioned;
-    opt->hard_delete = l->cfg->hard_delete != 0;
+    opt->hard_delete = b->cfg->hard_delete != 0;
     return 0;
 }
 
 /* The model for the SCHEMA message `root` under the current settings. */
-static int build_model(tgt_loader *l, tgt_stream *s, const json_t *root, tgt_schema_model *model,
+static int build_model(tgt_batch *b, tgt_stream *s, const json_t *root, tgt_schema_model *model,
                        tgt_error *err)
 {
     const json_t *schema = json_object_get(root, "schema");
     const json_t *keys = json_object_get(root, "key_properties");
-    if (l->cfg->load_method_mode == TGT_LOAD_APPEND_ONLY)
+    if (b->cfg->load_method_mode == TGT_LOAD_APPEND_ONLY)
         keys = NULL; /* every record becomes a row: no key, no upsert */
     /* upsert without key_properties takes the table's primary key, or is
      * refused when there is none (tgt_evolve_diff) */
     tgt_schema_options opt;
-    if (tgt_loader_table_identity(l, s, &opt, err) != 0)
+    if (tgt_loader_table_identity(b, s, &opt, err) != 0)
         return -1;
     return tgt_schema_build(schema, keys, &opt, model, err);
 }
 
 /* overwrite: the first SCHEMA of a stream in this run drops the shadow a
  * failed run may have left, so the shadow holds this run's rows only. */
-static int clear_shadow(tgt_loader *l, tgt_stream *s, const tgt_table *t, tgt_error *err)
+static int clear_shadow(tgt_batch *b, tgt_stream *s, const tgt_table *t, tgt_error *err)
 {
-    if (!l->overwrite || s->shadow_cleared)
+    if (!b->overwrite || s->shadow_cleared)
         return 0;
-    if (l->driver->ops->drop_table(l->driver, t->schema, t->name, err) != 0)
+    if (b->driver->ops->drop_table(b->driver, t->schema, t->name, err) != 0)
         return -1;
     s->shadow_cleared = 1;
-    l->shadows_pending = 1;
+    b->shadows_pending = 1;
     tgt_log(TGT_LOG_INFO,
             "stream \"%s\": loading into \"%s\".\"%s\", which replaces \"%s\".\"%s\" when the "
             "run succeeds (load_method overwrite)",
@@ -189,7 +192,7 @@ static tgt_keyless_policy keyless_policy(tgt_load_method_mode load_method)
 
 /* Diffs the new model against the live table, commits what is pending if
  * the change needs it, runs the DDL and installs the model. */
-static int evolve_and_install(tgt_loader *l, tgt_stream *s, tgt_schema_model *model,
+static int evolve_and_install(tgt_batch *b, tgt_stream *s, tgt_schema_model *model,
                               char *fingerprint, tgt_error *err)
 {
     tgt_evolve_plan plan;
@@ -198,19 +201,20 @@ static int evolve_and_install(tgt_loader *l, tgt_stream *s, tgt_schema_model *mo
     model->table.shape_version = s->model.table.shape_version + 1;
     /* the catalog is read on the same connection: a COPY still open
      * (rows of this batch already shipped) must end first */
-    if (tgt_loader_connect(l, err) != 0 || tgt_loader_end_bulk_write(l, err) != 0 ||
-        clear_shadow(l, s, &model->table, err) != 0 ||
-        tgt_evolve_diff(l->driver, &model->table, s->name, l->cfg->type_change_mode == TGT_TYPE_CHANGE_KEEP,
-                        keyless_policy(l->cfg->load_method_mode), &plan, err) != 0)
+    if (tgt_batch_connect(b, err) != 0 || tgt_batch_end_bulk_write(b, err) != 0 ||
+        clear_shadow(b, s, &model->table, err) != 0 ||
+        tgt_evolve_diff(b->driver, &model->table, s->name,
+                        b->cfg->type_change_mode == TGT_TYPE_CHANGE_KEEP,
+                        keyless_policy(b->cfg->load_method_mode), &plan, err) != 0)
         goto out;
     /* rows encoded under the old shape must reach the database first, and
      * DDL runs in its own transaction */
-    if ((s->rows_pending > 0 || (l->in_txn && !tgt_evolve_plan_is_empty(&plan))) &&
-        tgt_loader_commit_point(l, err) != 0)
+    if ((s->rows_pending > 0 || (b->in_txn && !tgt_evolve_plan_is_empty(&plan))) &&
+        tgt_batch_commit_point(b, err) != 0)
         goto out;
-    if (tgt_evolve_apply(l->driver, &model->table, &plan, s->name, err) != 0)
+    if (tgt_evolve_apply(b->driver, &model->table, &plan, s->name, err) != 0)
         goto out;
-    if (model->flatten_depth < l->cfg->flattening_max_depth)
+    if (model->flatten_depth < b->cfg->flattening_max_depth)
         tgt_log(TGT_LOG_DEBUG, "stream \"%s\": objects flattened to depth %d (column budget %d)",
                 s->name, model->flatten_depth, TGT_FLATTEN_COLUMN_BUDGET);
     rc = tgt_stream_set_model(s, model, fingerprint, err);
@@ -221,7 +225,7 @@ out:
     return rc;
 }
 
-int tgt_loader_on_schema(tgt_loader *l, const char *line, size_t len, const tgt_message *msg,
+int tgt_loader_on_schema(tgt_batch *b, const char *line, size_t len, const tgt_message *msg,
                          tgt_error *err)
 {
     json_error_t jerr;
@@ -234,7 +238,7 @@ int tgt_loader_on_schema(tgt_loader *l, const char *line, size_t len, const tgt_
     tgt_schema_model_init(&model);
     char *fingerprint = schema_fingerprint(json_object_get(root, "schema"),
                                            json_object_get(root, "key_properties"));
-    tgt_stream *s = tgt_stream_get_or_add(&l->streams, msg->stream, msg->stream_len, err);
+    tgt_stream *s = tgt_stream_get_or_add(&b->streams, msg->stream, msg->stream_len, err);
     if (fingerprint == NULL || s == NULL) {
         tgt_error_nomem(err);
         goto out;
@@ -243,9 +247,9 @@ int tgt_loader_on_schema(tgt_loader *l, const char *line, size_t len, const tgt_
         rc = 0; /* the same SCHEMA again: nothing to do */
         goto out;
     }
-    if (build_model(l, s, root, &model, err) != 0)
+    if (build_model(b, s, root, &model, err) != 0)
         goto out;
-    rc = evolve_and_install(l, s, &model, fingerprint, err);
+    rc = evolve_and_install(b, s, &model, fingerprint, err);
     fingerprint = NULL;
     if (rc == 0) {
         json_decref(s->schema_doc);
@@ -258,7 +262,7 @@ out:
     return rc;
 }
 
-int tgt_loader_use_versions(tgt_loader *l, tgt_stream *s, tgt_error *err)
+int tgt_loader_use_versions(tgt_batch *b, tgt_stream *s, tgt_error *err)
 {
     s->versioned = 1;
     const tgt_table *t = &s->model.table;
@@ -272,8 +276,8 @@ int tgt_loader_use_versions(tgt_loader *l, tgt_stream *s, tgt_error *err)
     int rc = -1;
     if (fingerprint == NULL)
         tgt_error_nomem(err);
-    else if (build_model(l, s, s->schema_doc, &model, err) == 0)
-        rc = evolve_and_install(l, s, &model, fingerprint, err);
+    else if (build_model(b, s, s->schema_doc, &model, err) == 0)
+        rc = evolve_and_install(b, s, &model, fingerprint, err);
     else
         free(fingerprint);
     tgt_schema_model_deinit(&model);

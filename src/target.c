@@ -32,7 +32,7 @@ static int run_loop(tgt_loader *l, tgt_reader *reader, tgt_json_parser *p, tgt_e
             if (sig != 0)
                 tgt_log(TGT_LOG_INFO, "%s received: reading stopped after %s line %lu%s",
                         tgt_signals_name(sig), tgt_reader_name(reader), last_line,
-                        l->overwrite ? "" : "; committing what was read");
+                        l->b.overwrite ? "" : "; committing what was read");
             rc = tgt_loader_finish(l, err);
             break;
         }

@@ -65,7 +65,7 @@ primary-key moves (issue #3).  Each case loads into its own target schema.
 
 Checks whose problem text starts with KNOWN BUG fail until the bug named
 there is fixed: (e) _sdc_batched_at is read from the clock after the first
-record of a batch got its receive time (src/loader.c on_record: update
+record of a batch got its receive time (src/batch.c tgt_batch_encode: update
 loaded_at, then begin_batch), so that record has batched_at > received_at;
 (j) drivers/postgres/pg_swap.c rename_key builds "<live>_pkey" with %.58s,
 which can cut a UTF-8 character in two: the swap fails.
@@ -511,8 +511,8 @@ def case_e(db, tmp):
     late = [(x["n"], x["bat"], x["rec"]) for x in rows if x["bat"] is None or x["bat"] > x["rec"]]
     if late:
         problem("(e) KNOWN BUG (batched_at taken after the batch's first record is received, "
-                "src/loader.c on_record): _sdc_batched_at > _sdc_received_at for (n, batched, "
-                "received) %r" % late)
+                "src/batch.c tgt_batch_encode): _sdc_batched_at > _sdc_received_at for "
+                "(n, batched, received) %r" % late)
     off = [(x["n"], x["seq"], x["rec"]) for x in rows
            if not 0 <= x["seq"] - x["rec"] < 1000000]
     if off:
@@ -532,7 +532,7 @@ def case_e(db, tmp):
             "ORDER BY n" % (us("_sdc_batched_at"), us("_sdc_received_at"), c.t(B)))]
         if late:
             problem("(e) KNOWN BUG (batched_at taken after the batch's first record is "
-                    "received, src/loader.c on_record): batch_size_rows 1: _sdc_batched_at > "
+                    "received, src/batch.c tgt_batch_encode): batch_size_rows 1: _sdc_batched_at > "
                     "_sdc_received_at in %d of 40 rows, e.g. (n, batched, received) %r"
                     % (len(late), late[:3]))
     # run 2: sequences go on increasing; the alias add_record_metadata
