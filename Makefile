@@ -44,8 +44,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BIN_release := target-pg
 BIN := $(if $(filter release,$(VARIANT)),target-pg,$(BUILD)/target-pg)
 
-.PHONY: all deps test test-meltano unit asan valgrind demo bench bench-smoke install fmt clean check-build \
-        check-layers
+.PHONY: all deps test test-meltano unit asan valgrind demo bench bench-smoke install fmt fmt-check clean \
+        check-build check-layers
 
 all: $(BIN)
 
@@ -75,7 +75,7 @@ $(GEN): $(GEN_OBJ)
 # plus those of Meltano (make test-meltano) when it is beside the repository.
 MELTANO_HOME ?= ../shared/meltano
 DEPS_PKGS := build-essential pkg-config libjansson-dev libzstd-dev zstd zlib1g-dev libpq-dev postgresql-15 \
-             postgresql-client-15 unixodbc-dev libcmocka-dev python3 valgrind clang \
+             postgresql-client-15 unixodbc-dev libcmocka-dev python3 valgrind clang clang-format \
              libclang-rt-14-dev time man-db
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
@@ -127,8 +127,15 @@ install: $(INSTALL_BIN)
 check-layers: $(CORE_OBJ) $(MAIN_OBJ)
 	python3 scripts/check_layers.py $(BUILD)
 
+# Every C file of the project, formatted by .clang-format: `make fmt` applies
+# it, `make fmt-check` (CI) fails listing what differs.
+FMT_FILES = $(wildcard src/*.c src/*.h drivers/*.c drivers/*.h drivers/*/*.c drivers/*/*.h \
+                       tests/unit/*.c tests/fuzz/*.c tests/fuzz/*.h tests/integration/*.c bench/*.c)
 fmt:
-	clang-format -i src/*.c src/*.h drivers/*.h drivers/*/*.c drivers/*/*.h tests/unit/*.c
+	clang-format -i $(FMT_FILES)
+
+fmt-check:
+	clang-format --dry-run --Werror $(FMT_FILES)
 
 clean:
 	rm -rf build target-pg

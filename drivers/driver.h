@@ -102,8 +102,8 @@ typedef struct tgt_driver_ops {
      * spelling in sql_type), NOT NULL, the recorded source path of each
      * column (NULL when none was recorded), primary key.  A missing table is
      * not an error: out->exists = 0. */
-    int (*describe_table)(tgt_driver *d, const char *schema, const char *table,
-                          tgt_live_table *out, tgt_error *err);
+    int (*describe_table)(tgt_driver *d, const char *schema, const char *table, tgt_live_table *out,
+                          tgt_error *err);
 
     /* DDL, each atomic.  create_table creates every column of t (with
      * the primary key over t->key_columns) and marks nothing; add_column adds
@@ -166,8 +166,7 @@ typedef struct tgt_driver_ops {
      * are deleted when hard.  *affected receives the number of rows. */
     int (*activate_version)(tgt_driver *d, const char *schema, const char *table,
                             const char *version_column, const char *deleted_column,
-                            const char *version, int hard, unsigned long *affected,
-                            tgt_error *err);
+                            const char *version, int hard, unsigned long *affected, tgt_error *err);
 
     /* Makes t's key columns the table's primary key (dropping the one it has),
      * atomically and on its own; a no-op when the key is already that.  Fails,

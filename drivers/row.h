@@ -32,11 +32,11 @@
 /* One row under construction; the core fills it before the first put and
  * the encoder advances `column`. */
 typedef struct tgt_row_writer {
-    tgt_sbuf *out;           /* where the encoder appends (the stream's chunk) */
-    const tgt_table *table;  /* the row's table: columns[column] is the next value's */
-    size_t column;           /* index of the next value; the encoder adds 1 per put */
-    size_t *nul_count;       /* U+0000 the encoder had to replace (if its warehouse
-                              * cannot store it) are added here; never NULL */
+    tgt_sbuf *out;          /* where the encoder appends (the stream's chunk) */
+    const tgt_table *table; /* the row's table: columns[column] is the next value's */
+    size_t column;          /* index of the next value; the encoder adds 1 per put */
+    size_t *nul_count;      /* U+0000 the encoder had to replace (if its warehouse
+                             * cannot store it) are added here; never NULL */
 } tgt_row_writer;
 
 typedef struct tgt_row_ops {
@@ -90,8 +90,7 @@ typedef struct tgt_row_ops {
      * record carried every column, else one byte per table column, 1 for a
      * column the record carried (a value or null) and 0 for one it did not
      * (absent: merge keeps the stored value). */
-    void (*end_staged_row)(tgt_row_writer *w, unsigned long sequence,
-                           const unsigned char *carried);
+    void (*end_staged_row)(tgt_row_writer *w, unsigned long sequence, const unsigned char *carried);
 } tgt_row_ops;
 
 #endif

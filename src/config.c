@@ -90,9 +90,9 @@ static const char *const log_format_choices[] = {"text", "json", NULL};
 /* What target-pg can do, in the Singer SDK's capability names (Meltano
  * reads them from --about; the plugin definition copies them). */
 static const char *const capabilities[] = {
-    "about",         "activate-version",  "batch",         "hard-delete",
-    "soft-delete",   "schema-flattening", "target-schema", "structured-logging",
-    NULL};
+    "about",         "activate-version",   "batch",
+    "hard-delete",   "soft-delete",        "schema-flattening",
+    "target-schema", "structured-logging", NULL};
 
 #define FIELD(f) offsetof(tgt_config, f)
 

@@ -66,20 +66,20 @@ typedef struct tgt_config {
     tgt_schema_map_entry *schema_mapping;
     size_t n_schema_mapping;
 
-    long batch_size_rows;       /* >= 1 */
-    long max_batch_age_seconds; /* >= 1 */
-    char *timestamp_column;     /* never NULL after tgt_config_finish */
-    long flattening_max_depth;  /* >= 0 */
-    char *type_change;          /* "fail" | "keep": narrowing SCHEMA changes */
-    long add_metadata_columns;  /* 0/1: the _sdc_* columns in every table */
-    long hard_delete;           /* 0/1: delete instead of setting _sdc_deleted_at */
-    char *load_method;          /* "auto" | "append-only" | "upsert" | "overwrite" */
-    char *invalid_records;      /* "fail" | "skip" | "dead_letter" */
-    char *dead_letter_path;     /* required with invalid_records = dead_letter */
-    long connect_retries;       /* >= 0: further attempts after a failed or lost connection */
-    long connect_retry_delay_ms;/* first retry's wait; doubled each time, capped at 60 s */
-    char *log_level;            /* "debug" | "info" | "warning" | "error" */
-    char *log_format;           /* "text" | "json" (structured logging) */
+    long batch_size_rows;        /* >= 1 */
+    long max_batch_age_seconds;  /* >= 1 */
+    char *timestamp_column;      /* never NULL after tgt_config_finish */
+    long flattening_max_depth;   /* >= 0 */
+    char *type_change;           /* "fail" | "keep": narrowing SCHEMA changes */
+    long add_metadata_columns;   /* 0/1: the _sdc_* columns in every table */
+    long hard_delete;            /* 0/1: delete instead of setting _sdc_deleted_at */
+    char *load_method;           /* "auto" | "append-only" | "upsert" | "overwrite" */
+    char *invalid_records;       /* "fail" | "skip" | "dead_letter" */
+    char *dead_letter_path;      /* required with invalid_records = dead_letter */
+    long connect_retries;        /* >= 0: further attempts after a failed or lost connection */
+    long connect_retry_delay_ms; /* first retry's wait; doubled each time, capped at 60 s */
+    char *log_level;             /* "debug" | "info" | "warning" | "error" */
+    char *log_format;            /* "text" | "json" (structured logging) */
 
     /* type_change, load_method and invalid_records parsed (tgt_config_finish) */
     tgt_type_change_mode type_change_mode;

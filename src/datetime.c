@@ -133,8 +133,7 @@ static int offset_field(const char *s, size_t n, size_t *i, int colon, int *valu
  * of s[0..n); the seconds are how Python writes the historical local mean
  * time offsets of the tz database (1900-01-01T05:21:10+05:21:10 in
  * Asia/Kolkata).  *seconds gets the offset east of UTC in seconds. */
-static int read_offset(const char *s, size_t n, const char *form, long *seconds,
-                       const char **why)
+static int read_offset(const char *s, size_t n, const char *form, long *seconds, const char **why)
 {
     *seconds = 0;
     if (n == 0)
@@ -188,8 +187,7 @@ typedef struct clock_parts {
 } clock_parts;
 
 /* HH:MM[:SS[.fraction]][offset] making up all of s[0..n). */
-static int read_clock(const char *s, size_t n, const char *form, clock_parts *c,
-                      const char **why)
+static int read_clock(const char *s, size_t n, const char *form, clock_parts *c, const char **why)
 {
     if (n < 5 || !two_digits(s) || s[2] != ':' || !two_digits(s + 3))
         return fail(why, form);
@@ -310,8 +308,8 @@ size_t tgt_datetime_date_prefix(const char *s, size_t n)
     return tgt_datetime_check_timestamp(s, n, NULL) ? 10 : 0;
 }
 
-int tgt_datetime_time_utc(const char *s, size_t n, char hms[TGT_DATETIME_HMS_LEN],
-                          size_t *fraction, size_t *fraction_len)
+int tgt_datetime_time_utc(const char *s, size_t n, char hms[TGT_DATETIME_HMS_LEN], size_t *fraction,
+                          size_t *fraction_len)
 {
     clock_parts c;
     if (!read_clock(s, n, FORM_TIME, &c, NULL))

@@ -37,7 +37,7 @@ int tgt_datetime_check_time(const char *s, size_t n, const char **why);
  * The parts are as written, not converted: a warehouse that keeps no offset
  * moves the clock by utc_offset itself. */
 typedef struct tgt_datetime {
-    const char *text;         /* borrowed: the value as written, valid */
+    const char *text; /* borrowed: the value as written, valid */
     size_t len;
     int year, month, day;     /* 0 for a time */
     int hour, minute, second; /* 0 for a date alone; hour 24 and second 60 can occur */
@@ -64,8 +64,8 @@ int tgt_datetime_parse_time(const char *s, size_t n, tgt_datetime *out, const ch
  * including the '.' (*fraction_len 0: none).  Z and +00:00 only drop the
  * offset (24:00:00Z stays 24:00:00).  Returns 0 when s has no offset (keep
  * it as written) or is not a valid time. */
-int tgt_datetime_time_utc(const char *s, size_t n, char hms[TGT_DATETIME_HMS_LEN],
-                          size_t *fraction, size_t *fraction_len);
+int tgt_datetime_time_utc(const char *s, size_t n, char hms[TGT_DATETIME_HMS_LEN], size_t *fraction,
+                          size_t *fraction_len);
 
 /* For a time column: moves a parsed time's clock parts to UTC round the
  * clock (02:00+05:30 becomes 20:30:00) and sets utc_offset to 0; the text

@@ -141,8 +141,7 @@ static int is_json(const char *text, size_t n)
     p.skip_array_items = 1; /* only validity matters: fewer tokens */
     tgt_error perr;
     tgt_error_init(&perr);
-    int rc = tgt_json_parse(&p, text, n, &perr) == 0 &&
-             !(p.tokens[0].flags & TGT_JSON_NONFINITE);
+    int rc = tgt_json_parse(&p, text, n, &perr) == 0 && !(p.tokens[0].flags & TGT_JSON_NONFINITE);
     tgt_json_parser_deinit(&p);
     return perr.code == TGT_ERR_NOMEM ? -1 : rc;
 }

@@ -16,13 +16,13 @@
 /* What kind of failure it is; main.c maps these to exit statuses. */
 typedef enum tgt_error_code {
     TGT_OK = 0,
-    TGT_ERR_INPUT,    /* malformed or out-of-order input: exit 1 */
-    TGT_ERR_DATA,     /* a value or schema the target cannot load: exit 1 */
-    TGT_ERR_LOAD,     /* the database refused or failed: exit 1 */
-    TGT_ERR_USAGE,    /* bad command line or settings: exit 2 */
-    TGT_ERR_NOMEM,    /* allocation failed: exit 3 */
-    TGT_ERR_INTERNAL, /* a bug or an unexpected system failure: exit 3 */
-    TGT_ERR_IO,       /* reading input or writing stdout failed: exit 1 */
+    TGT_ERR_INPUT,      /* malformed or out-of-order input: exit 1 */
+    TGT_ERR_DATA,       /* a value or schema the target cannot load: exit 1 */
+    TGT_ERR_LOAD,       /* the database refused or failed: exit 1 */
+    TGT_ERR_USAGE,      /* bad command line or settings: exit 2 */
+    TGT_ERR_NOMEM,      /* allocation failed: exit 3 */
+    TGT_ERR_INTERNAL,   /* a bug or an unexpected system failure: exit 3 */
+    TGT_ERR_IO,         /* reading input or writing stdout failed: exit 1 */
     TGT_ERR_INTERRUPTED /* SIGINT/SIGTERM stopped a wait (a connection retry)
                          * before the run could finish: exit 128 + the signal
                          * number, which main.c adds (signals.h) */

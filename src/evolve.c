@@ -121,8 +121,10 @@ static int adopt_live_key(tgt_table *t, const tgt_live_table *live, const char *
     free(t->key_columns);
     t->key_columns = cols;
     t->n_keys = live->n_keys;
-    tgt_log(TGT_LOG_INFO, "stream \"%s\" has no key_properties: upserting on the primary key "
-            "(%s) of \"%s\".\"%s\"", stream, key, t->schema, t->name);
+    tgt_log(TGT_LOG_INFO,
+            "stream \"%s\" has no key_properties: upserting on the primary key "
+            "(%s) of \"%s\".\"%s\"",
+            stream, key, t->schema, t->name);
     return 0;
 }
 
@@ -140,10 +142,11 @@ static int refuse_keyless(const tgt_table *t, const tgt_live_table *live, const 
                   "stream \"%s\" has no key_properties, but its table \"%s\".\"%s\" has the "
                   "primary key (%s)",
                   stream, t->schema, t->name, key);
-    tgt_error_detail(err, "An append-only stream cannot load into a keyed table: the key refuses "
-                          "every record whose key is already there, and target-pg does not guess "
-                          "whether the records still identify rows by (%s).",
-                          key);
+    tgt_error_detail(err,
+                     "An append-only stream cannot load into a keyed table: the key refuses "
+                     "every record whose key is already there, and target-pg does not guess "
+                     "whether the records still identify rows by (%s).",
+                     key);
     tgt_error_hint(err, "Give the stream its key_properties again; or set load_method upsert to "
                         "upsert on the table's primary key; or load_method overwrite to replace "
                         "the table with one made from this SCHEMA; or drop the primary key "
@@ -199,9 +202,10 @@ static int diff_column(tgt_table *t, size_t i, const tgt_live_column *live, cons
         if (!keep_narrower)
             return narrowing_error(t, c, live, stream, err);
         char wanted[64];
-        tgt_log(TGT_LOG_INFO, "stream \"%s\": keeping column \"%s\" as %s (the SCHEMA asks for "
-                "%s; type_change is keep)", stream, c->name, live->sql_type,
-                tgt_type_sql(c->type, wanted, sizeof(wanted)));
+        tgt_log(TGT_LOG_INFO,
+                "stream \"%s\": keeping column \"%s\" as %s (the SCHEMA asks for "
+                "%s; type_change is keep)",
+                stream, c->name, live->sql_type, tgt_type_sql(c->type, wanted, sizeof(wanted)));
         c->type = live->type;
         c->live_type = live->type;
         return 0;
@@ -212,9 +216,10 @@ static int diff_column(tgt_table *t, size_t i, const tgt_live_column *live, cons
         if (!ok) {
             /* a type outside the lattice: load into it as it is and let the
              * database parse the text form */
-            tgt_log(TGT_LOG_WARN, "column \"%s\".\"%s\".\"%s\" has type %s, which target-pg "
-                    "does not manage; values are sent as text", t->schema, t->name, c->name,
-                    live->sql_type);
+            tgt_log(TGT_LOG_WARN,
+                    "column \"%s\".\"%s\".\"%s\" has type %s, which target-pg "
+                    "does not manage; values are sent as text",
+                    t->schema, t->name, c->name, live->sql_type);
             c->live_type = live->type;
             return 0;
         }
@@ -232,9 +237,9 @@ static int diff_column(tgt_table *t, size_t i, const tgt_live_column *live, cons
 typedef struct remap_ctx {
     tgt_table *t;
     const tgt_live_table *live;
-    long *owner;            /* per live column: the column of t that takes it, or -1 */
-    char **json;            /* per live column: its recorded path in the JSON form, or NULL */
-    unsigned char *mapped;  /* per column of t: it took a live column */
+    long *owner;           /* per live column: the column of t that takes it, or -1 */
+    char **json;           /* per live column: its recorded path in the JSON form, or NULL */
+    unsigned char *mapped; /* per column of t: it took a live column */
 } remap_ctx;
 
 /* Names a property's column cannot take: those of the columns target-pg
@@ -356,7 +361,7 @@ static int remap_by_source(tgt_table *t, const tgt_live_table *live, const char 
     remap_ctx x = {t, live, calloc(live->n_columns + 1, sizeof(long)),
                    calloc(live->n_columns + 1, sizeof(char *)), calloc(t->n_columns + 1, 1)};
     int rc = x.owner != NULL && x.json != NULL && x.mapped != NULL ? read_recorded(&x, err)
-                                                                    : tgt_error_nomem(err);
+                                                                   : tgt_error_nomem(err);
     if (rc == 0)
         map_columns(&x);
     for (size_t i = 0; rc == 0 && i < t->n_columns; i++) {

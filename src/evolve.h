@@ -30,12 +30,12 @@
 
 typedef struct tgt_evolve_plan {
     int create_table;
-    size_t *add;   /* owned: column indexes to add */
+    size_t *add; /* owned: column indexes to add */
     size_t n_add;
     size_t *alter; /* owned: column indexes whose type changes */
     size_t n_alter;
-    int move_key;       /* the live primary key differs from the stream's keys */
-    char old_key[512];  /* the live key, "a, b" or "none", for messages */
+    int move_key;      /* the live primary key differs from the stream's keys */
+    char old_key[512]; /* the live key, "a, b" or "none", for messages */
 } tgt_evolve_plan;
 
 void tgt_evolve_plan_init(tgt_evolve_plan *plan);

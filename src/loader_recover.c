@@ -214,8 +214,8 @@ static int settle_refused(tgt_batch *b, tgt_stream *s, unsigned long row, const 
         if (db->bulk_row > 0 && !db->bulk_row_exact)
             tgt_error_where(err, "%s line %lu, stream \"%s\"", where, where_line, s->name);
         else
-            tgt_error_where(err, "%s line %lu, stream \"%s\" (%s)", where, where_line,
-                            s->name, db->where);
+            tgt_error_where(err, "%s line %lu, stream \"%s\" (%s)", where, where_line, s->name,
+                            db->where);
         return -1;
     }
     tgt_message msg;
@@ -296,8 +296,7 @@ static int recover_by_bisecting(tgt_batch *b, tgt_stream *s, unsigned long hint,
             hi = mid;
             confirmed = 1;
         } else if (mid == hi) {
-            tgt_log(TGT_LOG_INFO, "stream \"%s\": the batch goes through when sent again",
-                    s->name);
+            tgt_log(TGT_LOG_INFO, "stream \"%s\": the batch goes through when sent again", s->name);
             return replay(b, err);
         } else {
             lo = mid;

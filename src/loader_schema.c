@@ -74,22 +74,23 @@ static int refuse_shared_table(const tgt_stream *s, const tgt_stream *other, tgt
     const char *source, *name, *other_source;
     size_t source_len, name_len, other_source_len;
     tgt_naming_split_stream(s->name, s->name_len, &source, &source_len, &name, &name_len);
-    tgt_naming_split_stream(other->name, other->name_len, &other_source, &other_source_len,
-                            &name, &name_len);
+    tgt_naming_split_stream(other->name, other->name_len, &other_source, &other_source_len, &name,
+                            &name_len);
     if (source == NULL) {
         source = other_source;
         source_len = other_source_len;
     }
-    tgt_error_set(err, TGT_ERR_DATA,
-                  "streams \"%s\" and \"%s\" both load into table \"%s\".\"%s\"", other->name,
-                  s->name, s->schema_name, s->live_name);
-    tgt_error_detail(err, "Rows of two streams in one table would replace each other; nothing "
-                          "of stream \"%s\" was loaded.",
+    tgt_error_set(err, TGT_ERR_DATA, "streams \"%s\" and \"%s\" both load into table \"%s\".\"%s\"",
+                  other->name, s->name, s->schema_name, s->live_name);
+    tgt_error_detail(err,
+                     "Rows of two streams in one table would replace each other; nothing "
+                     "of stream \"%s\" was loaded.",
                      s->name);
     if (source != NULL)
-        tgt_error_hint(err, "Give their source schemas different target schemas with the "
-                            "setting schema_mapping, e.g. \"schema_mapping\": {\"%.*s\": "
-                            "\"%.*s\"}.",
+        tgt_error_hint(err,
+                       "Give their source schemas different target schemas with the "
+                       "setting schema_mapping, e.g. \"schema_mapping\": {\"%.*s\": "
+                       "\"%.*s\"}.",
                        (int)source_len, source, (int)source_len, source);
     else
         tgt_error_hint(err, "Stream names that differ only in case or punctuation name one table; "

@@ -57,8 +57,11 @@ int tgt_log_parse_level(const char *name, tgt_log_level *out)
     static const struct {
         const char *name;
         tgt_log_level level;
-    } names[] = {{"debug", TGT_LOG_DEBUG}, {"info", TGT_LOG_INFO},     {"warning", TGT_LOG_WARN},
-                 {"warn", TGT_LOG_WARN},   {"error", TGT_LOG_ERROR}};
+    } names[] = {{"debug", TGT_LOG_DEBUG},
+                 {"info", TGT_LOG_INFO},
+                 {"warning", TGT_LOG_WARN},
+                 {"warn", TGT_LOG_WARN},
+                 {"error", TGT_LOG_ERROR}};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (strcasecmp(name, names[i].name) == 0) {
             *out = names[i].level;
@@ -159,9 +162,9 @@ static json_t *structured_head(tgt_log_level level, const char *message, const c
     char escaped[4096];
     tgt_log_escape(escaped, sizeof(escaped), message);
     return json_pack("{s:s, s:f, s:I, s:s, s:s, s:s?, s:s}", "level", level_name(level), "ts",
-                     (double)now.tv_sec + (double)now.tv_nsec / 1e9, "pid",
-                     (json_int_t)getpid(), "logger_name", APP_NAME, "app_name", APP_NAME,
-                     "stream_name", stream, "message", escaped);
+                     (double)now.tv_sec + (double)now.tv_nsec / 1e9, "pid", (json_int_t)getpid(),
+                     "logger_name", APP_NAME, "app_name", APP_NAME, "stream_name", stream,
+                     "message", escaped);
 }
 
 /* Writes obj (taken) as one compact JSON line; 0, or -1 when it could not
@@ -256,8 +259,8 @@ void tgt_log_fields(tgt_log_level level, const char *message, const char *const 
 static int metric_json(const char *json)
 {
     json_t *metric = json_loads(json, 0, NULL);
-    const char *stream = json_string_value(json_object_get(json_object_get(metric, "tags"),
-                                                           "stream"));
+    const char *stream =
+        json_string_value(json_object_get(json_object_get(metric, "tags"), "stream"));
     json_t *obj = metric != NULL ? structured_head(TGT_LOG_INFO, "METRIC", stream) : NULL;
     if (obj == NULL || json_object_set_new(obj, "metric_info", metric) != 0 ||
         json_object_set_new(obj, "extra", json_object()) != 0) {

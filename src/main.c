@@ -88,9 +88,8 @@ static int occupy_closed_std_fds(unsigned *closed)
  * fields. */
 static void print_error_json(const tgt_error *err)
 {
-    const char *const fields[] = {"where",  err->where,    "detail", err->detail,
-                                  "hint",   err->hint,     "sqlstate", err->sqlstate,
-                                  NULL,     NULL};
+    const char *const fields[] = {"where",   err->where, "detail",      err->detail, "hint",
+                                  err->hint, "sqlstate", err->sqlstate, NULL,        NULL};
     tgt_log_fields(TGT_LOG_ERROR, err->message, fields);
 }
 
@@ -116,8 +115,7 @@ static void print_error(const tgt_error *err)
         tgt_log_print_line("SQLSTATE: %s", err->sqlstate);
 }
 
-__attribute__((format(printf, 2, 3))) static int usage_error(tgt_error *err, const char *fmt,
-                                                              ...)
+__attribute__((format(printf, 2, 3))) static int usage_error(tgt_error *err, const char *fmt, ...)
 {
     char message[TGT_ERROR_MESSAGE_MAX];
     va_list ap;
@@ -131,11 +129,13 @@ __attribute__((format(printf, 2, 3))) static int usage_error(tgt_error *err, con
 
 static int parse_args(int argc, char **argv, options *opt, tgt_error *err)
 {
-    static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'}, {"input", required_argument, NULL, 'i'},
-        {"about", no_argument, NULL, 'a'},        {"format", required_argument, NULL, 'f'},
-        {"version", no_argument, NULL, 'V'},      {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"input", required_argument, NULL, 'i'},
+                                             {"about", no_argument, NULL, 'a'},
+                                             {"format", required_argument, NULL, 'f'},
+                                             {"version", no_argument, NULL, 'V'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     opt->configs = calloc((size_t)argc, sizeof(*opt->configs));
     if (opt->configs == NULL)
         return tgt_error_nomem(err);
@@ -223,8 +223,7 @@ static int open_input(const char *path, int stdin_closed, int *fd, tgt_error *er
     }
     *fd = open(path, O_RDONLY | O_CLOEXEC);
     if (*fd < 0)
-        return tgt_error_set(err, TGT_ERR_USAGE, "cannot open input %s: %s", path,
-                             strerror(errno));
+        return tgt_error_set(err, TGT_ERR_USAGE, "cannot open input %s: %s", path, strerror(errno));
     /* a directory opens fine and fails only at the first read: a usage
      * error like a missing file, not an I/O error of the run */
     struct stat st;
@@ -246,11 +245,11 @@ static int load(const options *opt, tgt_error *err)
     tgt_driver *driver = NULL;
     int fd = -1, rc = -1;
     if (tgt_signals_install() != 0) {
-        tgt_error_set(err, TGT_ERR_INTERNAL, "cannot install signal handlers: %s",
-                      strerror(errno));
+        tgt_error_set(err, TGT_ERR_INTERNAL, "cannot install signal handlers: %s", strerror(errno));
         goto out;
     }
-    if (load_settings(opt, &cfg, err) != 0 || open_input(opt->input, opt->stdin_closed, &fd, err) != 0)
+    if (load_settings(opt, &cfg, err) != 0 ||
+        open_input(opt->input, opt->stdin_closed, &fd, err) != 0)
         goto out;
     reader = tgt_reader_new(fd, opt->input ? opt->input : "stdin", IDLE_POLL_MS, err);
     driver = reader ? tgt_driver_new(cfg.driver, err) : NULL;

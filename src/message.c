@@ -34,20 +34,19 @@ static long field(const tgt_json_parser *p, const char *line, const char *name)
 }
 
 static int require_field(const tgt_json_parser *p, const char *line, const char *name,
-                         tgt_json_type type, const char *type_name, const char *msg_name,
-                         long *out, tgt_error *err)
+                         tgt_json_type type, const char *type_name, const char *msg_name, long *out,
+                         tgt_error *err)
 {
     *out = field(p, line, name);
     if (*out < 0)
         return tgt_error_set(err, TGT_ERR_INPUT, "%s message has no \"%s\"", msg_name, name);
     if (type != TGT_JSON_NULL && p->tokens[*out].type != type)
-        return tgt_error_set(err, TGT_ERR_INPUT, "%s message's \"%s\" must be %s", msg_name,
-                             name, type_name);
+        return tgt_error_set(err, TGT_ERR_INPUT, "%s message's \"%s\" must be %s", msg_name, name,
+                             type_name);
     return 0;
 }
 
-static int parse_type(const tgt_json_parser *p, const char *line, tgt_message *m,
-                      tgt_error *err)
+static int parse_type(const tgt_json_parser *p, const char *line, tgt_message *m, tgt_error *err)
 {
     long t = field(p, line, "type");
     if (t < 0)

@@ -28,10 +28,10 @@ typedef struct tgt_message {
     tgt_message_type type;
     const char *stream; /* decoded stream name (borrowed from the line or the scratch) */
     size_t stream_len;
-    long record;        /* RECORD: token of the record object */
-    long schema;        /* SCHEMA: token of the schema object */
-    long value;         /* STATE: token of the value */
-    long version;       /* RECORD / ACTIVATE_VERSION: token of "version", or -1 */
+    long record;         /* RECORD: token of the record object */
+    long schema;         /* SCHEMA: token of the schema object */
+    long value;          /* STATE: token of the value */
+    long version;        /* RECORD / ACTIVATE_VERSION: token of "version", or -1 */
     long time_extracted; /* RECORD: token of "time_extracted", or -1 */
 } tgt_message;
 

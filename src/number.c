@@ -118,10 +118,10 @@ size_t tgt_number_integer_text(const char *v, size_t n, tgt_type_kind kind,
     for (long long i = 0; i < n_digits; i++)
         out[len++] = i < kept ? digit_at(&p, first + (size_t)i) : '0';
     out[len] = '\0';
-    const char *limit = kind == TGT_T_SMALLINT  ? (p.negative ? "32768" : "32767")
-                        : kind == TGT_T_INTEGER ? (p.negative ? "2147483648" : "2147483647")
-                                                : (p.negative ? "9223372036854775808"
-                                                              : "9223372036854775807");
+    const char *limit = kind == TGT_T_SMALLINT ? (p.negative ? "32768" : "32767")
+                        : kind == TGT_T_INTEGER
+                            ? (p.negative ? "2147483648" : "2147483647")
+                            : (p.negative ? "9223372036854775808" : "9223372036854775807");
     if (digits_exceed(out + p.negative, (size_t)n_digits, limit))
         return refuse(why, "out of range");
     return len;

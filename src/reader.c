@@ -5,12 +5,11 @@
  * the raw block itself; zstd input (magic 28 B5 2F FD at offset 0) feeds the
  * raw block to a streaming ZSTD_DCtx, gzip input (1F 8B) to a zlib stream
  * (one member after the other, as gzip(1) reads concatenated files), and
- * the decompressed output buffer is scanned instead.  Either way "the current block" is the byte range
- * blk[blk_pos, blk_len) and lines are found in it with memchr.  A line that
- * lies wholly inside the block is returned as a pointer into it, without a
- * copy: that is the hot path for millions of short lines.  Only a line that
- * spans blocks is assembled in the line buffer, an sbuf that grows
- * geometrically and is kept (with its capacity) for reuse.
+ * the decompressed output buffer is scanned instead.  Either way "the current block" is the byte
+ * range blk[blk_pos, blk_len) and lines are found in it with memchr.  A line that lies wholly
+ * inside the block is returned as a pointer into it, without a copy: that is the hot path for
+ * millions of short lines.  Only a line that spans blocks is assembled in the line buffer, an sbuf
+ * that grows geometrically and is kept (with its capacity) for reuse.
  *
  * Waiting: unless the fd is a regular file, every read(2) is preceded by
  * poll(2) in slices of at most 200 ms, so the reader notices
@@ -75,9 +74,9 @@ struct tgt_reader {
     int is_zstd;
     ZSTD_DCtx *dctx;
     int is_gzip;
-    z_stream zs;      /* valid when is_gzip */
-    int gzip_member;  /* inside a gzip member (its end not yet reached) */
-    char *out; /* decompressed bytes */
+    z_stream zs;     /* valid when is_gzip */
+    int gzip_member; /* inside a gzip member (its end not yet reached) */
+    char *out;       /* decompressed bytes */
     size_t out_cap;
     size_t zstd_hint; /* last ZSTD_decompressStream result; 0 at a frame end */
     int zstd_flush;   /* the output buffer filled up: the context may hold more */

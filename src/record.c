@@ -26,7 +26,7 @@
 
 static const char *json_type_name(uint8_t type)
 {
-    static const char *const names[] = {"null",   "false",  "true",  "number",
+    static const char *const names[] = {"null",   "false", "true",  "number",
                                         "string", "array", "object"};
     return type <= TGT_JSON_OBJECT ? names[type] : "value";
 }
@@ -167,8 +167,8 @@ static int check_required_and_keys(const tgt_stream *s, const tgt_json_parser *p
     const tgt_plan *root = s->model.root;
     for (size_t i = 0; s->n_required > 0 && i < root->n_entries; i++) {
         if (root->entries[i].required && !s->seen[i])
-            return record_error(s, ctx, "required property", root->entries[i].name,
-                                "is missing", err);
+            return record_error(s, ctx, "required property", root->entries[i].name, "is missing",
+                                err);
     }
     const tgt_table *t = &s->model.table;
     for (size_t k = 0; k < t->n_keys; k++) {
@@ -269,8 +269,8 @@ static int emit_temporal(tgt_row_writer *w, const tgt_json_token *t, const char 
 
 /* Any JSON value into a text column: strings decoded, everything else as
  * its JSON text (numbers keep their exact digits). */
-static void emit_as_text(tgt_row_writer *w, const tgt_record_context *ctx,
-                         const tgt_json_token *t, const char *text)
+static void emit_as_text(tgt_row_writer *w, const tgt_record_context *ctx, const tgt_json_token *t,
+                         const char *text)
 {
     switch ((tgt_json_type)t->type) {
     case TGT_JSON_STRING:
@@ -318,8 +318,7 @@ static int emit_value(tgt_stream *s, tgt_row_writer *w, const tgt_column *c,
         }
         /* PostgreSQL reads JSON recursively and fails past ~12,000 levels
          * (max_stack_depth 2MB); a value of depth d has at least 2d bytes */
-        if (n > 2 * JSON_MAX_DEPTH &&
-            json_depth(v, n, JSON_MAX_DEPTH) > JSON_MAX_DEPTH) {
+        if (n > 2 * JSON_MAX_DEPTH && json_depth(v, n, JSON_MAX_DEPTH) > JSON_MAX_DEPTH) {
             why = "nested more than 5000 levels deep, deeper than PostgreSQL reads";
             rc = -1;
             break;
@@ -450,8 +449,7 @@ static int emit_role(tgt_stream *s, tgt_row_writer *w, const tgt_column *c, size
     case TGT_COL_DELETED_AT: {
         /* any mark deletes; one that is not a timestamp (seen in the wild:
          * "2019-12-18T13:19:44+00:00+00:00") is dated by its receive time */
-        s->bad_deletion_marks +=
-            (size_t)emit_lenient_timestamp(w, p, s->slot_tok[i], text, ctx, 1);
+        s->bad_deletion_marks += (size_t)emit_lenient_timestamp(w, p, s->slot_tok[i], text, ctx, 1);
         return 1;
     }
     case TGT_COL_TABLE_VERSION: {
@@ -520,8 +518,7 @@ static int emit_row(tgt_stream *s, const tgt_json_parser *p, const char *text,
                     const tgt_record_context *ctx, tgt_error *err)
 {
     const tgt_table *t = &s->model.table;
-    tgt_row_writer w = {
-        .out = &s->chunk, .table = t, .column = 0, .nul_count = &s->nul_replaced};
+    tgt_row_writer w = {.out = &s->chunk, .table = t, .column = 0, .nul_count = &s->nul_replaced};
     for (size_t i = 0; i < t->n_columns; i++) {
         const tgt_column *c = &t->columns[i];
         int rc;

@@ -25,20 +25,20 @@
 #include "stream.h"
 
 typedef struct tgt_record_context {
-    const char *input_name;  /* "stdin" or the file, for messages */
+    const char *input_name; /* "stdin" or the file, for messages */
     unsigned long line_no;
     const tgt_row_ops *rows; /* the driver's row writer (borrowed, static) */
     /* The target's own times: "YYYY-MM-DD HH:MM:SS.ffffff" in UTC. */
-    const char *loaded_at;   /* the receive time */
+    const char *loaded_at; /* the receive time */
     size_t loaded_at_len;
-    int staging;             /* append the sequence column */
-    tgt_sbuf *scratch;       /* reused for decoding escaped keys and values */
+    int staging;       /* append the sequence column */
+    tgt_sbuf *scratch; /* reused for decoding escaped keys and values */
     /* For the metadata columns (table.h roles); unused when a table has none. */
-    const char *batched_at;  /* when the batch began */
+    const char *batched_at; /* when the batch began */
     size_t batched_at_len;
     unsigned long long sequence; /* _sdc_sequence of this record */
-    long extracted_tok;      /* token of the RECORD's time_extracted, or -1 */
-    long version_tok;        /* token of the RECORD's version, or -1 */
+    long extracted_tok;          /* token of the RECORD's time_extracted, or -1 */
+    long version_tok;            /* token of the RECORD's version, or -1 */
 } tgt_record_context;
 
 /* Encodes the record object at token `record` of the parsed line `text`.

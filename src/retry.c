@@ -76,8 +76,8 @@ static void log_retry(const char *message, long attempt, long attempts, long del
         tgt_log(TGT_LOG_WARN, "%.*s (attempt %ld of %ld): %s; retrying in %s",
                 (int)(colon - message), message, attempt, attempts, colon + 2, wait);
     else
-        tgt_log(TGT_LOG_WARN, "%s (attempt %ld of %ld); retrying in %s", message, attempt,
-                attempts, wait);
+        tgt_log(TGT_LOG_WARN, "%s (attempt %ld of %ld); retrying in %s", message, attempt, attempts,
+                wait);
 }
 
 int tgt_connect_with_retry(tgt_driver *d, const tgt_config *cfg, tgt_error *err)

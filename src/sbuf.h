@@ -14,10 +14,10 @@
 #include <stddef.h>
 
 typedef struct tgt_sbuf {
-    char *data;  /* owned; NULL until the first append */
-    size_t len;  /* bytes used, not counting the terminating NUL */
-    size_t cap;  /* bytes allocated */
-    int broken;  /* an allocation failed; contents are incomplete */
+    char *data; /* owned; NULL until the first append */
+    size_t len; /* bytes used, not counting the terminating NUL */
+    size_t cap; /* bytes allocated */
+    int broken; /* an allocation failed; contents are incomplete */
 } tgt_sbuf;
 
 void tgt_sbuf_init(tgt_sbuf *sb);
@@ -33,7 +33,8 @@ void tgt_sbuf_append(tgt_sbuf *sb, const void *bytes, size_t n);
 void tgt_sbuf_append_str(tgt_sbuf *sb, const char *s);
 void tgt_sbuf_append_char(tgt_sbuf *sb, char c);
 void tgt_sbuf_printf(tgt_sbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void tgt_sbuf_vprintf(tgt_sbuf *sb, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+void tgt_sbuf_vprintf(tgt_sbuf *sb, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /* 1 when every append so far succeeded. */
 int tgt_sbuf_ok(const tgt_sbuf *sb);

@@ -48,8 +48,8 @@ static unsigned type_bit(const char *name)
     static const struct {
         const char *name;
         unsigned bit;
-    } bits[] = {{"null", JS_NULL},       {"boolean", JS_BOOLEAN}, {"integer", JS_INTEGER},
-                {"number", JS_NUMBER},   {"string", JS_STRING},   {"object", JS_OBJECT},
+    } bits[] = {{"null", JS_NULL},     {"boolean", JS_BOOLEAN}, {"integer", JS_INTEGER},
+                {"number", JS_NUMBER}, {"string", JS_STRING},   {"object", JS_OBJECT},
                 {"array", JS_ARRAY}};
     for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++) {
         if (strcmp(name, bits[i].name) == 0)
@@ -356,7 +356,8 @@ static long add_column(build_ctx *ctx, const char *const *parts, const size_t *l
         tgt_error_set(ctx->err, TGT_ERR_DATA,
                       "stream \"%s\" needs more than %d columns, PostgreSQL's limit per table",
                       ctx->opt->stream, TGT_MAX_COLUMNS);
-        tgt_error_hint(ctx->err, "Select fewer properties in the tap, or lower flattening_max_depth.");
+        tgt_error_hint(ctx->err,
+                       "Select fewer properties in the tap, or lower flattening_max_depth.");
         return -1;
     }
     if (t->n_columns == ctx->cap_columns) {
@@ -546,8 +547,8 @@ static long add_role_column(build_ctx *ctx, const char *name, tgt_type_kind kind
 static int add_loaded_at(build_ctx *ctx)
 {
     long col;
-    long rc = add_role_column(ctx, ctx->opt->timestamp_column, TGT_T_TIMESTAMPTZ,
-                              TGT_COL_LOADED_AT, &col);
+    long rc = add_role_column(ctx, ctx->opt->timestamp_column, TGT_T_TIMESTAMPTZ, TGT_COL_LOADED_AT,
+                              &col);
     if (rc == -2) /* yield_target_columns renamed the property of that name */
         return tgt_error_set(ctx->err, TGT_ERR_DATA,
                              "stream \"%s\": a property's column is named \"%s\", the "
@@ -660,8 +661,7 @@ int tgt_schema_build(const json_t *schema, const json_t *key_properties,
     const json_t *props = json_object_get(schema, "properties");
     if (!json_is_object(schema) || !json_is_object(props))
         return tgt_error_set(err, TGT_ERR_DATA,
-                             "stream \"%s\": the SCHEMA has no \"properties\" object",
-                             opt->stream);
+                             "stream \"%s\": the SCHEMA has no \"properties\" object", opt->stream);
     if (key_properties != NULL && !json_is_null(key_properties) && !json_is_array(key_properties))
         return tgt_error_set(err, TGT_ERR_DATA,
                              "stream \"%s\": key_properties must be an array of strings",
@@ -685,8 +685,7 @@ int tgt_schema_build(const json_t *schema, const json_t *key_properties,
     size_t lens[64];
     out->root = build_plan(&ctx, schema, parts, lens, 0);
     if (out->root == NULL || yield_target_columns(&ctx) != 0 || add_loaded_at(&ctx) != 0 ||
-        add_metadata(&ctx) != 0 ||
-        add_keys(&ctx, key_properties) != 0) {
+        add_metadata(&ctx) != 0 || add_keys(&ctx, key_properties) != 0) {
         tgt_schema_model_deinit(out);
         return -1;
     }

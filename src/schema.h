@@ -44,26 +44,26 @@ typedef struct tgt_plan tgt_plan;
 
 /* One property of one object level. */
 typedef struct tgt_plan_entry {
-    char *name;        /* owned: the property name as sent (UTF-8) */
+    char *name; /* owned: the property name as sent (UTF-8) */
     size_t name_len;
-    long column;       /* >= 0: the column this leaf fills; -1 for a flattened object */
-    tgt_plan *child;   /* owned: the object's own plan when flattened, else NULL */
-    int required;      /* listed in the parent's "required" */
+    long column;     /* >= 0: the column this leaf fills; -1 for a flattened object */
+    tgt_plan *child; /* owned: the object's own plan when flattened, else NULL */
+    int required;    /* listed in the parent's "required" */
 } tgt_plan_entry;
 
 struct tgt_plan {
     tgt_plan_entry *entries; /* owned */
     size_t n_entries;
-    uint32_t *slots;         /* owned: open-addressing hash, entry index + 1, 0 = empty */
-    size_t n_slots;          /* power of two */
-    char *path;              /* owned: "a.b" for messages, "" at the root */
+    uint32_t *slots; /* owned: open-addressing hash, entry index + 1, 0 = empty */
+    size_t n_slots;  /* power of two */
+    char *path;      /* owned: "a.b" for messages, "" at the root */
 };
 
 typedef struct tgt_schema_model {
     tgt_table table;
-    tgt_plan *root;            /* owned */
-    long loaded_at_column;     /* index of the receive-time column, or -1 */
-    int flatten_depth;         /* depth actually used (may be below the setting) */
+    tgt_plan *root;        /* owned */
+    long loaded_at_column; /* index of the receive-time column, or -1 */
+    int flatten_depth;     /* depth actually used (may be below the setting) */
 } tgt_schema_model;
 
 typedef struct tgt_schema_options {

@@ -123,8 +123,8 @@ static const json_t *read_message(const json_t *root, const char *stream, tgt_er
     const json_t *comp = json_object_get(enc, "compression");
     const char *c = json_string_value(comp);
     if (!(comp == NULL || json_is_null(comp) ||
-          (c != NULL && (strcmp(c, "gzip") == 0 || strcmp(c, "zstd") == 0 ||
-                         strcmp(c, "none") == 0)))) {
+          (c != NULL &&
+           (strcmp(c, "gzip") == 0 || strcmp(c, "zstd") == 0 || strcmp(c, "none") == 0)))) {
         tgt_error_set(err, TGT_ERR_INPUT,
                       "BATCH message of stream \"%s\": compression \"%.40s\" is not supported; "
                       "target-pg reads gzip, zstd and none",
@@ -196,8 +196,8 @@ static int uri_path(const char *uri, char **path, tgt_error *err)
 
 /* The file entry of manifest entry `index` of the BATCH at msg_line: the
  * one a failed attempt made (same numbers), else a new one. */
-static tgt_singer_batch_file *file_entry(tgt_singer_batch *b, unsigned long msg_line,
-                                         size_t index, const char *uri, tgt_error *err)
+static tgt_singer_batch_file *file_entry(tgt_singer_batch *b, unsigned long msg_line, size_t index,
+                                         const char *uri, tgt_error *err)
 {
     for (size_t i = 0; i < b->n_files; i++) {
         if (b->files[i].msg_line == msg_line && b->files[i].index == index)
@@ -280,8 +280,8 @@ static int hand_on(tgt_singer_batch *b, const char *line, size_t len, unsigned l
     if (make_envelope(b, line, len, err) != 0)
         return -1;
     tgt_message msg;
-    int rc = tgt_message_parse(&b->parser, b->envelope.data, b->envelope.len, &msg, &b->scratch,
-                               err);
+    int rc =
+        tgt_message_parse(&b->parser, b->envelope.data, b->envelope.len, &msg, &b->scratch, err);
     if (rc != 0)
         rc = bad_line(b, line, len, err);
     else
@@ -343,9 +343,9 @@ static int stream_json(tgt_singer_batch *b, const tgt_message *msg, tgt_error *e
     return tgt_sbuf_ok(&b->name) ? 0 : tgt_error_nomem(err);
 }
 
-int tgt_singer_batch_load(tgt_singer_batch *b, const char *line, size_t len,
-                          unsigned long line_no, const tgt_message *msg,
-                          tgt_singer_batch_record_fn fn, void *ctx, tgt_error *err)
+int tgt_singer_batch_load(tgt_singer_batch *b, const char *line, size_t len, unsigned long line_no,
+                          const tgt_message *msg, tgt_singer_batch_record_fn fn, void *ctx,
+                          tgt_error *err)
 {
     char stream[256];
     snprintf(stream, sizeof(stream), "%.*s", (int)msg->stream_len, msg->stream);

@@ -46,21 +46,21 @@
 /* Handles one synthesised RECORD message (line[0..len), parsed into p and
  * msg) numbered line_no: 0, -1 or TGT_SINGER_BATCH_TAKEN. */
 typedef int (*tgt_singer_batch_record_fn)(void *ctx, const tgt_json_parser *p, const char *line,
-                                          size_t len, unsigned long line_no,
-                                          const tgt_message *msg, tgt_error *err);
+                                          size_t len, unsigned long line_no, const tgt_message *msg,
+                                          tgt_error *err);
 
 typedef struct tgt_singer_batch_file tgt_singer_batch_file;
 
 typedef struct tgt_singer_batch {
     tgt_singer_batch_file *files; /* owned: files whose records may be uncommitted */
     size_t n_files, cap_files;
-    unsigned long next_base;      /* number before the next file's first record */
-    unsigned long msg_line;       /* input line of the BATCH being loaded (0: none) */
-    unsigned long taken;          /* its records up to this number are taken */
-    tgt_json_parser parser;       /* for the synthesised RECORD lines */
-    tgt_sbuf envelope;            /* the RECORD line being handed on */
-    tgt_sbuf name;                /* the stream name escaped for the envelope */
-    tgt_sbuf scratch;             /* the stream name decoded again (tgt_message_parse) */
+    unsigned long next_base; /* number before the next file's first record */
+    unsigned long msg_line;  /* input line of the BATCH being loaded (0: none) */
+    unsigned long taken;     /* its records up to this number are taken */
+    tgt_json_parser parser;  /* for the synthesised RECORD lines */
+    tgt_sbuf envelope;       /* the RECORD line being handed on */
+    tgt_sbuf name;           /* the stream name escaped for the envelope */
+    tgt_sbuf scratch;        /* the stream name decoded again (tgt_message_parse) */
 } tgt_singer_batch;
 
 void tgt_singer_batch_init(tgt_singer_batch *b);
@@ -72,9 +72,9 @@ void tgt_singer_batch_deinit(tgt_singer_batch *b);
  * for a malformed message, an unsupported format, a URI that is not
  * file://, a file that cannot be opened or read (naming the URI) or a line
  * that is not a JSON object (naming URI and line); whatever fn returns. */
-int tgt_singer_batch_load(tgt_singer_batch *b, const char *line, size_t len,
-                          unsigned long line_no, const tgt_message *msg,
-                          tgt_singer_batch_record_fn fn, void *ctx, tgt_error *err);
+int tgt_singer_batch_load(tgt_singer_batch *b, const char *line, size_t len, unsigned long line_no,
+                          const tgt_message *msg, tgt_singer_batch_record_fn fn, void *ctx,
+                          tgt_error *err);
 
 /* Everything uncommitted was committed: forgets the files of the BATCH
  * messages done (their record numbers are no longer in use). */

@@ -36,8 +36,7 @@ int tgt_state_emit(tgt_state *st, FILE *out, tgt_error *err)
         return 0;
     if (fwrite(st->latest.data, 1, st->latest.len, out) != st->latest.len ||
         fputc('\n', out) == EOF || fflush(out) != 0)
-        return tgt_error_set(err, TGT_ERR_IO, "cannot write STATE to stdout: %s",
-                             strerror(errno));
+        return tgt_error_set(err, TGT_ERR_IO, "cannot write STATE to stdout: %s", strerror(errno));
     st->pending = 0;
     st->n_written++;
     return 0;

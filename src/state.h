@@ -13,8 +13,8 @@
 #include "sbuf.h"
 
 typedef struct tgt_state {
-    tgt_sbuf latest;          /* JSON text of the latest STATE value */
-    int pending;              /* received but not yet written */
+    tgt_sbuf latest; /* JSON text of the latest STATE value */
+    int pending;     /* received but not yet written */
     unsigned long n_received;
     unsigned long n_written;
 } tgt_state;

@@ -111,8 +111,7 @@ tgt_stream *tgt_stream_get_or_add(tgt_stream_registry *reg, const char *name, si
     return s;
 }
 
-int tgt_stream_set_model(tgt_stream *s, tgt_schema_model *model, char *fingerprint,
-                         tgt_error *err)
+int tgt_stream_set_model(tgt_stream *s, tgt_schema_model *model, char *fingerprint, tgt_error *err)
 {
     size_t n_cols = model->table.n_columns;
     size_t n_root = model->root->n_entries;

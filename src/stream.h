@@ -34,29 +34,29 @@ typedef struct tgt_stream {
     char schema_name[TGT_IDENT_MAX + 1]; /* target schema, normalised */
     char table_name[TGT_IDENT_MAX + 1];  /* live_name, or the shadow with overwrite */
     uint32_t identity_hash[2];           /* of schema + live_name, of schema + table_name */
-    size_t bad_deletion_marks;/* _sdc_deleted_at values that were not timestamps */
+    size_t bad_deletion_marks;           /* _sdc_deleted_at values that were not timestamps */
 
-    long *slot_tok;          /* owned: per column, the record's value token or -1 */
-    unsigned char *seen;     /* owned: per root plan entry, set while encoding a row */
-    size_t n_required;       /* root entries marked required */
+    long *slot_tok;      /* owned: per column, the record's value token or -1 */
+    unsigned char *seen; /* owned: per root plan entry, set while encoding a row */
+    size_t n_required;   /* root entries marked required */
 
-    tgt_sbuf chunk;              /* COPY rows encoded, not yet shipped */
+    tgt_sbuf chunk; /* COPY rows encoded, not yet shipped */
     unsigned long rows_in_chunk;
-    unsigned long rows_pending;  /* rows not yet committed (shipped or not) */
-    unsigned long rows_committed;/* over the whole run */
-    unsigned long seq;           /* staging sequence: newest record per key wins */
-    int partial_rows;            /* a staged row of the open batch lacks a property: the
-                                  * merge combines the batch's records column by column */
-    unsigned long rows_shipped;  /* of rows_pending, those sent in earlier bulk writes */
-    unsigned long invalid_pending;  /* invalid records dropped since the last commit */
-    unsigned long invalid_total;    /* over the whole run */
-    size_t nul_replaced;         /* U+0000 replaced by U+FFFD in this stream */
+    unsigned long rows_pending;    /* rows not yet committed (shipped or not) */
+    unsigned long rows_committed;  /* over the whole run */
+    unsigned long seq;             /* staging sequence: newest record per key wins */
+    int partial_rows;              /* a staged row of the open batch lacks a property: the
+                                    * merge combines the batch's records column by column */
+    unsigned long rows_shipped;    /* of rows_pending, those sent in earlier bulk writes */
+    unsigned long invalid_pending; /* invalid records dropped since the last commit */
+    unsigned long invalid_total;   /* over the whole run */
+    size_t nul_replaced;           /* U+0000 replaced by U+FFFD in this stream */
     int nul_warned;
-    size_t bad_extracted_at;     /* time_extracted values that were not timestamps */
+    size_t bad_extracted_at;          /* time_extracted values that were not timestamps */
     unsigned long bad_extracted_line; /* input line of the first of them */
     int extracted_warned;
-    int in_txn;                  /* some of its rows are in the open transaction */
-    unsigned long last_line;     /* input line of its record last put into the batch */
+    int in_txn;              /* some of its rows are in the open transaction */
+    unsigned long last_line; /* input line of its record last put into the batch */
     /* Its records of this batch up to this input line are committed already
      * (the open transaction reached the driver's table limit and was
      * committed before the commit point): never sent again.  0: none. */
@@ -69,10 +69,10 @@ typedef struct tgt_stream {
 typedef struct tgt_stream_registry {
     tgt_stream **buckets; /* owned */
     size_t n_buckets;
-    tgt_stream *first;    /* registration order */
+    tgt_stream *first; /* registration order */
     tgt_stream *last;
     size_t n_streams;
-    tgt_stream *recent;   /* last looked-up stream: records come in runs */
+    tgt_stream *recent; /* last looked-up stream: records come in runs */
 } tgt_stream_registry;
 
 void tgt_stream_registry_init(tgt_stream_registry *reg);
@@ -87,8 +87,7 @@ tgt_stream *tgt_stream_get_or_add(tgt_stream_registry *reg, const char *name, si
 
 /* Installs a freshly built model (taken: *model is reset), resizing the
  * per-row scratch arrays.  The stream's chunk must be empty. */
-int tgt_stream_set_model(tgt_stream *s, tgt_schema_model *model, char *fingerprint,
-                         tgt_error *err);
+int tgt_stream_set_model(tgt_stream *s, tgt_schema_model *model, char *fingerprint, tgt_error *err);
 
 int tgt_stream_has_model(const tgt_stream *s);
 

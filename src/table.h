@@ -21,17 +21,17 @@
 
 /* How a column's values are produced. */
 typedef enum tgt_column_role {
-    TGT_COL_DATA = 0,     /* from a record property */
-    TGT_COL_LOADED_AT,    /* the receive-time column (timestamp_column) */
+    TGT_COL_DATA = 0,  /* from a record property */
+    TGT_COL_LOADED_AT, /* the receive-time column (timestamp_column) */
     /* The Singer SDK metadata columns (add_metadata_columns; the version and
      * deletion columns also whenever a stream uses ACTIVATE_VERSION or
      * hard_delete is on): */
-    TGT_COL_EXTRACTED_AT, /* _sdc_extracted_at: the RECORD's time_extracted */
-    TGT_COL_RECEIVED_AT,  /* _sdc_received_at: when target-pg read the record */
-    TGT_COL_BATCHED_AT,   /* _sdc_batched_at: when the record's batch began */
-    TGT_COL_DELETED_AT,   /* _sdc_deleted_at: the record's own _sdc_deleted_at */
-    TGT_COL_TABLE_VERSION,/* _sdc_table_version: the RECORD's version */
-    TGT_COL_SEQUENCE,     /* _sdc_sequence: increasing per record, across runs */
+    TGT_COL_EXTRACTED_AT,  /* _sdc_extracted_at: the RECORD's time_extracted */
+    TGT_COL_RECEIVED_AT,   /* _sdc_received_at: when target-pg read the record */
+    TGT_COL_BATCHED_AT,    /* _sdc_batched_at: when the record's batch began */
+    TGT_COL_DELETED_AT,    /* _sdc_deleted_at: the record's own _sdc_deleted_at */
+    TGT_COL_TABLE_VERSION, /* _sdc_table_version: the RECORD's version */
+    TGT_COL_SEQUENCE,      /* _sdc_sequence: increasing per record, across runs */
 } tgt_column_role;
 
 #define TGT_SDC_DELETED_AT "_sdc_deleted_at"
@@ -55,13 +55,13 @@ typedef struct tgt_column {
     tgt_coltype type;             /* the type the data needs (from the SCHEMA) */
     tgt_coltype live_type;        /* the type the live column has (== type when we created it) */
     tgt_column_role role;
-    int is_key;   /* part of the primary key (NOT NULL) */
-    int exists;   /* 1 once the column exists in the live table */
+    int is_key; /* part of the primary key (NOT NULL) */
+    int exists; /* 1 once the column exists in the live table */
 } tgt_column;
 
 typedef struct tgt_table {
-    char *schema; /* owned: target schema name, unquoted */
-    char *name;   /* owned: table identifier, unquoted */
+    char *schema;        /* owned: target schema name, unquoted */
+    char *name;          /* owned: table identifier, unquoted */
     tgt_column *columns; /* owned; order = COPY column order */
     size_t n_columns;
     size_t *key_columns; /* owned: indexes into columns, in key_properties order */
@@ -83,8 +83,8 @@ typedef struct tgt_live_column {
     char sql_type[128]; /* format_type() spelling, for messages */
     tgt_coltype type;   /* parsed from sql_type (TGT_T_OTHER when unknown) */
     int not_null;
-    char *source_path;  /* owned: the property path target-pg recorded for it (as written:
-                           source_path.h), or NULL */
+    char *source_path; /* owned: the property path target-pg recorded for it (as written:
+                          source_path.h), or NULL */
 } tgt_live_column;
 
 typedef struct tgt_live_table {

@@ -53,8 +53,8 @@ static int run_loop(tgt_loader *l, tgt_reader *reader, tgt_json_parser *p, tgt_e
     return rc;
 }
 
-int tgt_target_run(const tgt_config *cfg, tgt_reader *reader, tgt_driver *driver,
-                   FILE *state_out, tgt_error *err)
+int tgt_target_run(const tgt_config *cfg, tgt_reader *reader, tgt_driver *driver, FILE *state_out,
+                   tgt_error *err)
 {
     tgt_loader loader;
     tgt_json_parser parser;

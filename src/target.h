@@ -14,7 +14,7 @@
 
 /* Loads everything `reader` delivers.  STATE lines go to state_out.  On
  * error, rolls back what is uncommitted and returns -1 with err set. */
-int tgt_target_run(const tgt_config *cfg, tgt_reader *reader, tgt_driver *driver,
-                   FILE *state_out, tgt_error *err);
+int tgt_target_run(const tgt_config *cfg, tgt_reader *reader, tgt_driver *driver, FILE *state_out,
+                   tgt_error *err);
 
 #endif

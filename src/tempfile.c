@@ -37,13 +37,13 @@ int tgt_tempfile_open(const char *what, tgt_error *err)
         int fd = create_in(dir, what);
         if (fd >= 0)
             return fd;
-        tgt_log(TGT_LOG_WARN, "cannot create the %s file in TMPDIR %s (%s); using %s instead",
-                what, dir, strerror(errno), FALLBACK_DIR);
+        tgt_log(TGT_LOG_WARN, "cannot create the %s file in TMPDIR %s (%s); using %s instead", what,
+                dir, strerror(errno), FALLBACK_DIR);
     }
     int fd = create_in(FALLBACK_DIR, what);
     if (fd < 0) {
-        tgt_error_set(err, TGT_ERR_IO, "cannot create the %s file in %s: %s", what,
-                      FALLBACK_DIR, strerror(errno));
+        tgt_error_set(err, TGT_ERR_IO, "cannot create the %s file in %s: %s", what, FALLBACK_DIR,
+                      strerror(errno));
         tgt_error_hint(err, "Set TMPDIR to a writable directory with room for one batch of "
                             "input lines.");
     }

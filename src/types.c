@@ -10,8 +10,17 @@
 #include <stdio.h>
 #include <string.h>
 
-enum chain { CHAIN_BOOL, CHAIN_INT, CHAIN_FLOAT, CHAIN_TIME_OF_DAY, CHAIN_DATE, CHAIN_VARCHAR,
-             CHAIN_JSON, CHAIN_TOP, CHAIN_OTHER };
+enum chain {
+    CHAIN_BOOL,
+    CHAIN_INT,
+    CHAIN_FLOAT,
+    CHAIN_TIME_OF_DAY,
+    CHAIN_DATE,
+    CHAIN_VARCHAR,
+    CHAIN_JSON,
+    CHAIN_TOP,
+    CHAIN_OTHER
+};
 
 /* Which chain a kind is on and its rank there.  numeric is rank 4 on the
  * integer chain and is handled specially for the floating chain. */

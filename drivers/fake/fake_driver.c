@@ -2,10 +2,10 @@
  * fake_driver.c - the in-memory warehouse of fake_driver.h.
  *
  * Rows are arrays of owned strings (NULL for SQL NULL) parsed from the
- * fake's own row format (fake_rows.h) that its row writer gave the core.  A transaction keeps a deep copy of every table's
- * rows taken at begin(); rollback() puts it back.  Out of memory is reported
- * as TGT_ERR_NOMEM like any driver would.  Simplicity beats speed here: the
- * tests load tens of rows, so lookups are linear.
+ * fake's own row format (fake_rows.h) that its row writer gave the core.  A transaction keeps a
+ * deep copy of every table's rows taken at begin(); rollback() puts it back.  Out of memory is
+ * reported as TGT_ERR_NOMEM like any driver would.  Simplicity beats speed here: the tests load
+ * tens of rows, so lookups are linear.
  */
 #include "fake/fake_driver.h"
 
@@ -64,9 +64,9 @@ typedef struct fake_driver {
     /* the open bulk write */
     fake_table *write_table;
     int write_staging;
-    tgt_sbuf pending;       /* bytes of an incomplete last row */
-    tgt_sbuf cells;         /* scratch for the cells of one row */
-    unsigned long written;  /* rows parsed in this bulk write */
+    tgt_sbuf pending;         /* bytes of an incomplete last row */
+    tgt_sbuf cells;           /* scratch for the cells of one row */
+    unsigned long written;    /* rows parsed in this bulk write */
     unsigned long refuse_row; /* a REFUSED failure waiting for this row (0: none) */
     /* tgt_fake_refuse_value: rows holding this value are refused when the
      * write ends (append) or at merge (staging), naming no row */
@@ -78,10 +78,25 @@ typedef struct fake_driver {
 } fake_driver;
 
 static const char *const op_names[FAKE_OPS] = {
-    "connect",     "describe_table", "ensure_schema",    "create_table", "add_column",
-    "alter_column_type", "begin",    "commit",           "rollback",     "write_begin",
-    "write_data",  "write_end",      "merge",            "activate_version",
-    "set_primary_key", "drop_table", "replace_table", "commit_status", "tables_per_transaction",
+    "connect",
+    "describe_table",
+    "ensure_schema",
+    "create_table",
+    "add_column",
+    "alter_column_type",
+    "begin",
+    "commit",
+    "rollback",
+    "write_begin",
+    "write_data",
+    "write_end",
+    "merge",
+    "activate_version",
+    "set_primary_key",
+    "drop_table",
+    "replace_table",
+    "commit_status",
+    "tables_per_transaction",
     "lock_for_merge",
 };
 
@@ -454,8 +469,7 @@ static int fake_add_column(tgt_driver *base, const tgt_table *t, size_t col, tgt
     return 0;
 }
 
-static int fake_alter_column_type(tgt_driver *base, const tgt_table *t, size_t col,
-                                  tgt_error *err)
+static int fake_alter_column_type(tgt_driver *base, const tgt_table *t, size_t col, tgt_error *err)
 {
     fake_driver *d = (fake_driver *)base;
     tgt_fake_failure after;
@@ -527,8 +541,7 @@ static size_t fake_tables_per_transaction(tgt_driver *base)
     return d->tables_per_txn;
 }
 
-static int fake_lock_for_merge(tgt_driver *base, const tgt_table **tables, size_t n,
-                               tgt_error *err)
+static int fake_lock_for_merge(tgt_driver *base, const tgt_table **tables, size_t n, tgt_error *err)
 {
     fake_driver *d = (fake_driver *)base;
     tgt_fake_failure after;
@@ -849,8 +862,7 @@ static int fake_set_primary_key(tgt_driver *base, const tgt_table *t, tgt_error 
     return 0;
 }
 
-static int fake_drop_table(tgt_driver *base, const char *schema, const char *table,
-                           tgt_error *err)
+static int fake_drop_table(tgt_driver *base, const char *schema, const char *table, tgt_error *err)
 {
     fake_driver *d = (fake_driver *)base;
     tgt_fake_failure after;

@@ -27,14 +27,14 @@
 
 /* How an injected failure looks to the core. */
 typedef enum tgt_fake_failure {
-    TGT_FAKE_LOST = 0, /* the connection broke before the call took effect */
+    TGT_FAKE_LOST = 0,   /* the connection broke before the call took effect */
     TGT_FAKE_LOST_AFTER, /* commit: it took effect, then the connection broke (a lost reply);
-                        * other calls: as TGT_FAKE_LOST */
-    TGT_FAKE_REFUSED,  /* write_data: the database refused a row (bulk_row set); other
-                        * calls: as TGT_FAKE_ERROR */
-    TGT_FAKE_ERROR,    /* any call: a plain database error */
-    TGT_FAKE_CONFLICT  /* any call: a deadlock with another session (err->conflict); the
-                        * transaction is rolled back */
+                          * other calls: as TGT_FAKE_LOST */
+    TGT_FAKE_REFUSED,    /* write_data: the database refused a row (bulk_row set); other
+                          * calls: as TGT_FAKE_ERROR */
+    TGT_FAKE_ERROR,      /* any call: a plain database error */
+    TGT_FAKE_CONFLICT    /* any call: a deadlock with another session (err->conflict); the
+                          * transaction is rolled back */
 } tgt_fake_failure;
 
 /* A new, empty fake warehouse (not connected).  NULL on allocation failure.
@@ -70,8 +70,8 @@ size_t tgt_fake_row_count(const tgt_driver *d, const char *schema, const char *t
 /* The committed value of `column` in the `row`th row (0-based, in insertion
  * order) of schema.table: NULL for SQL NULL or when there is no such cell.
  * *found (may be NULL) is set to 1 when the cell exists. */
-const char *tgt_fake_value(const tgt_driver *d, const char *schema, const char *table,
-                           size_t row, const char *column, int *found);
+const char *tgt_fake_value(const tgt_driver *d, const char *schema, const char *table, size_t row,
+                           const char *column, int *found);
 
 /* The live type of a column (TGT_T_OTHER kind when there is no such column). */
 tgt_coltype tgt_fake_column_type(const tgt_driver *d, const char *schema, const char *table,

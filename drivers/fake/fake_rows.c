@@ -92,8 +92,7 @@ static void end_row(tgt_row_writer *w)
     tgt_sbuf_append_char(w->out, '\n');
 }
 
-static void end_staged_row(tgt_row_writer *w, unsigned long sequence,
-                           const unsigned char *carried)
+static void end_staged_row(tgt_row_writer *w, unsigned long sequence, const unsigned char *carried)
 {
     char seq[24];
     int n = snprintf(seq, sizeof seq, "%lu", sequence);

@@ -65,18 +65,18 @@ static int connect_failure_is_transient(PGconn *conn, const char *msg)
         "remaining connection slots are reserved",
     };
     static const char *const permanent[] = {
-        "authentication failed",  /* password, ident, peer, cert, ... */
-        "no pg_hba.conf entry",   /* refused by the server's rules */
-        "no password supplied",   /* fe_sendauth */
-        "does not exist",         /* database, role, root certificate file */
-        "permission denied",      /* CONNECT privilege, socket permissions */
-        "invalid ",               /* conninfo values and syntax, bad URI */
-        "missing \"=\"",          /* conninfo syntax */
+        "authentication failed", /* password, ident, peer, cert, ... */
+        "no pg_hba.conf entry",  /* refused by the server's rules */
+        "no password supplied",  /* fe_sendauth */
+        "does not exist",        /* database, role, root certificate file */
+        "permission denied",     /* CONNECT privilege, socket permissions */
+        "invalid ",              /* conninfo values and syntax, bad URI */
+        "missing \"=\"",         /* conninfo syntax */
         "unterminated quoted string",
         " in URI",
-        "required",               /* SSL, GSSAPI encryption, channel binding */
+        "required", /* SSL, GSSAPI encryption, channel binding */
         "does not support SSL",
-        "certificate",            /* TLS set-up and verification */
+        "certificate", /* TLS set-up and verification */
         "private key",
         "sslmode",
     };

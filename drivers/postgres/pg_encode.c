@@ -225,7 +225,7 @@ void tgt_pg_copy_text(tgt_sbuf *out, const char *s, size_t n)
 }
 
 void tgt_pg_copy_json_string(tgt_sbuf *out, const char *raw, size_t n, int escaped,
-                                 size_t *nul_count)
+                             size_t *nul_count)
 {
     if (!escaped) {
         tgt_pg_copy_text(out, raw, n);
@@ -392,8 +392,7 @@ static void end_row(tgt_row_writer *w)
     tgt_sbuf_append_char(w->out, '\n');
 }
 
-static void end_staged_row(tgt_row_writer *w, unsigned long sequence,
-                           const unsigned char *carried)
+static void end_staged_row(tgt_row_writer *w, unsigned long sequence, const unsigned char *carried)
 {
     tgt_sbuf_printf(w->out, "\t%lu\t", sequence);
     if (carried == NULL) {

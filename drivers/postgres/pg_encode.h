@@ -35,7 +35,7 @@ void tgt_pg_copy_text(tgt_sbuf *out, const char *s, size_t n);
  * for COPY in one pass.  `escaped` is 0 when the token has no backslash, which
  * allows a straight copy. */
 void tgt_pg_copy_json_string(tgt_sbuf *out, const char *raw, size_t n, int escaped,
-                                 size_t *nul_count);
+                             size_t *nul_count);
 
 /* A JSON value's full text (for a jsonb/json column) escaped for COPY, with
  * each \u0000 escape inside its strings rewritten to \ufffd.  Whitespace

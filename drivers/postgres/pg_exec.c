@@ -126,8 +126,7 @@ int pg_fail(pg_driver *d, const PGresult *res, int prefer_context, tgt_error *er
     if (connection_lost(d)) {
         tgt_error_set(err, TGT_ERR_LOAD, "connection to PostgreSQL lost: %s", line);
         err->connection_lost = 1;
-    }
-    else
+    } else
         tgt_error_set(err, TGT_ERR_LOAD, "PostgreSQL: %s", line);
 
     const char *context = NULL;

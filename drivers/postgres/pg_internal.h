@@ -177,8 +177,7 @@ int pg_merge_deletes_marked(const tgt_table *t);
 /* Appends column c, prefixed (e.g. "t."), in the form whose equality means
  * "unchanged": numeric with its scale (1.0 and 1.00 differ), jsonb, json
  * and unknown types as text. */
-void pg_merge_append_compared(pg_driver *d, tgt_sbuf *sb, const tgt_column *c,
-                              const char *prefix);
+void pg_merge_append_compared(pg_driver *d, tgt_sbuf *sb, const tgt_column *c, const char *prefix);
 
 /* pg_merge_partial.c: the merge statement for a stage holding partial rows
  * (pg_merge's `partial`), built into sb. */
@@ -188,8 +187,8 @@ int pg_lock_for_merge(tgt_driver *base, const tgt_table **tables, size_t n, tgt_
 
 /* pg_version.c, pg_keys.c, pg_swap.c */
 int pg_activate_version(tgt_driver *base, const char *schema, const char *table,
-                        const char *version_column, const char *deleted_column,
-                        const char *version, int hard, unsigned long *affected, tgt_error *err);
+                        const char *version_column, const char *deleted_column, const char *version,
+                        int hard, unsigned long *affected, tgt_error *err);
 int pg_set_primary_key(tgt_driver *base, const tgt_table *t, tgt_error *err);
 /* The primary key of schema.table: 1 with its constraint name and columns
  * ("a, b") filled, 0 when it has none ("none"), -1 on error. */

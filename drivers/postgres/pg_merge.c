@@ -95,14 +95,12 @@ static void append_data_row(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, cons
 
 int pg_merge_deletes_marked(const tgt_table *t)
 {
-    return t->hard_delete && t->deleted_at_column >= 0 &&
-           t->columns[t->deleted_at_column].exists;
+    return t->hard_delete && t->deleted_at_column >= 0 && t->columns[t->deleted_at_column].exists;
 }
 
 /* "(SELECT DISTINCT ON (<keys>) <cols> FROM pg_temp.<stage> ORDER BY <keys>,
  * seq DESC) AS n": the newest staged row per key. */
-static void append_newest(pg_driver *d, tgt_sbuf *sb, const tgt_table *t,
-                          const pg_table_cache *tc)
+static void append_newest(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const pg_table_cache *tc)
 {
     tgt_sbuf_append_str(sb, "(SELECT DISTINCT ON (");
     pg_sql_key_columns(d, sb, t);

@@ -13,11 +13,10 @@
  *                       OVER k AS "target-pg newest 2", ...
  *           FROM pg_temp.<stage> AS s WINDOW k AS (PARTITION BY <keys>)) AS x
  *     GROUP BY <keys>),
- *   u AS (UPDATE <t> AS t SET c = CASE WHEN n."target-pg newest 2" IS NOT NULL THEN n.c ELSE t.c END
- *         FROM n WHERE <keys match> AND <a carried compared column differs> RETURNING 1),
- *   i AS (INSERT INTO <t> AS t (<cols>) SELECT <cols> FROM n
- *         ON CONFLICT (<keys>) DO NOTHING RETURNING 1)
- *   SELECT (SELECT count(*) FROM u) + (SELECT count(*) FROM i)
+ *   u AS (UPDATE <t> AS t SET c = CASE WHEN n."target-pg newest 2" IS NOT NULL THEN n.c ELSE t.c
+ * END FROM n WHERE <keys match> AND <a carried compared column differs> RETURNING 1), i AS (INSERT
+ * INTO <t> AS t (<cols>) SELECT <cols> FROM n ON CONFLICT (<keys>) DO NOTHING RETURNING 1) SELECT
+ * (SELECT count(*) FROM u) + (SELECT count(*) FROM i)
  *
  * "target-pg newest <i>" is, per key, the sequence of the newest staged row
  * that carries column i (1-based position in the table model), NULL when
@@ -99,8 +98,8 @@ static void append_key_match(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, con
 
 /* The stage as s: its rows, the whole row when a column is picked as one
  * and, with hard_delete, per key the sequence of the newest deletion. */
-static void append_stage(pg_driver *d, tgt_sbuf *sb, const tgt_table *t,
-                         const pg_table_cache *tc, int whole_row)
+static void append_stage(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const pg_table_cache *tc,
+                         int whole_row)
 {
     tgt_sbuf_append_str(sb, "(SELECT st.*");
     if (whole_row)

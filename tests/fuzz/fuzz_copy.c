@@ -26,11 +26,11 @@
 #include <jansson.h>
 #include <string.h>
 
-#include "postgres/pg_encode.h"
 #include "datetime.h"
 #include "fuzz.h"
 #include "json.h"
 #include "message.h"
+#include "postgres/pg_encode.h"
 #include "record.h"
 #include "stream.h"
 
@@ -307,7 +307,8 @@ static void check_field(const tgt_column *c, const char *v, size_t n, tgt_json_p
     case TGT_T_JSON:
     case TGT_T_JSONB:
         /* strict JSON: no NaN or Infinity either */
-        FUZZ_CHECK(tgt_json_parse(p, v, n, &err) == 0 && !(p->tokens[0].flags & TGT_JSON_NONFINITE));
+        FUZZ_CHECK(tgt_json_parse(p, v, n, &err) == 0 &&
+                   !(p->tokens[0].flags & TGT_JSON_NONFINITE));
         for (size_t i = 0; i < p->n_tokens; i++)
             FUZZ_CHECK(!(p->tokens[i].flags & TGT_JSON_HAS_NUL));
         break;
@@ -329,8 +330,7 @@ static void check_mask(const tgt_table *t, const char *v, size_t n, const unsign
     for (size_t i = 0; i < n; i++) {
         FUZZ_CHECK(v[i] == '0' || v[i] == '1');
         if (v[i] == '0')
-            FUZZ_CHECK(was_null[i] && !t->columns[i].is_key &&
-                       t->columns[i].role == TGT_COL_DATA);
+            FUZZ_CHECK(was_null[i] && !t->columns[i].is_key && t->columns[i].role == TGT_COL_DATA);
     }
 }
 

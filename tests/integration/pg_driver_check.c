@@ -459,10 +459,10 @@ static void check_row_writer(tgt_driver *d)
     static const struct {
         const char *name;
         tgt_type_kind kind;
-    } cols[] = {{"b", TGT_T_BOOLEAN},     {"i", TGT_T_BIGINT},  {"n", TGT_T_NUMERIC},
-                {"f", TGT_T_DOUBLE},      {"d", TGT_T_DATE},    {"tm", TGT_T_TIME},
+    } cols[] = {{"b", TGT_T_BOOLEAN},      {"i", TGT_T_BIGINT}, {"n", TGT_T_NUMERIC},
+                {"f", TGT_T_DOUBLE},       {"d", TGT_T_DATE},   {"tm", TGT_T_TIME},
                 {"ts", TGT_T_TIMESTAMPTZ}, {"j", TGT_T_JSONB},  {"s", TGT_T_TEXT},
-                {"x", TGT_T_TEXT},        {"z", TGT_T_TEXT}};
+                {"x", TGT_T_TEXT},         {"z", TGT_T_TEXT}};
     for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
         add_col(&t, cols[i].name, cols[i].name, cols[i].kind, TGT_COL_DATA, 0);
     MUST(d->ops->create_table(d, &t, &err), &err);
@@ -498,7 +498,8 @@ static void check_row_writer(tgt_driver *d)
     MUST(load(d, &t, TGT_WRITE_APPEND, &sb, 7, &n, &err), &err);
     MUST(d->ops->commit(d, &err), &err);
     CHECK(n == 1, "row writer: %lu rows", n);
-    CHECK_VALUE("SELECT concat_ws('|', b, i, n, f, d, tm, ts AT TIME ZONE 'UTC', j::text, s, x, coalesce(z, 'NULL')) "
+    CHECK_VALUE("SELECT concat_ws('|', b, i, n, f, d, tm, ts AT TIME ZONE 'UTC', j::text, s, x, "
+                "coalesce(z, 'NULL')) "
                 "FROM " SCHEMA ".typed",
                 "f|-42|NaN|-Infinity|2024-02-29|20:30:00.25|2024-01-01 10:00:00.5|"
                 "{\"k\": \"a\xef\xbf\xbd\\t\"}|tab\t\\N \xc3\xa9\xef\xbf\xbd|line\nbreak\\|NULL");
@@ -745,8 +746,8 @@ static void check_merge(tgt_driver *d, tgt_table *items)
     items->columns[note].exists = 1;
     tgt_sbuf_reset(&rows);
     const char *vals[] = {
-        "4", "w", "60", "{\"k\": [1, 2]}", "{\"j\":  \"x\"}", t2, "1.50", "a note\twith tab", "1",
-        NULL};
+        "4", "w", "60", "{\"k\": [1, 2]}", "{\"j\":  \"x\"}", t2, "1.50", "a note\twith tab",
+        "1", NULL};
     put_row(&rows, 10, vals);
     MUST(d->ops->begin(d, &err), &err);
     MUST(load(d, items, TGT_WRITE_STAGING, &rows, 4096, &got, &err), &err);

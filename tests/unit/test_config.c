@@ -742,8 +742,8 @@ static void test_booleans(void **state)
     tgt_error_init(&err);
     assert_int_equal(cfg.hard_delete, 0);
     assert_int_equal(cfg.add_metadata_columns, 0);
-    assert_int_equal(load_text(&cfg, "{\"hard_delete\": true, \"add_record_metadata\": true}",
-                               &err), 0);
+    assert_int_equal(
+        load_text(&cfg, "{\"hard_delete\": true, \"add_record_metadata\": true}", &err), 0);
     assert_int_equal(cfg.hard_delete, 1);
     assert_int_equal(cfg.add_metadata_columns, 1);
     assert_int_equal(load_text(&cfg, "{\"hard_delete\": \"yes\"}", &err), -1);
@@ -842,16 +842,15 @@ static void test_about_json(void **state)
     assert_non_null(json_string_value(json_object_get(root, "description")));
     assert_non_null(json_string_value(json_object_get(root, "version")));
     json_t *caps = json_object_get(root, "capabilities");
-    static const char *const want_caps[] = {"about",         "activate-version",
-                                            "batch",         "hard-delete",
-                                            "soft-delete",   "schema-flattening",
-                                            "target-schema", "structured-logging"};
+    static const char *const want_caps[] = {
+        "about",       "activate-version",  "batch",         "hard-delete",
+        "soft-delete", "schema-flattening", "target-schema", "structured-logging"};
     assert_int_equal(json_array_size(caps), sizeof(want_caps) / sizeof(want_caps[0]));
     for (size_t i = 0; i < sizeof(want_caps) / sizeof(want_caps[0]); i++)
         assert_string_equal(json_string_value(json_array_get(caps, i)), want_caps[i]);
     /* a default would be copied into Meltano's plugin and defeat the variable */
-    assert_null(json_object_get(json_object_get(props_of(root), "default_target_schema"),
-                                "default"));
+    assert_null(
+        json_object_get(json_object_get(props_of(root), "default_target_schema"), "default"));
 
     json_t *settings = json_object_get(root, "settings");
     assert_string_equal(json_string_value(json_object_get(settings, "type")), "object");

@@ -128,10 +128,10 @@ static void feed_records(fixture *fx, const char *stream, int from, int to)
 }
 
 #define KEYED_SCHEMA                                                                               \
-    "{\"type\":\"SCHEMA\",\"stream\":\"k\",\"key_properties\":[\"id\"],\"schema\":{"              \
+    "{\"type\":\"SCHEMA\",\"stream\":\"k\",\"key_properties\":[\"id\"],\"schema\":{"               \
     "\"properties\":{\"id\":{\"type\":\"integer\"},\"v\":{\"type\":\"string\"}}}}"
 #define APPEND_SCHEMA                                                                              \
-    "{\"type\":\"SCHEMA\",\"stream\":\"a\",\"key_properties\":[],\"schema\":{"                    \
+    "{\"type\":\"SCHEMA\",\"stream\":\"a\",\"key_properties\":[],\"schema\":{"                     \
     "\"properties\":{\"id\":{\"type\":\"integer\"},\"v\":{\"type\":\"string\"}}}}"
 
 /* STATE goes out only once every record before it is committed. */
@@ -383,9 +383,9 @@ static void test_unnamed_refusal_fails_naming_line(void **state)
 {
     fixture *fx = *state;
     start(fx);
-    feed_ok(fx, APPEND_SCHEMA);                                /* line 1 */
+    feed_ok(fx, APPEND_SCHEMA); /* line 1 */
     assert_int_equal(tgt_fake_refuse_value(fx->driver, "v", "r7"), 0);
-    feed_records(fx, "a", 1, 20);                              /* lines 2-21 */
+    feed_records(fx, "a", 1, 20); /* lines 2-21 */
     assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), -1);
     assert_non_null(strstr(fx->err.where, "line 8"));
     tgt_loader_abort(&fx->loader);
@@ -400,8 +400,9 @@ static void test_schema_widening_and_narrowing(void **state)
     start(fx);
     feed_ok(fx, APPEND_SCHEMA);
     feed_records(fx, "a", 1, 1);
-    const char *wider = "{\"type\":\"SCHEMA\",\"stream\":\"a\",\"key_properties\":[],\"schema\":{"
-                        "\"properties\":{\"id\":{\"type\":\"number\"},\"v\":{\"type\":\"string\"}}}}";
+    const char *wider =
+        "{\"type\":\"SCHEMA\",\"stream\":\"a\",\"key_properties\":[],\"schema\":{"
+        "\"properties\":{\"id\":{\"type\":\"number\"},\"v\":{\"type\":\"string\"}}}}";
     feed_ok(fx, wider);
     assert_int_equal(tgt_fake_calls(fx->driver, "alter_column_type"), 1);
     assert_int_equal(tgt_fake_column_type(fx->driver, "public", "a", "id").kind, TGT_T_NUMERIC);
@@ -440,10 +441,16 @@ static void test_activate_version(void **state)
     fixture *fx = *state;
     start(fx);
     feed_ok(fx, KEYED_SCHEMA);
-    feed_ok(fx, "{\"type\":\"RECORD\",\"stream\":\"k\",\"version\":1,\"record\":{\"id\":1,\"v\":\"a\"}}");
-    feed_ok(fx, "{\"type\":\"RECORD\",\"stream\":\"k\",\"version\":1,\"record\":{\"id\":2,\"v\":\"b\"}}");
+    feed_ok(
+        fx,
+        "{\"type\":\"RECORD\",\"stream\":\"k\",\"version\":1,\"record\":{\"id\":1,\"v\":\"a\"}}");
+    feed_ok(
+        fx,
+        "{\"type\":\"RECORD\",\"stream\":\"k\",\"version\":1,\"record\":{\"id\":2,\"v\":\"b\"}}");
     feed_ok(fx, "{\"type\":\"ACTIVATE_VERSION\",\"stream\":\"k\",\"version\":1}");
-    feed_ok(fx, "{\"type\":\"RECORD\",\"stream\":\"k\",\"version\":2,\"record\":{\"id\":1,\"v\":\"a\"}}");
+    feed_ok(
+        fx,
+        "{\"type\":\"RECORD\",\"stream\":\"k\",\"version\":2,\"record\":{\"id\":1,\"v\":\"a\"}}");
     feed_ok(fx, "{\"type\":\"ACTIVATE_VERSION\",\"stream\":\"k\",\"version\":2}");
     assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
     assert_int_equal(tgt_fake_row_count(fx->driver, "public", "k"), 2);

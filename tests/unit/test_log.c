@@ -36,9 +36,12 @@ static void test_c1_and_utf8(void **state)
 {
     (void)state;
     /* U+009B (CSI) and U+0085 (NEL) are controls; U+00A0, é, € and emoji are text */
-    check("\xc2\x9b" "2J", "\\u009b2J");
+    check("\xc2\x9b"
+          "2J",
+          "\\u009b2J");
     check("x\xc2\x85y", "x\\u0085y");
-    check("\xc2\xa0\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", "\xc2\xa0\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+    check("\xc2\xa0\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",
+          "\xc2\xa0\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
     /* a lone 0xc2 at the end is copied, not read past */
     check("a\xc2", "a\xc2");
 }
@@ -48,7 +51,10 @@ static void test_cut(void **state)
     (void)state;
     char buf[6];
     /* "ab\x1b..." needs 6 bytes for "ab\x1b": with cap 6 only "ab" fits */
-    assert_int_equal(tgt_log_escape(buf, sizeof(buf), "ab\x1b" "cd"), 2);
+    assert_int_equal(tgt_log_escape(buf, sizeof(buf),
+                                    "ab\x1b"
+                                    "cd"),
+                     2);
     assert_string_equal(buf, "ab");
     assert_int_equal(tgt_log_escape(buf, sizeof(buf), "abcdefgh"), 5);
     assert_string_equal(buf, "abcde");

@@ -4,7 +4,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -42,8 +44,11 @@ static void test_non_ascii_kept(void **state)
     char out[TGT_IDENT_MAX + 1];
     ident1("Zo\xc3\xab", out); /* Zoë */
     assert_string_equal(out, "zo\xc3\xab");
-    ident1("\xe2\x80\x8b" "END", out); /* zero-width space kept */
-    assert_string_equal(out, "\xe2\x80\x8b" "end");
+    ident1("\xe2\x80\x8b"
+           "END",
+           out); /* zero-width space kept */
+    assert_string_equal(out, "\xe2\x80\x8b"
+                             "end");
 }
 
 static void test_nested_path(void **state)
@@ -174,10 +179,14 @@ static void test_shadow_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_normalise_ascii),   cmocka_unit_test(test_non_ascii_kept),
-        cmocka_unit_test(test_nested_path),       cmocka_unit_test(test_long_names_get_hash),
-        cmocka_unit_test(test_cut_at_character_boundary), cmocka_unit_test(test_suffix_form),
-        cmocka_unit_test(test_hash_is_fnv1a),     cmocka_unit_test(test_split_stream),
+        cmocka_unit_test(test_normalise_ascii),
+        cmocka_unit_test(test_non_ascii_kept),
+        cmocka_unit_test(test_nested_path),
+        cmocka_unit_test(test_long_names_get_hash),
+        cmocka_unit_test(test_cut_at_character_boundary),
+        cmocka_unit_test(test_suffix_form),
+        cmocka_unit_test(test_hash_is_fnv1a),
+        cmocka_unit_test(test_split_stream),
         cmocka_unit_test(test_shadow_names),
     };
     return cmocka_run_group_tests_name("naming", tests, NULL, NULL);

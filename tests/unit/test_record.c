@@ -4,7 +4,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
+
 #include <jansson.h>
 #include <string.h>
 
@@ -90,13 +92,14 @@ static void test_row_in_column_order(void **state)
     setup_stream(&f, SCHEMA, "[\"id\"]");
     tgt_error err;
     /* property order in the record does not matter; unknown keys are ignored */
-    assert_int_equal(encode(&f,
-                            "{\"tags\":[\"a\",\"b\\tc\"],\"zzz\":1,\"addr\":{\"geo\":{\"lat\":1.50},"
-                            "\"city\":\"Z\\u00fcrich\"},\"id\":42,"
-                            "\"amount\":123456789012345678901234567890.123456789,"
-                            "\"note\":\"tab\\there\\\\N\",\"paid\":true,\"at\":\"2020-01-02T03:04:05+05:30\"}",
-                            &err),
-                     0);
+    assert_int_equal(
+        encode(&f,
+               "{\"tags\":[\"a\",\"b\\tc\"],\"zzz\":1,\"addr\":{\"geo\":{\"lat\":1.50},"
+               "\"city\":\"Z\\u00fcrich\"},\"id\":42,"
+               "\"amount\":123456789012345678901234567890.123456789,"
+               "\"note\":\"tab\\there\\\\N\",\"paid\":true,\"at\":\"2020-01-02T03:04:05+05:30\"}",
+               &err),
+        0);
     const char *want = "42\t123456789012345678901234567890.123456789\ttab\\there\\\\N\tt\t"
                        "2020-01-02T03:04:05+05:30\tZ\xc3\xbcrich\t1.50\t[\"a\",\"b\\\\tc\"]\t"
                        "2026-01-01 00:00:00.000000+00\t1\t\\N\n";
@@ -248,10 +251,10 @@ static void test_time_offsets_to_utc(void **state)
     fixture f;
     setup_stream(&f, "{\"properties\":{\"t\":{\"type\":\"string\",\"format\":\"time\"}}}", NULL);
     tgt_error err;
-    static const char *const in[] = {"10:00:00",       "10:00:00+05:30",     "02:00-05:21:10",
-                                     "02:00:00.25+05", "24:00:00Z",          "23:30:00.5-01:00"};
-    static const char *const out[] = {"10:00:00",      "04:30:00",           "07:21:10",
-                                      "21:00:00.25",   "24:00:00",           "00:30:00.5"};
+    static const char *const in[] = {"10:00:00",       "10:00:00+05:30", "02:00-05:21:10",
+                                     "02:00:00.25+05", "24:00:00Z",      "23:30:00.5-01:00"};
+    static const char *const out[] = {"10:00:00",    "04:30:00", "07:21:10",
+                                      "21:00:00.25", "24:00:00", "00:30:00.5"};
     for (size_t i = 0; i < sizeof(in) / sizeof(*in); i++) {
         char rec[64], want[96];
         snprintf(rec, sizeof(rec), "{\"t\":\"%s\"}", in[i]);
@@ -271,7 +274,8 @@ static void test_nul_replaced_and_counted(void **state)
     tgt_error err;
     assert_int_equal(encode(&f, "{\"s\":\"a\\u0000b\",\"j\":{\"k\":\"\\u0000\"}}", &err), 0);
     assert_string_equal(tgt_sbuf_str(&f.stream.chunk),
-                        "a\xef\xbf\xbd" "b\t{\"k\":\"\\\\ufffd\"}\t2026-01-01 00:00:00.000000+00\n");
+                        "a\xef\xbf\xbd"
+                        "b\t{\"k\":\"\\\\ufffd\"}\t2026-01-01 00:00:00.000000+00\n");
     assert_int_equal(f.stream.nul_replaced, 2);
     teardown_stream(&f);
 }
@@ -279,14 +283,10 @@ static void test_nul_replaced_and_counted(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_row_in_column_order),
-        cmocka_unit_test(test_missing_and_null_values),
-        cmocka_unit_test(test_presence_mask),
-        cmocka_unit_test(test_bad_values_leave_nothing),
-        cmocka_unit_test(test_integral_forms),
-        cmocka_unit_test(test_nonfinite_numbers),
-        cmocka_unit_test(test_time_offsets_to_utc),
-        cmocka_unit_test(test_nul_replaced_and_counted),
+        cmocka_unit_test(test_row_in_column_order), cmocka_unit_test(test_missing_and_null_values),
+        cmocka_unit_test(test_presence_mask),       cmocka_unit_test(test_bad_values_leave_nothing),
+        cmocka_unit_test(test_integral_forms),      cmocka_unit_test(test_nonfinite_numbers),
+        cmocka_unit_test(test_time_offsets_to_utc), cmocka_unit_test(test_nul_replaced_and_counted),
     };
     return cmocka_run_group_tests_name("record", tests, NULL, NULL);
 }

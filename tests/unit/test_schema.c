@@ -4,15 +4,17 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
+
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "schema.h"
 
-static int build(const char *schema_json, const char *keys_json, long depth,
-                 tgt_schema_model *m, tgt_error *err)
+static int build(const char *schema_json, const char *keys_json, long depth, tgt_schema_model *m,
+                 tgt_error *err)
 {
     json_t *schema = json_loads(schema_json, JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, NULL);
     json_t *keys = keys_json ? json_loads(keys_json, JSON_ALLOW_NUL, NULL) : NULL;
@@ -53,7 +55,8 @@ static void test_type_mapping(void **state)
               "\"obj\":{\"type\":\"object\"},"
               "\"is\":{\"type\":[\"integer\",\"string\"]},"
               "\"in\":{\"type\":[\"integer\",\"number\"]},"
-              "\"u\":{\"anyOf\":[{\"type\":\"string\",\"format\":\"date-time\"},{\"type\":\"null\"}]},"
+              "\"u\":{\"anyOf\":[{\"type\":\"string\",\"format\":\"date-time\"},{\"type\":\"null\"}"
+              "]},"
               "\"u2\":{\"anyOf\":[{\"type\":\"array\"},{\"type\":\"string\"}]}"
               "}}",
               NULL, 10, &m, &err),
@@ -112,8 +115,8 @@ static void test_column_budget(void **state)
     char buf[65536];
     size_t n = (size_t)snprintf(buf, sizeof(buf), "{\"properties\":{");
     for (int o = 0; o < 20; o++) {
-        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s\"o%d\":{\"type\":\"object\",\"properties\":{",
-                              o ? "," : "", o);
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+                              "%s\"o%d\":{\"type\":\"object\",\"properties\":{", o ? "," : "", o);
         for (int l = 0; l < 30; l++)
             n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s\"f%d\":{\"type\":\"string\"}",
                                   l ? "," : "", l);
@@ -192,9 +195,12 @@ static void test_no_properties_is_an_error(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_type_mapping),     cmocka_unit_test(test_flattening_and_depth),
-        cmocka_unit_test(test_column_budget),    cmocka_unit_test(test_clash_gets_suffix),
-        cmocka_unit_test(test_keys),             cmocka_unit_test(test_no_properties_is_an_error),
+        cmocka_unit_test(test_type_mapping),
+        cmocka_unit_test(test_flattening_and_depth),
+        cmocka_unit_test(test_column_budget),
+        cmocka_unit_test(test_clash_gets_suffix),
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_no_properties_is_an_error),
         cmocka_unit_test(test_required_matches_whole_names),
     };
     return cmocka_run_group_tests_name("schema", tests, NULL, NULL);

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "types.h"
@@ -29,10 +30,8 @@ static void test_chains(void **state)
     assert_int_equal(tgt_type_compare(T(TGT_T_JSON), T(TGT_T_JSONB)), TGT_ORDER_LOWER);
     assert_int_equal(tgt_type_compare(varchar(5), varchar(10)), TGT_ORDER_LOWER);
     assert_int_equal(tgt_type_compare(varchar(5), T(TGT_T_TEXT)), TGT_ORDER_LOWER);
-    assert_int_equal(tgt_type_compare(T(TGT_T_BOOLEAN), T(TGT_T_BIGINT)),
-                     TGT_ORDER_INCOMPARABLE);
-    assert_int_equal(tgt_type_compare(T(TGT_T_TIME), T(TGT_T_TIMESTAMP)),
-                     TGT_ORDER_INCOMPARABLE);
+    assert_int_equal(tgt_type_compare(T(TGT_T_BOOLEAN), T(TGT_T_BIGINT)), TGT_ORDER_INCOMPARABLE);
+    assert_int_equal(tgt_type_compare(T(TGT_T_TIME), T(TGT_T_TIMESTAMP)), TGT_ORDER_INCOMPARABLE);
     assert_int_equal(tgt_type_compare(T(TGT_T_BIGINT), T(TGT_T_BIGINT)), TGT_ORDER_EQUAL);
 }
 
@@ -68,8 +67,7 @@ static void test_joins(void **state)
     assert_int_equal(tgt_type_join(T(TGT_T_INTEGER), T(TGT_T_REAL), &ok).kind, TGT_T_NUMERIC);
     assert_true(ok);
     assert_int_equal(tgt_type_join(T(TGT_T_BOOLEAN), T(TGT_T_BIGINT), &ok).kind, TGT_T_TEXT);
-    assert_int_equal(tgt_type_join(T(TGT_T_DATE), T(TGT_T_TIMESTAMP), &ok).kind,
-                     TGT_T_TIMESTAMP);
+    assert_int_equal(tgt_type_join(T(TGT_T_DATE), T(TGT_T_TIMESTAMP), &ok).kind, TGT_T_TIMESTAMP);
     assert_int_equal(tgt_type_join(varchar(5), varchar(12), &ok).length, 12);
     assert_int_equal(tgt_type_join(T(TGT_T_OTHER), T(TGT_T_TEXT), &ok).kind, TGT_T_OTHER);
     assert_false(ok);

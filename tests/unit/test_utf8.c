@@ -53,8 +53,8 @@ static void test_ill_formed_sequences(void **state)
     assert_int_equal(seq("\xED\xA0\x80", 3), 0);     /* a UTF-16 surrogate */
     assert_int_equal(seq("\xF4\x90\x80\x80", 4), 0); /* past U+10FFFF */
     assert_int_equal(seq("\xF5\x80\x80\x80", 4), 0);
-    assert_int_equal(seq("\xE2\x82", 2), 0);         /* cut by the end */
-    assert_int_equal(seq("\xE2\x82\x41", 3), 0);     /* a bad continuation */
+    assert_int_equal(seq("\xE2\x82", 2), 0);     /* cut by the end */
+    assert_int_equal(seq("\xE2\x82\x41", 3), 0); /* a bad continuation */
 }
 
 int main(void)
