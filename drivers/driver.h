@@ -82,6 +82,37 @@ typedef enum tgt_txn_status {
     TGT_TXN_IN_PROGRESS /* the old session is still finishing it: ask again */
 } tgt_txn_status;
 
+/*
+ * What the warehouse can hold, stated by the driver so that the core asks
+ * instead of assuming PostgreSQL's numbers.  Static (the same for every
+ * server the driver talks to); every field is set.
+ */
+typedef struct tgt_driver_caps {
+    /* Bytes an identifier (schema, table, column) may hold.  A longer name
+     * gets the cut-and-hash rule of naming.h at this length.  A warehouse
+     * that counts characters states the same number in bytes (64 bytes
+     * always fit in 64 characters); one with no limit of its own states 0.
+     * The core clamps it to [TGT_IDENT_MIN, TGT_IDENT_MAX] (naming.h), the
+     * sizes of its fixed buffers. */
+    size_t ident_max;
+    /* Columns a table may have: more fails the SCHEMA. */
+    size_t max_columns;
+    /* Columns flattening may create before deeper objects stay JSON: what
+     * a row may hold in practice (row size), at most max_columns. */
+    size_t column_budget;
+    /* Nesting levels of a JSON value the warehouse reads; a deeper value is
+     * an invalid record. */
+    size_t json_max_depth;
+    /* 1 when DDL runs inside a transaction and rolls back with it (the core
+     * may then replace a table inside the transaction that commits its
+     * rows); 0 when DDL commits an open transaction (MariaDB). */
+    int transactional_ddl;
+    /* 1 when columns take comments, where describe_table keeps each
+     * column's source path; 0 when the driver keeps them elsewhere or not at
+     * all (then the core maps properties to columns by name alone). */
+    int column_comments;
+} tgt_driver_caps;
+
 typedef struct tgt_driver tgt_driver;
 
 typedef struct tgt_driver_ops {
@@ -90,6 +121,9 @@ typedef struct tgt_driver_ops {
     /* The row writer (row.h): how the core's checked values become the
      * bytes write_data takes.  Static; never NULL. */
     const tgt_row_ops *rows;
+
+    /* The warehouse's limits (above).  Static; never NULL. */
+    const tgt_driver_caps *caps;
 
     /* Connects using cfg (the driver's own settings in it).  Also called
      * again after connection_lost, on the same driver.  Errors name host/

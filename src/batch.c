@@ -53,7 +53,8 @@ int tgt_batch_init(tgt_batch *b, const tgt_config *cfg, tgt_driver *driver, cons
     }
     const char *ts = cfg->timestamp_column;
     size_t ts_len = strlen(ts);
-    if (tgt_naming_identifier(&ts, &ts_len, 1, b->timestamp_column) != 0)
+    if (tgt_naming_identifier(&ts, &ts_len, 1, tgt_naming_limit(driver->ops->caps->ident_max),
+                              b->timestamp_column) != 0)
         return tgt_error_nomem(err);
     return 0;
 }
@@ -559,6 +560,7 @@ int tgt_batch_encode(tgt_batch *b, tgt_stream *s, const tgt_json_parser *p, cons
         .input_name = where_name,
         .line_no = where_line,
         .rows = b->driver->ops->rows,
+        .json_max_depth = b->driver->ops->caps->json_max_depth,
         .loaded_at = b->loaded_at,
         .loaded_at_len = b->loaded_at_len,
         .staging = s->model.table.n_keys > 0,

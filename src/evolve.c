@@ -240,6 +240,7 @@ typedef struct remap_ctx {
     long *owner;           /* per live column: the column of t that takes it, or -1 */
     char **json;           /* per live column: its recorded path in the JSON form, or NULL */
     unsigned char *mapped; /* per column of t: it took a live column */
+    size_t ident_max;      /* tgt_naming_limit of the driver's */
 } remap_ctx;
 
 /* Names a property's column cannot take: those of the columns target-pg
@@ -260,15 +261,15 @@ static int is_reserved(const tgt_table *t, const char *name)
 /* Could the first release have named column `live` for property c?  It gave
  * a property its normalised name or that name with c's hash suffix, as the
  * SCHEMA build does now, so either may be c's name today. */
-static int plausible_name(const tgt_column *c, const char *live)
+static int plausible_name(const tgt_column *c, const char *live, size_t ident_max)
 {
     char suffixed[TGT_IDENT_MAX + 1];
     if (strcmp(live, c->name) == 0)
         return 1;
-    tgt_naming_with_suffix(c->name, c->path_hash, suffixed);
+    tgt_naming_with_suffix(c->name, c->path_hash, ident_max, suffixed);
     if (strcmp(live, suffixed) == 0)
         return 1;
-    tgt_naming_with_suffix(live, c->path_hash, suffixed);
+    tgt_naming_with_suffix(live, c->path_hash, ident_max, suffixed);
     return strcmp(suffixed, c->name) == 0;
 }
 
@@ -285,7 +286,7 @@ static int holds(const remap_ctx *x, size_t i, const tgt_column *c, int dotted_p
         return x->json[i] != NULL && strcmp(x->json[i], c->source_json) == 0;
     if (x->json[i] != NULL || strcmp(lc->source_path, c->source_path) != 0)
         return 0;
-    return strchr(lc->source_path, '.') == NULL || plausible_name(c, lc->name);
+    return strchr(lc->source_path, '.') == NULL || plausible_name(c, lc->name, x->ident_max);
 }
 
 /* Gives each property the live column that holds it: first by the exact
@@ -356,10 +357,14 @@ static int read_recorded(remap_ctx *x, tgt_error *err)
  * property's live column gets the hash suffix.
  */
 static int remap_by_source(tgt_table *t, const tgt_live_table *live, const char *stream,
-                           tgt_error *err)
+                           size_t ident_max, tgt_error *err)
 {
-    remap_ctx x = {t, live, calloc(live->n_columns + 1, sizeof(long)),
-                   calloc(live->n_columns + 1, sizeof(char *)), calloc(t->n_columns + 1, 1)};
+    remap_ctx x = {t,
+                   live,
+                   calloc(live->n_columns + 1, sizeof(long)),
+                   calloc(live->n_columns + 1, sizeof(char *)),
+                   calloc(t->n_columns + 1, 1),
+                   ident_max};
     int rc = x.owner != NULL && x.json != NULL && x.mapped != NULL ? read_recorded(&x, err)
                                                                    : tgt_error_nomem(err);
     if (rc == 0)
@@ -369,7 +374,7 @@ static int remap_by_source(tgt_table *t, const tgt_live_table *live, const char 
         if (x.mapped[i] || c->source_path == NULL || !name_taken(&x, i, c->name))
             continue;
         char suffixed[TGT_IDENT_MAX + 1];
-        tgt_naming_with_suffix(c->name, c->path_hash, suffixed);
+        tgt_naming_with_suffix(c->name, c->path_hash, ident_max, suffixed);
         if (strcmp(suffixed, c->name) == 0 || name_taken(&x, i, suffixed))
             rc = tgt_error_set(err, TGT_ERR_DATA,
                                "stream \"%s\": property \"%s\" and another property both map to "
@@ -404,7 +409,7 @@ int tgt_evolve_diff(tgt_driver *d, tgt_table *t, const char *stream, int keep_na
             t->columns[i].live_type = t->columns[i].type;
         goto done;
     }
-    rc = remap_by_source(t, &live, stream, err);
+    rc = remap_by_source(t, &live, stream, tgt_naming_limit(d->ops->caps->ident_max), err);
     if (rc == 0)
         rc = check_keys(t, &live, stream, keyless, plan, err);
     for (size_t i = 0; rc == 0 && i < t->n_columns; i++) {

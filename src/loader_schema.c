@@ -109,11 +109,12 @@ static int resolve_identity(tgt_batch *b, tgt_stream *s, tgt_error *err)
     tgt_naming_split_stream(s->name, s->name_len, &source, &source_len, &name, &name_len);
     const char *schema = tgt_config_target_schema(b->cfg, source, source_len);
     size_t schema_len = strlen(schema);
-    if (tgt_naming_identifier(&name, &name_len, 1, s->live_name) != 0 ||
-        tgt_naming_identifier(&schema, &schema_len, 1, s->schema_name) != 0)
+    size_t max = tgt_naming_limit(b->driver->ops->caps->ident_max);
+    if (tgt_naming_identifier(&name, &name_len, 1, max, s->live_name) != 0 ||
+        tgt_naming_identifier(&schema, &schema_len, 1, max, s->schema_name) != 0)
         return tgt_error_nomem(err);
     if (b->overwrite)
-        tgt_naming_shadow(s->live_name, s->table_name);
+        tgt_naming_shadow(s->live_name, max, s->table_name);
     else
         memcpy(s->table_name, s->live_name, sizeof(s->table_name));
     s->identity_hash[0] = identity_hash(s->schema_name, s->live_name);
@@ -139,6 +140,7 @@ int tgt_loader_table_identity(tgt_batch *b, tgt_stream *s, tgt_schema_options *o
     opt->metadata_columns = b->cfg->add_metadata_columns != 0;
     opt->versioned = s->versioned;
     opt->hard_delete = b->cfg->hard_delete != 0;
+    opt->caps = b->driver->ops->caps;
     return 0;
 }
 
@@ -216,8 +218,8 @@ static int evolve_and_install(tgt_batch *b, tgt_stream *s, tgt_schema_model *mod
     if (tgt_evolve_apply(b->driver, &model->table, &plan, s->name, err) != 0)
         goto out;
     if (model->flatten_depth < b->cfg->flattening_max_depth)
-        tgt_log(TGT_LOG_DEBUG, "stream \"%s\": objects flattened to depth %d (column budget %d)",
-                s->name, model->flatten_depth, TGT_FLATTEN_COLUMN_BUDGET);
+        tgt_log(TGT_LOG_DEBUG, "stream \"%s\": objects flattened to depth %d (column budget %zu)",
+                s->name, model->flatten_depth, b->driver->ops->caps->column_budget);
     rc = tgt_stream_set_model(s, model, fingerprint, err);
     fingerprint = NULL;
 out:

@@ -10,6 +10,13 @@
 #include <stdio.h>
 #include <string.h>
 
+size_t tgt_naming_limit(size_t ident_max)
+{
+    if (ident_max == 0 || ident_max > TGT_IDENT_MAX)
+        return TGT_IDENT_MAX;
+    return ident_max < TGT_IDENT_MIN ? TGT_IDENT_MIN : ident_max;
+}
+
 uint32_t tgt_naming_hash(const void *bytes, size_t n)
 {
     const unsigned char *p = bytes;
@@ -55,14 +62,15 @@ void tgt_naming_normalize_part(const char *name, size_t len, tgt_sbuf *out)
     }
 }
 
-void tgt_naming_with_suffix(const char *ident, uint32_t hash, char out[TGT_IDENT_MAX + 1])
+void tgt_naming_with_suffix(const char *ident, uint32_t hash, size_t max,
+                            char out[TGT_IDENT_MAX + 1])
 {
-    size_t keep = tgt_utf8_cut(ident, strlen(ident), TGT_IDENT_CUT);
+    size_t keep = tgt_utf8_cut(ident, strlen(ident), max - TGT_IDENT_SUFFIX);
     memmove(out, ident, keep);
     snprintf(out + keep, TGT_IDENT_MAX + 1 - keep, "_%08x", hash);
 }
 
-int tgt_naming_identifier(const char *const *parts, const size_t *lens, size_t n_parts,
+int tgt_naming_identifier(const char *const *parts, const size_t *lens, size_t n_parts, size_t max,
                           char out[TGT_IDENT_MAX + 1])
 {
     tgt_sbuf joined;
@@ -76,11 +84,11 @@ int tgt_naming_identifier(const char *const *parts, const size_t *lens, size_t n
         tgt_sbuf_deinit(&joined);
         return -1;
     }
-    if (joined.len <= TGT_IDENT_MAX) {
+    if (joined.len <= max) {
         memcpy(out, joined.data, joined.len + 1);
     } else {
-        joined.data[tgt_utf8_cut(joined.data, joined.len, TGT_IDENT_CUT)] = '\0';
-        tgt_naming_with_suffix(joined.data, tgt_naming_path_hash(parts, lens, n_parts), out);
+        joined.data[tgt_utf8_cut(joined.data, joined.len, max - TGT_IDENT_SUFFIX)] = '\0';
+        tgt_naming_with_suffix(joined.data, tgt_naming_path_hash(parts, lens, n_parts), max, out);
     }
     tgt_sbuf_deinit(&joined);
     return 0;
@@ -88,11 +96,11 @@ int tgt_naming_identifier(const char *const *parts, const size_t *lens, size_t n
 
 #define SHADOW_PREFIX "_tgt_overwrite_"
 
-void tgt_naming_shadow(const char *live, char out[TGT_IDENT_MAX + 1])
+void tgt_naming_shadow(const char *live, size_t max, char out[TGT_IDENT_MAX + 1])
 {
     size_t prefix = sizeof(SHADOW_PREFIX) - 1;
     size_t len = strlen(live);
-    if (prefix + len <= TGT_IDENT_MAX) {
+    if (prefix + len <= max) {
         snprintf(out, TGT_IDENT_MAX + 1, SHADOW_PREFIX "%s", live);
         return;
     }
@@ -101,7 +109,7 @@ void tgt_naming_shadow(const char *live, char out[TGT_IDENT_MAX + 1])
         h ^= (unsigned char)live[i];
         h *= 1099511628211ull;
     }
-    size_t keep = tgt_utf8_cut(live, len, TGT_IDENT_MAX - prefix - 1 - 16);
+    size_t keep = tgt_utf8_cut(live, len, max - prefix - 1 - 16);
     snprintf(out, TGT_IDENT_MAX + 1, SHADOW_PREFIX "%.*s-%016llx", (int)keep, live,
              (unsigned long long)h);
 }

@@ -19,10 +19,6 @@
 #include "utf8.h"
 
 #define VALUE_PREVIEW 80
-/* Deepest JSON value a json/jsonb column is sent: PostgreSQL parses JSON
- * recursively and its default max_stack_depth (2MB) gives out past about
- * 12,000 levels, with an error that cannot name the input line. */
-#define JSON_MAX_DEPTH 5000
 
 static const char *json_type_name(uint8_t type)
 {
@@ -295,6 +291,7 @@ static int emit_value(tgt_stream *s, tgt_row_writer *w, const tgt_column *c,
 {
     const tgt_row_ops *rows = ctx->rows;
     const char *why = NULL;
+    char too_deep[96];
     int rc = 0;
     if (t->type == TGT_JSON_NULL) {
         rows->put_null(w);
@@ -316,10 +313,14 @@ static int emit_value(tgt_stream *s, tgt_row_writer *w, const tgt_column *c,
             rc = -1;
             break;
         }
-        /* PostgreSQL reads JSON recursively and fails past ~12,000 levels
-         * (max_stack_depth 2MB); a value of depth d has at least 2d bytes */
-        if (n > 2 * JSON_MAX_DEPTH && json_depth(v, n, JSON_MAX_DEPTH) > JSON_MAX_DEPTH) {
-            why = "nested more than 5000 levels deep, deeper than PostgreSQL reads";
+        /* checked here because the warehouse's own failure (PostgreSQL's
+         * stack depth) cannot name the input line; a value of depth d has
+         * at least 2d bytes */
+        size_t max = ctx->json_max_depth;
+        if (n > 2 * max && json_depth(v, n, max) > max) {
+            snprintf(too_deep, sizeof(too_deep),
+                     "nested more than %zu levels deep, deeper than the warehouse reads", max);
+            why = too_deep;
             rc = -1;
             break;
         }

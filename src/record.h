@@ -28,6 +28,7 @@ typedef struct tgt_record_context {
     const char *input_name; /* "stdin" or the file, for messages */
     unsigned long line_no;
     const tgt_row_ops *rows; /* the driver's row writer (borrowed, static) */
+    size_t json_max_depth;   /* the driver's caps->json_max_depth: deeper JSON is invalid */
     /* The target's own times: "YYYY-MM-DD HH:MM:SS.ffffff" in UTC. */
     const char *loaded_at; /* the receive time */
     size_t loaded_at_len;

@@ -35,6 +35,7 @@ typedef struct build_ctx {
     tgt_schema_model *model;
     size_t cap_columns;
     int depth_limit;
+    size_t ident_max; /* tgt_naming_limit of the driver's */
     tgt_error *err;
 } build_ctx;
 
@@ -277,12 +278,12 @@ static size_t count_columns(const json_t *props, int depth, size_t limit)
     return n;
 }
 
-static int choose_depth(const json_t *props, long max_depth, size_t extra_columns)
+static int choose_depth(const json_t *props, long max_depth, size_t budget, size_t extra_columns)
 {
     int chosen = 0;
     for (long d = 0; d <= max_depth && d < 64; d++) {
-        size_t n = count_columns(props, (int)d, TGT_FLATTEN_COLUMN_BUDGET + 1) + extra_columns;
-        if (n > TGT_FLATTEN_COLUMN_BUDGET)
+        size_t n = count_columns(props, (int)d, budget + 1) + extra_columns;
+        if (n > budget)
             break;
         chosen = (int)d;
     }
@@ -352,10 +353,10 @@ static long add_column(build_ctx *ctx, const char *const *parts, const size_t *l
                        tgt_coltype type)
 {
     tgt_table *t = &ctx->model->table;
-    if (t->n_columns >= TGT_MAX_COLUMNS) {
+    if (t->n_columns >= ctx->opt->caps->max_columns) {
         tgt_error_set(ctx->err, TGT_ERR_DATA,
-                      "stream \"%s\" needs more than %d columns, PostgreSQL's limit per table",
-                      ctx->opt->stream, TGT_MAX_COLUMNS);
+                      "stream \"%s\" needs more than %zu columns, the warehouse's limit per table",
+                      ctx->opt->stream, ctx->opt->caps->max_columns);
         tgt_error_hint(ctx->err,
                        "Select fewer properties in the tap, or lower flattening_max_depth.");
         return -1;
@@ -370,7 +371,7 @@ static long add_column(build_ctx *ctx, const char *const *parts, const size_t *l
     }
     tgt_column *c = &t->columns[t->n_columns];
     memset(c, 0, sizeof(*c));
-    if (tgt_naming_identifier(parts, lens, n_parts, c->name) != 0)
+    if (tgt_naming_identifier(parts, lens, n_parts, ctx->ident_max, c->name) != 0)
         return tgt_error_nomem(ctx->err);
     uint32_t h = tgt_naming_path_hash(parts, lens, n_parts);
     c->path_hash = h;
@@ -378,7 +379,7 @@ static long add_column(build_ctx *ctx, const char *const *parts, const size_t *l
      * hash suffix (docs/contract.md "Names") */
     if (tgt_table_find_column(t, c->name) >= 0) {
         char suffixed[TGT_IDENT_MAX + 1];
-        tgt_naming_with_suffix(c->name, h, suffixed);
+        tgt_naming_with_suffix(c->name, h, ctx->ident_max, suffixed);
         if (tgt_table_find_column(t, suffixed) >= 0)
             return tgt_error_set(ctx->err, TGT_ERR_DATA,
                                  "stream \"%s\": two properties map to column \"%s\"",
@@ -502,7 +503,7 @@ static int yield_target_columns(build_ctx *ctx)
         if (!is_target_column(ctx, c->name))
             continue;
         char suffixed[TGT_IDENT_MAX + 1];
-        tgt_naming_with_suffix(c->name, c->path_hash, suffixed);
+        tgt_naming_with_suffix(c->name, c->path_hash, ctx->ident_max, suffixed);
         if (tgt_table_find_column(t, suffixed) >= 0)
             return tgt_error_set(ctx->err, TGT_ERR_DATA,
                                  "stream \"%s\": two properties map to column \"%s\"",
@@ -672,8 +673,8 @@ int tgt_schema_build(const json_t *schema, const json_t *key_properties,
     tgt_sbuf_deinit(&path);
     if (bad_types != 0)
         return -1;
-    build_ctx ctx = {opt, out, 0, 0, err};
-    ctx.depth_limit = choose_depth(props, opt->flattening_max_depth, 7);
+    build_ctx ctx = {opt, out, 0, 0, tgt_naming_limit(opt->caps->ident_max), err};
+    ctx.depth_limit = choose_depth(props, opt->flattening_max_depth, opt->caps->column_budget, 7);
     out->flatten_depth = ctx.depth_limit;
     out->table.schema = strdup(opt->target_schema);
     out->table.name = strdup(opt->table_name);

@@ -30,15 +30,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "driver.h"
 #include "error.h"
 #include "table.h"
-
-/* Columns a flattened table may have before deeper objects stay jsonb: far
- * below PostgreSQL's 1,600-column limit because a wide row must also fit
- * PostgreSQL's 8 kB heap tuple (meltanolabs/tap_aapl.singer: 649 filled
- * columns already overflow it, 141 load). */
-#define TGT_FLATTEN_COLUMN_BUDGET 400
-#define TGT_MAX_COLUMNS 1600
 
 typedef struct tgt_plan tgt_plan;
 
@@ -75,13 +69,17 @@ typedef struct tgt_schema_options {
     int metadata_columns; /* all six _sdc_* columns (add_metadata_columns) */
     int versioned;        /* _sdc_table_version and _sdc_deleted_at: the stream uses versions */
     int hard_delete;      /* _sdc_deleted_at, and merges delete marked keys */
+    /* The warehouse's limits (borrowed, never NULL): identifier length for
+     * the naming rule, columns per table, flattening's column budget. */
+    const tgt_driver_caps *caps;
 } tgt_schema_options;
 
 /*
  * Builds the model from `schema` (the message's "schema" object) and
  * `key_properties` (an array of strings, or NULL for none).  Errors
  * (TGT_ERR_DATA) name the stream: no object "properties", a key property that
- * is not declared or is an object, more than 1,600 columns, malformed types.
+ * is not declared or is an object, more columns than caps->max_columns,
+ * malformed types.
  */
 int tgt_schema_build(const json_t *schema, const json_t *key_properties,
                      const tgt_schema_options *opt, tgt_schema_model *out, tgt_error *err);

@@ -891,9 +891,22 @@ static int fake_replace_table(tgt_driver *base, const char *schema, const char *
     return 0;
 }
 
+/* Limits unlike PostgreSQL's on purpose, so that a core still assuming
+ * PostgreSQL's numbers fails the unit tests (test_loader.c). */
+static const tgt_driver_caps fake_caps = {
+    .ident_max = TGT_FAKE_IDENT_MAX,
+    .max_columns = 100,
+    .column_budget = TGT_FAKE_COLUMN_BUDGET,
+    .json_max_depth = TGT_FAKE_JSON_MAX_DEPTH,
+    /* tables are created and replaced at once, whatever rollback() does */
+    .transactional_ddl = 0,
+    .column_comments = 1,
+};
+
 static const tgt_driver_ops fake_ops = {
     .name = "fake",
     .rows = &tgt_fake_row_ops,
+    .caps = &fake_caps,
     .connect = fake_connect,
     .free = fake_free,
     .describe_table = fake_describe_table,

@@ -37,6 +37,11 @@ typedef enum tgt_fake_failure {
                           * transaction is rolled back */
 } tgt_fake_failure;
 
+/* Its limits (caps): far below PostgreSQL's, so that tests see the core ask. */
+#define TGT_FAKE_IDENT_MAX 32
+#define TGT_FAKE_COLUMN_BUDGET 20
+#define TGT_FAKE_JSON_MAX_DEPTH 10
+
 /* A new, empty fake warehouse (not connected).  NULL on allocation failure.
  * Free it with d->ops->free(d). */
 tgt_driver *tgt_fake_driver_new(tgt_error *err);

@@ -20,6 +20,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "pg_caps.h"
 #include "pg_encode.h"
 #include "postgres.h"
 
@@ -331,6 +332,7 @@ static void pg_rollback(tgt_driver *base)
 static const tgt_driver_ops pg_ops = {
     .name = "postgres",
     .rows = &tgt_pg_row_ops,
+    .caps = &tgt_pg_caps,
     .connect = pg_connect,
     .free = pg_free,
     .describe_table = pg_describe_table,

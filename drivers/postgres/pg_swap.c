@@ -17,6 +17,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "pg_caps.h"
 #include "utf8.h"
 
 int pg_drop_table(tgt_driver *base, const char *schema, const char *table, tgt_error *err)
@@ -71,7 +72,7 @@ static int rename_key(pg_driver *d, const char *schema, const char *live, tgt_er
         return found;
     /* PostgreSQL's own choice: the table name cut (at a character
      * boundary) so that "_pkey" fits in 63 bytes */
-    size_t keep = tgt_utf8_cut(live, strlen(live), TGT_IDENT_MAX - 5);
+    size_t keep = tgt_utf8_cut(live, strlen(live), tgt_pg_caps.ident_max - 5);
     snprintf(wanted, sizeof(wanted), "%.*s_pkey", (int)keep, live);
     return alter_rename(d, schema, live, constraint, wanted, err);
 }

@@ -30,6 +30,7 @@
 #include "fuzz.h"
 #include "json.h"
 #include "message.h"
+#include "postgres/pg_caps.h"
 #include "postgres/pg_encode.h"
 #include "record.h"
 #include "stream.h"
@@ -102,6 +103,7 @@ static void stream_setup(fuzz_stream *f, int keyed, int metadata)
     opt.metadata_columns = metadata;
     opt.versioned = metadata;
     opt.hard_delete = metadata;
+    opt.caps = &tgt_pg_caps;
     tgt_schema_model model;
     tgt_error err;
     tgt_error_init(&err);
@@ -406,6 +408,7 @@ static void encode_record(const char *line, size_t size, tgt_json_parser *quick,
         ctx.input_name = "stdin";
         ctx.line_no = 1;
         ctx.rows = &tgt_pg_row_ops;
+        ctx.json_max_depth = tgt_pg_caps.json_max_depth;
         ctx.loaded_at = LOADED_AT;
         ctx.loaded_at_len = sizeof(LOADED_AT) - 1;
         ctx.staging = f->staging;

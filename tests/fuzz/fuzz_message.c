@@ -29,6 +29,7 @@
 #include "json.h"
 #include "message.h"
 #include "naming.h"
+#include "postgres/pg_caps.h"
 #include "schema.h"
 
 /* Object members compared against tgt_json_object_get (quadratic). */
@@ -221,8 +222,8 @@ static void build_schema(const char *line, size_t len, const tgt_message *m)
     size_t source_len, name_len;
     tgt_naming_split_stream(m->stream, m->stream_len, &source, &source_len, &name, &name_len);
     char table[TGT_IDENT_MAX + 1];
-    FUZZ_CHECK(tgt_naming_identifier(&name, &name_len, 1, table) == 0);
-    FUZZ_CHECK(table[0] != '\0' && strlen(table) <= TGT_IDENT_MAX);
+    FUZZ_CHECK(tgt_naming_identifier(&name, &name_len, 1, tgt_pg_caps.ident_max, table) == 0);
+    FUZZ_CHECK(table[0] != '\0' && strlen(table) <= tgt_pg_caps.ident_max);
     tgt_schema_options opt;
     memset(&opt, 0, sizeof(opt));
     opt.stream = "fuzz";
@@ -230,6 +231,7 @@ static void build_schema(const char *line, size_t len, const tgt_message *m)
     opt.table_name = table;
     opt.timestamp_column = "__loaded_at";
     opt.flattening_max_depth = 10;
+    opt.caps = &tgt_pg_caps;
     tgt_schema_model model;
     tgt_error err;
     tgt_error_init(&err);

@@ -25,6 +25,7 @@
 
 #include "fuzz.h"
 #include "naming.h"
+#include "postgres/pg_caps.h"
 #include "sbuf.h"
 #include "schema.h"
 
@@ -42,23 +43,26 @@ static int is_hex_suffix(const char *s, uint32_t hash)
     return strcmp(s, want) == 0;
 }
 
-/* A normalised identifier: 1-63 bytes of [a-z0-9_] or non-ASCII, not
+/* A normalised identifier: 1-max bytes of [a-z0-9_] or non-ASCII, not
  * starting with a digit. */
-static void check_ident_shape(const char *id)
+static void check_ident_shape(const char *id, size_t max)
 {
     size_t n = strlen(id);
-    FUZZ_CHECK(n >= 1 && n <= TGT_IDENT_MAX);
+    FUZZ_CHECK(n >= 1 && n <= max);
     FUZZ_CHECK(!(id[0] >= '0' && id[0] <= '9'));
     for (size_t i = 0; i < n; i++)
         FUZZ_CHECK(ident_byte_ok((unsigned char)id[i]));
 }
 
-/* tgt_naming_identifier on parts against the rule spelled out in naming.h. */
-static void check_identifier(const char *const *parts, const size_t *lens, size_t n_parts)
+/* tgt_naming_identifier on parts against the rule spelled out in naming.h,
+ * at the identifier limit `max` (a tgt_naming_limit). */
+static void check_identifier(const char *const *parts, const size_t *lens, size_t n_parts,
+                             size_t max)
 {
+    const size_t cut = max - TGT_IDENT_SUFFIX;
     char out[TGT_IDENT_MAX + 1];
-    FUZZ_CHECK(tgt_naming_identifier(parts, lens, n_parts, out) == 0);
-    check_ident_shape(out);
+    FUZZ_CHECK(tgt_naming_identifier(parts, lens, n_parts, max, out) == 0);
+    check_ident_shape(out, max);
     int valid = 1;
     tgt_sbuf joined, raw;
     tgt_sbuf_init(&joined);
@@ -76,23 +80,23 @@ static void check_identifier(const char *const *parts, const size_t *lens, size_
     uint32_t h = tgt_naming_path_hash(parts, lens, n_parts);
     FUZZ_CHECK(h == tgt_naming_hash(raw.data, raw.len));
     size_t n = strlen(out);
-    if (joined.len <= TGT_IDENT_MAX) {
+    if (joined.len <= max) {
         FUZZ_CHECK(n == joined.len && memcmp(out, joined.data, n) == 0);
     } else {
-        /* cut to <= 54 bytes at a character boundary, then _ + 8 hex digits */
-        FUZZ_CHECK(n >= 9 && n <= TGT_IDENT_CUT + 9);
+        /* cut to <= max - 9 bytes at a character boundary, then _ + 8 hex digits */
+        FUZZ_CHECK(n >= 9 && n <= cut + 9);
         FUZZ_CHECK(memcmp(out, joined.data, n - 9) == 0);
         FUZZ_CHECK(is_hex_suffix(out + n - 9, h));
         if (valid)
-            FUZZ_CHECK(n - 9 + 3 >= TGT_IDENT_CUT);
+            FUZZ_CHECK(n - 9 + 3 >= cut);
     }
     if (valid)
         FUZZ_CHECK(fuzz_utf8_valid((const unsigned char *)out, n));
 
     char suffixed[TGT_IDENT_MAX + 1];
-    tgt_naming_with_suffix(out, 0xdeadbeefu, suffixed);
+    tgt_naming_with_suffix(out, 0xdeadbeefu, max, suffixed);
     size_t sn = strlen(suffixed);
-    FUZZ_CHECK(sn >= 9 && sn <= TGT_IDENT_CUT + 9 && is_hex_suffix(suffixed + sn - 9, 0xdeadbeefu));
+    FUZZ_CHECK(sn >= 9 && sn <= cut + 9 && is_hex_suffix(suffixed + sn - 9, 0xdeadbeefu));
     FUZZ_CHECK(memcmp(suffixed, out, sn - 9) == 0);
     if (valid)
         FUZZ_CHECK(fuzz_utf8_valid((const unsigned char *)suffixed, sn));
@@ -130,8 +134,11 @@ static void check_naming(const uint8_t *data, size_t size)
             start = i + 1;
         }
     }
-    check_identifier(parts, lens, n_parts);
-    check_identifier(parts, lens, 1);
+    /* PostgreSQL's limit, the shortest a driver may state, the longest */
+    check_identifier(parts, lens, n_parts, tgt_pg_caps.ident_max);
+    check_identifier(parts, lens, 1, tgt_pg_caps.ident_max);
+    check_identifier(parts, lens, n_parts, TGT_IDENT_MIN);
+    check_identifier(parts, lens, n_parts, TGT_IDENT_MAX);
     check_split(s, size);
 }
 
@@ -233,12 +240,12 @@ static void check_model(const tgt_schema_model *m, const tgt_schema_options *opt
                         const json_t *keys)
 {
     const tgt_table *t = &m->table;
-    FUZZ_CHECK(t->n_columns >= 1 && t->n_columns <= TGT_MAX_COLUMNS);
+    FUZZ_CHECK(t->n_columns >= 1 && t->n_columns <= opt->caps->max_columns);
     FUZZ_CHECK(strcmp(t->schema, opt->target_schema) == 0 && strcmp(t->name, opt->table_name) == 0);
     FUZZ_CHECK(m->flatten_depth >= 0 && m->flatten_depth < 64 &&
                m->flatten_depth <= opt->flattening_max_depth);
     if (m->flatten_depth > 0)
-        FUZZ_CHECK(t->n_columns <= TGT_FLATTEN_COLUMN_BUDGET);
+        FUZZ_CHECK(t->n_columns <= opt->caps->column_budget);
 
     unsigned char *used = calloc(t->n_columns, 1);
     tgt_column *sorted = malloc(t->n_columns * sizeof(*sorted));
@@ -247,7 +254,7 @@ static void check_model(const tgt_schema_model *m, const tgt_schema_options *opt
     size_t n_key_flags = 0;
     for (size_t i = 0; i < t->n_columns; i++) {
         const tgt_column *c = &t->columns[i];
-        check_ident_shape(c->name);
+        check_ident_shape(c->name, opt->caps->ident_max);
         FUZZ_CHECK(tgt_type_equal(c->type, c->live_type));
         char sql[64];
         FUZZ_CHECK(tgt_type_sql(c->type, sql, sizeof(sql))[0] != '\0');
@@ -311,6 +318,7 @@ static void check_schema(const uint8_t *data, size_t size)
     opt.metadata_columns = (data[1] >> 5) & 1;
     opt.versioned = (data[1] >> 6) & 1;
     opt.hard_delete = (data[1] >> 7) & 1;
+    opt.caps = &tgt_pg_caps;
 
     tgt_schema_model model;
     tgt_error err;

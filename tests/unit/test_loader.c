@@ -26,6 +26,7 @@
 #include "loader.h"
 #include "log.h"
 #include "message.h"
+#include "naming.h"
 
 typedef struct fixture {
     tgt_config cfg;
@@ -477,6 +478,69 @@ static void test_connect_retries(void **state)
     assert_int_equal(tgt_fake_calls(fx->driver, "connect"), 2);
 }
 
+/* The fake's identifier limit with the hash rule: the first
+ * TGT_FAKE_IDENT_MAX - 9 bytes, '_' and the FNV-1a hash of the raw name. */
+static void fake_ident(const char *raw, char *out, size_t cap)
+{
+    snprintf(out, cap, "%.*s_%08x", TGT_FAKE_IDENT_MAX - 9, raw,
+             (unsigned)tgt_naming_hash(raw, strlen(raw)));
+}
+
+/* The core asks the driver for its limits (driver.h tgt_driver_caps) instead
+ * of assuming PostgreSQL's: with the fake's, a stream and a property longer
+ * than 32 bytes (63 would leave them whole) are cut to 32 with the hash rule,
+ * an object of 25 properties stays one JSON column (the budget of 20
+ * columns; 400 would flatten it), and a JSON value 11 levels deep is an
+ * invalid record (10 levels; 5000 would load it). */
+static void test_driver_limits_obeyed(void **state)
+{
+    fixture *fx = *state;
+    fx->cfg.flattening_max_depth = 1;
+    start(fx);
+    const char *stream = "a_stream_whose_name_is_longer_than_the_fake_allows";
+    const char *prop = "a_property_name_longer_than_thirty_two_bytes";
+    char props[2048] = "";
+    for (int i = 0; i < 25; i++)
+        snprintf(props + strlen(props), sizeof(props) - strlen(props),
+                 "%s\"p%d\":{\"type\":\"integer\"}", i ? "," : "", i);
+    char line[4096];
+    snprintf(line, sizeof(line),
+             "{\"type\":\"SCHEMA\",\"stream\":\"%s\",\"key_properties\":[],\"schema\":{"
+             "\"properties\":{\"%s\":{\"type\":\"string\"},\"o\":{\"type\":\"object\","
+             "\"properties\":{%s}}}}}",
+             stream, prop, props);
+    feed_ok(fx, line);
+    snprintf(line, sizeof(line),
+             "{\"type\":\"RECORD\",\"stream\":\"%s\",\"record\":{\"%s\":\"x\",\"o\":{\"p1\":1}}}",
+             stream, prop);
+    feed_ok(fx, line);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+
+    char table[64], column[64];
+    fake_ident(stream, table, sizeof(table));
+    fake_ident(prop, column, sizeof(column));
+    assert_int_equal(strlen(table), TGT_FAKE_IDENT_MAX);
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", table), 1);
+    int found = 0;
+    const char *v = tgt_fake_value(fx->driver, "public", table, 0, column, &found);
+    assert_true(found);
+    assert_string_equal(v, "x");
+    assert_int_equal(tgt_fake_column_type(fx->driver, "public", table, "o").kind, TGT_T_JSONB);
+
+    char deep[256] = "1";
+    for (int i = 0; i < TGT_FAKE_JSON_MAX_DEPTH + 1; i++) {
+        char inner[256];
+        snprintf(inner, sizeof(inner), "{\"a\":%s}", deep);
+        memcpy(deep, inner, sizeof(deep));
+    }
+    snprintf(line, sizeof(line), "{\"type\":\"RECORD\",\"stream\":\"%s\",\"record\":{\"o\":%s}}",
+             stream, deep);
+    assert_int_equal(feed(fx, line), -1);
+    assert_int_equal(fx->err.code, TGT_ERR_DATA);
+    assert_non_null(strstr(fx->err.message, "nested more than 10 levels deep"));
+    tgt_loader_abort(&fx->loader);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -498,6 +562,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_schema_narrowing_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_activate_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_retries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_driver_limits_obeyed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

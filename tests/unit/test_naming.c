@@ -1,5 +1,6 @@
-/* Unit tests for naming.c: identifier normalisation, the 63-byte rule,
- * clash suffixes and stream-name splitting. */
+/* Unit tests for naming.c: identifier normalisation, the length rule (at
+ * PostgreSQL's 63 bytes, and at other drivers' limits), clash suffixes and
+ * stream-name splitting. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,10 +13,12 @@
 
 #include "naming.h"
 
+#define PG 63 /* PostgreSQL's identifier limit (drivers/postgres/pg_caps.c) */
+
 static void ident1(const char *name, char out[TGT_IDENT_MAX + 1])
 {
     size_t len = strlen(name);
-    assert_int_equal(tgt_naming_identifier(&name, &len, 1, out), 0);
+    assert_int_equal(tgt_naming_identifier(&name, &len, 1, PG, out), 0);
 }
 
 static void test_normalise_ascii(void **state)
@@ -57,7 +60,7 @@ static void test_nested_path(void **state)
     const char *parts[] = {"address", "Geo", "lat"};
     size_t lens[] = {7, 3, 3};
     char out[TGT_IDENT_MAX + 1];
-    assert_int_equal(tgt_naming_identifier(parts, lens, 3, out), 0);
+    assert_int_equal(tgt_naming_identifier(parts, lens, 3, PG, out), 0);
     assert_string_equal(out, "address__geo__lat");
 }
 
@@ -105,7 +108,7 @@ static void test_suffix_form(void **state)
 {
     (void)state;
     char out[TGT_IDENT_MAX + 1];
-    tgt_naming_with_suffix("clientname", 0xdeadbeefu, out);
+    tgt_naming_with_suffix("clientname", 0xdeadbeefu, PG, out);
     assert_string_equal(out, "clientname_deadbeef");
 }
 
@@ -150,35 +153,62 @@ static void test_shadow_names(void **state)
     (void)state;
     char a[TGT_IDENT_MAX + 1], b[TGT_IDENT_MAX + 1];
     /* 32-bit FNV-1a of these two collides; their shadows must not */
-    tgt_naming_shadow("t439599", a);
-    tgt_naming_shadow("t622382", b);
+    tgt_naming_shadow("t439599", PG, a);
+    tgt_naming_shadow("t622382", PG, b);
     assert_string_equal(a, "_tgt_overwrite_t439599");
     assert_string_equal(b, "_tgt_overwrite_t622382");
     /* 48 bytes still fit in full */
     const char *fits = "abcdefghijabcdefghijabcdefghijabcdefghijabcdefgh";
-    tgt_naming_shadow(fits, a);
-    assert_int_equal(strlen(a), TGT_IDENT_MAX);
+    tgt_naming_shadow(fits, PG, a);
+    assert_int_equal(strlen(a), PG);
     assert_string_equal(a + 15, fits);
     /* longer: 31 bytes of it, '-', 16 hex digits; differs from any short form */
     const char *long1 = "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghi";
     const char *long2 = "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghj";
-    tgt_naming_shadow(long1, a);
-    tgt_naming_shadow(long2, b);
-    assert_int_equal(strlen(a), TGT_IDENT_MAX);
+    tgt_naming_shadow(long1, PG, a);
+    tgt_naming_shadow(long2, PG, b);
+    assert_int_equal(strlen(a), PG);
     assert_memory_equal(a, "_tgt_overwrite_abcdefghijabcdefghijabcdefghija-", 47);
     assert_string_not_equal(a, b);
     /* a cut never splits a character: 30 ASCII bytes then 2-byte characters */
     char mixed[80];
     snprintf(mixed, sizeof(mixed), "%s%s", "abcdefghijabcdefghijabcdefghij",
              "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
-    tgt_naming_shadow(mixed, a);
-    assert_int_equal(strlen(a), TGT_IDENT_MAX - 1);
+    tgt_naming_shadow(mixed, PG, a);
+    assert_int_equal(strlen(a), PG - 1);
     assert_int_equal(a[15 + 30], '-');
+}
+
+/* The limit is the driver's: a driver's number is clamped to what the
+ * buffers and the shadow form need, and the cut follows it. */
+static void test_other_limits(void **state)
+{
+    (void)state;
+    assert_int_equal(tgt_naming_limit(63), 63);
+    assert_int_equal(tgt_naming_limit(0), TGT_IDENT_MAX);
+    assert_int_equal(tgt_naming_limit(100000), TGT_IDENT_MAX);
+    assert_int_equal(tgt_naming_limit(8), TGT_IDENT_MIN);
+    const char *name = "abcdefghijabcdefghijabcdefghijabcdefghij"; /* 40 bytes */
+    size_t len = strlen(name);
+    char out[TGT_IDENT_MAX + 1], want[TGT_IDENT_MAX + 1];
+    assert_int_equal(tgt_naming_identifier(&name, &len, 1, 40, out), 0);
+    assert_string_equal(out, name);
+    assert_int_equal(tgt_naming_identifier(&name, &len, 1, 39, out), 0);
+    snprintf(want, sizeof(want), "%.30s_%08x", name, (unsigned)tgt_naming_hash(name, len));
+    assert_string_equal(out, want);
+    tgt_naming_with_suffix(name, 0xdeadbeefu, 32, out);
+    assert_string_equal(out, "abcdefghijabcdefghijabc_deadbeef");
+    tgt_naming_shadow("t1", 32, out);
+    assert_string_equal(out, "_tgt_overwrite_t1");
+    tgt_naming_shadow("abcdefghijabcdefghij", 32, out);
+    assert_int_equal(strlen(out), 32);
+    assert_memory_equal(out, "_tgt_overwrite_-", 16);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_other_limits),
         cmocka_unit_test(test_normalise_ascii),
         cmocka_unit_test(test_non_ascii_kept),
         cmocka_unit_test(test_nested_path),

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "postgres/pg_caps.h"
 #include "postgres/pg_encode.h"
 #include "record.h"
 
@@ -36,7 +37,8 @@ static void setup_stream(fixture *f, const char *schema_json, const char *keys_j
                               .target_schema = "public",
                               .table_name = "orders",
                               .timestamp_column = "__loaded_at",
-                              .flattening_max_depth = 10};
+                              .flattening_max_depth = 10,
+                              .caps = &tgt_pg_caps};
     tgt_schema_model model;
     tgt_error err;
     tgt_error_init(&err);
@@ -68,6 +70,7 @@ static int encode(fixture *f, const char *record_json, tgt_error *err)
     tgt_record_context ctx = {.input_name = "stdin",
                               .line_no = 7,
                               .rows = &tgt_pg_row_ops,
+                              .json_max_depth = tgt_pg_caps.json_max_depth,
                               .loaded_at = "2026-01-01 00:00:00.000000",
                               .loaded_at_len = 26,
                               .staging = f->stream.model.table.n_keys > 0,

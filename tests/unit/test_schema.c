@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "postgres/pg_caps.h"
 #include "schema.h"
 
 static int build(const char *schema_json, const char *keys_json, long depth, tgt_schema_model *m,
@@ -23,7 +24,8 @@ static int build(const char *schema_json, const char *keys_json, long depth, tgt
                               .target_schema = "public",
                               .table_name = "t",
                               .timestamp_column = "__loaded_at",
-                              .flattening_max_depth = depth};
+                              .flattening_max_depth = depth,
+                              .caps = &tgt_pg_caps};
     tgt_error_init(err);
     int rc = tgt_schema_build(schema, keys, &opt, m, err);
     json_decref(schema);
