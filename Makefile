@@ -34,9 +34,10 @@ CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 DRIVER_SRC := drivers/registry.c $(wildcard drivers/postgres/*.c)
 DRIVER_OBJ := $(DRIVER_SRC:%.c=$(BUILD)/%.o)
 FAKE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard drivers/fake/*.c))
-# The PostgreSQL row encoder and limits need no libpq: the unit tests and the
-# fuzz targets link them on their own.
-PG_ENCODE_OBJ := $(BUILD)/drivers/postgres/pg_encode.o $(BUILD)/drivers/postgres/pg_caps.o
+# The PostgreSQL row encoder, limits and type spellings need no libpq: the
+# unit tests and the fuzz targets link them on their own.
+PG_ENCODE_OBJ := $(BUILD)/drivers/postgres/pg_encode.o $(BUILD)/drivers/postgres/pg_caps.o \
+                 $(BUILD)/drivers/postgres/pg_types.o
 MAIN_OBJ := $(BUILD)/src/main.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)

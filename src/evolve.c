@@ -37,7 +37,7 @@ static int narrowing_error(const tgt_table *t, const tgt_column *c, const tgt_li
                   "stream \"%s\": column \"%s\" of \"%s\".\"%s\" is %s in the database but the "
                   "SCHEMA asks for %s, a narrower type",
                   stream, c->name, t->schema, t->name, live->sql_type,
-                  tgt_type_sql(c->type, wanted, sizeof(wanted)));
+                  tgt_type_name(c->type, wanted, sizeof(wanted)));
     tgt_error_detail(err, "Columns are only ever widened (e.g. bigint -> numeric -> text); "
                           "narrowing could lose or reject values already stored.");
     tgt_error_hint(err, "Fix the tap's schema, or alter or rename the column yourself.");
@@ -205,7 +205,7 @@ static int diff_column(tgt_table *t, size_t i, const tgt_live_column *live, cons
         tgt_log(TGT_LOG_INFO,
                 "stream \"%s\": keeping column \"%s\" as %s (the SCHEMA asks for "
                 "%s; type_change is keep)",
-                stream, c->name, live->sql_type, tgt_type_sql(c->type, wanted, sizeof(wanted)));
+                stream, c->name, live->sql_type, tgt_type_name(c->type, wanted, sizeof(wanted)));
         c->type = live->type;
         c->live_type = live->type;
         return 0;

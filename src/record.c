@@ -48,13 +48,13 @@ static int invalid_value(const tgt_stream *s, const tgt_column *c, const tgt_jso
     value_span(t, text, &v, &n);
     /* never cut a UTF-8 character in two: the message must stay UTF-8 */
     int shown = (int)tgt_utf8_cut(v, n, VALUE_PREVIEW);
-    char type_sql[64];
+    char type_name[64];
     tgt_error_set(err, TGT_ERR_DATA,
                   "invalid record: property \"%s\" of stream \"%s\" holds %.*s%s, which is not "
                   "a valid %s (%s)",
                   c->source_path ? c->source_path : c->name, s->name, shown, v,
                   n > VALUE_PREVIEW ? "..." : "",
-                  tgt_type_sql(c->live_type, type_sql, sizeof(type_sql)), why);
+                  tgt_type_name(c->live_type, type_name, sizeof(type_name)), why);
     tgt_error_where(err, "%s line %lu, stream \"%s\", property \"%s\"", ctx->input_name,
                     ctx->line_no, s->name, c->source_path ? c->source_path : c->name);
     return -1;

@@ -85,8 +85,8 @@ tgt_coltype tgt_type_make(tgt_type_kind kind)
     return t;
 }
 
-/* numeric(p,s) keeps p and s in `length` (-1: unconstrained numeric); PostgreSQL
- * allows 1 <= p <= 1000 and -1000 <= s <= 1000. */
+/* numeric(p,s) keeps p and s in `length` (-1: unconstrained numeric); room
+ * for |s| < 2048, beyond PostgreSQL's 1 <= p <= 1000, -1000 <= s <= 1000. */
 static int numeric_mod(int p, int s)
 {
     return p * 4096 + s + 2048;
@@ -179,77 +179,39 @@ tgt_coltype tgt_type_join(tgt_coltype a, tgt_coltype b, int *ok)
     return tgt_type_make(TGT_T_TEXT);
 }
 
-const char *tgt_type_sql(tgt_coltype t, char *buf, size_t cap)
+int tgt_type_numeric_ps(tgt_coltype t, int *precision, int *scale)
+{
+    if (!is_numeric_ps(t))
+        return 0;
+    *precision = t.length / 4096;
+    *scale = t.length % 4096 - 2048;
+    return 1;
+}
+
+tgt_coltype tgt_type_numeric(int precision, int scale)
+{
+    tgt_coltype t = {TGT_T_NUMERIC, numeric_mod(precision, scale)};
+    return t;
+}
+
+const char *tgt_type_name(tgt_coltype t, char *buf, size_t cap)
 {
     static const char *const names[] = {
-        [TGT_T_BOOLEAN] = "boolean",
-        [TGT_T_SMALLINT] = "smallint",
-        [TGT_T_INTEGER] = "integer",
-        [TGT_T_BIGINT] = "bigint",
-        [TGT_T_NUMERIC] = "numeric",
-        [TGT_T_REAL] = "real",
-        [TGT_T_DOUBLE] = "double precision",
-        [TGT_T_DATE] = "date",
-        [TGT_T_TIMESTAMP] = "timestamp without time zone",
-        [TGT_T_TIMESTAMPTZ] = "timestamp with time zone",
-        [TGT_T_TIME] = "time without time zone",
-        [TGT_T_VARCHAR] = "character varying",
-        [TGT_T_JSON] = "json",
-        [TGT_T_JSONB] = "jsonb",
-        [TGT_T_TEXT] = "text",
-        [TGT_T_OTHER] = "text",
+        [TGT_T_BOOLEAN] = "boolean",     [TGT_T_SMALLINT] = "smallint",
+        [TGT_T_INTEGER] = "integer",     [TGT_T_BIGINT] = "bigint",
+        [TGT_T_NUMERIC] = "numeric",     [TGT_T_REAL] = "real",
+        [TGT_T_DOUBLE] = "double",       [TGT_T_DATE] = "date",
+        [TGT_T_TIMESTAMP] = "timestamp", [TGT_T_TIMESTAMPTZ] = "timestamptz",
+        [TGT_T_TIME] = "time",           [TGT_T_VARCHAR] = "varchar",
+        [TGT_T_JSON] = "json",           [TGT_T_JSONB] = "jsonb",
+        [TGT_T_TEXT] = "text",           [TGT_T_OTHER] = "other",
     };
+    int p, sc;
     if (t.kind == TGT_T_VARCHAR && t.length >= 0)
-        snprintf(buf, cap, "character varying(%d)", t.length);
-    else if (is_numeric_ps(t))
-        snprintf(buf, cap, "numeric(%d,%d)", t.length / 4096, t.length % 4096 - 2048);
+        snprintf(buf, cap, "varchar(%d)", t.length);
+    else if (tgt_type_numeric_ps(t, &p, &sc))
+        snprintf(buf, cap, "numeric(%d,%d)", p, sc);
     else
         snprintf(buf, cap, "%s", names[t.kind]);
     return buf;
-}
-
-tgt_coltype tgt_type_from_sql(const char *formatted)
-{
-    static const struct {
-        const char *sql;
-        tgt_type_kind kind;
-    } known[] = {
-        {"boolean", TGT_T_BOOLEAN},
-        {"smallint", TGT_T_SMALLINT},
-        {"integer", TGT_T_INTEGER},
-        {"bigint", TGT_T_BIGINT},
-        {"numeric", TGT_T_NUMERIC},
-        {"real", TGT_T_REAL},
-        {"double precision", TGT_T_DOUBLE},
-        {"date", TGT_T_DATE},
-        {"timestamp without time zone", TGT_T_TIMESTAMP},
-        {"timestamp with time zone", TGT_T_TIMESTAMPTZ},
-        {"time without time zone", TGT_T_TIME},
-        {"character varying", TGT_T_VARCHAR},
-        {"json", TGT_T_JSON},
-        {"jsonb", TGT_T_JSONB},
-        {"text", TGT_T_TEXT},
-    };
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-        if (strcmp(formatted, known[i].sql) == 0)
-            return tgt_type_make(known[i].kind);
-    }
-    /* %n: the whole text must match, "character varying(5)[]" is an array */
-    int n = 0, s = 0, end = 0;
-    if (sscanf(formatted, "character varying(%d)%n", &n, &end) == 1 && formatted[end] == '\0' &&
-        n > 0) {
-        tgt_coltype t = {TGT_T_VARCHAR, n};
-        return t;
-    }
-    /* numeric(p,s) < numeric: loading into it as it is would round or
-     * overflow, altering it to numeric keeps every value */
-    if (sscanf(formatted, "numeric(%d,%d)%n", &n, &s, &end) == 2 && formatted[end] == '\0' &&
-        n >= 1 && n <= 1000 && s >= -1000 && s <= 1000) {
-        tgt_coltype t = {TGT_T_NUMERIC, numeric_mod(n, s)};
-        return t;
-    }
-    /* timestamp(3), time(0) ... : constrained forms we never create.  They
-     * are not safe to treat as the unconstrained kind, so they stay outside
-     * the lattice. */
-    return tgt_type_make(TGT_T_OTHER);
 }

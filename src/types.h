@@ -4,7 +4,7 @@
  *
  *   boolean ---------------------------------------+
  *   smallint < integer < bigint < numeric ---------+
- *   real < double precision < numeric              +-< text
+ *   real < double < numeric                        +-< text
  *   numeric(p,s) < numeric                         |
  *   date < timestamp < timestamptz ----------------+
  *   time ------------------------------------------+
@@ -62,12 +62,20 @@ tgt_type_order tgt_type_compare(tgt_coltype a, tgt_coltype b);
  * upper bound exists (a TGT_T_OTHER type with anything different). */
 tgt_coltype tgt_type_join(tgt_coltype a, tgt_coltype b, int *ok);
 
-/* SQL spelling in PostgreSQL ("bigint", "timestamp with time zone",
- * "character varying(12)").  Writes into buf (at least 48 bytes); returns buf. */
-const char *tgt_type_sql(tgt_coltype t, char *buf, size_t cap);
+/* numeric(precision, scale), a constrained numeric (the warehouse's
+ * bounds are the dialect's to check). */
+tgt_coltype tgt_type_numeric(int precision, int scale);
 
-/* Parses PostgreSQL's format_type() output (as read from the catalog) into a
- * lattice type; unknown spellings give TGT_T_OTHER. */
-tgt_coltype tgt_type_from_sql(const char *formatted);
+/* 1 with *precision and *scale when t is a constrained numeric(p,s); 0 for
+ * any other type (unconstrained numeric included). */
+int tgt_type_numeric_ps(tgt_coltype t, int *precision, int *scale);
+
+/* The lattice name of t, the same whatever the warehouse, for messages:
+ * boolean, smallint, integer, bigint, numeric, numeric(p,s), real, double,
+ * date, timestamp, timestamptz, time, varchar, varchar(n), json, jsonb,
+ * text, other.  A driver spells types its own way (its dialect, e.g.
+ * drivers/postgres/pg_types.h).  Writes into buf (at least 32 bytes);
+ * returns buf. */
+const char *tgt_type_name(tgt_coltype t, char *buf, size_t cap);
 
 #endif

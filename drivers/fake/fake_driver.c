@@ -360,7 +360,7 @@ static int fake_describe_table(tgt_driver *base, const char *schema, const char 
     for (size_t i = 0; i < t->n_columns; i++) {
         tgt_live_column *lc = &out->columns[out->n_columns++];
         memcpy(lc->name, t->columns[i].name, sizeof(lc->name));
-        tgt_type_sql(t->columns[i].type, lc->sql_type, sizeof(lc->sql_type));
+        tgt_type_name(t->columns[i].type, lc->sql_type, sizeof(lc->sql_type));
         lc->type = t->columns[i].type;
         lc->not_null = t->columns[i].not_null;
         lc->source_path = dup_or_null(t->columns[i].source_path);

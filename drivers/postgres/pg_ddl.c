@@ -19,6 +19,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "pg_types.h"
 
 #define TYPE_SQL_MAX 64
 
@@ -87,7 +88,7 @@ int pg_describe_table(tgt_driver *base, const char *schema, const char *table, t
         tgt_live_column *c = &out->columns[out->n_columns++];
         snprintf(c->name, sizeof(c->name), "%s", PQgetvalue(res, r, 0));
         snprintf(c->sql_type, sizeof(c->sql_type), "%s", PQgetvalue(res, r, 1));
-        c->type = tgt_type_from_sql(PQgetvalue(res, r, 1));
+        c->type = pg_type_from_sql(PQgetvalue(res, r, 1));
         c->not_null = strcmp(PQgetvalue(res, r, 2), "t") == 0;
         if (set_source_path(c, res, r) != 0)
             goto nomem;
@@ -260,7 +261,7 @@ int pg_create_table(tgt_driver *base, const tgt_table *t, tgt_error *err)
             tgt_sbuf_append_str(sb, ", ");
         pg_sql_ident(d, sb, c->name);
         tgt_sbuf_append_char(sb, ' ');
-        tgt_sbuf_append_str(sb, tgt_type_sql(c->type, type, sizeof(type)));
+        tgt_sbuf_append_str(sb, pg_type_sql(c->type, type, sizeof(type)));
         if (c->is_key)
             tgt_sbuf_append_str(sb, " NOT NULL");
     }
@@ -319,7 +320,7 @@ int pg_add_column(tgt_driver *base, const tgt_table *t, size_t col, tgt_error *e
     tgt_sbuf scratch;
     tgt_sbuf_init(&scratch);
     char type[TYPE_SQL_MAX];
-    tgt_type_sql(c->type, type, sizeof(type));
+    pg_type_sql(c->type, type, sizeof(type));
 
     tgt_sbuf_reset(sb);
     tgt_sbuf_append_str(sb, "ALTER TABLE ");
@@ -364,7 +365,7 @@ int pg_alter_column_type(tgt_driver *base, const tgt_table *t, size_t col, tgt_e
     const tgt_column *c = &t->columns[col];
     tgt_sbuf *sb = &d->sql;
     char type[TYPE_SQL_MAX];
-    tgt_type_sql(c->type, type, sizeof(type));
+    pg_type_sql(c->type, type, sizeof(type));
 
     /* lock first, then re-read the live type: a concurrent loader may have
      * widened the column already (or further) while we waited */
@@ -393,7 +394,7 @@ int pg_alter_column_type(tgt_driver *base, const tgt_table *t, size_t col, tgt_e
         snprintf(live, sizeof(live), "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
     if (found) {
-        tgt_type_order order = tgt_type_compare(tgt_type_from_sql(live), c->type);
+        tgt_type_order order = tgt_type_compare(pg_type_from_sql(live), c->type);
         if (order == TGT_ORDER_EQUAL || order == TGT_ORDER_HIGHER) {
             if (order == TGT_ORDER_EQUAL)
                 tgt_log(TGT_LOG_INFO, "\"%s\".\"%s\".\"%s\" is already %s", t->schema, t->name,

@@ -26,6 +26,7 @@
 #include "fuzz.h"
 #include "naming.h"
 #include "postgres/pg_caps.h"
+#include "postgres/pg_types.h"
 #include "sbuf.h"
 #include "schema.h"
 
@@ -257,7 +258,10 @@ static void check_model(const tgt_schema_model *m, const tgt_schema_options *opt
         check_ident_shape(c->name, opt->caps->ident_max);
         FUZZ_CHECK(tgt_type_equal(c->type, c->live_type));
         char sql[64];
-        FUZZ_CHECK(tgt_type_sql(c->type, sql, sizeof(sql))[0] != '\0');
+        FUZZ_CHECK(tgt_type_name(c->type, sql, sizeof(sql))[0] != '\0');
+        /* what PostgreSQL is told to create reads back as the same type */
+        FUZZ_CHECK(
+            tgt_type_equal(pg_type_from_sql(pg_type_sql(c->type, sql, sizeof(sql))), c->type));
         FUZZ_CHECK(c->type.kind != TGT_T_OTHER);
         if (c->role == TGT_COL_DATA)
             FUZZ_CHECK(used[i] && c->source_path != NULL);

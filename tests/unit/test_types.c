@@ -1,4 +1,5 @@
-/* Unit tests for types.c: the lattice order, joins and SQL spellings. */
+/* Unit tests for types.c (the lattice order, joins, lattice names) and for
+ * PostgreSQL's spellings of it (drivers/postgres/pg_types.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,6 +7,7 @@
 
 #include <cmocka.h>
 
+#include "postgres/pg_types.h"
 #include "types.h"
 
 static tgt_coltype T(tgt_type_kind k)
@@ -41,10 +43,10 @@ static void test_constrained_numeric(void **state)
 {
     (void)state;
     int ok;
-    tgt_coltype n102 = tgt_type_from_sql("numeric(10,2)");
-    tgt_coltype n124 = tgt_type_from_sql("numeric(12,4)");
+    tgt_coltype n102 = tgt_type_numeric(10, 2);
+    tgt_coltype n124 = tgt_type_numeric(12, 4);
     assert_int_equal(n102.kind, TGT_T_NUMERIC);
-    assert_true(tgt_type_equal(n102, tgt_type_from_sql("numeric(10,2)")));
+    assert_true(tgt_type_equal(n102, pg_type_from_sql("numeric(10,2)")));
     assert_false(tgt_type_equal(n102, T(TGT_T_NUMERIC)));
     assert_int_equal(tgt_type_compare(n102, T(TGT_T_NUMERIC)), TGT_ORDER_LOWER);
     assert_int_equal(tgt_type_compare(T(TGT_T_NUMERIC), n102), TGT_ORDER_HIGHER);
@@ -73,34 +75,47 @@ static void test_joins(void **state)
     assert_false(ok);
 }
 
+/* Messages name types the same whatever the warehouse. */
+static void test_lattice_names(void **state)
+{
+    (void)state;
+    static const char *const want[] = {
+        "boolean",   "smallint",    "integer", "bigint",  "numeric", "real",  "double", "date",
+        "timestamp", "timestamptz", "time",    "varchar", "json",    "jsonb", "text",   "other"};
+    char buf[64];
+    for (int k = TGT_T_BOOLEAN; k <= TGT_T_OTHER; k++)
+        assert_string_equal(tgt_type_name(T((tgt_type_kind)k), buf, sizeof(buf)), want[k]);
+    assert_string_equal(tgt_type_name(varchar(5), buf, sizeof(buf)), "varchar(5)");
+    assert_string_equal(tgt_type_name(tgt_type_numeric(5, -2), buf, sizeof(buf)), "numeric(5,-2)");
+}
+
 static void test_sql_round_trip(void **state)
 {
     (void)state;
     for (int k = TGT_T_BOOLEAN; k <= TGT_T_TEXT; k++) {
         char buf[64];
         tgt_coltype t = T((tgt_type_kind)k);
-        tgt_coltype back = tgt_type_from_sql(tgt_type_sql(t, buf, sizeof(buf)));
+        tgt_coltype back = pg_type_from_sql(pg_type_sql(t, buf, sizeof(buf)));
         assert_true(tgt_type_equal(t, back));
     }
     char buf[64];
-    assert_string_equal(tgt_type_sql(varchar(5), buf, sizeof(buf)), "character varying(5)");
-    assert_int_equal(tgt_type_from_sql("character varying(5)").length, 5);
-    assert_string_equal(tgt_type_sql(tgt_type_from_sql("numeric(10,2)"), buf, sizeof(buf)),
+    assert_string_equal(pg_type_sql(varchar(5), buf, sizeof(buf)), "character varying(5)");
+    assert_int_equal(pg_type_from_sql("character varying(5)").length, 5);
+    assert_string_equal(pg_type_sql(pg_type_from_sql("numeric(10,2)"), buf, sizeof(buf)),
                         "numeric(10,2)");
-    assert_string_equal(tgt_type_sql(tgt_type_from_sql("numeric(5,-2)"), buf, sizeof(buf)),
+    assert_string_equal(pg_type_sql(pg_type_from_sql("numeric(5,-2)"), buf, sizeof(buf)),
                         "numeric(5,-2)");
-    assert_int_equal(tgt_type_from_sql("numeric(10,2)[]").kind, TGT_T_OTHER);
-    assert_int_equal(tgt_type_from_sql("character varying(5)[]").kind, TGT_T_OTHER);
-    assert_int_equal(tgt_type_from_sql("timestamp(3) without time zone").kind, TGT_T_OTHER);
-    assert_int_equal(tgt_type_from_sql("point").kind, TGT_T_OTHER);
+    assert_int_equal(pg_type_from_sql("numeric(10,2)[]").kind, TGT_T_OTHER);
+    assert_int_equal(pg_type_from_sql("character varying(5)[]").kind, TGT_T_OTHER);
+    assert_int_equal(pg_type_from_sql("timestamp(3) without time zone").kind, TGT_T_OTHER);
+    assert_int_equal(pg_type_from_sql("point").kind, TGT_T_OTHER);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_chains),
-        cmocka_unit_test(test_constrained_numeric),
-        cmocka_unit_test(test_joins),
+        cmocka_unit_test(test_chains),         cmocka_unit_test(test_constrained_numeric),
+        cmocka_unit_test(test_joins),          cmocka_unit_test(test_lattice_names),
         cmocka_unit_test(test_sql_round_trip),
     };
     return cmocka_run_group_tests_name("types", tests, NULL, NULL);
