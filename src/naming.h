@@ -1,6 +1,6 @@
 /*
- * naming.h - how stream and property names become PostgreSQL identifiers
- * (docs/contract.md "Names").
+ * naming.h - how stream and property names become identifiers, at the
+ * identifier limit the driver states (docs/contract.md "Names").
  *
  * Rule: ASCII letters are lower-cased; ASCII characters other than [a-z0-9_]
  * become '_'; non-ASCII characters (valid UTF-8) are kept; a leading digit

@@ -80,8 +80,8 @@ long tgt_table_find_column(const tgt_table *t, const char *name);
 
 typedef struct tgt_live_column {
     char name[TGT_IDENT_MAX + 1];
-    char sql_type[128]; /* format_type() spelling, for messages */
-    tgt_coltype type;   /* parsed from sql_type (TGT_T_OTHER when unknown) */
+    char sql_type[128]; /* the warehouse's own spelling (PostgreSQL: format_type()), for messages */
+    tgt_coltype type;   /* the driver's reading of sql_type (TGT_T_OTHER when unknown) */
     int not_null;
     char *source_path; /* owned: the property path target-pg recorded for it (as written:
                           source_path.h), or NULL */
