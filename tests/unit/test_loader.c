@@ -527,12 +527,12 @@ static void test_driver_limits_obeyed(void **state)
     assert_string_equal(v, "x");
     assert_int_equal(tgt_fake_column_type(fx->driver, "public", table, "o").kind, TGT_T_JSONB);
 
-    char deep[256] = "1";
-    for (int i = 0; i < TGT_FAKE_JSON_MAX_DEPTH + 1; i++) {
-        char inner[256];
-        snprintf(inner, sizeof(inner), "{\"a\":%s}", deep);
-        memcpy(deep, inner, sizeof(deep));
-    }
+    char deep[256] = "";
+    for (int i = 0; i < TGT_FAKE_JSON_MAX_DEPTH + 1; i++)
+        strcat(deep, "{\"a\":");
+    strcat(deep, "1");
+    for (int i = 0; i < TGT_FAKE_JSON_MAX_DEPTH + 1; i++)
+        strcat(deep, "}");
     snprintf(line, sizeof(line), "{\"type\":\"RECORD\",\"stream\":\"%s\",\"record\":{\"o\":%s}}",
              stream, deep);
     assert_int_equal(feed(fx, line), -1);
