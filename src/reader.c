@@ -324,6 +324,20 @@ static io_status next_plain_block(tgt_reader *r, tgt_error *err)
     return IO_OK;
 }
 
+/* Refills the compressed input of a zstd or gzip reader: IO_OK with new
+ * bytes at r->raw[0..r->raw_len), IO_EOF at the end of the source (the
+ * caller's loop then sees r->raw_eof and decides), else an error. */
+static io_status refill_raw(tgt_reader *r, tgt_error *err)
+{
+    size_t got = 0;
+    io_status st = read_raw(r, r->raw, r->raw_cap, &got, err);
+    if (st == IO_OK) {
+        r->raw_pos = 0;
+        r->raw_len = got;
+    }
+    return st;
+}
+
 /* Decompresses until some output appears.  ZSTD_decompressStream moves on to
  * the next frame by itself, so concatenated frames need no special case. */
 static io_status next_zstd_block(tgt_reader *r, tgt_error *err)
@@ -337,14 +351,11 @@ static io_status next_zstd_block(tgt_reader *r, tgt_error *err)
                               "zstd input from %s ends in the middle of a frame", r->name);
                 return IO_ERROR;
             }
-            size_t got = 0;
-            io_status st = read_raw(r, r->raw, r->raw_cap, &got, err);
+            io_status st = refill_raw(r, err);
             if (st == IO_EOF)
                 continue;
             if (st != IO_OK)
                 return st;
-            r->raw_pos = 0;
-            r->raw_len = got;
         }
         ZSTD_inBuffer in = {r->raw, r->raw_len, r->raw_pos};
         ZSTD_outBuffer out = {r->out, r->out_cap, 0};
@@ -387,14 +398,11 @@ static io_status next_gzip_block(tgt_reader *r, tgt_error *err)
                     return IO_EOF;
                 return gzip_error(r, "cut-off", err);
             }
-            size_t got = 0;
-            io_status st = read_raw(r, r->raw, r->raw_cap, &got, err);
+            io_status st = refill_raw(r, err);
             if (st == IO_EOF)
                 continue;
             if (st != IO_OK)
                 return st;
-            r->raw_pos = 0;
-            r->raw_len = got;
         }
         if (!r->gzip_member) {
             if (inflateReset(&r->zs) != Z_OK)
