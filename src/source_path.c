@@ -7,58 +7,35 @@
 #include "source_path.h"
 
 #include <jansson.h>
-#include <stdio.h>
-#include <string.h>
+#include <stdlib.h>
 
-/* The one-letter escape JSON has for a control character, or 0. */
-static char short_escape(unsigned char c)
-{
-    switch (c) {
-    case '\b':
-        return 'b';
-    case '\f':
-        return 'f';
-    case '\n':
-        return 'n';
-    case '\r':
-        return 'r';
-    case '\t':
-        return 't';
-    default:
-        return 0;
-    }
-}
+/* A recorded array of more parts is no path target-pg wrote. */
+#define MAX_PARTS 64
 
-static void write_part(const char *part, size_t len, tgt_sbuf *out)
+/* The array as compact JSON ("[\"a\",\"b\"]"), appended to out; jansson
+ * does the escaping.  Allocation failure leaves out broken. */
+static void append_dump(const json_t *array, tgt_sbuf *out)
 {
-    tgt_sbuf_append_char(out, '"');
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)part[i];
-        if (c == '"' || c == '\\') {
-            tgt_sbuf_append_char(out, '\\');
-            tgt_sbuf_append_char(out, (char)c);
-        } else if (short_escape(c) != 0) {
-            tgt_sbuf_append_char(out, '\\');
-            tgt_sbuf_append_char(out, short_escape(c));
-        } else if (c < 0x20) {
-            tgt_sbuf_printf(out, "\\u%04x", c);
-        } else {
-            tgt_sbuf_append_char(out, (char)c);
-        }
-    }
-    tgt_sbuf_append_char(out, '"');
+    char *text = array != NULL ? json_dumps(array, JSON_COMPACT) : NULL;
+    if (text == NULL)
+        out->broken = 1;
+    else
+        tgt_sbuf_append_str(out, text);
+    free(text);
 }
 
 void tgt_source_path_write(const char *const *parts, const size_t *lens, size_t n_parts,
                            tgt_sbuf *out)
 {
-    tgt_sbuf_append_char(out, '[');
-    for (size_t i = 0; i < n_parts; i++) {
-        if (i > 0)
-            tgt_sbuf_append_char(out, ',');
-        write_part(parts[i], lens[i], out);
+    json_t *array = json_array();
+    for (size_t i = 0; array != NULL && i < n_parts; i++) {
+        if (json_array_append_new(array, json_stringn(parts[i], lens[i])) != 0) {
+            json_decref(array);
+            array = NULL;
+        }
     }
-    tgt_sbuf_append_char(out, ']');
+    append_dump(array, out);
+    json_decref(array);
 }
 
 int tgt_source_path_read(const char *recorded, tgt_sbuf *out)
@@ -73,20 +50,12 @@ int tgt_source_path_read(const char *recorded, tgt_sbuf *out)
         return 0;
     }
     size_t n = json_array_size(doc);
-    const char *parts[64];
-    size_t lens[64];
-    int is_path = n <= sizeof(parts) / sizeof(parts[0]);
-    for (size_t i = 0; is_path && i < n; i++) {
-        const json_t *part = json_array_get(doc, i);
-        is_path = json_is_string(part);
-        if (is_path) {
-            parts[i] = json_string_value(part);
-            lens[i] = json_string_length(part);
-        }
-    }
+    int is_path = n <= MAX_PARTS;
+    for (size_t i = 0; is_path && i < n; i++)
+        is_path = json_is_string(json_array_get(doc, i));
     if (is_path) {
         tgt_sbuf_reset(out);
-        tgt_source_path_write(parts, lens, n, out);
+        append_dump(doc, out);
     }
     json_decref(doc);
     if (is_path && !tgt_sbuf_ok(out))
