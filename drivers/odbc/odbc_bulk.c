@@ -152,8 +152,7 @@ static int prepare(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, SQLHSTMT *s
 
 /* The INSERT statements of a write into t: one (group 1, parameter
  * arrays), or the group statement and the one-row statement. */
-static int prepare_inserts(odbc_driver *d, const tgt_table *t, tgt_write_mode mode,
-                           tgt_error *err)
+static int prepare_inserts(odbc_driver *d, const tgt_table *t, tgt_write_mode mode, tgt_error *err)
 {
     odbc_bulk *b = &d->bulk;
     tgt_sbuf *sb = &d->sql;
@@ -406,8 +405,8 @@ static int execute_groups(odbc_driver *d, const char *where, tgt_error *err)
     for (size_t g = 0; g < full; g += b->group) {
         for (size_t j = 0; j < b->group; j++)
             for (size_t p = 0; p < b->n_params; p++)
-                if (bind_param(d, b->stmt, (SQLUSMALLINT)(j * b->n_params + p + 1), p, g + j,
-                               err) < 0)
+                if (bind_param(d, b->stmt, (SQLUSMALLINT)(j * b->n_params + p + 1), p, g + j, err) <
+                    0)
                     return -1;
         if (execute_statement(d, b->stmt, g, b->group, where, err) < 0)
             return -1;

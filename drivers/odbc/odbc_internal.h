@@ -57,9 +57,9 @@ typedef struct odbc_bulk {
     int open;
     const tgt_table *table; /* borrowed for the write */
     tgt_write_mode mode;
-    size_t group;            /* rows per statement (dialect rows_per_statement), 1: arrays */
-    SQLHSTMT stmt1;          /* with group > 1: the one-row INSERT for a round's last rows */
-    char *insert1_sql;       /* owned: what stmt1 was prepared from */
+    size_t group;         /* rows per statement (dialect rows_per_statement), 1: arrays */
+    SQLHSTMT stmt1;       /* with group > 1: the one-row INSERT for a round's last rows */
+    char *insert1_sql;    /* owned: what stmt1 was prepared from */
     SQLHSTMT stmt;        /* prepared INSERT, NULL when none */
     char *insert_sql;     /* owned: what stmt was prepared from */
     size_t n_params;      /* values per row (columns, + 2 when staging) */
