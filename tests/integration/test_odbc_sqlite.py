@@ -3,7 +3,8 @@
 through libsqliteodbc and a private odbcinst.ini (tests/warehouse.py); no
 server.  Each case loads into its own SQLite file.
 
-  (a) append: a keyless stream over two runs -> every record a row, the
+  (a) append: a keyless stream over two runs -> every record a row (and
+      one commit marker per run in "target-pg.commits"), the
       declared types of README "SQLite" (numeric NUMERIC TEXT, objects JSONB
       TEXT, times TIMESTAMPTZ), numbers exactly as written (1.50, 1e400),
       timestamps in UTC (10:00+05:00 -> 05:00:00), JSON text as sent, the
@@ -95,6 +96,11 @@ if harness.check_exit_0(problems, "(a) first run", r):
 r = run(wh, [schema("ev", props), rec("ev", {"n": 2, "s": "y"}), rec("ev", {"n": 2, "s": "y"})])
 if harness.check_exit_0(problems, "(a) second run", r):
     expect("(a) rows after two runs", wh.count("public", "ev"), 4)
+    # commit markers (commit_status): one per run, the session's latest
+    markers = wh.query('SELECT id FROM "target-pg.commits"')
+    expect("(a) commit markers after two runs", len(markers), 2)
+    if any(len(m[0]) != 32 for m in markers):
+        problems.append("(a) commit marker ids are not 32 hex digits: %r" % markers)
 
 # (b) add column -----------------------------------------------------------
 r = run(wh, [schema("ev", dict(props, extra={"type": "integer"})),
