@@ -28,7 +28,10 @@ server.  Each case loads into its own SQLite file.
       fail) exits 1 with no STATE and no row; a good run's last STATE is the
       input's last;
   (i) a secret connection string never reaches the log, a missing ODBC
-      driver is a clear error (exit 1).
+      driver is a clear error (exit 1);
+  (j) primary-key moves by rebuild: (id) -> (id, k) keeps the rows and
+      upserts on the new key; a move onto duplicates fails, changing
+      nothing.
 """
 
 import os
@@ -217,6 +220,27 @@ for keyed in (False, True):
         if harness.check_exit_1(problems, "(h) refused row, invalid_records fail", r):
             expect("(h) no STATE", r.stdout.strip(), "")
             expect("(h) nothing more committed", wh.count("public", "g"), 7)
+
+# (j) primary-key moves ---------------------------------------------------------------
+wh = fresh("rekey")
+pk = {"id": {"type": "integer"}, "k": {"type": "integer"}, "v": {"type": "string"}}
+r = run(wh, [schema("k", pk, ["id"]), rec("k", {"id": 1, "k": 1, "v": "a"}),
+             rec("k", {"id": 2, "k": 1, "v": "b"})])
+harness.check_exit_0(problems, "(j) first run", r)
+r = run(wh, [schema("k", pk, ["id", "k"]), rec("k", {"id": 1, "k": 2, "v": "c"})])
+if harness.check_exit_0(problems, "(j) key (id) -> (id, k)", r):
+    expect("(j) new key", wh.query("SELECT name FROM pragma_table_info('public.k') WHERE pk > 0 "
+                                   "ORDER BY pk"), [["id"], ["k"]])
+    expect("(j) rows kept, upsert on the new key",
+           wh.query('SELECT id, k, v FROM "public.k" ORDER BY id, k'),
+           [[1, 1, "a"], [1, 2, "c"], [2, 1, "b"]])
+r = run(wh, [schema("k", pk, ["k"]), rec("k", {"id": 3, "k": 3, "v": "d"}),
+             {"type": "STATE", "value": {"j": 1}}])
+if harness.check_exit_1(problems, "(j) key (k) over duplicates", r):
+    expect("(j) refused move: no STATE", r.stdout.strip(), "")
+    expect("(j) refused move: key and rows stay",
+           [wh.query("SELECT name FROM pragma_table_info('public.k') WHERE pk > 0 ORDER BY pk"),
+            wh.count("public", "k")], [[["id"], ["k"]], 3])
 
 # (i) secrets and a missing driver ---------------------------------------------------------
 wh = fresh("secret")
