@@ -354,7 +354,11 @@ static int fill_round(odbc_driver *d, tgt_error *err)
             else
                 memcpy(slot, b->pending.data + off, len);
             slot[len] = '\0';
-            b->indicators[p][r] = (SQLLEN)len;
+            /* SQL_NTS, not the length: every slot is NUL-terminated and
+             * no value holds a NUL byte (the row writer turns U+0000 into
+             * U+FFFD; JSON text has none raw), and libsqliteodbc copies a
+             * value given with a length into a buffer of its own first */
+            b->indicators[p][r] = SQL_NTS;
         }
     }
     return 0;
