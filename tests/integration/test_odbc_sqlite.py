@@ -31,7 +31,9 @@ server.  Each case loads into its own SQLite file.
       driver is a clear error (exit 1);
   (j) primary-key moves by rebuild: (id) -> (id, k) keeps the rows and
       upserts on the new key; a move onto duplicates fails, changing
-      nothing.
+      nothing;
+  (k) three loaders upserting into one file at once all succeed (they take
+      turns on SQLite's write lock) and leave the newest rows.
 """
 
 import os
@@ -241,6 +243,27 @@ if harness.check_exit_1(problems, "(j) key (k) over duplicates", r):
     expect("(j) refused move: key and rows stay",
            [wh.query("SELECT name FROM pragma_table_info('public.k') WHERE pk > 0 ORDER BY pk"),
             wh.count("public", "k")], [[["id"], ["k"]], 3])
+
+# (k) two loaders on one file take turns (BEGIN IMMEDIATE, busy_timeout) -----------------
+import subprocess  # noqa: E402
+wh = fresh("concurrent")
+msgs = [schema("c", po, ["id"])]
+for i in range(3000):
+    msgs.append(rec("c", {"id": i % 700, "v": "v%05d" % i}))
+    if i % 300 == 0:
+        msgs.append({"type": "STATE", "value": {"i": i}})
+cfg = wh.write_config(os.path.join(TMP, "concurrent.json"), "public", batch_size_rows=100)
+path = os.path.join(TMP, "concurrent.singer")
+harness.write_lines(path, [harness.jline(m) for m in msgs])
+procs = [subprocess.Popen(harness.target_cmd() + ["--config", cfg, "--input", path],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(3)]
+for i, p in enumerate(procs):
+    _, err_text = p.communicate(timeout=120)
+    if p.returncode != 0:
+        problems.append("(k) concurrent run %d: exit %d: %s"
+                        % (i, p.returncode, err_text.decode("utf-8", "replace")[-800:]))
+expect("(k) rows after three concurrent runs",
+       wh.query('SELECT count(*), min(v), max(v) FROM "public.c"'), [[700, "v02300", "v02999"]])
 
 # (i) secrets and a missing driver ---------------------------------------------------------
 wh = fresh("secret")
