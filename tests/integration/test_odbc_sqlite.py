@@ -25,7 +25,7 @@ server.  Each case loads into its own SQLite file.
       table the user made) is skipped with invalid_records skip, in an
       append and in a keyed stream, the others loaded;
   (h) STATE only after commit: a failing run (a refused row, invalid_records
-      fail) exits 1 with no STATE and no row; a good run's last STATE is the
+      fail) exits 1 with no STATE, committing nothing; a good run's last STATE is the
       input's last;
   (i) a secret connection string never reaches the log, a missing ODBC
       driver is a clear error (exit 1);
@@ -37,6 +37,8 @@ server.  Each case loads into its own SQLite file.
 """
 
 import os
+import sqlite3
+import subprocess
 import sys
 
 sys.dont_write_bytecode = True
@@ -147,8 +149,7 @@ r = run(wh, [schema("u", pu, ["id"]), rec("u", {"id": 1, "a": "x", "b": "b1"}),
 if harness.check_exit_0(problems, "(d) first run", r):
     expect("(d) newest wins in the batch", wh.query('SELECT id, a, b FROM "public.u" ORDER BY id'),
            [[1, "x2", "b1"], [2, "y", "b2"]])
-    wh.query  # the trigger counts rewrites from here on
-    import sqlite3
+    # from here on a trigger counts rewritten rows
     con = sqlite3.connect(wh.path)
     con.executescript('CREATE TABLE rewrites (id INTEGER);'
                       'CREATE TRIGGER count_rewrites AFTER UPDATE ON "public.u" '
@@ -199,7 +200,6 @@ for hard in (False, True):
 # (g) invalid records refused by SQLite --------------------------------------------
 for keyed in (False, True):
     wh = fresh("refused_%s" % keyed)
-    import sqlite3
     con = sqlite3.connect(wh.path)
     con.execute('CREATE TABLE "public.g" (id BIGINT NOT NULL%s, v TEXT CHECK (v <> \'bad\'), '
                 '__loaded_at TIMESTAMPTZ)' % (" PRIMARY KEY" if keyed else ""))
@@ -245,7 +245,6 @@ if harness.check_exit_1(problems, "(j) key (k) over duplicates", r):
             wh.count("public", "k")], [[["id"], ["k"]], 3])
 
 # (k) two loaders on one file take turns (BEGIN IMMEDIATE, busy_timeout) -----------------
-import subprocess  # noqa: E402
 wh = fresh("concurrent")
 msgs = [schema("c", po, ["id"])]
 for i in range(3000):
