@@ -122,6 +122,7 @@ bench: $(BIN) $(GEN)
 
 bench-smoke: $(BIN) $(GEN)
 	BENCH_ROWS=20000 TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench.sh
+	BENCH_ROWS=20000 TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench_sqlite.sh
 
 # INSTALL_BIN: the binary to install (tests install the one under test)
 INSTALL_BIN ?= $(BIN)
