@@ -78,6 +78,8 @@ MELTANO_HOME ?= ../shared/meltano
 DEPS_PKGS := build-essential pkg-config libjansson-dev libzstd-dev zstd zlib1g-dev libpq-dev postgresql-15 \
              postgresql-client-15 unixodbc-dev libcmocka-dev python3 valgrind clang clang-format \
              libclang-rt-14-dev time man-db
+# MariaDB through ODBC (tests/mariadb.sh starts a throwaway server)
+DEPS_PKGS += mariadb-server mariadb-client odbc-mariadb
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	 $$SUDO apt-get update -qq && \
