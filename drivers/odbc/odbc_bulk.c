@@ -307,6 +307,34 @@ static int bind_round(odbc_driver *d, tgt_error *err)
     return 0;
 }
 
+/* The dialect's value_fits over the round's numbers: a value the
+ * warehouse would round is refused here, as the exact row (driver.h). */
+static int check_numbers(odbc_driver *d, tgt_error *err)
+{
+    odbc_bulk *b = &d->bulk;
+    if (d->dialect->value_fits == NULL)
+        return 0;
+    for (size_t p = 0; p < b->n_data; p++) {
+        const tgt_column *c = &b->table->columns[b->param_column[p]];
+        tgt_type_kind kind = c->live_type.kind;
+        if (kind != TGT_T_NUMERIC && kind != TGT_T_REAL && kind != TGT_T_DOUBLE)
+            continue;
+        for (size_t r = 0; r < b->n_rows; r++) {
+            size_t off = b->offsets[r * b->n_params + p];
+            const char *why = NULL;
+            if (off == NO_VALUE || d->dialect->value_fits(c->live_type, b->pending.data + off,
+                                                          b->lengths[r * b->n_params + p], &why))
+                continue;
+            tgt_error_set(err, TGT_ERR_LOAD, "%s: the value of column \"%s\" does not fit: %s",
+                          d->dbms_name, c->name, why != NULL ? why : "out of range");
+            err->bulk_row = b->sent + r + 1;
+            err->bulk_row_exact = 1;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Where a refused row is, from the status array or the processed count. */
 static void locate_refusal(odbc_bulk *b, SQLULEN processed, tgt_error *err)
 {
@@ -331,7 +359,7 @@ static int flush(odbc_driver *d, tgt_error *err)
         return 0;
     char where[TGT_ERROR_WHERE_MAX];
     snprintf(where, sizeof where, "while loading \"%s\".\"%s\"", b->table->schema, b->table->name);
-    if (bind_round(d, err) < 0)
+    if (check_numbers(d, err) < 0 || bind_round(d, err) < 0)
         return -1;
     SQLULEN processed = 0;
     for (size_t r = 0; r < b->n_rows; r++)
