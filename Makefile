@@ -107,8 +107,10 @@ valgrind: all unit-bins
 	TARGET_PG_WRAPPER="$(VALGRIND)" UNIT_WRAPPER="$(VALGRIND)" \
 	TARGET_PG=$(abspath $(BIN)) UNIT_DIR=$(abspath $(BUILD)/tests) tests/run_all.sh
 
+# WAREHOUSE=sqlite: into a SQLite file through the ODBC driver, no server
+WAREHOUSE ?= postgres
 demo: $(BIN)
-	scripts/demo.sh
+	WAREHOUSE=$(WAREHOUSE) scripts/demo.sh
 
 # Loads generated streams into a throwaway PostgreSQL and compares with psql \copy
 # (BENCH_ROWS rows, default 1000000); bench-smoke is the small size CI runs.

@@ -171,15 +171,34 @@ static int sqlite_bind_type(tgt_coltype t)
     return SQL_VARCHAR;
 }
 
+/* The SQLSTATE of an SQLite result code (its primary code, the low byte),
+ * or NULL; libsqliteodbc reports every failure as HY000 with the code in
+ * the message ("... (19)") and as the native error. */
+static const char *sqlstate_of(long native, const char *message)
+{
+    long primary = native & 0xFF;
+    if (primary == 19 || strstr(message, "constraint failed") != NULL)
+        return "23000"; /* SQLITE_CONSTRAINT: NOT NULL, UNIQUE, CHECK, key */
+    if (primary == 20 || strstr(message, "datatype mismatch") != NULL)
+        return "22000"; /* SQLITE_MISMATCH */
+    if (primary == 18 || strstr(message, "too big") != NULL)
+        return "54000"; /* SQLITE_TOOBIG */
+    return NULL;
+}
+
 static void sqlite_classify(odbc_driver *d, const char *sqlstate, long native, const char *message,
                             tgt_error *err)
 {
     (void)d;
-    (void)sqlstate;
     /* SQLITE_BUSY / SQLITE_LOCKED: another writer held the file past
      * busy_timeout; the transaction was rolled back and may be run again */
-    if (native == 5 || native == 6 || strstr(message, "database is locked") != NULL)
+    long primary = native & 0xFF;
+    if (primary == 5 || primary == 6 || strstr(message, "database is locked") != NULL)
         err->conflict = 1;
+    /* a refused value gets the standard class the core reads (22, 23, 54) */
+    const char *standard = sqlstate_of(native, message);
+    if (standard != NULL && strcmp(sqlstate, "HY000") == 0)
+        snprintf(err->sqlstate, sizeof err->sqlstate, "%s", standard);
 }
 
 /* ---- describe --------------------------------------------------------------- */
