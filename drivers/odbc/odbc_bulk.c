@@ -327,6 +327,7 @@ static int check_numbers(odbc_driver *d, tgt_error *err)
                 continue;
             tgt_error_set(err, TGT_ERR_LOAD, "%s: the value of column \"%s\" does not fit: %s",
                           d->dbms_name, c->name, why != NULL ? why : "out of range");
+            tgt_error_sqlstate(err, "22003"); /* numeric value out of range: a refused value */
             err->bulk_row = b->sent + r + 1;
             err->bulk_row_exact = 1;
             return -1;
