@@ -406,6 +406,10 @@ static void mariadb_classify(odbc_driver *d, const char *sqlstate, long native,
     case 4031: /* ER_CLIENT_INTERACTION_TIMEOUT */
         err->connection_lost = 1;
         return;
+    case 1118: /* ER_TOO_BIG_ROWSIZE (42000): the row does not fit a page */
+        if (d->bulk.open)
+            tgt_error_sqlstate(err, "54000"); /* a value too big, as the core reads it */
+        break;
     default:
         break;
     }
