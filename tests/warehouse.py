@@ -258,7 +258,8 @@ class Mariadb(Warehouse):
         return ("%s_%s" % (self.dbname[:63 - len(schema)], schema))[:64]
 
     def _client(self, sql: str, xml: bool):
-        cmd = ["mariadb", "--no-defaults", "-S", self.socket, "-u", "root", "--batch"]
+        cmd = ["mariadb", "--no-defaults", "--default-character-set=utf8mb4", "-S", self.socket,
+               "-u", "root", "--batch"]
         if xml:
             cmd.append("--xml")
         r = subprocess.run(cmd + ["-e", sql], capture_output=True, text=True,

@@ -25,8 +25,8 @@
  * value when no compared column changes; a row whose values all stay is not
  * written (and not counted).  *changed is MariaDB's count: 1 per inserted
  * row, 2 per updated one.  With hard_delete, keys whose newest record has a
- * deletion mark are deleted by a DELETE ... JOIN before and left out of the
- * INSERT.
+ * deletion mark are deleted first (DELETE ... WHERE (<keys>) IN (...)) and
+ * left out of the INSERT.
  *
  * A batch with partial records (absent columns keep their stored value)
  * is first combined into one row per key in a second temporary table: per
@@ -181,26 +181,30 @@ static int run(odbc_driver *d, const tgt_table *t, unsigned long *rows, tgt_erro
                      t->schema, t->name);
 }
 
-/* DELETE t FROM <t> t JOIN <newest rows> n ON <keys> WHERE n.<mark> IS NOT NULL */
+/* DELETE FROM <t> WHERE (<keys>) IN (SELECT <keys> FROM <newest rows> n
+ * WHERE n.<mark> IS NOT NULL).  (A multi-table DELETE t FROM ... would need a
+ * default database to resolve its alias.) */
 static int delete_marked(odbc_driver *d, const tgt_table *t, int combined, tgt_error *err)
 {
     tgt_sbuf *sb = &d->sql;
     tgt_sbuf_reset(sb);
-    tgt_sbuf_append_str(sb, "DELETE t FROM ");
+    tgt_sbuf_append_str(sb, "DELETE FROM ");
     odbc_sql_qualified(d, sb, t->schema, t->name);
-    tgt_sbuf_append_str(sb, " t JOIN ");
+    tgt_sbuf_append_str(sb, " WHERE (");
+    odbc_sql_key_columns(d, sb, t, "");
+    tgt_sbuf_append_str(sb, ") IN (SELECT ");
+    odbc_sql_key_columns(d, sb, t, "n.");
+    tgt_sbuf_append_str(sb, " FROM ");
     if (combined) {
         odbc_sql_qualified(d, sb, t->schema, COMBINED);
         tgt_sbuf_append_str(sb, " n");
     } else {
         append_ranked(d, sb, t);
     }
-    tgt_sbuf_append_str(sb, " ON ");
-    append_key_match(d, sb, t, "t.", "n.");
     tgt_sbuf_append_str(sb, combined ? " WHERE " : " WHERE n.`" RANK "` = 1 AND ");
     tgt_sbuf_append_str(sb, "n.");
     odbc_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
-    tgt_sbuf_append_str(sb, " IS NOT NULL");
+    tgt_sbuf_append_str(sb, " IS NOT NULL)");
     return run(d, t, NULL, err);
 }
 
