@@ -116,6 +116,7 @@ demo: $(BIN)
 # (BENCH_ROWS rows, default 1000000); bench-smoke is the small size CI runs.
 bench: $(BIN) $(GEN)
 	TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench.sh
+	TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench_mariadb.sh
 
 bench-smoke: $(BIN) $(GEN)
 	BENCH_ROWS=20000 TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench.sh
