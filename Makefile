@@ -113,13 +113,15 @@ demo: $(BIN)
 	WAREHOUSE=$(WAREHOUSE) scripts/demo.sh
 
 # Loads generated streams into a throwaway PostgreSQL and compares with psql \copy
-# (BENCH_ROWS rows, default 1000000); bench-smoke is the small size CI runs.
+# (BENCH_ROWS rows, default 1000000), then its MariaDB cases (scripts/bench_mariadb.sh);
+# bench-smoke is the small size CI runs.
 bench: $(BIN) $(GEN)
 	TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench.sh
 	TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench_mariadb.sh
 
 bench-smoke: $(BIN) $(GEN)
 	BENCH_ROWS=20000 TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench.sh
+	BENCH_ROWS=20000 TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench_mariadb.sh
 
 # INSTALL_BIN: the binary to install (tests install the one under test)
 INSTALL_BIN ?= $(BIN)
