@@ -107,7 +107,8 @@ valgrind: all unit-bins
 	TARGET_PG_WRAPPER="$(VALGRIND)" UNIT_WRAPPER="$(VALGRIND)" \
 	TARGET_PG=$(abspath $(BIN)) UNIT_DIR=$(abspath $(BUILD)/tests) tests/run_all.sh
 
-# WAREHOUSE=sqlite: into a SQLite file through the ODBC driver, no server
+# WAREHOUSE=sqlite: into a SQLite file through the ODBC driver, no server;
+# WAREHOUSE=mariadb: into a throwaway MariaDB (tests/mariadb.sh) through the ODBC driver
 WAREHOUSE ?= postgres
 demo: $(BIN)
 	WAREHOUSE=$(WAREHOUSE) scripts/demo.sh
