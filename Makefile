@@ -114,10 +114,12 @@ demo: $(BIN)
 	WAREHOUSE=$(WAREHOUSE) scripts/demo.sh
 
 # Loads generated streams into a throwaway PostgreSQL and compares with psql \copy
-# (BENCH_ROWS rows, default 1000000), then its MariaDB cases (scripts/bench_mariadb.sh);
-# bench-smoke is the small size CI runs.
+# (BENCH_ROWS rows, default 1000000), then into SQLite through the ODBC driver
+# against the sqlite3 shell's .import, then into MariaDB against LOAD DATA LOCAL
+# INFILE (scripts/bench_mariadb.sh); bench-smoke is the small size CI runs.
 bench: $(BIN) $(GEN)
 	TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench.sh
+	TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench_sqlite.sh
 	TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench_mariadb.sh
 
 bench-smoke: $(BIN) $(GEN)

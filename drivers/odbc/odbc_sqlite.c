@@ -1106,6 +1106,13 @@ static int sqlite_replace_table(odbc_driver *d, const char *schema, const char *
                      schema, shadow, schema, live);
 }
 
+/* "target-pg.commits": the prefix form of a schema nobody loads into
+ * (stream schemas are normalised names, which have no '-') */
+static void sqlite_marker_table(odbc_driver *d, tgt_sbuf *sb)
+{
+    odbc_sql_ident(d, sb, "target-pg.commits");
+}
+
 /* busy_timeout: a second loader waits this long for the first's COMMIT */
 static const char *const sqlite_session[] = {"PRAGMA busy_timeout = 60000", NULL};
 
@@ -1123,6 +1130,7 @@ const odbc_dialect odbc_sqlite_dialect = {
     .type_from_sql = sqlite_type_from_sql,
     .bind_type = sqlite_bind_type,
     .classify = sqlite_classify,
+    .marker_table = sqlite_marker_table,
     .describe_table = sqlite_describe_table,
     .ensure_schema = sqlite_ensure_schema,
     .create_table = sqlite_create_table,
@@ -1137,6 +1145,10 @@ const odbc_dialect odbc_sqlite_dialect = {
     .set_primary_key = sqlite_set_primary_key,
     .drop_table = sqlite_drop_table,
     .replace_table = sqlite_replace_table,
+    /* libsqliteodbc prepares an INSERT again for every row of a parameter
+     * array: 100-row statements took 0.88 s of CPU for 100,000 orders rows
+     * where arrays took 1.33 s (scripts/bench_sqlite.sh) */
+    .rows_per_statement = 100,
     /* one file, no lock table to exhaust */
     .tables_per_transaction = 10000,
 };

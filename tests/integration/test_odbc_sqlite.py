@@ -3,7 +3,8 @@
 through libsqliteodbc and a private odbcinst.ini (tests/warehouse.py); no
 server.  Each case loads into its own SQLite file.
 
-  (a) append: a keyless stream over two runs -> every record a row, the
+  (a) append: a keyless stream over two runs -> every record a row (and
+      one commit marker per run in "target-pg.commits"), the
       declared types of README "SQLite" (numeric NUMERIC TEXT, objects JSONB
       TEXT, times TIMESTAMPTZ), numbers exactly as written (1.50, 1e400),
       timestamps in UTC (10:00+05:00 -> 05:00:00), JSON text as sent, the
@@ -27,7 +28,10 @@ server.  Each case loads into its own SQLite file.
       fail) exits 1 with no STATE and no row; a good run's last STATE is the
       input's last;
   (i) a secret connection string never reaches the log, a missing ODBC
-      driver is a clear error (exit 1).
+      driver is a clear error (exit 1);
+  (j) primary-key moves by rebuild: (id) -> (id, k) keeps the rows and
+      upserts on the new key; a move onto duplicates fails, changing
+      nothing.
 """
 
 import os
@@ -95,6 +99,11 @@ if harness.check_exit_0(problems, "(a) first run", r):
 r = run(wh, [schema("ev", props), rec("ev", {"n": 2, "s": "y"}), rec("ev", {"n": 2, "s": "y"})])
 if harness.check_exit_0(problems, "(a) second run", r):
     expect("(a) rows after two runs", wh.count("public", "ev"), 4)
+    # commit markers (commit_status): one per run, the session's latest
+    markers = wh.query('SELECT id FROM "target-pg.commits"')
+    expect("(a) commit markers after two runs", len(markers), 2)
+    if any(len(m[0]) != 32 for m in markers):
+        problems.append("(a) commit marker ids are not 32 hex digits: %r" % markers)
 
 # (b) add column -----------------------------------------------------------
 r = run(wh, [schema("ev", dict(props, extra={"type": "integer"})),
@@ -211,6 +220,27 @@ for keyed in (False, True):
         if harness.check_exit_1(problems, "(h) refused row, invalid_records fail", r):
             expect("(h) no STATE", r.stdout.strip(), "")
             expect("(h) nothing more committed", wh.count("public", "g"), 7)
+
+# (j) primary-key moves ---------------------------------------------------------------
+wh = fresh("rekey")
+pk = {"id": {"type": "integer"}, "k": {"type": "integer"}, "v": {"type": "string"}}
+r = run(wh, [schema("k", pk, ["id"]), rec("k", {"id": 1, "k": 1, "v": "a"}),
+             rec("k", {"id": 2, "k": 1, "v": "b"})])
+harness.check_exit_0(problems, "(j) first run", r)
+r = run(wh, [schema("k", pk, ["id", "k"]), rec("k", {"id": 1, "k": 2, "v": "c"})])
+if harness.check_exit_0(problems, "(j) key (id) -> (id, k)", r):
+    expect("(j) new key", wh.query("SELECT name FROM pragma_table_info('public.k') WHERE pk > 0 "
+                                   "ORDER BY pk"), [["id"], ["k"]])
+    expect("(j) rows kept, upsert on the new key",
+           wh.query('SELECT id, k, v FROM "public.k" ORDER BY id, k'),
+           [[1, 1, "a"], [1, 2, "c"], [2, 1, "b"]])
+r = run(wh, [schema("k", pk, ["k"]), rec("k", {"id": 3, "k": 3, "v": "d"}),
+             {"type": "STATE", "value": {"j": 1}}])
+if harness.check_exit_1(problems, "(j) key (k) over duplicates", r):
+    expect("(j) refused move: no STATE", r.stdout.strip(), "")
+    expect("(j) refused move: key and rows stay",
+           [wh.query("SELECT name FROM pragma_table_info('public.k') WHERE pk > 0 ORDER BY pk"),
+            wh.count("public", "k")], [[["id"], ["k"]], 3])
 
 # (i) secrets and a missing driver ---------------------------------------------------------
 wh = fresh("secret")
