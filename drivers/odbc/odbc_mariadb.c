@@ -43,6 +43,9 @@
  * PostgreSQL); a path too long for a comment (1024 characters) is not
  * recorded and that column is then found by name.
  *
+ * Lost COMMITs: each transaction writes a marker row into `target-pg`.
+ * `commits` (odbc_commit.c), a database the session creates if needed.
+ *
  * DDL commits: every CREATE/ALTER/RENAME/DROP of a real table ends the open
  * transaction (caps.transactional_ddl = 0).  The core issues DDL between
  * transactions anyway; staging tables are TEMPORARY, which commit nothing.
@@ -86,19 +89,29 @@ static const char *const mariadb_session_sql[] = {
     "SET SESSION innodb_strict_mode = OFF",
     "SET SESSION character_set_client = utf8mb4, character_set_connection = utf8mb4, "
     "character_set_results = utf8mb4, collation_connection = utf8mb4_nopad_bin",
+    /* where the commit markers live (mariadb_marker_table) */
+    "CREATE DATABASE IF NOT EXISTS `target-pg` CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin",
     NULL,
 };
-
-static int mariadb_matches(const char *dbms_name)
-{
-    return strncasecmp(dbms_name, "MariaDB", 7) == 0 || strncasecmp(dbms_name, "MySQL", 5) == 0;
-}
 
 static void mariadb_qualified(odbc_driver *d, tgt_sbuf *sb, const char *schema, const char *name)
 {
     odbc_sql_ident(d, sb, schema);
     tgt_sbuf_append_char(sb, '.');
     odbc_sql_ident(d, sb, name);
+}
+
+/* `target-pg`.`commits` (odbc_commit.c): a database of its own, which no
+ * target schema can be (normalised names hold no '-'); the loader needs
+ * CREATE DATABASE anyway, for its schemas. */
+static void mariadb_marker_table(odbc_driver *d, tgt_sbuf *sb)
+{
+    mariadb_qualified(d, sb, "target-pg", "commits");
+}
+
+static int mariadb_matches(const char *dbms_name)
+{
+    return strncasecmp(dbms_name, "MariaDB", 7) == 0 || strncasecmp(dbms_name, "MySQL", 5) == 0;
 }
 
 /* ---- numbers ------------------------------------------------------------------ */
@@ -732,6 +745,8 @@ const odbc_dialect odbc_mariadb_dialect = {
     .bind_type = mariadb_bind_type,
     .value_fits = mariadb_value_fits,
     .classify = mariadb_classify,
+    .marker_table = mariadb_marker_table,
+    .rows_per_statement = 0, /* Connector/ODBC sends a parameter array as one bulk command */
     .describe_table = mariadb_describe_table,
     .ensure_schema = mariadb_ensure_schema,
     .create_table = mariadb_create_table,
