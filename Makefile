@@ -38,6 +38,8 @@ FAKE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard drivers/fake/*.c))
 # unit tests and the fuzz targets link them on their own.
 PG_ENCODE_OBJ := $(BUILD)/drivers/postgres/pg_encode.o $(BUILD)/drivers/postgres/pg_caps.o \
                  $(BUILD)/drivers/postgres/pg_types.o
+# The MariaDB dialect's digit check is pure as well (tests/unit/test_mariadb_number.c).
+UNIT_DRIVER_OBJ := $(PG_ENCODE_OBJ) $(BUILD)/drivers/odbc/odbc_mariadb_number.o
 MAIN_OBJ := $(BUILD)/src/main.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -57,9 +59,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) $(FAKE_OBJ) $(PG_ENCODE_OBJ)
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) $(FAKE_OBJ) $(UNIT_DRIVER_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $< $(CORE_OBJ) $(FAKE_OBJ) $(PG_ENCODE_OBJ) \
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $< $(CORE_OBJ) $(FAKE_OBJ) $(UNIT_DRIVER_OBJ) \
 	    $(LDFLAGS_ALL) \
 	    $(CORE_LIBS) -lcmocka
 

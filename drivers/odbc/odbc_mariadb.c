@@ -54,7 +54,6 @@
  */
 #include "odbc_mariadb.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,88 +111,6 @@ static void mariadb_marker_table(odbc_driver *d, tgt_sbuf *sb)
 static int mariadb_matches(const char *dbms_name)
 {
     return strncasecmp(dbms_name, "MariaDB", 7) == 0 || strncasecmp(dbms_name, "MySQL", 5) == 0;
-}
-
-/* ---- numbers ------------------------------------------------------------------ */
-
-/* Where the digits of a JSON number are: the significand's digits (the
- * point skipped) are digits[0..n_digits) of text, read through `point`; the
- * value is 0.<digits> x 10^point_pos. */
-typedef struct number_parts {
-    const char *int_part; /* digits before the point */
-    size_t n_int;
-    const char *frac_part; /* digits after it */
-    size_t n_frac;
-    long long exponent; /* clamped to +-10^12: beyond, any digit is too far */
-} number_parts;
-
-static int parse_number(const char *v, size_t n, number_parts *p)
-{
-    size_t i = 0;
-    memset(p, 0, sizeof(*p));
-    if (i < n && (v[i] == '-' || v[i] == '+'))
-        i++;
-    p->int_part = v + i;
-    while (i < n && v[i] >= '0' && v[i] <= '9')
-        i++, p->n_int++;
-    if (i < n && v[i] == '.') {
-        i++;
-        p->frac_part = v + i;
-        while (i < n && v[i] >= '0' && v[i] <= '9')
-            i++, p->n_frac++;
-    }
-    if (p->n_int + p->n_frac == 0)
-        return -1;
-    if (i < n && (v[i] == 'e' || v[i] == 'E')) {
-        int neg = 0;
-        i++;
-        if (i < n && (v[i] == '-' || v[i] == '+'))
-            neg = v[i++] == '-';
-        if (i == n)
-            return -1;
-        for (; i < n && v[i] >= '0' && v[i] <= '9'; i++)
-            if (p->exponent < 1000000000000LL)
-                p->exponent = p->exponent * 10 + (v[i] - '0');
-        if (neg)
-            p->exponent = -p->exponent;
-    }
-    return i == n ? 0 : -1;
-}
-
-/* The k-th significand digit (integer digits, then fraction digits). */
-static char digit_at(const number_parts *p, size_t k)
-{
-    return k < p->n_int ? p->int_part[k] : p->frac_part[k - p->n_int];
-}
-
-int odbc_mariadb_decimal_fits(const char *v, size_t n, int precision, int scale, const char **why)
-{
-    number_parts p;
-    if (parse_number(v, n, &p) < 0) {
-        *why = "MariaDB DECIMAL cannot hold NaN or Infinity";
-        return 0;
-    }
-    size_t total = p.n_int + p.n_frac, first = 0, last = total;
-    while (first < total && digit_at(&p, first) == '0')
-        first++;
-    if (first == total)
-        return 1; /* zero */
-    while (last > first && digit_at(&p, last - 1) == '0')
-        last--;
-    /* the point sits before significand digit `point` (may be outside) */
-    long long point = (long long)p.n_int + p.exponent;
-    long long int_digits = point > (long long)first ? point - (long long)first : 0;
-    long long frac_digits = (long long)last > point ? (long long)last - point : 0;
-    if (int_digits > precision - scale) {
-        *why = "more digits before the point than the MariaDB DECIMAL column holds";
-        return 0;
-    }
-    if (frac_digits > scale) {
-        *why = "more digits after the point than the MariaDB DECIMAL column holds "
-               "(MariaDB would round them)";
-        return 0;
-    }
-    return 1;
 }
 
 /* ---- types ------------------------------------------------------------------ */
@@ -274,8 +191,7 @@ static tgt_coltype mariadb_type_from_sql(const char *spelling)
         if (strncasecmp(spelling, ints[i].prefix, len) != 0)
             continue;
         const char *rest = spelling + len;
-        if (*rest == '\0' ||
-            (sscanf(rest, "(%d)%n", &a, &end) == 1 && rest[end] == '\0'))
+        if (*rest == '\0' || (sscanf(rest, "(%d)%n", &a, &end) == 1 && rest[end] == '\0'))
             return tgt_type_make(ints[i].kind);
     }
     if (sscanf(spelling, "varchar(%d)%n", &a, &end) == 1 && spelling[end] == '\0' && a > 0) {
@@ -334,8 +250,7 @@ static int key_chars(const tgt_table *t)
     size_t n_text = 0, n_other = 0;
     for (size_t k = 0; k < t->n_keys; k++) {
         tgt_type_kind kind = t->columns[t->key_columns[k]].type.kind;
-        if (kind == TGT_T_TEXT || kind == TGT_T_OTHER || kind == TGT_T_JSON ||
-            kind == TGT_T_JSONB)
+        if (kind == TGT_T_TEXT || kind == TGT_T_OTHER || kind == TGT_T_JSON || kind == TGT_T_JSONB)
             n_text++;
         else
             n_other++;
@@ -403,8 +318,8 @@ void odbc_mariadb_column_def(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, s
 
 /* ---- errors ------------------------------------------------------------------ */
 
-static void mariadb_classify(odbc_driver *d, const char *sqlstate, long native,
-                             const char *message, tgt_error *err)
+static void mariadb_classify(odbc_driver *d, const char *sqlstate, long native, const char *message,
+                             tgt_error *err)
 {
     (void)sqlstate;
     switch (native) {
@@ -477,7 +392,10 @@ static int read_columns(const odbc_result *r, tgt_live_table *out, tgt_error *er
         snprintf(c->name, sizeof c->name, "%s", odbc_result_get(r, i, 0));
         /* MariaDB's JSON is a LONGTEXT with a JSON_VALID check: spelled "json" here */
         int is_json = json != NULL && strcmp(json, "0") != 0;
-        snprintf(c->sql_type, sizeof c->sql_type, "%s", is_json ? "json" : type != NULL ? type : "");
+        snprintf(c->sql_type, sizeof c->sql_type, "%s",
+                 is_json        ? "json"
+                 : type != NULL ? type
+                                : "");
         c->type = mariadb_type_from_sql(c->sql_type);
         c->not_null = nullable != NULL && strcmp(nullable, "NO") == 0;
         if (set_source_path(c, odbc_result_get(r, i, 3)) < 0)
@@ -522,8 +440,7 @@ static int mariadb_describe_table(odbc_driver *d, const char *schema, const char
     int rc = read_columns(&r, out, err);
     odbc_result_free(&r);
     if (rc == 0 && odbc_query(d, key_sql, params, 2, &r, err,
-                              "while reading the primary key of \"%s\".\"%s\"", schema,
-                              table) == 0)
+                              "while reading the primary key of \"%s\".\"%s\"", schema, table) == 0)
         rc = read_key(&r, out, err);
     else
         rc = -1;

@@ -46,14 +46,12 @@ int odbc_mariadb_prepare_stage(odbc_driver *d, const tgt_table *t, tgt_error *er
 int odbc_mariadb_merge(odbc_driver *d, const tgt_table *t, int partial, unsigned long *changed,
                        tgt_error *err);
 void odbc_mariadb_end_transaction(odbc_driver *d, int committed);
-int odbc_mariadb_lock_for_merge(odbc_driver *d, const tgt_table **tables, size_t n,
-                                tgt_error *err);
+int odbc_mariadb_lock_for_merge(odbc_driver *d, const tgt_table **tables, size_t n, tgt_error *err);
 int odbc_mariadb_activate_version(odbc_driver *d, const char *schema, const char *table,
                                   const char *version_column, const char *deleted_column,
                                   const char *version, int hard, unsigned long *affected,
                                   tgt_error *err);
-int odbc_mariadb_drop_table(odbc_driver *d, const char *schema, const char *table,
-                            tgt_error *err);
+int odbc_mariadb_drop_table(odbc_driver *d, const char *schema, const char *table, tgt_error *err);
 int odbc_mariadb_replace_table(odbc_driver *d, const char *schema, const char *live,
                                const char *shadow, tgt_error *err);
 

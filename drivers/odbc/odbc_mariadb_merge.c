@@ -88,8 +88,8 @@ static int drop_temporary(odbc_driver *d, const tgt_table *t, const char *name, 
         odbc_mariadb_stage_name(d, sb, t);
     if (odbc_sql_check(sb, err) < 0)
         return -1;
-    return odbc_exec(d, tgt_sbuf_str(sb), NULL, err, "while dropping a staging table of \"%s\".\"%s\"",
-                     t->schema, t->name);
+    return odbc_exec(d, tgt_sbuf_str(sb), NULL, err,
+                     "while dropping a staging table of \"%s\".\"%s\"", t->schema, t->name);
 }
 
 int odbc_mariadb_prepare_stage(odbc_driver *d, const tgt_table *t, tgt_error *err)
@@ -120,8 +120,8 @@ int odbc_mariadb_prepare_stage(odbc_driver *d, const tgt_table *t, tgt_error *er
     odbc_sql_ident(d, sb, ODBC_PRESENT_COLUMN);
     tgt_sbuf_append_str(sb, " TEXT) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin");
     if (odbc_sql_check(sb, err) < 0 ||
-        odbc_exec(d, tgt_sbuf_str(sb), NULL, err, "while staging rows for \"%s\".\"%s\"",
-                  t->schema, t->name) < 0)
+        odbc_exec(d, tgt_sbuf_str(sb), NULL, err, "while staging rows for \"%s\".\"%s\"", t->schema,
+                  t->name) < 0)
         return -1;
     s->ready = 1;
     s->shape = t->shape_version;
@@ -369,7 +369,8 @@ static void append_windows(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, int
         odbc_sql_key_columns(d, sb, t, "");
         tgt_sbuf_append_str(sb, ", MAX(IF(");
         odbc_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
-        tgt_sbuf_append_str(sb, " IS NOT NULL, `" ODBC_SEQ_COLUMN "`, NULL)) AS `" DELETED "` FROM ");
+        tgt_sbuf_append_str(sb,
+                            " IS NOT NULL, `" ODBC_SEQ_COLUMN "`, NULL)) AS `" DELETED "` FROM ");
         odbc_mariadb_stage_name(d, sb, t);
         tgt_sbuf_append_str(sb, " GROUP BY ");
         odbc_sql_key_columns(d, sb, t, "");
@@ -417,8 +418,7 @@ static int combine(odbc_driver *d, const tgt_table *t, int hard, tgt_error *err)
 
 /* The value column i gets: the newest carried one; else, after a deletion
  * in the batch, NULL; else the stored one. */
-static void append_new_value(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, size_t i,
-                             int hard)
+static void append_new_value(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, size_t i, int hard)
 {
     tgt_sbuf_append_str(sb, "IF(");
     append_newest_name(d, sb, "n.", i);
@@ -510,8 +510,7 @@ static int insert_new(odbc_driver *d, const tgt_table *t, int hard, unsigned lon
     return run(d, t, rows, err);
 }
 
-static int merge_partial(odbc_driver *d, const tgt_table *t, unsigned long *changed,
-                         tgt_error *err)
+static int merge_partial(odbc_driver *d, const tgt_table *t, unsigned long *changed, tgt_error *err)
 {
     int hard = deletes_marked(t);
     unsigned long updated = 0, inserted = 0;
@@ -580,8 +579,7 @@ static uint64_t name_hash(const char *schema, const char *name)
     return h;
 }
 
-int odbc_mariadb_lock_for_merge(odbc_driver *d, const tgt_table **tables, size_t n,
-                                tgt_error *err)
+int odbc_mariadb_lock_for_merge(odbc_driver *d, const tgt_table **tables, size_t n, tgt_error *err)
 {
     qsort(tables, n, sizeof(*tables), by_name);
     for (size_t i = 0; i < n; i++) {
@@ -635,14 +633,12 @@ int odbc_mariadb_activate_version(odbc_driver *d, const char *schema, const char
         return -1;
     const char *params[1] = {version};
     return odbc_exec_params(d, tgt_sbuf_str(sb), params, 1, affected, err,
-                            "while activating version %s of \"%s\".\"%s\"", version, schema,
-                            table);
+                            "while activating version %s of \"%s\".\"%s\"", version, schema, table);
 }
 
 /* ---- overwrite ----------------------------------------------------------------- */
 
-int odbc_mariadb_drop_table(odbc_driver *d, const char *schema, const char *table,
-                            tgt_error *err)
+int odbc_mariadb_drop_table(odbc_driver *d, const char *schema, const char *table, tgt_error *err)
 {
     tgt_sbuf *sb = &d->sql;
     tgt_sbuf_reset(sb);
@@ -650,8 +646,7 @@ int odbc_mariadb_drop_table(odbc_driver *d, const char *schema, const char *tabl
     odbc_sql_qualified(d, sb, schema, table);
     if (odbc_sql_check(sb, err) < 0)
         return -1;
-    return odbc_exec(d, tgt_sbuf_str(sb), NULL, err, "while dropping \"%s\".\"%s\"", schema,
-                     table);
+    return odbc_exec(d, tgt_sbuf_str(sb), NULL, err, "while dropping \"%s\".\"%s\"", schema, table);
 }
 
 static int table_exists(odbc_driver *d, const char *schema, const char *table, tgt_error *err)
@@ -675,8 +670,7 @@ int odbc_mariadb_replace_table(odbc_driver *d, const char *schema, const char *l
     if (exists < 0)
         return -1;
     char swap[64];
-    snprintf(swap, sizeof swap, SWAP_PREFIX "%016llx",
-             (unsigned long long)name_hash(schema, live));
+    snprintf(swap, sizeof swap, SWAP_PREFIX "%016llx", (unsigned long long)name_hash(schema, live));
     tgt_sbuf *sb = &d->sql;
     tgt_sbuf_reset(sb);
     tgt_sbuf_append_str(sb, "RENAME TABLE ");
@@ -696,8 +690,8 @@ int odbc_mariadb_replace_table(odbc_driver *d, const char *schema, const char *l
         odbc_sql_qualified(d, sb, schema, shadow);
     }
     if (odbc_sql_check(sb, err) < 0 ||
-        odbc_exec(d, tgt_sbuf_str(sb), NULL, err, "while swapping \"%s\".\"%s\" in", schema,
-                  live) < 0)
+        odbc_exec(d, tgt_sbuf_str(sb), NULL, err, "while swapping \"%s\".\"%s\" in", schema, live) <
+            0)
         return -1;
     return exists ? odbc_mariadb_drop_table(d, schema, shadow, err) : 0;
 }
