@@ -454,6 +454,11 @@ static int execute_groups(odbc_driver *d, const char *where, tgt_error *err)
 static int execute_arrays(odbc_driver *d, const char *where, tgt_error *err)
 {
     odbc_bulk *b = &d->bulk;
+    /* Unbind the previous round first: MariaDB Connector/ODBC 3.1.15 sends
+     * garbage when a parameter is bound again at the same address with
+     * another width (a round after one with a longer value) */
+    if (!ODBC_OK(SQLFreeStmt(b->stmt, SQL_RESET_PARAMS)))
+        return odbc_fail(d, SQL_HANDLE_STMT, b->stmt, err, where);
     for (size_t p = 0; p < b->n_params; p++)
         if (bind_param(d, b->stmt, (SQLUSMALLINT)(p + 1), p, 0, err) < 0)
             return -1;
