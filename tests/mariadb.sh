@@ -147,7 +147,7 @@ cmd_start() {
         --socket="$DIR/sock" --pid-file="$DIR/pid" --log-error="$DIR/log" --skip-networking \
         --character-set-server=utf8mb4 --collation-server=utf8mb4_nopad_bin \
         --innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 --skip-log-bin \
-        --innodb-buffer-pool-size=256M --innodb-log-file-size=256M --max-allowed-packet=256M \
+        --innodb-buffer-pool-size=256M --innodb-log-file-size=256M \
         --local-infile=1 --max-connections=100 \
         </dev/null >/dev/null 2>&1 &)
     local ok=0
