@@ -581,7 +581,8 @@ static uint64_t name_hash(const char *schema, const char *name)
 
 int odbc_mariadb_lock_for_merge(odbc_driver *d, const tgt_table **tables, size_t n, tgt_error *err)
 {
-    qsort(tables, n, sizeof(*tables), by_name);
+    if (n > 1) /* tables is NULL when there is nothing to lock */
+        qsort(tables, n, sizeof(*tables), by_name);
     for (size_t i = 0; i < n; i++) {
         char lock[64];
         snprintf(lock, sizeof lock, LOCK_PREFIX "%016llx",
