@@ -38,8 +38,10 @@ FAKE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard drivers/fake/*.c))
 # unit tests and the fuzz targets link them on their own.
 PG_ENCODE_OBJ := $(BUILD)/drivers/postgres/pg_encode.o $(BUILD)/drivers/postgres/pg_caps.o \
                  $(BUILD)/drivers/postgres/pg_types.o
-# The ODBC row writer calls no ODBC function: the unit tests link it alone.
-ODBC_ROWS_OBJ := $(BUILD)/drivers/odbc/odbc_rows.o
+# The ODBC row writer calls no ODBC function, and the MariaDB dialect's
+# digit check is pure as well: the unit tests link them alone.
+UNIT_DRIVER_OBJ := $(PG_ENCODE_OBJ) $(BUILD)/drivers/odbc/odbc_rows.o \
+                   $(BUILD)/drivers/odbc/odbc_mariadb_number.o
 MAIN_OBJ := $(BUILD)/src/main.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -59,10 +61,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) $(FAKE_OBJ) $(PG_ENCODE_OBJ) $(ODBC_ROWS_OBJ)
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) $(FAKE_OBJ) $(UNIT_DRIVER_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $< $(CORE_OBJ) $(FAKE_OBJ) $(PG_ENCODE_OBJ) \
-	    $(ODBC_ROWS_OBJ) \
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $< $(CORE_OBJ) $(FAKE_OBJ) $(UNIT_DRIVER_OBJ) \
 	    $(LDFLAGS_ALL) \
 	    $(CORE_LIBS) -lcmocka
 
@@ -81,6 +82,8 @@ MELTANO_HOME ?= ../shared/meltano
 DEPS_PKGS := build-essential pkg-config libjansson-dev libzstd-dev zstd zlib1g-dev libpq-dev postgresql-15 \
              postgresql-client-15 unixodbc-dev libsqliteodbc sqlite3 libcmocka-dev python3 valgrind clang clang-format \
              libclang-rt-14-dev time man-db
+# MariaDB through ODBC (tests/mariadb.sh starts a throwaway server)
+DEPS_PKGS += mariadb-server mariadb-client odbc-mariadb
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	 $$SUDO apt-get update -qq && \
@@ -108,21 +111,25 @@ valgrind: all unit-bins
 	TARGET_PG_WRAPPER="$(VALGRIND)" UNIT_WRAPPER="$(VALGRIND)" \
 	TARGET_PG=$(abspath $(BIN)) UNIT_DIR=$(abspath $(BUILD)/tests) tests/run_all.sh
 
-# WAREHOUSE=sqlite: into a SQLite file through the ODBC driver, no server
+# WAREHOUSE=sqlite: into a SQLite file through the ODBC driver, no server;
+# WAREHOUSE=mariadb: into a throwaway MariaDB (tests/mariadb.sh) through the ODBC driver
 WAREHOUSE ?= postgres
 demo: $(BIN)
 	WAREHOUSE=$(WAREHOUSE) scripts/demo.sh
 
 # Loads generated streams into a throwaway PostgreSQL and compares with psql \copy
 # (BENCH_ROWS rows, default 1000000), then into SQLite through the ODBC driver
-# against the sqlite3 shell's .import; bench-smoke is the small size CI runs.
+# against the sqlite3 shell's .import, then into MariaDB against LOAD DATA LOCAL
+# INFILE (scripts/bench_mariadb.sh); bench-smoke is the small size CI runs.
 bench: $(BIN) $(GEN)
 	TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench.sh
 	TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench_sqlite.sh
+	TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench_mariadb.sh
 
 bench-smoke: $(BIN) $(GEN)
 	BENCH_ROWS=20000 TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench.sh
 	BENCH_ROWS=20000 TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench_sqlite.sh
+	BENCH_ROWS=20000 TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench_mariadb.sh
 
 # INSTALL_BIN: the binary to install (tests install the one under test)
 INSTALL_BIN ?= $(BIN)

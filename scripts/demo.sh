@@ -17,7 +17,8 @@ cd "$ROOT"
 case "${WAREHOUSE:-postgres}" in
 postgres) ;;
 sqlite) exec scripts/demo_sqlite.sh ;;
-*) echo "demo: unknown WAREHOUSE ${WAREHOUSE} (postgres, sqlite)" >&2; exit 2 ;;
+mariadb) exec scripts/demo_mariadb.sh ;;
+*) echo "demo: unknown WAREHOUSE ${WAREHOUSE} (postgres, sqlite, mariadb)" >&2; exit 2 ;;
 esac
 FIXTURE=fixtures/demo.singer
 

@@ -2,7 +2,7 @@
 # tests/run_all.sh - the one test entry point (`make test`, `make valgrind`).
 #
 #   tests/run_all.sh [unit] [cli] [integration] [conformance] [conformance-sqlite]
-#                                                                (default: all)
+#                    [conformance-mariadb]                        (default: all)
 #
 # Environment (the Makefile sets the first two):
 #   TARGET_PG          absolute path of the binary under test (default ./target-pg)
@@ -21,7 +21,10 @@
 # (each with the PG* env, TARGET_PG, TARGET_PG_WRAPPER, REPO_ROOT, a scratch
 # TEST_TMPDIR and a fresh database TEST_DB; exit 0 passes) and the conformance
 # corpus (tests/conformance.py); then the conformance corpus again on SQLite
-# through the ODBC driver (no server: skipped when libsqliteodbc is missing).
+# through the ODBC driver (no server: skipped when libsqliteodbc is missing)
+# and on MariaDB (a throwaway server of tests/mariadb.sh, started before the
+# integration tests, whose MariaDB cases find it by MARIADB_SOCKET; skipped
+# when mariadbd or MariaDB Connector/ODBC is missing).
 #
 # Output: one line per test, "ok   name" or "FAIL name" followed by the
 # failing output indented; "skip name (reason)" for skipped ones; "#" lines
@@ -41,7 +44,7 @@ LOG_LINES=${LOG_LINES:-40}
 read -r -a UNIT_WRAP <<<"${UNIT_WRAPPER:-}"
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(unit cli integration conformance conformance-sqlite)
+[ ${#parts[@]} -gt 0 ] || parts=(unit cli integration conformance conformance-sqlite conformance-mariadb)
 want() {
     local p
     for p in "${parts[@]}"; do [ "$p" = "$1" ] && return 0; done
@@ -51,8 +54,12 @@ want() {
 n_pass=0 n_fail=0 n_skip=0
 work=$(mktemp -d "${TMPDIR:-/tmp}/tgt-tests.XXXXXX")
 PGDIR=
+MDBDIR=
 
 cleanup() {
+    if [ -n "$MDBDIR" ]; then
+        tests/mariadb.sh stop "$MDBDIR" >/dev/null 2>&1 || echo "# warning: tests/mariadb.sh stop $MDBDIR failed"
+    fi
     if [ -n "$PGDIR" ]; then
         tests/pg.sh stop "$PGDIR" >/dev/null 2>&1 || echo "# warning: tests/pg.sh stop $PGDIR failed"
         [ ! -d "$PGDIR" ] || rmdir "$PGDIR" 2>/dev/null || true
@@ -156,6 +163,20 @@ if want cli && [ "$target_ok" = 1 ]; then
     run_counted "cli (tests/cli/run.sh)" tests/cli/run.sh
 fi
 
+# --- a throwaway MariaDB for its conformance run and integration cases -------------
+if { want integration || want conformance-mariadb; } && [ "$target_ok" = 1 ] &&
+    [ -x /usr/sbin/mariadbd ] && python3 -c 'import sys; sys.path.insert(0, "tests")
+import warehouse; sys.exit(0 if warehouse.odbc_library("libmaodbc.so") else 1)'; then
+    MDBDIR=$(mktemp -d /tmp/tgt-test-mdb.XXXXXX)
+    if tests/mariadb.sh start "$MDBDIR" >"$work/mdb.out" 2>&1; then
+        # shellcheck source=/dev/null
+        . "$MDBDIR/env"
+    else
+        fail "mariadb (tests/mariadb.sh start)" "$work/mdb.out"
+        MDBDIR=
+    fi
+fi
+
 # --- everything that needs PostgreSQL ---------------------------------------------
 if { want integration || want conformance; } && [ "$target_ok" = 1 ]; then
     PGDIR=$(mktemp -d /tmp/tgt-test-pg.XXXXXX)
@@ -210,6 +231,17 @@ sys.exit(0 if "sqlite" in warehouse.names() else 1)'; then
             python3 tests/conformance.py --warehouse sqlite
     else
         echo "skip conformance-sqlite (libsqliteodbc is not installed)"
+        n_skip=$((n_skip + 1))
+    fi
+fi
+
+# --- the conformance corpus on MariaDB (drivers/odbc) -----------------------------
+if want conformance-mariadb && [ "$target_ok" = 1 ]; then
+    if [ -n "${MARIADB_SOCKET:-}" ]; then
+        run_counted "conformance on MariaDB (tests/conformance.py --warehouse mariadb)" \
+            python3 tests/conformance.py --warehouse mariadb
+    else
+        echo "skip conformance-mariadb (no MariaDB server: mariadb-server or odbc-mariadb missing)"
         n_skip=$((n_skip + 1))
     fi
 fi

@@ -32,7 +32,9 @@ runs started afterwards see them.  Nothing under /etc is read or written.
 import json
 import os
 import sqlite3
+import subprocess
 from decimal import Decimal
+from xml.etree import ElementTree
 
 import harness
 
@@ -233,7 +235,85 @@ class Sqlite(Warehouse):
                           (schema + "." + table,))[0][0] > 0
 
 
-ADAPTERS = {"postgres": Postgres, "sqlite": Sqlite}
+class Mariadb(Warehouse):
+    """MariaDB through target-pg's ODBC driver (MariaDB Connector/ODBC), on
+    the throwaway server of tests/mariadb.sh (MARIADB_SOCKET in the
+    environment).  A target schema is a MariaDB database; each adapter's
+    schemas are the databases "<dbname>_<schema>" (cut to 64 characters),
+    so tests sharing the server do not meet.  Read back with the `mariadb`
+    client's XML output: every value is a str (DECIMAL with its 30 digits
+    after the point, DATETIME(6) as "YYYY-MM-DD HH:MM:SS.ffffff"), NULL is
+    None."""
+    name = "mariadb"
+    ident_max = 64
+
+    def __init__(self, tmpdir: str, dbname: str):
+        self.tmpdir = tmpdir
+        self.dbname = dbname
+        self.socket = os.environ.get("MARIADB_SOCKET")
+        if not self.socket:
+            raise Error("no MariaDB server: start one with tests/mariadb.sh and source its env")
+
+    def database(self, schema: str) -> str:
+        return ("%s_%s" % (self.dbname[:63 - len(schema)], schema))[:64]
+
+    def _client(self, sql: str, xml: bool):
+        cmd = ["mariadb", "--no-defaults", "--default-character-set=utf8mb4", "-S", self.socket,
+               "-u", "root", "--batch"]
+        if xml:
+            cmd.append("--xml")
+        r = subprocess.run(cmd + ["-e", sql], capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL, timeout=120)
+        if r.returncode != 0:
+            raise Error("mariadb: %s" % r.stderr.strip())
+        return r.stdout
+
+    def create(self):
+        self.drop()
+
+    def drop(self):
+        # every database of this adapter: "<dbname, cut>_<schema>"
+        for (name,) in self.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA"):
+            if name.startswith(self.dbname[:10]) and any(
+                    name == self.database(name[i + 1:]) for i in range(len(name))
+                    if name[i] == "_"):
+                self._client("DROP DATABASE %s" % self.ident(name), False)
+
+    def config(self, schema="public", **extra) -> dict:
+        cfg = {"driver": "odbc",
+               "odbc_connection_string": "DRIVER={MariaDB};SOCKET=%s;UID=root" % self.socket,
+               "default_target_schema": self.database(schema)}
+        cfg.update(extra)
+        return cfg
+
+    def ident(self, name: str) -> str:
+        return "`" + name.replace("`", "``") + "`"
+
+    def table(self, schema, table):
+        return self.ident(self.database(schema)) + "." + self.ident(table)
+
+    def query(self, sql):
+        root = ElementTree.fromstring(self._client(sql, True))
+        rows = []
+        for row in root.iter("row"):
+            rows.append([None if f.get("{http://www.w3.org/2001/XMLSchema-instance}nil") == "true"
+                         else (f.text or "") for f in row.iter("field")])
+        return rows
+
+    def columns(self, schema, table):
+        rows = self.query("SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS "
+                          "WHERE TABLE_SCHEMA = '%s' AND TABLE_NAME = '%s' ORDER BY ORDINAL_POSITION"
+                          % (self.database(schema).replace("'", "''"), table.replace("'", "''")))
+        return {name: typ for name, typ in rows}
+
+    def table_exists(self, schema, table):
+        return int(self.query("SELECT COUNT(*) FROM information_schema.TABLES "
+                              "WHERE TABLE_SCHEMA = '%s' AND TABLE_NAME = '%s'"
+                              % (self.database(schema).replace("'", "''"),
+                                 table.replace("'", "''")))[0][0]) > 0
+
+
+ADAPTERS = {"postgres": Postgres, "sqlite": Sqlite, "mariadb": Mariadb}
 
 
 def names():
@@ -242,6 +322,8 @@ def names():
     out = ["postgres"]
     if odbc_library(ODBC_DRIVERS["SQLite3"]):
         out.append("sqlite")
+    if odbc_library(ODBC_DRIVERS["MariaDB"]) and os.environ.get("MARIADB_SOCKET"):
+        out.append("mariadb")
     return out
 
 

@@ -364,6 +364,35 @@ static int fill_round(odbc_driver *d, tgt_error *err)
     return 0;
 }
 
+/* The dialect's value_fits over the round's numbers: a value the
+ * warehouse would round is refused here, as the exact row (driver.h). */
+static int check_numbers(odbc_driver *d, tgt_error *err)
+{
+    odbc_bulk *b = &d->bulk;
+    if (d->dialect->value_fits == NULL)
+        return 0;
+    for (size_t p = 0; p < b->n_data; p++) {
+        const tgt_column *c = &b->table->columns[b->param_column[p]];
+        tgt_type_kind kind = c->live_type.kind;
+        if (kind != TGT_T_NUMERIC && kind != TGT_T_REAL && kind != TGT_T_DOUBLE)
+            continue;
+        for (size_t r = 0; r < b->n_rows; r++) {
+            size_t off = b->offsets[r * b->n_params + p];
+            const char *why = NULL;
+            if (off == NO_VALUE || d->dialect->value_fits(c->live_type, b->pending.data + off,
+                                                          b->lengths[r * b->n_params + p], &why))
+                continue;
+            tgt_error_set(err, TGT_ERR_LOAD, "%s: the value of column \"%s\" does not fit: %s",
+                          d->dbms_name, c->name, why != NULL ? why : "out of range");
+            tgt_error_sqlstate(err, "22003"); /* numeric value out of range: a refused value */
+            err->bulk_row = b->sent + r + 1;
+            err->bulk_row_exact = 1;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Where a refused row is, from the status array or the processed count. */
 static void locate_refusal(odbc_bulk *b, SQLULEN processed, tgt_error *err)
 {
@@ -429,6 +458,11 @@ static int execute_groups(odbc_driver *d, const char *where, tgt_error *err)
 static int execute_arrays(odbc_driver *d, const char *where, tgt_error *err)
 {
     odbc_bulk *b = &d->bulk;
+    /* Unbind the previous round first: MariaDB Connector/ODBC 3.1.15 sends
+     * garbage when a parameter is bound again at the same address with
+     * another width (a round after one with a longer value) */
+    if (!ODBC_OK(SQLFreeStmt(b->stmt, SQL_RESET_PARAMS)))
+        return odbc_fail(d, SQL_HANDLE_STMT, b->stmt, err, where);
     for (size_t p = 0; p < b->n_params; p++)
         if (bind_param(d, b->stmt, (SQLUSMALLINT)(p + 1), p, 0, err) < 0)
             return -1;
@@ -469,7 +503,7 @@ static int flush(odbc_driver *d, tgt_error *err)
         return 0;
     char where[TGT_ERROR_WHERE_MAX];
     snprintf(where, sizeof where, "while loading \"%s\".\"%s\"", b->table->schema, b->table->name);
-    if (fill_round(d, err) < 0 ||
+    if (check_numbers(d, err) < 0 || fill_round(d, err) < 0 ||
         (b->group > 1 ? execute_groups(d, where, err) : execute_arrays(d, where, err)) < 0)
         return -1;
     b->sent += b->n_rows;

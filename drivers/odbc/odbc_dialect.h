@@ -63,6 +63,13 @@ typedef struct odbc_dialect {
     /* The ODBC SQL type (SQL_VARCHAR, SQL_INTEGER ...) values of type t are
      * bound as; they travel as text either way. */
     int (*bind_type)(tgt_coltype t);
+    /* Optional: 1 when the warehouse holds the number v[0..n) (a numeric,
+     * real or double column's text, as the row writer keeps it) exactly as
+     * written in a column of type t; else 0 with *why (static text).  For
+     * a warehouse that would round instead of refusing (MariaDB's DECIMAL
+     * drops extra fraction digits with a note): the bulk write then refuses
+     * the row itself, as an invalid record.  NULL: every value is sent. */
+    int (*value_fits)(tgt_coltype t, const char *v, size_t n, const char **why);
 
     /* Refines the classification of a failed statement: the core already
      * set connection_lost for SQLSTATE class 08 and conflict for 40001/
@@ -129,6 +136,7 @@ typedef struct odbc_dialect {
 
 /* The dialects this binary knows (odbc_dialects.c). */
 extern const odbc_dialect odbc_sqlite_dialect;
+extern const odbc_dialect odbc_mariadb_dialect;
 
 /* The dialect called `name` (the setting), or NULL. */
 const odbc_dialect *odbc_dialect_by_name(const char *name);
