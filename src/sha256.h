@@ -39,6 +39,26 @@ void tgt_sha256(const void *data, size_t n, unsigned char out[TGT_SHA256_LEN]);
 void tgt_hmac_sha256(const void *key, size_t key_len, const void *data, size_t n,
                      unsigned char out[TGT_SHA256_LEN]);
 
+/* A key made ready once: the hash states after its inner and outer padded
+ * blocks, which every HMAC under it starts from (two compressions saved per
+ * value).  Holds key material: wipe it (tgt_hmac_sha256_key_wipe) when done. */
+typedef struct tgt_hmac_sha256_key {
+    tgt_sha256_ctx inner;
+    tgt_sha256_ctx outer;
+} tgt_hmac_sha256_key;
+
+void tgt_hmac_sha256_key_init(tgt_hmac_sha256_key *k, const void *key, size_t key_len);
+void tgt_hmac_sha256_key_wipe(tgt_hmac_sha256_key *k);
+
+/* The same as tgt_hmac_sha256 under the prepared key k. */
+void tgt_hmac_sha256_with(const tgt_hmac_sha256_key *k, const void *data, size_t n,
+                          unsigned char out[TGT_SHA256_LEN]);
+
+/* Whether the SHA instructions of the CPU (x86 SHA-NI) are used; on = 0
+ * forces the portable code (for the tests, which check both).  Returns
+ * whether they are used now. */
+int tgt_sha256_use_cpu(int on);
+
 /* Writes the 64 lower-case hex digits of a digest to hex (no NUL). */
 void tgt_sha256_hex(const unsigned char digest[TGT_SHA256_LEN], char hex[TGT_SHA256_HEX]);
 

@@ -318,7 +318,7 @@ static int read_rules(tgt_transform *t, const char *rules_json, tgt_error *err)
     for (size_t i = 0; i < json_array_size(root); i++) {
         t->rules[i].index = i + 1;
         t->n_rules = i + 1;
-        if (parse_rule(json_array_get(root, i), &t->rules[i], t->key != NULL, err) != 0)
+        if (parse_rule(json_array_get(root, i), &t->rules[i], t->has_key, err) != 0)
             goto out;
     }
     rc = group_streams(t, err);
@@ -338,17 +338,11 @@ int tgt_transform_new(const char *rules_json, const char *key, tgt_transform **o
     tgt_sbuf_init(&t->arena);
     tgt_sbuf_init(&t->input);
     tgt_sbuf_init(&t->line);
-    tgt_sbuf_init(&t->msg_scratch);
     tgt_json_parser_init(&t->parser);
     t->parser.skip_array_items = 1; /* as the main parser (target.c) */
     if (key != NULL && key[0] != '\0') {
-        t->key_len = strlen(key);
-        t->key = malloc(t->key_len + 1);
-        if (t->key == NULL) {
-            tgt_transform_free(t);
-            return tgt_error_nomem(err);
-        }
-        memcpy(t->key, key, t->key_len + 1);
+        tgt_hmac_sha256_key_init(&t->key, key, strlen(key));
+        t->has_key = 1;
     }
     if (read_rules(t, rules_json, err) != 0) {
         tgt_transform_free(t);
@@ -386,18 +380,12 @@ void tgt_transform_free(tgt_transform *t)
     for (size_t i = 0; i < t->n_streams; i++)
         free(t->streams[i].rules);
     free(t->streams);
-    if (t->key != NULL) {
-        /* the key should not outlive its use in freed memory */
-        volatile char *k = t->key;
-        for (size_t i = 0; i < t->key_len; i++)
-            k[i] = 0;
-        free(t->key);
-    }
+    tgt_hmac_sha256_key_wipe(&t->key); /* no key material left in freed memory */
     free(t->edits);
+    free(t->keys);
     tgt_sbuf_deinit(&t->arena);
     tgt_sbuf_deinit(&t->input);
     tgt_sbuf_deinit(&t->line);
-    tgt_sbuf_deinit(&t->msg_scratch);
     tgt_json_parser_deinit(&t->parser);
     free(t);
 }

@@ -75,16 +75,16 @@ struct tgt_transform {
     size_t n_rules;
     tgt_transform_stream *streams; /* owned */
     size_t n_streams;
-    char *key; /* owned: pseudonymization_key, or NULL */
-    size_t key_len;
+    tgt_hmac_sha256_key key; /* pseudonymization_key, prepared (has_key) */
+    int has_key;
     /* the record being rewritten (reused) */
     tr_edit *edits;
     size_t n_edits, cap_edits;
-    tgt_sbuf arena; /* edit outputs */
-    tgt_sbuf input; /* the value a rule reads, decoded */
-    tgt_sbuf line;  /* the rewritten line */
-    tgt_json_parser parser;
-    tgt_sbuf msg_scratch;
+    size_t *keys;           /* scratch of cap_edits: key tokens of an object's edited members */
+    tgt_sbuf arena;         /* edit outputs */
+    tgt_sbuf input;         /* the value a rule reads, decoded */
+    tgt_sbuf line;          /* the rewritten line */
+    tgt_json_parser parser; /* the tokens of the rewritten line */
     tgt_message msg;
 };
 

@@ -10,12 +10,15 @@
  * edit of a value token (replaced or removed), and the conditions and
  * later rules read a value through its edit.  Then the objects that hold
  * an edit are written anew, member by member (untouched members copied as
- * they were), everything else copied whole, and the new line is parsed
- * again, so that the spool, the dead letter and every message below see
- * only the new line.  An object that holds an edit drops the earlier of
- * two members with one name: JSON readers (and the encoder, record.c) take
- * the last, and the earlier one would carry its clear value along.
+ * they were), everything else copied whole, and the tokens of the new line
+ * are made on the way (moved copies of the old ones, new ones for the
+ * edits), so the line needs no second parse; the spool, the dead letter and
+ * every message below see only the new line.  An object that holds an edit
+ * drops an earlier duplicate of an edited member: JSON readers (and the
+ * encoder, record.c) take the last, and the earlier one would carry its
+ * clear value along.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,9 +41,12 @@ static int set_edit(tgt_transform *t, size_t tok, tr_edit_kind kind, size_t off,
         if (t->n_edits == t->cap_edits) {
             size_t cap = t->cap_edits ? 2 * t->cap_edits : 8;
             tr_edit *grown = realloc(t->edits, cap * sizeof(*grown));
-            if (grown == NULL)
+            if (grown != NULL)
+                t->edits = grown;
+            size_t *keys = grown ? realloc(t->keys, cap * sizeof(*keys)) : NULL;
+            if (keys == NULL)
                 return tgt_error_nomem(err);
-            t->edits = grown;
+            t->keys = keys;
             t->cap_edits = cap;
         }
         e = &t->edits[t->n_edits++];
@@ -69,112 +75,266 @@ static void span(const tgt_json_token *tk, const char *line, const char **s, siz
     *n = tk->len + 2 * (size_t)quoted;
 }
 
-static void append_json_string(tgt_sbuf *out, const char *s, size_t n)
+/* The rewritten line and its tokens, built together (so the line needs no
+ * second parse): out is the text, p the token array (t->parser's). */
+typedef struct writer {
+    tgt_sbuf *out;
+    tgt_json_parser *p;
+    int broken;
+    long watch[3];  /* old tokens of the message's record, version, time_extracted */
+    long mapped[3]; /* their new indexes (-1: none) */
+} writer;
+
+/* The writer's text goes into room reserved before (room_for): a line
+ * grows only by its edits, so the bound is known, and the bytes are put
+ * without a check each. */
+static void put(writer *w, const void *bytes, size_t n)
+{
+    memcpy(w->out->data + w->out->len, bytes, n);
+    w->out->len += n;
+}
+
+static void put_char(writer *w, char c)
+{
+    w->out->data[w->out->len++] = c;
+}
+
+/* Reserves out for the rewrite of n bytes of text under the current edits:
+ * an edit's string at most 6 bytes per byte (\u00XX) plus quotes, a
+ * "null" for a value of at least one byte; a skipped member only shrinks. */
+static int room_for(const tgt_transform *t, tgt_sbuf *out, size_t n)
+{
+    return tgt_sbuf_reserve(out, n + 6 * t->arena.len + 6 * t->n_edits + 1);
+}
+
+/* Room for n more tokens; -1 (w broken) when out of memory. */
+static int reserve_tokens(writer *w, size_t n)
+{
+    tgt_json_parser *p = w->p;
+    if (w->broken)
+        return -1;
+    if (p->cap_tokens - p->n_tokens >= n)
+        return 0;
+    size_t cap = p->cap_tokens ? 2 * p->cap_tokens : 64;
+    while (cap - p->n_tokens < n)
+        cap *= 2;
+    tgt_json_token *grown = realloc(p->tokens, cap * sizeof(*grown));
+    if (grown == NULL) {
+        w->broken = 1;
+        return -1;
+    }
+    p->tokens = grown;
+    p->cap_tokens = cap;
+    return 0;
+}
+
+/* Appends a token (its index, or SIZE_MAX when out of memory). */
+static size_t push_token(writer *w, const tgt_json_token *tk)
+{
+    if (reserve_tokens(w, 1) != 0)
+        return SIZE_MAX;
+    w->p->tokens[w->p->n_tokens] = *tk;
+    return w->p->n_tokens++;
+}
+
+static int needs_escape(unsigned char c)
+{
+    /* bitwise, not short-circuit: one well-predicted branch per byte (hex
+     * digits on both sides of a range test would be mispredicted half the
+     * time) */
+    return (c < 0x20) | (c == '"') | (c == '\\');
+}
+
+/* Does one of the eight bytes of x need an escape (below 0x20, '"' or
+ * '\\')?  The bit tricks of "Bit Twiddling Hacks" (haszero, hasless): a
+ * false alarm can only follow a true one, and the byte loop decides. */
+static int any_special(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t quote = x ^ (ones * '"'), backslash = x ^ (ones * '\\');
+    uint64_t below = (x - ones * 0x20) & ~x;
+    uint64_t hit = below | ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash);
+    return (hit & highs) != 0;
+}
+
+/* A string as JSON: '"' and '\' escaped, control characters as \u00XX.
+ * Sets *flags (TGT_JSON_ESCAPED, TGT_JSON_NON_ASCII) as the parser would. */
+static void put_json_string(writer *w, const char *s, size_t n, uint8_t *flags)
 {
     static const char hex[] = "0123456789abcdef";
-    tgt_sbuf_append_char(out, '"');
+    put_char(w, '"');
     size_t plain = 0;
+    uint64_t high = 0;
     for (size_t i = 0; i < n; i++) {
+        /* eight plain bytes at a time (digests are all plain) */
+        for (uint64_t x; i + 8 <= n && (memcpy(&x, s + i, 8), !any_special(x)); i += 8)
+            high |= x;
+        if (i >= n)
+            break;
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
+        high |= c;
+        if (!needs_escape(c))
             continue;
-        tgt_sbuf_append(out, s + plain, i - plain);
+        put(w, s + plain, i - plain);
         plain = i + 1;
+        *flags |= TGT_JSON_ESCAPED;
         if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};
-            tgt_sbuf_append(out, esc, 2);
+            put(w, esc, 2);
         } else {
             char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            tgt_sbuf_append(out, esc, 6);
+            put(w, esc, 6);
         }
     }
-    tgt_sbuf_append(out, s + plain, n - plain);
-    tgt_sbuf_append_char(out, '"');
+    put(w, s + plain, n - plain);
+    put_char(w, '"');
+    if (high & 0x8080808080808080ULL)
+        *flags |= TGT_JSON_NON_ASCII;
 }
 
 static void emit(tgt_transform *t, const tgt_json_parser *p, const char *line, size_t tok,
-                 tgt_sbuf *out);
+                 writer *w);
 
-/* Is the member whose key is token k overridden by a later member of the
- * same name (which JSON readers take instead)?  m: the member's index,
- * size: the object's member count, next: the token after member m. */
-static int overridden(const tgt_json_parser *p, const char *line, size_t obj, size_t k)
+/* Does the value token v hold an edit (itself or inside)? */
+static int edited(const tgt_transform *t, const tgt_json_parser *p, size_t v)
 {
-    const tgt_json_token *key = &p->tokens[k];
-    const tgt_json_token *toks = p->tokens;
-    for (size_t i = toks[k + 1].end; i < toks[obj].end; i = toks[i + 1].end) {
-        const tgt_json_token *other = &toks[i];
-        if (!((key->flags | other->flags) & TGT_JSON_ESCAPED)) {
-            if (other->len == key->len &&
-                memcmp(line + other->start, line + key->start, key->len) == 0)
-                return 1;
-            continue;
-        }
-        /* an escaped spelling: compare decoded (rare) */
-        tgt_sbuf a;
-        tgt_sbuf_init(&a);
-        tgt_json_decode_string(line + key->start, key->len, &a, NULL);
-        int same = tgt_sbuf_ok(&a) && tgt_json_string_equals(line + other->start, other->len,
-                                                             other->flags, a.data, a.len);
-        /* out of memory: keep the member (the line stays as the tap sent it) */
-        tgt_sbuf_deinit(&a);
-        if (same)
+    for (size_t i = 0; i < t->n_edits; i++)
+        if (t->edits[i].tok >= v && t->edits[i].tok < p->tokens[v].end)
             return 1;
-    }
+    return 0;
+}
+
+/* Are the key tokens a and b the same name? */
+static int same_key(const char *line, const tgt_json_token *a, const tgt_json_token *b)
+{
+    if (!((a->flags | b->flags) & TGT_JSON_ESCAPED))
+        return a->len == b->len && memcmp(line + a->start, line + b->start, a->len) == 0;
+    /* an escaped spelling: compare decoded (rare); out of memory counts as
+     * the same, as dropping a member is the safe side */
+    tgt_sbuf d;
+    tgt_sbuf_init(&d);
+    tgt_json_decode_string(line + a->start, a->len, &d, NULL);
+    int same = !tgt_sbuf_ok(&d) ||
+               tgt_json_string_equals(line + b->start, b->len, b->flags, d.data, d.len);
+    tgt_sbuf_deinit(&d);
+    return same;
+}
+
+/* Is the member whose key is token k an earlier duplicate of a member a
+ * rule edited (which, as the last of its name, is the one readers and the
+ * rules take)?  Only such a member carries a clear value: an untouched
+ * duplicate stays as sent.  keys[0..n): the key tokens of the object's
+ * edited members. */
+static int shadowed(const tgt_json_parser *p, const char *line, size_t k, const size_t *keys,
+                    size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (keys[i] > k && same_key(line, &p->tokens[k], &p->tokens[keys[i]]))
+            return 1;
     return 0;
 }
 
 /* An object holding an edit, written member by member. */
 static void emit_object(tgt_transform *t, const tgt_json_parser *p, const char *line, size_t obj,
-                        tgt_sbuf *out)
+                        writer *w)
 {
     const tgt_json_token *toks = p->tokens;
-    int first = 1;
-    tgt_sbuf_append_char(out, '{');
-    for (size_t k = obj + 1; k < toks[obj].end; k = toks[k + 1].end) {
+    size_t at = push_token(w, &toks[obj]), start = w->out->len;
+    uint32_t kept = 0;
+    uint8_t flags = 0;
+    /* the keys of the edited members (never more than the edits) */
+    size_t n_keys = 0;
+    for (size_t k = obj + 1; k < toks[obj].end && n_keys < t->n_edits; k = toks[k + 1].end)
+        if (edited(t, p, k + 1))
+            t->keys[n_keys++] = k;
+    put_char(w, '{');
+    for (size_t k = obj + 1; k < toks[obj].end && !w->broken; k = toks[k + 1].end) {
         const tr_edit *e = find_edit(t, k + 1);
-        if ((e != NULL && e->kind == TR_REMOVED) || overridden(p, line, obj, k))
+        if ((e != NULL && e->kind == TR_REMOVED) || shadowed(p, line, k, t->keys, n_keys))
             continue;
-        if (!first)
-            tgt_sbuf_append_char(out, ',');
-        first = 0;
+        if (kept++ > 0)
+            put_char(w, ',');
+        tgt_json_token key = toks[k];
+        key.start = w->out->len + 1;
+        key.end = w->p->n_tokens + 1;
+        push_token(w, &key);
         const char *s;
         size_t n;
         span(&toks[k], line, &s, &n);
-        tgt_sbuf_append(out, s, n);
-        tgt_sbuf_append_char(out, ':');
-        emit(t, p, line, k + 1, out);
+        put(w, s, n);
+        put_char(w, ':');
+        size_t v = w->p->n_tokens;
+        emit(t, p, line, k + 1, w);
+        if (!w->broken)
+            flags |= w->p->tokens[v].flags & TGT_JSON_NONFINITE;
     }
-    tgt_sbuf_append_char(out, '}');
+    put_char(w, '}');
+    if (w->broken)
+        return;
+    tgt_json_token *o = &w->p->tokens[at];
+    o->flags = flags;
+    o->size = kept;
+    o->start = start;
+    o->len = w->out->len - start;
+    o->end = w->p->n_tokens;
 }
 
-static void emit(tgt_transform *t, const tgt_json_parser *p, const char *line, size_t tok,
-                 tgt_sbuf *out)
+/* A subtree without edits: its text and its tokens, moved. */
+static void emit_copy(const tgt_json_parser *p, const char *line, size_t tok, writer *w)
 {
-    const tr_edit *e = find_edit(t, tok);
-    if (e != NULL) {
-        const char *bytes = t->arena.data + e->off;
-        switch (e->kind) {
-        case TR_REMOVED: /* its member is skipped by emit_object */
-        case TR_NULL:
-            tgt_sbuf_append_str(out, "null");
-            return;
-        case TR_NUMBER:
-            tgt_sbuf_append(out, bytes, e->len);
-            return;
-        case TR_STRING:
-            append_json_string(out, bytes, e->len);
-            return;
-        }
-    }
-    if (p->tokens[tok].type == TGT_JSON_OBJECT && holds_edit(t, p, tok)) {
-        emit_object(t, p, line, tok, out);
-        return;
-    }
     const char *s;
     size_t n;
     span(&p->tokens[tok], line, &s, &n);
-    tgt_sbuf_append(out, s, n);
+    size_t shift_to = w->out->len, shift_from = (size_t)(s - line);
+    size_t base = w->p->n_tokens, count = p->tokens[tok].end - tok;
+    put(w, s, n);
+    if (reserve_tokens(w, count) != 0)
+        return;
+    tgt_json_token *to = w->p->tokens + base;
+    memcpy(to, p->tokens + tok, count * sizeof(*to));
+    for (size_t i = 0; i < count; i++) {
+        to[i].start = to[i].start - shift_from + shift_to;
+        to[i].end = to[i].end - tok + base;
+    }
+    w->p->n_tokens += count;
+}
+
+static void emit(tgt_transform *t, const tgt_json_parser *p, const char *line, size_t tok,
+                 writer *w)
+{
+    for (int i = 0; i < 3; i++)
+        if (w->watch[i] == (long)tok)
+            w->mapped[i] = (long)w->p->n_tokens;
+    const tr_edit *e = find_edit(t, tok);
+    if (e == NULL) {
+        if (p->tokens[tok].type == TGT_JSON_OBJECT && holds_edit(t, p, tok))
+            emit_object(t, p, line, tok, w);
+        else
+            emit_copy(p, line, tok, w);
+        return;
+    }
+    tgt_json_token v = {.type = TGT_JSON_NULL, .start = w->out->len, .end = w->p->n_tokens + 1};
+    const char *bytes = t->arena.data + e->off;
+    switch (e->kind) {
+    case TR_REMOVED: /* its member is skipped by emit_object */
+    case TR_NULL:
+        put(w, "null", 4);
+        v.len = 4;
+        break;
+    case TR_NUMBER:
+        v.type = TGT_JSON_NUMBER;
+        v.flags = TGT_JSON_INTEGRAL; /* MASK-NUMBER's 0 */
+        put(w, bytes, e->len);
+        v.len = e->len;
+        break;
+    case TR_STRING:
+        v.type = TGT_JSON_STRING;
+        v.start++; /* after the quote */
+        put_json_string(w, bytes, e->len, &v.flags);
+        v.len = w->out->len - v.start - 1;
+        break;
+    }
+    push_token(w, &v);
 }
 
 /* The current value of token tok (through its edit) into t->input: a
@@ -194,8 +354,17 @@ static int read_value(tgt_transform *t, const tgt_json_parser *p, const char *li
         in->type = TGT_JSON_STRING;
         tgt_json_decode_string(line + tk->start, tk->len, &t->input, NULL);
     } else {
+        /* an object some rule already edited inside reads as edited; its
+         * tokens go to the scratch parser, which the rewrite resets */
         in->type = (tgt_json_type)tk->type;
-        emit(t, p, line, tok, &t->input);
+        writer w = {.out = &t->input, .p = &t->parser, .watch = {-1, -1, -1}};
+        t->parser.n_tokens = 0;
+        if (room_for(t, &t->input, tk->len) != 0)
+            return tgt_error_nomem(err);
+        emit(t, p, line, tok, &w);
+        if (w.broken)
+            return tgt_error_nomem(err);
+        t->input.data[t->input.len] = '\0';
     }
     if (!tgt_sbuf_ok(&t->input))
         return tgt_error_nomem(err);
@@ -284,7 +453,7 @@ static int apply(tgt_transform *t, tr_rule *r, const tgt_json_parser *p, const c
         return -1;
     size_t off = t->arena.len;
     tgt_transform_result res =
-        tgt_transform_value(r->kind, r->n, t->key, t->key_len, &in, &t->arena);
+        tgt_transform_value(r->kind, r->n, t->has_key ? &t->key : NULL, &in, &t->arena);
     if (!tgt_sbuf_ok(&t->arena))
         return tgt_error_nomem(err);
     tr_edit_kind kind = TR_NULL;
@@ -329,6 +498,16 @@ static int run_rule(tgt_transform *t, tr_rule *r, const tgt_json_parser *p, cons
     return 0;
 }
 
+/* The message of the new line: the same, with the token indexes the
+ * writer noted (emit) for the record, version and time_extracted. */
+static void map_message(tgt_transform *t, const tgt_message *msg, const writer *w)
+{
+    t->msg = *msg;
+    t->msg.record = w->mapped[0];
+    t->msg.version = w->mapped[1];
+    t->msg.time_extracted = w->mapped[2];
+}
+
 int tgt_transform_record(tgt_transform *t, tgt_transform_stream *ts, const tgt_json_parser *p,
                          const char *line, size_t len, const tgt_message *msg, tgt_transformed *out,
                          tgt_error *err)
@@ -346,12 +525,18 @@ int tgt_transform_record(tgt_transform *t, tgt_transform_stream *ts, const tgt_j
     /* the whole envelope is written again: a second "record" member the
      * reader would ignore must not carry clear values into the spool */
     tgt_sbuf_reset(&t->line);
-    emit(t, p, line, 0, &t->line);
-    if (!tgt_sbuf_ok(&t->line))
+    if (room_for(t, &t->line, len) != 0)
         return tgt_error_nomem(err);
-    if (tgt_message_parse(&t->parser, t->line.data, t->line.len, &t->msg, &t->msg_scratch, err) !=
-        0)
-        return -1;
+    t->parser.n_tokens = 0;
+    writer w = {.out = &t->line,
+                .p = &t->parser,
+                .watch = {msg->record, msg->version, msg->time_extracted},
+                .mapped = {-1, -1, -1}};
+    emit(t, p, line, 0, &w);
+    if (w.broken)
+        return tgt_error_nomem(err);
+    t->line.data[t->line.len] = '\0';
+    map_message(t, msg, &w);
     *out = (tgt_transformed){
         .p = &t->parser, .line = t->line.data, .len = t->line.len, .msg = &t->msg};
     return 1;

@@ -150,10 +150,10 @@ static void append_hash(tgt_sbuf *out, const char *s, size_t n)
     append_digest(out, d);
 }
 
-static void append_hmac(tgt_sbuf *out, const char *key, size_t key_len, const char *s, size_t n)
+static void append_hmac(tgt_sbuf *out, const tgt_hmac_sha256_key *key, const char *s, size_t n)
 {
     unsigned char d[TGT_SHA256_LEN];
-    tgt_hmac_sha256(key, key_len, s, n, d);
+    tgt_hmac_sha256_with(key, s, n, d);
     append_digest(out, d);
 }
 
@@ -172,19 +172,19 @@ static void mask_ends(tgt_sbuf *out, const char *s, size_t len, size_t n)
 /* HMAC of the local part, the domain kept: "<hex>@example.com".  The last
  * '@' splits, as a quoted local part may hold one; without one the whole
  * value is the local part. */
-static void hmac_email(tgt_sbuf *out, const char *key, size_t key_len, const char *s, size_t len)
+static void hmac_email(tgt_sbuf *out, const tgt_hmac_sha256_key *key, const char *s, size_t len)
 {
     size_t at = len;
     for (size_t i = 0; i < len; i++)
         if (s[i] == '@')
             at = i;
-    append_hmac(out, key, key_len, s, at);
+    append_hmac(out, key, s, at);
     tgt_sbuf_append(out, s + at, len - at);
 }
 
-tgt_transform_result tgt_transform_value(tgt_transform_kind kind, int n, const char *key,
-                                         size_t key_len, const tgt_transform_input *in,
-                                         tgt_sbuf *out)
+tgt_transform_result tgt_transform_value(tgt_transform_kind kind, int n,
+                                         const tgt_hmac_sha256_key *key,
+                                         const tgt_transform_input *in, tgt_sbuf *out)
 {
     const char *s = in->text;
     size_t len = in->len;
@@ -231,10 +231,10 @@ tgt_transform_result tgt_transform_value(tgt_transform_kind kind, int n, const c
         mask_ends(out, s, len, (size_t)n);
         break;
     case TGT_TR_HMAC:
-        append_hmac(out, key, key_len, s, len);
+        append_hmac(out, key, s, len);
         break;
     case TGT_TR_HMAC_EMAIL:
-        hmac_email(out, key, key_len, s, len);
+        hmac_email(out, key, s, len);
         break;
     case TGT_TR_SET_NULL:
     case TGT_TR_DROP:

@@ -18,6 +18,7 @@
 
 #include "json.h"
 #include "sbuf.h"
+#include "sha256.h"
 
 typedef enum tgt_transform_kind {
     TGT_TR_SET_NULL,              /* any value -> null */
@@ -64,11 +65,11 @@ typedef enum tgt_transform_result {
 
 /* Transforms in (never DROP: that is the record's, transform.c) and appends
  * the output bytes to out (the caller checks out for a broken allocation).
- * key[0..key_len) is the HMAC key (unused by other types).  A null input
+ * key is the prepared HMAC key (unused by other types; NULL without one).  A null input
  * stays null except for MASK-NUMBER and MASK-HIDDEN, which replace any
  * value, as in transform-field. */
-tgt_transform_result tgt_transform_value(tgt_transform_kind kind, int n, const char *key,
-                                         size_t key_len, const tgt_transform_input *in,
-                                         tgt_sbuf *out);
+tgt_transform_result tgt_transform_value(tgt_transform_kind kind, int n,
+                                         const tgt_hmac_sha256_key *key,
+                                         const tgt_transform_input *in, tgt_sbuf *out);
 
 #endif
