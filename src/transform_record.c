@@ -508,6 +508,97 @@ static void map_message(tgt_transform *t, const tgt_message *msg, const writer *
     t->msg.time_extracted = w->mapped[2];
 }
 
+/* ---- The usual case: values replaced in place --------------------------- */
+
+/* Can the line be spliced: every edit replaces a scalar (no member removed,
+ * no subtree going), and no object on the way to an edit holds an earlier
+ * member of the same name (which a splice would keep, clear)? */
+static int splice_ok(const tgt_transform *t, const tgt_json_parser *p, const char *line)
+{
+    const tgt_json_token *toks = p->tokens;
+    for (size_t i = 0; i < t->n_edits; i++) {
+        size_t e = t->edits[i].tok;
+        if (t->edits[i].kind == TR_REMOVED || toks[e].end != e + 1)
+            return 0;
+        /* from the envelope down to e: at each level the member holding e */
+        size_t obj = 0;
+        while (obj != e) {
+            if (toks[obj].type != TGT_JSON_OBJECT)
+                return 0;
+            size_t k = obj + 1;
+            while (k < toks[obj].end && !(e >= k + 1 && e < toks[k + 1].end))
+                k = toks[k + 1].end;
+            if (k >= toks[obj].end)
+                return 0;
+            for (size_t j = obj + 1; j < k; j = toks[j + 1].end)
+                if (same_key(line, &toks[j], &toks[k]))
+                    return 0;
+            obj = k + 1;
+        }
+    }
+    return 1;
+}
+
+/* Sorts the edits by token (there are few). */
+static void sort_edits(tgt_transform *t)
+{
+    for (size_t i = 1; i < t->n_edits; i++) {
+        tr_edit e = t->edits[i];
+        size_t j = i;
+        for (; j > 0 && t->edits[j - 1].tok > e.tok; j--)
+            t->edits[j] = t->edits[j - 1];
+        t->edits[j] = e;
+    }
+}
+
+/* The line with each edited value's text replaced, and its tokens: the old
+ * ones shifted by what the edits before them added, containers grown by
+ * what the edits inside them added, the edited ones new.  Token indexes do
+ * not change, so the message's stay valid. */
+static int splice(tgt_transform *t, const tgt_json_parser *p, const char *line, size_t len,
+                  tgt_error *err)
+{
+    const tgt_json_token *toks = p->tokens;
+    tgt_sbuf_reset(&t->line);
+    t->parser.n_tokens = 0;
+    writer w = {.out = &t->line, .p = &t->parser, .watch = {-1, -1, -1}};
+    if (room_for(t, &t->line, len) != 0 || reserve_tokens(&w, p->n_tokens) != 0)
+        return tgt_error_nomem(err);
+    sort_edits(t);
+    long *delta = (long *)(void *)t->keys; /* scratch: what edit i added to the text */
+    size_t pos = 0;
+    for (size_t i = 0; i < t->n_edits; i++) {
+        const char *s;
+        size_t n;
+        span(&toks[t->edits[i].tok], line, &s, &n);
+        put(&w, line + pos, (size_t)(s - line) - pos);
+        size_t before = t->line.len, at = t->parser.n_tokens;
+        t->parser.n_tokens = t->edits[i].tok; /* emit writes the edit's token there */
+        emit(t, p, line, t->edits[i].tok, &w);
+        t->parser.n_tokens = at;
+        delta[i] = (long)(t->line.len - before) - (long)n;
+        pos = (size_t)(s - line) + n;
+    }
+    put(&w, line + pos, len - pos);
+    t->line.data[t->line.len] = '\0';
+    tgt_json_token *nt = t->parser.tokens;
+    size_t k = 0;
+    long shift = 0;
+    for (size_t i = 0; i < p->n_tokens; i++) {
+        if (k < t->n_edits && t->edits[k].tok == i) {
+            shift += delta[k++];
+            continue; /* written by emit */
+        }
+        nt[i] = toks[i];
+        nt[i].start = (size_t)((long)toks[i].start + shift);
+        if (toks[i].end > i + 1)
+            for (size_t j = k; j < t->n_edits && t->edits[j].tok < toks[i].end; j++)
+                nt[i].len = (size_t)((long)nt[i].len + delta[j]);
+    }
+    t->parser.n_tokens = p->n_tokens;
+    return 0;
+}
+
 int tgt_transform_record(tgt_transform *t, tgt_transform_stream *ts, const tgt_json_parser *p,
                          const char *line, size_t len, const tgt_message *msg, tgt_transformed *out,
                          tgt_error *err)
@@ -522,6 +613,14 @@ int tgt_transform_record(tgt_transform *t, tgt_transform_stream *ts, const tgt_j
             return -1;
     if (t->n_edits == 0)
         return 0;
+    if (splice_ok(t, p, line)) {
+        if (splice(t, p, line, len, err) != 0)
+            return -1;
+        t->msg = *msg;
+        *out = (tgt_transformed){
+            .p = &t->parser, .line = t->line.data, .len = t->line.len, .msg = &t->msg};
+        return 1;
+    }
     /* the whole envelope is written again: a second "record" member the
      * reader would ignore must not carry clear values into the spool */
     tgt_sbuf_reset(&t->line);
