@@ -133,6 +133,29 @@ static void compress(uint32_t h[8], const unsigned char *p)
     compress_portable(h, p);
 }
 
+/* The last block of a message of total_bytes whose tail tail[0..n) fits
+ * one block with its padding (n <= 55): compressed into h. */
+static void last_block(uint32_t h[8], const void *tail, size_t n, uint64_t total_bytes)
+{
+    unsigned char block[TGT_SHA256_BLOCK] = {0};
+    memcpy(block, tail, n);
+    block[n] = 0x80;
+    uint64_t bits = total_bytes * 8;
+    for (int i = 0; i < 8; i++)
+        block[TGT_SHA256_BLOCK - 1 - i] = (unsigned char)(bits >> (8 * i));
+    compress(h, block);
+}
+
+static void state_out(const uint32_t h[8], unsigned char out[TGT_SHA256_LEN])
+{
+    for (int i = 0; i < 8; i++) {
+        out[4 * i] = (unsigned char)(h[i] >> 24);
+        out[4 * i + 1] = (unsigned char)(h[i] >> 16);
+        out[4 * i + 2] = (unsigned char)(h[i] >> 8);
+        out[4 * i + 3] = (unsigned char)h[i];
+    }
+}
+
 void tgt_sha256_init(tgt_sha256_ctx *c)
 {
     static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
@@ -177,16 +200,22 @@ void tgt_sha256_final(tgt_sha256_ctx *c, unsigned char out[TGT_SHA256_LEN])
     for (int i = 0; i < 8; i++)
         c->block[TGT_SHA256_BLOCK - 1 - i] = (unsigned char)(bits >> (8 * i));
     compress(c->h, c->block);
-    for (int i = 0; i < 8; i++) {
-        out[4 * i] = (unsigned char)(c->h[i] >> 24);
-        out[4 * i + 1] = (unsigned char)(c->h[i] >> 16);
-        out[4 * i + 2] = (unsigned char)(c->h[i] >> 8);
-        out[4 * i + 3] = (unsigned char)c->h[i];
-    }
+    state_out(c->h, out);
 }
+
+/* Short values (names, e-mail addresses) fit one block: hashed without the
+ * general update/final bookkeeping, which costs as much as the block. */
+#define ONE_BLOCK_MAX (TGT_SHA256_BLOCK - 9)
 
 void tgt_sha256(const void *data, size_t n, unsigned char out[TGT_SHA256_LEN])
 {
+    if (n <= ONE_BLOCK_MAX) {
+        tgt_sha256_ctx c;
+        tgt_sha256_init(&c);
+        last_block(c.h, data, n, n);
+        state_out(c.h, out);
+        return;
+    }
     tgt_sha256_ctx c;
     tgt_sha256_init(&c);
     tgt_sha256_update(&c, data, n);
@@ -229,11 +258,20 @@ void tgt_hmac_sha256_with(const tgt_hmac_sha256_key *k, const void *data, size_t
 {
     unsigned char inner[TGT_SHA256_LEN];
     tgt_sha256_ctx c = k->inner;
-    tgt_sha256_update(&c, data, n);
-    tgt_sha256_final(&c, inner);
-    c = k->outer;
-    tgt_sha256_update(&c, inner, sizeof(inner));
-    tgt_sha256_final(&c, out);
+    if (n <= ONE_BLOCK_MAX) {
+        last_block(c.h, data, n, TGT_SHA256_BLOCK + n);
+    } else {
+        tgt_sha256_update(&c, data, n);
+        tgt_sha256_final(&c, inner);
+        memcpy(c.h, k->outer.h, sizeof(c.h));
+        last_block(c.h, inner, sizeof(inner), TGT_SHA256_BLOCK + sizeof(inner));
+        state_out(c.h, out);
+        return;
+    }
+    state_out(c.h, inner);
+    memcpy(c.h, k->outer.h, sizeof(c.h));
+    last_block(c.h, inner, sizeof(inner), TGT_SHA256_BLOCK + sizeof(inner));
+    state_out(c.h, out);
 }
 
 void tgt_hmac_sha256(const void *key, size_t key_len, const void *data, size_t n,

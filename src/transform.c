@@ -272,6 +272,42 @@ static int parse_rule(const json_t *v, tr_rule *r, int have_key, tgt_error *err)
     return parse_field_paths(json_object_get(v, "field_paths"), r, err);
 }
 
+/* The slot of name[0..len) among s's names, added when new. */
+static size_t name_slot(tgt_transform_stream *s, const char *name, size_t len)
+{
+    for (size_t i = 0; i < s->n_names; i++)
+        if (s->name_lens[i] == len && memcmp(s->names[i], name, len) == 0)
+            return i;
+    s->names[s->n_names] = name;
+    s->name_lens[s->n_names] = len;
+    return s->n_names++;
+}
+
+/* The names each stream's rules read, and every rule's slots in them. */
+static int collect_names(tgt_transform *t, tgt_error *err)
+{
+    for (size_t i = 0; i < t->n_streams; i++) {
+        tgt_transform_stream *s = &t->streams[i];
+        size_t most = 0;
+        for (size_t j = 0; j < s->n_rules; j++)
+            most += 1 + s->rules[j]->n_conds;
+        s->names = calloc(most, sizeof(*s->names));
+        s->name_lens = calloc(most, sizeof(*s->name_lens));
+        if (s->names == NULL || s->name_lens == NULL)
+            return tgt_error_nomem(err);
+        for (size_t j = 0; j < s->n_rules; j++) {
+            tr_rule *r = s->rules[j];
+            r->field_slot = name_slot(s, r->field, r->field_len);
+            for (size_t c = 0; c < r->n_conds; c++)
+                r->conds[c].column_slot = name_slot(s, r->conds[c].column, r->conds[c].column_len);
+        }
+        if (s->n_names > t->cap_slots)
+            t->cap_slots = s->n_names;
+    }
+    t->slots = calloc(t->cap_slots + 1, sizeof(*t->slots));
+    return t->slots == NULL ? tgt_error_nomem(err) : 0;
+}
+
 /* Groups the rules by stream, keeping their order. */
 static int group_streams(tgt_transform *t, tgt_error *err)
 {
@@ -322,6 +358,8 @@ static int read_rules(tgt_transform *t, const char *rules_json, tgt_error *err)
             goto out;
     }
     rc = group_streams(t, err);
+    if (rc == 0)
+        rc = collect_names(t, err);
 out:
     json_decref(root);
     return rc;
@@ -377,8 +415,12 @@ void tgt_transform_free(tgt_transform *t)
     for (size_t i = 0; i < t->n_rules; i++)
         free_rule(&t->rules[i]);
     free(t->rules);
-    for (size_t i = 0; i < t->n_streams; i++)
+    for (size_t i = 0; i < t->n_streams; i++) {
         free(t->streams[i].rules);
+        free(t->streams[i].names);
+        free(t->streams[i].name_lens);
+    }
+    free(t->slots);
     free(t->streams);
     tgt_hmac_sha256_key_wipe(&t->key); /* no key material left in freed memory */
     free(t->edits);

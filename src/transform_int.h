@@ -26,7 +26,8 @@ typedef struct tr_path {
 typedef struct tr_cond {
     char *column; /* owned */
     size_t column_len;
-    tr_path path; /* n == 0: the property itself */
+    size_t column_slot; /* index of column in its stream's names */
+    tr_path path;       /* n == 0: the property itself */
     int is_regex;
     regex_t re;            /* is_regex */
     tgt_json_type eq_type; /* else: the value to equal */
@@ -40,6 +41,7 @@ typedef struct tr_rule {
     char *stream; /* owned */
     char *field;  /* owned */
     size_t field_len;
+    size_t field_slot; /* index of field in its stream's names */
     tgt_transform_kind kind;
     int n;          /* the digit of the -n types */
     tr_path *paths; /* owned: field_paths */
@@ -57,6 +59,11 @@ struct tgt_transform_stream {
     char *name;      /* borrowed from its first rule */
     tr_rule **rules; /* owned array, config order */
     size_t n_rules;
+    /* The record properties its rules read (fields and condition columns),
+     * each once, looked up in one pass over a record (borrowed strings). */
+    const char **names; /* owned array */
+    size_t *name_lens;  /* owned */
+    size_t n_names;
 };
 
 /* An edit of the record being rewritten: the value token `tok` replaced or
@@ -80,7 +87,9 @@ struct tgt_transform {
     /* the record being rewritten (reused) */
     tr_edit *edits;
     size_t n_edits, cap_edits;
-    size_t *keys;           /* scratch of cap_edits: key tokens of an object's edited members */
+    size_t *keys; /* scratch of cap_edits: key tokens of an object's edited members */
+    long *slots;  /* per name of the stream being rewritten: its value token, or -1 */
+    size_t cap_slots;
     tgt_sbuf arena;         /* edit outputs */
     tgt_sbuf input;         /* the value a rule reads, decoded */
     tgt_sbuf line;          /* the rewritten line */

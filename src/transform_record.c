@@ -385,6 +385,44 @@ static long member(tgt_transform *t, const tgt_json_parser *p, const char *line,
     return e != NULL && e->kind == TR_REMOVED ? -1 : v;
 }
 
+/* The record's members the stream's rules read, found in one pass (the
+ * last of a name wins, as in tgt_json_object_get). */
+static int find_names(tgt_transform *t, const tgt_transform_stream *ts, const tgt_json_parser *p,
+                      const char *line, size_t root, tgt_error *err)
+{
+    const tgt_json_token *toks = p->tokens;
+    for (size_t i = 0; i < ts->n_names; i++)
+        t->slots[i] = -1;
+    for (size_t k = root + 1; k < toks[root].end; k = toks[k + 1].end) {
+        const tgt_json_token *key = &toks[k];
+        const char *name = line + key->start;
+        size_t len = key->len;
+        if (key->flags & TGT_JSON_ESCAPED) {
+            tgt_sbuf_reset(&t->input);
+            tgt_json_decode_string(name, len, &t->input, NULL);
+            if (!tgt_sbuf_ok(&t->input))
+                return tgt_error_nomem(err);
+            name = t->input.data;
+            len = t->input.len;
+        }
+        for (size_t i = 0; i < ts->n_names; i++)
+            if (ts->name_lens[i] == len && memcmp(ts->names[i], name, len) == 0)
+                t->slots[i] = (long)k + 1;
+    }
+    return 0;
+}
+
+/* The value token of the record's member in slot i (find_names), or -1
+ * when the record lacks it or a rule removed it. */
+static long root_member(tgt_transform *t, size_t i)
+{
+    long v = t->slots[i];
+    if (v < 0)
+        return -1;
+    const tr_edit *e = find_edit(t, (size_t)v);
+    return e != NULL && e->kind == TR_REMOVED ? -1 : v;
+}
+
 /* An object as the tap sent it (a rule may have replaced it by a scalar). */
 static int is_object(tgt_transform *t, const tgt_json_parser *p, long tok)
 {
@@ -425,10 +463,10 @@ static int equals(const tr_cond *c, const tgt_transform_input *in)
 
 /* 1 when condition c holds for the record object root, 0 when not, -1 on
  * allocation failure. */
-static int cond_met(tgt_transform *t, const tgt_json_parser *p, const char *line, size_t root,
-                    const tr_cond *c, tgt_error *err)
+static int cond_met(tgt_transform *t, const tgt_json_parser *p, const char *line, const tr_cond *c,
+                    tgt_error *err)
 {
-    long v = member(t, p, line, root, c->column, c->column_len);
+    long v = root_member(t, c->column_slot);
     tgt_transform_input in = {TGT_JSON_STRING, "", 0}; /* record.get(column, "") */
     if (c->path.n > 0) {
         v = v < 0 ? -1 : walk(t, p, line, v, &c->path);
@@ -474,14 +512,14 @@ static int apply(tgt_transform *t, tr_rule *r, const tgt_json_parser *p, const c
 }
 
 static int run_rule(tgt_transform *t, tr_rule *r, const tgt_json_parser *p, const char *line,
-                    size_t root, tgt_error *err)
+                    tgt_error *err)
 {
-    long v = member(t, p, line, root, r->field, r->field_len);
+    long v = root_member(t, r->field_slot);
     if (v < 0)
         return 0;
     r->field_seen = 1;
     for (size_t i = 0; i < r->n_conds; i++) {
-        int met = cond_met(t, p, line, root, &r->conds[i], err);
+        int met = cond_met(t, p, line, &r->conds[i], err);
         if (met <= 0)
             return met;
     }
@@ -608,8 +646,10 @@ int tgt_transform_record(tgt_transform *t, tgt_transform_stream *ts, const tgt_j
         return 0;
     t->n_edits = 0;
     tgt_sbuf_reset(&t->arena);
+    if (find_names(t, ts, p, line, (size_t)msg->record, err) != 0)
+        return -1;
     for (size_t i = 0; i < ts->n_rules; i++)
-        if (run_rule(t, ts->rules[i], p, line, (size_t)msg->record, err) != 0)
+        if (run_rule(t, ts->rules[i], p, line, err) != 0)
             return -1;
     if (t->n_edits == 0)
         return 0;
