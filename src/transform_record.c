@@ -8,15 +8,16 @@
  * of its `when` holds, and a later rule sees what an earlier one wrote.
  * Nothing is changed in the line while the rules run: each change is an
  * edit of a value token (replaced or removed), and the conditions and
- * later rules read a value through its edit.  Then the objects that hold
- * an edit are written anew, member by member (untouched members copied as
- * they were), everything else copied whole, and the tokens of the new line
- * are made on the way (moved copies of the old ones, new ones for the
- * edits), so the line needs no second parse; the spool, the dead letter and
- * every message below see only the new line.  An object that holds an edit
- * drops an earlier duplicate of an edited member: JSON readers (and the
- * encoder, record.c) take the last, and the earlier one would carry its
- * clear value along.
+ * later rules read a value through its edit.  Then the new line is
+ * written with its tokens, so it needs no second parse; the spool, the dead
+ * letter and every message below see only the new line.  Usually every
+ * edit replaces a scalar: the line is spliced (the edited values' text
+ * replaced, the other tokens shifted; splice).  A removed member, a
+ * replaced object or array, or an earlier member of the same name as an
+ * edited one (JSON readers, and the encoder, record.c, take the last, and
+ * the earlier one would carry its clear value along) make the objects that
+ * hold an edit be written anew, member by member, dropping those duplicates
+ * (emit).
  */
 #include <stdint.h>
 #include <stdlib.h>
