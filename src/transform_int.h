@@ -87,7 +87,7 @@ struct tgt_transform {
     /* the record being rewritten (reused) */
     tr_edit *edits;
     size_t n_edits, cap_edits;
-    size_t *keys; /* scratch of cap_edits: key tokens of an object's edited members */
+    size_t *keys; /* scratch of cap_edits: what each edit adds to the line (splice) */
     long *slots;  /* per name of the stream being rewritten: its value token, or -1 */
     size_t cap_slots;
     tgt_sbuf arena;         /* edit outputs */

@@ -243,15 +243,23 @@ static void emit_object(tgt_transform *t, const tgt_json_parser *p, const char *
     size_t at = push_token(w, &toks[obj]), start = w->out->len;
     uint32_t kept = 0;
     uint8_t flags = 0;
-    /* the keys of the edited members (never more than the edits) */
-    size_t n_keys = 0;
+    /* the keys of the edited members (never more than the edits); this
+     * level's own list, as a nested object holding edits makes its own */
+    size_t local[16], *keys = local, n_keys = 0;
+    if (t->n_edits > sizeof(local) / sizeof(local[0])) {
+        keys = malloc(t->n_edits * sizeof(*keys));
+        if (keys == NULL) {
+            w->broken = 1;
+            return;
+        }
+    }
     for (size_t k = obj + 1; k < toks[obj].end && n_keys < t->n_edits; k = toks[k + 1].end)
         if (edited(t, p, k + 1))
-            t->keys[n_keys++] = k;
+            keys[n_keys++] = k;
     put_char(w, '{');
     for (size_t k = obj + 1; k < toks[obj].end && !w->broken; k = toks[k + 1].end) {
         const tr_edit *e = find_edit(t, k + 1);
-        if ((e != NULL && e->kind == TR_REMOVED) || shadowed(p, line, k, t->keys, n_keys))
+        if ((e != NULL && e->kind == TR_REMOVED) || shadowed(p, line, k, keys, n_keys))
             continue;
         if (kept++ > 0)
             put_char(w, ',');
@@ -270,6 +278,8 @@ static void emit_object(tgt_transform *t, const tgt_json_parser *p, const char *
             flags |= w->p->tokens[v].flags & TGT_JSON_NONFINITE;
     }
     put_char(w, '}');
+    if (keys != local)
+        free(keys);
     if (w->broken)
         return;
     tgt_json_token *o = &w->p->tokens[at];

@@ -316,6 +316,23 @@ static void test_record_field_paths(void **state)
     teardown_rules(&f);
 }
 
+/* A duplicate that follows an object holding edits of its own is still
+ * dropped: each object keeps its own list of edited members. */
+static void test_record_nested_and_duplicates(void **state)
+{
+    (void)state;
+    fixture f;
+    setup_rules(&f, "[{\"tap_stream_name\":\"s\",\"field_id\":\"a\",\"type\":\"MASK-HIDDEN\"},"
+                    "{\"tap_stream_name\":\"s\",\"field_id\":\"o\",\"type\":\"MASK-HIDDEN\","
+                    "\"field_paths\":[\"p\",\"r\"]},"
+                    "{\"tap_stream_name\":\"s\",\"field_id\":\"gone\",\"type\":\"DROP\"}]");
+    assert_string_equal(
+        rewrite(&f, REC("{\"o\":{\"p\":\"c1\",\"q\":1,\"r\":\"c2\"},\"a\":\"clear\","
+                        "\"a\":\"v\",\"gone\":0}")),
+        REC("{\"o\":{\"p\":\"hidden\",\"q\":1,\"r\":\"hidden\"},\"a\":\"hidden\"}"));
+    teardown_rules(&f);
+}
+
 static void test_record_escapes(void **state)
 {
     (void)state;
@@ -384,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_record_rewrite),
         cmocka_unit_test(test_record_conditions_and_order),
         cmocka_unit_test(test_record_field_paths),
+        cmocka_unit_test(test_record_nested_and_duplicates),
         cmocka_unit_test(test_record_escapes),
         cmocka_unit_test(test_schema),
     };
