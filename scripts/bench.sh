@@ -14,6 +14,9 @@
 #   (e) wide         200 properties per record, unkeyed (BENCH_WIDE_ROWS)
 #   (f) interleaved  50 keyed streams, records round-robin
 #   (g) BATCH files  (a) as Singer SDK BATCH messages of gzip jsonl files (10,000 rows each)
+#   (i) pseudonymised (a) with transformations on 3 of the orders properties
+#                    (customer_id HMAC, customer_email HMAC-EMAIL, customer_name
+#                    HASH), reported as a ratio to (a) in the same run
 #   (h) many streams BENCH_MANY_STREAMS keyed streams (default 5,000 at the full
 #                    size, 500 below 1,000,000 rows) of 2 records each, and a
 #                    tenth as many: more tables than one transaction may lock
@@ -124,8 +127,12 @@ EOF
 }
 CONFIG=$WORK/config.json
 CONFIG_ONE=$WORK/config-onebatch.json
+CONFIG_PII=$WORK/config-pseudonymised.json
 write_config "$CONFIG"
 write_config "$CONFIG_ONE" "\"batch_size_rows\": $ROWS"
+pii_rule() { printf '{"tap_stream_name": "orders_append", "field_id": "%s", "type": "%s"}' "$1" "$2"; }
+write_config "$CONFIG_PII" "\"pseudonymization_key\": \"bench-key\", \"transformations\": [$(pii_rule customer_id HMAC), $(pii_rule customer_email HMAC-EMAIL), $(pii_rule customer_name HASH)]"
+chmod 600 "$CONFIG_PII"
 
 # ---- measuring -------------------------------------------------------------
 
@@ -310,6 +317,19 @@ bench_case "target-pg append, BATCH files" "$ROWS" \
 CMD=("$TARGET_PG" --config "$CONFIG_ONE")
 bench_case "target-pg append, 1 batch" "$ROWS" "$(file_size "$F_UNKEYED")" prep_append \
     check_append "$F_UNKEYED" "${CMD[@]}"
+
+# ---- (i) append, pseudonymised ------------------------------------------------
+
+check_pii() {
+    check_append
+    local clear
+    clear=$(sql "SELECT count(*) FROM bench.orders_append WHERE customer_name !~ '^[0-9a-f]{64}$'
+                 OR customer_email !~ '^[0-9a-f]{64}@' OR customer_id !~ '^[0-9a-f]{64}$'")
+    [ "$clear" = 0 ] || die "pseudonymised append: $clear rows hold a value that is no pseudonym"
+}
+CMD=("$TARGET_PG" --config "$CONFIG_PII")
+bench_case "target-pg pseudonymised" "$ROWS" "$(file_size "$F_UNKEYED")" prep_append \
+    check_pii "$F_UNKEYED" "${CMD[@]}"
 [ "${BENCH_KEEP:-0}" = 1 ] || rm -f "$F_UNKEYED"
 sql "DROP TABLE bench.orders_append, bench.orders_append_ref" >/dev/null
 
@@ -498,6 +518,7 @@ echo
 echo "- append: target-pg / COPY time = $(ratio "target-pg append" "COPY append (psql \\copy)")" \
     "(one batch: $(ratio "target-pg append, 1 batch" "COPY append (psql \\copy)"))"
 echo "- BATCH files: target-pg append from gzip BATCH files / from RECORD lines time = $(ratio "target-pg append, BATCH files" "target-pg append")"
+echo "- pseudonymised: target-pg append with 3 properties pseudonymised (HMAC, HMAC-EMAIL, HASH) / plain append time = $(ratio "target-pg pseudonymised" "target-pg append")"
 echo "- upsert: target-pg / COPY + INSERT ... ON CONFLICT time = $(ratio "target-pg upsert (keyed)" "COPY upsert (psql \\copy)")"
 echo "- CPU s: user + system time of the client process (target-pg or psql); all CPU: busy CPU"
 echo "  seconds of the whole machine during the case (client + server + anything else running;"

@@ -6,7 +6,7 @@ generated from `target-pg --about`, so the two cannot disagree.
 
 Writes meltano/target-pg.yml (hub form: name, namespace, executable,
 capabilities, settings with kind password / integer / boolean / options /
-object / string, labels, descriptions, defaults).  There is no pip_url: the
+object / array / string, labels, descriptions, defaults).  There is no pip_url: the
 binary is installed with `make install`.  default_target_schema is valued
 $MELTANO_EXTRACT__LOAD_SCHEMA, so each extractor's tables land in its own
 schema unless the user sets one.  With --check nothing is written; the exit
@@ -45,8 +45,8 @@ def kind(prop):
         return "password"
     if "enum" in prop:
         return "options"
-    return {"integer": "integer", "boolean": "boolean", "object": "object"}.get(
-        prop.get("type"), "string")
+    return {"integer": "integer", "boolean": "boolean", "object": "object",
+            "array": "array"}.get(prop.get("type"), "string")
 
 
 def setting_lines(name, prop):

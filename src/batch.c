@@ -46,6 +46,9 @@ int tgt_batch_init(tgt_batch *b, const tgt_config *cfg, tgt_driver *driver, cons
     tgt_json_parser_init(&b->replay_parser);
     tgt_singer_batch_init(&b->singer);
     b->overwrite = cfg->load_method_mode == TGT_LOAD_OVERWRITE;
+    /* before anything is opened: a bad rule is a configuration error */
+    if (tgt_transform_new(cfg->transformations, cfg->pseudonymization_key, &b->transform, err) != 0)
+        return -1;
     if (cfg->invalid_records_mode == TGT_INVALID_DEAD_LETTER) {
         if (tgt_dead_letter_open(&b->dead_letter, cfg->dead_letter_path, err) != 0)
             return -1;
@@ -67,6 +70,7 @@ void tgt_batch_deinit(tgt_batch *b)
     tgt_spool_deinit(&b->spool);
     tgt_json_parser_deinit(&b->replay_parser);
     tgt_singer_batch_deinit(&b->singer);
+    tgt_transform_free(b->transform);
     free(b->excluded);
     free(b->merge_tables);
     free(b->txn_streams);

@@ -44,6 +44,7 @@
 #include "spool.h"
 #include "state.h"
 #include "stream.h"
+#include "transform.h"
 
 /* A stream's encoded rows are shipped when its chunk reaches this size.
  * Kept below the local socket's send buffer (~208 kB): a larger chunk
@@ -108,6 +109,8 @@ typedef struct tgt_batch {
     int dead_letter_open;
 
     tgt_singer_batch singer; /* BATCH messages (singer_batch.c) */
+    /* owned: the transformations setting (transform.h), or NULL: no rules */
+    tgt_transform *transform;
 
     int overwrite;       /* load_method overwrite: shadow tables, STATE after the swap */
     int shadows_pending; /* overwrite: some stream loads into a shadow table */

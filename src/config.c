@@ -54,7 +54,8 @@ typedef enum setting_type {
     SET_BOOLEAN, /* JSON true/false; from the environment true/false/1/0/yes/no; stored as 0/1 */
     SET_PORT,    /* a TCP port given as a JSON integer or a string of digits; stored as text */
     SET_ENUM,    /* one of `choices`, matched case-insensitively, stored as spelled there */
-    SET_MAP      /* schema_mapping: an object of source schema -> target schema */
+    SET_MAP,     /* schema_mapping: an object of source schema -> target schema */
+    SET_RULES    /* transformations: a JSON array, kept as its compact JSON text */
 } setting_type;
 
 /* Flags. */
@@ -308,6 +309,20 @@ static const setting settings[] = {
      .description = "How stderr lines are written: text (target-pg: <level>: <message>, METRIC: "
                     "{...}) or json, one JSON object per line with level, message and fields in "
                     "the Singer SDK's structured-logging form, for orchestrators."},
+    {.name = "transformations",
+     .type = SET_RULES,
+     .offset = FIELD(transformations),
+     .description = "Rules that pseudonymise or drop properties before anything is stored, in "
+                    "pipelinewise-transform-field's form: a list of {tap_stream_name, field_id, "
+                    "type, when, field_paths}; the types are SET-NULL, HASH, HASH-SKIP-FIRST-n, "
+                    "MASK-DATE, MASK-NUMBER, MASK-HIDDEN, MASK-STRING-SKIP-ENDS-n, HMAC, "
+                    "HMAC-EMAIL and DROP."},
+    {.name = "pseudonymization_key",
+     .type = SET_SECRET,
+     .offset = FIELD(pseudonymization_key),
+     .description = "Secret key of the HMAC and HMAC-EMAIL transformations (HMAC-SHA256); the "
+                    "same key gives the same pseudonym, so joins and upserts on a pseudonymised "
+                    "key keep working."},
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -329,6 +344,7 @@ static int is_string_type(setting_type type)
     case SET_SECRET:
     case SET_PORT:
     case SET_ENUM:
+    case SET_RULES:
         return 1;
     case SET_INTEGER:
     case SET_BOOLEAN:
@@ -408,6 +424,9 @@ static void describe_expected(const setting *s, char *buf, size_t cap)
     }
     case SET_MAP:
         snprintf(buf, cap, "an object mapping source schema names to target schema names");
+        return;
+    case SET_RULES:
+        snprintf(buf, cap, "a list of rules (a JSON array)");
         return;
     }
     snprintf(buf, cap, "a valid value");
@@ -610,6 +629,21 @@ static int store_map(tgt_config *cfg, const setting *s, const json_t *obj, const
     return 0;
 }
 
+/* The rules are checked when the run starts (transform.c), which can name
+ * the rule at fault; here only their shape, kept as compact JSON text. */
+static int store_rules(tgt_config *cfg, const setting *s, const json_t *v, const char *label,
+                       tgt_error *err)
+{
+    if (!json_is_array(v))
+        return bad_value(s, label, json_kind(v), err);
+    char *text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (text == NULL)
+        return tgt_error_nomem(err);
+    free(*string_field(cfg, s));
+    *string_field(cfg, s) = text;
+    return 0;
+}
+
 /* ---- Setters: one per source shape -------------------------------------- */
 
 /* A non-null value from a config file. */
@@ -644,6 +678,8 @@ static int set_from_json(tgt_config *cfg, const setting *s, const json_t *v, con
         return 0;
     case SET_MAP:
         return store_map(cfg, s, v, label, err);
+    case SET_RULES:
+        return store_rules(cfg, s, v, label, err);
     }
     return tgt_error_set(err, TGT_ERR_INTERNAL, "setting \"%s\" has no setter", s->name);
 }
@@ -678,6 +714,17 @@ static int set_from_text(tgt_config *cfg, const setting *s, const char *text, co
                                  label, jerr.column, jerr.text);
         int rc = store_map(cfg, s, obj, label, err);
         json_decref(obj);
+        return rc;
+    }
+    case SET_RULES: {
+        json_error_t jerr;
+        json_t *rules = json_loads(text, JSON_DECODE_ANY, &jerr);
+        if (rules == NULL)
+            return tgt_error_set(err, TGT_ERR_USAGE,
+                                 "%s must hold a JSON array of rules: column %d: %s", label,
+                                 jerr.column, jerr.text);
+        int rc = store_rules(cfg, s, rules, label, err);
+        json_decref(rules);
         return rc;
     }
     }
@@ -731,9 +778,12 @@ static int conninfo_has_password(const char *conninfo)
 
 static int file_has_password(const json_t *root)
 {
-    const json_t *pw = json_object_get(root, "password");
-    if (json_is_string(pw) && json_string_length(pw) > 0)
-        return 1;
+    static const char *const secrets[] = {"password", "pseudonymization_key"};
+    for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+        const json_t *pw = json_object_get(root, secrets[i]);
+        if (json_is_string(pw) && json_string_length(pw) > 0)
+            return 1;
+    }
     const json_t *ci = json_object_get(root, "conninfo");
     if (json_is_string(ci) && conninfo_has_password(json_string_value(ci)))
         return 1;
@@ -1021,6 +1071,8 @@ static const char *json_type_name(setting_type type)
         return "boolean";
     case SET_MAP:
         return "object";
+    case SET_RULES:
+        return "array";
     }
     return "string";
 }
@@ -1065,6 +1117,13 @@ static json_t *about_property(const setting *s)
         if (values != NULL)
             bad |= json_object_set_new(values, "type", json_string("string"));
         bad |= json_object_set_new(p, "additionalProperties", values);
+        break;
+    }
+    case SET_RULES: {
+        json_t *items = json_object();
+        if (items != NULL)
+            bad |= json_object_set_new(items, "type", json_string("object"));
+        bad |= json_object_set_new(p, "items", items);
         break;
     }
     case SET_SECRET:
@@ -1154,6 +1213,9 @@ static void markdown_type(tgt_sbuf *out, const setting *s)
         return;
     case SET_MAP:
         tgt_sbuf_append_str(out, "object");
+        return;
+    case SET_RULES:
+        tgt_sbuf_append_str(out, "array of rules");
         return;
     }
 }

@@ -86,6 +86,8 @@ typedef struct tgt_config {
     long connect_retry_delay_ms; /* first retry's wait; doubled each time, capped at 60 s */
     char *log_level;             /* "debug" | "info" | "warning" | "error" */
     char *log_format;            /* "text" | "json" (structured logging) */
+    char *transformations;       /* compact JSON array of rules (transform.h), or NULL */
+    char *pseudonymization_key;  /* secret: the HMAC key of the transformations, or NULL */
 
     /* type_change, load_method and invalid_records parsed (tgt_config_finish) */
     tgt_type_change_mode type_change_mode;

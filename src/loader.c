@@ -70,7 +70,11 @@ static tgt_stream *record_stream(tgt_batch *b, const tgt_message *msg, tgt_error
 static int on_record(tgt_batch *b, tgt_stream *s, const tgt_json_parser *p, const char *line,
                      size_t len, unsigned long line_no, const tgt_message *msg, tgt_error *err)
 {
-    if (tgt_batch_encode(b, s, p, line, len, line_no, msg, 0, err) != 0)
+    /* the rules rewrite the line before the batch (and so the spool, a dead
+     * letter or an error message) sees it */
+    tgt_transformed r;
+    if (tgt_transform_record(b->transform, s->rules, p, line, len, msg, &r, err) < 0 ||
+        tgt_batch_encode(b, s, r.p, r.line, r.len, line_no, r.msg, 0, err) != 0)
         return -1;
     if (s->rows_pending >= (unsigned long)b->cfg->batch_size_rows)
         return tgt_batch_commit_point(b, err);
@@ -233,6 +237,7 @@ int tgt_loader_finish(tgt_loader *l, tgt_error *err)
         if (tgt_batch_emit_state(b, err) != 0)
             return -1;
     }
+    tgt_transform_report(b->transform);
     for (tgt_stream *s = b->streams.first; s != NULL; s = s->next_in_order) {
         if (s->nul_replaced > 0)
             tgt_log(TGT_LOG_INFO, "stream \"%s\": %zu U+0000 characters replaced by U+FFFD",

@@ -236,6 +236,14 @@ int tgt_loader_on_schema(tgt_batch *b, const char *line, size_t len, const tgt_m
     if (root == NULL)
         return tgt_error_set(err, TGT_ERR_INPUT, "cannot read SCHEMA for stream \"%.*s\": %s",
                              (int)msg->stream_len, msg->stream, jerr.text);
+    /* the SCHEMA the rules imply (a DROP never becomes a column, a hashed
+     * property is text) is the one the stream keeps and compares */
+    tgt_transform_stream *rules =
+        tgt_transform_find_stream(b->transform, msg->stream, msg->stream_len);
+    if (tgt_transform_schema(rules, root, err) != 0) {
+        json_decref(root);
+        return -1;
+    }
     int rc = -1;
     tgt_schema_model model;
     tgt_schema_model_init(&model);
@@ -246,6 +254,7 @@ int tgt_loader_on_schema(tgt_batch *b, const char *line, size_t len, const tgt_m
         tgt_error_nomem(err);
         goto out;
     }
+    s->rules = rules;
     if (tgt_stream_has_model(s) && strcmp(fingerprint, s->schema_fingerprint) == 0) {
         rc = 0; /* the same SCHEMA again: nothing to do */
         goto out;

@@ -81,6 +81,8 @@ void tgt_redact(char *text, size_t cap, const tgt_config *cfg)
     }
     if (cfg->password != NULL)
         mask(text, cap, cfg->password, strlen(cfg->password));
+    if (cfg->pseudonymization_key != NULL)
+        mask(text, cap, cfg->pseudonymization_key, strlen(cfg->pseudonymization_key));
 }
 
 void tgt_redact_error(tgt_error *err, const tgt_config *cfg)

@@ -22,9 +22,9 @@
  * bytes; the result is cut to fit), every occurrence of: the conninfo
  * setting as a whole; the password of a URI's user:password@; each value
  * after "password=" in the conninfo (key=value or a URI query parameter);
- * the password setting.  cfg may be NULL (nothing to mask).  When a working
- * buffer cannot be had the whole text is replaced by a notice: a secret is
- * never shown for want of memory. */
+ * the password setting; the pseudonymization_key setting.  cfg may be NULL
+ * (nothing to mask).  When a working buffer cannot be had the whole text is
+ * replaced by a notice: a secret is never shown for want of memory. */
 void tgt_redact(char *text, size_t cap, const tgt_config *cfg);
 
 /* tgt_redact on err's message, detail, hint and where. */

@@ -35,6 +35,9 @@ typedef struct tgt_stream {
     char table_name[TGT_IDENT_MAX + 1];  /* live_name, or the shadow with overwrite */
     uint32_t identity_hash[2];           /* of schema + live_name, of schema + table_name */
     size_t bad_deletion_marks;           /* _sdc_deleted_at values that were not timestamps */
+    /* Its rules of the transformations setting (transform.h), borrowed from
+     * the batch's tgt_transform, or NULL: set by each SCHEMA. */
+    struct tgt_transform_stream *rules;
 
     long *slot_tok;      /* owned: per column, the record's value token or -1 */
     unsigned char *seen; /* owned: per root plan entry, set while encoding a row */

@@ -58,6 +58,8 @@ static const char *const env_vars[] = {
     "TARGET_PG_DEAD_LETTER_PATH",
     "TARGET_PG_CONNECT_RETRIES",
     "TARGET_PG_CONNECT_RETRY_DELAY_MS",
+    "TARGET_PG_TRANSFORMATIONS",
+    "TARGET_PG_PSEUDONYMIZATION_KEY",
     "MELTANO_EXTRACT__LOAD_SCHEMA",
 };
 
@@ -311,6 +313,45 @@ static void expect_usage_error(const char *text, const char *want, const char *n
     if (never != NULL && strstr(err.message, never) != NULL)
         fail_msg("message \"%s\" leaks \"%s\"", err.message, never);
     tgt_config_deinit(&cfg);
+}
+
+/* transformations: a JSON array from a file or a variable, kept as compact
+ * JSON text for transform.c; the key is a secret never quoted back. */
+static void test_transformations(void **state)
+{
+    (void)state;
+    tgt_config cfg;
+    tgt_error err;
+    tgt_error_init(&err);
+    tgt_config_init(&cfg);
+    assert_int_equal(load_text(&cfg,
+                               "{\"transformations\": [ {\"tap_stream_name\": \"s\", "
+                               "\"field_id\": \"f\", \"type\": \"HMAC\"} ], "
+                               "\"pseudonymization_key\": \"k\"}",
+                               &err),
+                     0);
+    assert_string_equal(cfg.transformations,
+                        "[{\"tap_stream_name\":\"s\",\"field_id\":\"f\",\"type\":\"HMAC\"}]");
+    assert_string_equal(cfg.pseudonymization_key, "k");
+    tgt_config_deinit(&cfg);
+    tgt_config_init(&cfg);
+    setenv("TARGET_PG_TRANSFORMATIONS", "[]", 1);
+    setenv("TARGET_PG_PSEUDONYMIZATION_KEY", "env-key", 1);
+    assert_int_equal(tgt_config_load_env(&cfg, &err), 0);
+    assert_string_equal(cfg.transformations, "[]");
+    assert_string_equal(cfg.pseudonymization_key, "env-key");
+    setenv("TARGET_PG_TRANSFORMATIONS", "{\"a\": 1}", 1);
+    assert_int_equal(tgt_config_load_env(&cfg, &err), -1);
+    assert_non_null(strstr(err.message, "must be a list of rules (a JSON array), got an object"));
+    clear_env();
+    tgt_config_deinit(&cfg);
+    expect_usage_error("{\"transformations\": \"HASH\"}",
+                       "setting \"transformations\" must be a list of rules (a JSON array), got "
+                       "a string",
+                       NULL);
+    expect_usage_error("{\"pseudonymization_key\": 12345}",
+                       "setting \"pseudonymization_key\" must be a string, got an integer",
+                       "12345");
 }
 
 static void test_wrong_types(void **state)
@@ -824,6 +865,8 @@ static const char *const all_settings[] = {
     "connect_retry_delay_ms",
     "log_level",
     "log_format",
+    "transformations",
+    "pseudonymization_key",
 };
 
 static json_t *props_of(json_t *root)
@@ -878,6 +921,12 @@ static void test_about_json(void **state)
     assert_true(json_is_true(json_object_get(json_object_get(props, "conninfo"), "writeOnly")));
     assert_true(json_is_true(json_object_get(json_object_get(props, "password"), "secret")));
     assert_true(json_is_true(json_object_get(json_object_get(props, "conninfo"), "secret")));
+    json_t *key = json_object_get(props, "pseudonymization_key");
+    assert_true(json_is_true(json_object_get(key, "writeOnly")));
+    assert_true(json_is_true(json_object_get(key, "secret")));
+    json_t *rules = json_object_get(props, "transformations");
+    assert_string_equal(json_string_value(json_object_get(rules, "type")), "array");
+    assert_null(json_object_get(rules, "secret"));
     assert_null(json_object_get(json_object_get(props, "host"), "secret"));
     assert_null(json_object_get(json_object_get(props, "host"), "writeOnly"));
     json_t *odbc = json_object_get(props, "odbc_connection_string");
@@ -955,6 +1004,7 @@ int main(void)
         cmocka_unit_test_setup(test_booleans, setup),
         cmocka_unit_test_setup(test_dead_letter_needs_path, setup),
         cmocka_unit_test_setup(test_about_json, setup),
+        cmocka_unit_test_setup(test_transformations, setup),
         cmocka_unit_test_setup(test_about_markdown, setup),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);

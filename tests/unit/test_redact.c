@@ -68,6 +68,10 @@ static void test_password_setting_and_conninfo_as_a_whole(void **state)
     char buf[8] = "abc";
     tgt_redact(buf, sizeof(buf), NULL);
     assert_string_equal(buf, "abc");
+    /* the HMAC key of the transformations is a secret too */
+    cfg = cfg_with(NULL, NULL);
+    cfg.pseudonymization_key = (char *)"k3y-s3cret";
+    check(&cfg, "a message quoting k3y-s3cret", "a message quoting ***");
 }
 
 static void test_cut_to_the_buffer(void **state)
