@@ -17,7 +17,7 @@
  * point, then any number of write_begin/write_data/write_end sequences (one
  * bulk stream open at a time), merge() for keyed tables at the commit point,
  * then commit().  DDL (ensure_schema, create_table, add_column,
- * alter_column_type) is issued outside that transaction: the core commits
+ * alter_column_types) is issued outside that transaction: the core commits
  * pending rows before it changes a table, and each DDL call is atomic on its
  * own.  On any error the core calls rollback() (which must be safe to call
  * with no transaction open or a broken connection) and stops.
@@ -141,13 +141,22 @@ typedef struct tgt_driver_ops {
 
     /* DDL, each atomic.  create_table creates every column of t (with
      * the primary key over t->key_columns) and marks nothing; add_column adds
-     * t->columns[col]; alter_column_type changes it to t->columns[col].type
-     * keeping every value.  All must be safe against a concurrent loader doing
+     * t->columns[col].  All must be safe against a concurrent loader doing
      * the same (IF NOT EXISTS, re-check). */
     int (*ensure_schema)(tgt_driver *d, const char *schema, tgt_error *err);
     int (*create_table)(tgt_driver *d, const tgt_table *t, tgt_error *err);
     int (*add_column)(tgt_driver *d, const tgt_table *t, size_t col, tgt_error *err);
-    int (*alter_column_type)(tgt_driver *d, const tgt_table *t, size_t col, tgt_error *err);
+    /* Changes each column t->columns[cols[i]] (i < n; cols is borrowed,
+     * indexes distinct and < t->n_columns) to its .type, keeping every value,
+     * all in ONE atomic change: either every column has its new type or none
+     * has, and the warehouse rewrites the table (at most) once, not once per
+     * column - the core passes every widening of one SCHEMA for a table in one
+     * call.  Under the table's lock the driver re-reads each live type first
+     * and leaves alone a column already of that type or wider (a concurrent
+     * loader got there first); none left to change is success.  n == 0 is a
+     * no-op.  On error nothing changed and err names the table. */
+    int (*alter_column_types)(tgt_driver *d, const tgt_table *t, const size_t *cols, size_t n,
+                              tgt_error *err);
 
     /* begin() also learns what identifies the transaction on the server, so
      * that commit_status() can ask about it from another connection. */

@@ -19,6 +19,9 @@
 #                    tenth as many: more tables than one transaction may lock
 #                    (the batch is committed in groups); time and peak memory
 #                    per stream should not grow with the number of streams
+#   (i) widen        a SCHEMA widening 10 bigint columns to numeric on a table of
+#                    BENCH_ROWS rows (made with SQL, untimed), and one widening
+#                    one column: the 10 should cost one table rewrite, not 10
 #   COPY append      the rows of (a), exported with \copy, loaded with
 #                    `psql -c "\copy t2 from file"` into (LIKE t INCLUDING ALL)
 #   COPY upsert      the rows of (c), \copy into a TEMP staging table and
@@ -442,6 +445,48 @@ for n_many in $((MANY / 10)) "$MANY"; do
     [ "${BENCH_KEEP:-0}" = 1 ] || rm -f "$F_MANY"
 done
 
+# ---- (i) widening columns of a big table ---------------------------------------
+
+WIDEN_COLS=10
+widen_schema() { # N: a SCHEMA whose first N of WIDEN_COLS integer properties are numbers
+    local i props='"id":{"type":"integer"}'
+    for ((i = 1; i <= WIDEN_COLS; i++)); do
+        if [ "$i" -le "$1" ]; then props+=",\"c$i\":{\"type\":\"number\"}"; else props+=",\"c$i\":{\"type\":\"integer\"}"; fi
+    done
+    printf '{"type":"SCHEMA","stream":"widen","key_properties":["id"],"schema":{"properties":{%s}}}\n' "$props"
+}
+F_WIDEN_1=$DATA/widen-1.singer F_WIDEN_N=$DATA/widen-$WIDEN_COLS.singer
+widen_schema 1 >"$F_WIDEN_1"
+widen_schema "$WIDEN_COLS" >"$F_WIDEN_N"
+WIDEN_COLS_SQL=$(for ((i = 1; i <= WIDEN_COLS; i++)); do printf ', c%d bigint' "$i"; done)
+WIDEN_VALUES_SQL=$(for ((i = 1; i <= WIDEN_COLS; i++)); do printf ', g * %d' "$i"; done)
+prep_widen() {
+    PGOPTIONS="-c client_min_messages=warning" "${PSQL[@]}" >/dev/null <<EOF
+DROP TABLE IF EXISTS bench.widen;
+CREATE TABLE bench.widen (id bigint PRIMARY KEY$WIDEN_COLS_SQL);
+INSERT INTO bench.widen SELECT g$WIDEN_VALUES_SQL FROM generate_series(1, $ROWS) g;
+VACUUM ANALYZE bench.widen;
+EOF
+}
+check_widen_n() { # N: the first N columns are numeric now, the rest bigint, rows kept
+    local i want="" got
+    for ((i = 1; i <= WIDEN_COLS; i++)); do
+        if [ "$i" -le "$1" ]; then want+="numeric,"; else want+="bigint,"; fi
+    done
+    got=$(sql "SELECT string_agg(format_type(atttypid, atttypmod) || ',', '' ORDER BY attnum)
+               FROM pg_attribute WHERE attrelid = 'bench.widen'::regclass AND attnum > 1
+               AND NOT attisdropped")
+    [ "$got" = "$want" ] || die "widen $1: column types are $got, expected $want"
+    expect_count bench.widen "$ROWS"
+}
+check_widen_1() { check_widen_n 1; }
+check_widen_all() { check_widen_n "$WIDEN_COLS"; }
+bench_case "target-pg widen 1 column" "$ROWS" "$(file_size "$F_WIDEN_1")" prep_widen \
+    check_widen_1 "$F_WIDEN_1" "${CMD[@]}"
+bench_case "target-pg widen $WIDEN_COLS columns" "$ROWS" "$(file_size "$F_WIDEN_N")" prep_widen \
+    check_widen_all "$F_WIDEN_N" "${CMD[@]}"
+sql "DROP TABLE bench.widen" >/dev/null
+
 # ---- report -----------------------------------------------------------------
 
 secs_of() { awk -v n="$1" 'BEGIN{printf "%.3f", n / 1e9}'; }
@@ -499,6 +544,7 @@ echo "- append: target-pg / COPY time = $(ratio "target-pg append" "COPY append 
     "(one batch: $(ratio "target-pg append, 1 batch" "COPY append (psql \\copy)"))"
 echo "- BATCH files: target-pg append from gzip BATCH files / from RECORD lines time = $(ratio "target-pg append, BATCH files" "target-pg append")"
 echo "- upsert: target-pg / COPY + INSERT ... ON CONFLICT time = $(ratio "target-pg upsert (keyed)" "COPY upsert (psql \\copy)")"
+echo "- widen: $WIDEN_COLS columns / 1 column widened (bigint -> numeric, $ROWS rows) time = $(ratio "target-pg widen $WIDEN_COLS columns" "target-pg widen 1 column")"
 echo "- CPU s: user + system time of the client process (target-pg or psql); all CPU: busy CPU"
 echo "  seconds of the whole machine during the case (client + server + anything else running;"
 echo "  at most $(nproc) x seconds) - all CPU minus CPU s is roughly the server's share"

@@ -465,9 +465,8 @@ int tgt_evolve_apply(tgt_driver *d, tgt_table *t, const tgt_evolve_plan *plan, c
             return -1;
         t->columns[plan->add[i]].exists = 1;
     }
-    for (size_t i = 0; i < plan->n_alter; i++) {
-        if (d->ops->alter_column_type(d, t, plan->alter[i], err) != 0)
-            return -1;
-    }
+    /* every widening at once: one table rewrite, not one per column */
+    if (plan->n_alter > 0 && d->ops->alter_column_types(d, t, plan->alter, plan->n_alter, err) != 0)
+        return -1;
     return plan->move_key ? move_key(d, t, plan, stream, err) : 0;
 }

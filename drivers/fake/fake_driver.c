@@ -83,7 +83,7 @@ static const char *const op_names[FAKE_OPS] = {
     "ensure_schema",
     "create_table",
     "add_column",
-    "alter_column_type",
+    "alter_column_types",
     "begin",
     "commit",
     "rollback",
@@ -469,19 +469,24 @@ static int fake_add_column(tgt_driver *base, const tgt_table *t, size_t col, tgt
     return 0;
 }
 
-static int fake_alter_column_type(tgt_driver *base, const tgt_table *t, size_t col, tgt_error *err)
+/* All or nothing, like the real drivers: every column is checked before any
+ * type changes. */
+static int fake_alter_column_types(tgt_driver *base, const tgt_table *t, const size_t *cols,
+                                   size_t n, tgt_error *err)
 {
     fake_driver *d = (fake_driver *)base;
     tgt_fake_failure after;
-    if (enter(d, op_index("alter_column_type"), &after, err) != 0)
+    if (enter(d, op_index("alter_column_types"), &after, err) != 0)
         return -1;
     fake_table *ft = table_of(d, t->schema, t->name, err);
     if (ft == NULL)
         return -1;
-    long c = find_column(ft, t->columns[col].name);
-    if (c < 0)
-        return tgt_error_set(err, TGT_ERR_LOAD, "fake: no column \"%s\"", t->columns[col].name);
-    ft->columns[c].type = t->columns[col].type;
+    for (size_t i = 0; i < n; i++) {
+        if (cols[i] >= t->n_columns || find_column(ft, t->columns[cols[i]].name) < 0)
+            return tgt_error_set(err, TGT_ERR_LOAD, "fake: no column %zu to alter", cols[i]);
+    }
+    for (size_t i = 0; i < n; i++)
+        ft->columns[find_column(ft, t->columns[cols[i]].name)].type = t->columns[cols[i]].type;
     return 0;
 }
 
@@ -913,7 +918,7 @@ static const tgt_driver_ops fake_ops = {
     .ensure_schema = fake_ensure_schema,
     .create_table = fake_create_table,
     .add_column = fake_add_column,
-    .alter_column_type = fake_alter_column_type,
+    .alter_column_types = fake_alter_column_types,
     .begin = fake_begin,
     .commit = fake_commit,
     .rollback = fake_rollback,

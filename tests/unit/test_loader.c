@@ -405,11 +405,11 @@ static void test_schema_widening_and_narrowing(void **state)
         "{\"type\":\"SCHEMA\",\"stream\":\"a\",\"key_properties\":[],\"schema\":{"
         "\"properties\":{\"id\":{\"type\":\"number\"},\"v\":{\"type\":\"string\"}}}}";
     feed_ok(fx, wider);
-    assert_int_equal(tgt_fake_calls(fx->driver, "alter_column_type"), 1);
+    assert_int_equal(tgt_fake_calls(fx->driver, "alter_column_types"), 1);
     assert_int_equal(tgt_fake_column_type(fx->driver, "public", "a", "id").kind, TGT_T_NUMERIC);
     assert_int_equal(tgt_fake_row_count(fx->driver, "public", "a"), 1); /* committed first */
     feed_ok(fx, wider);
-    assert_int_equal(tgt_fake_calls(fx->driver, "alter_column_type"), 1);
+    assert_int_equal(tgt_fake_calls(fx->driver, "alter_column_types"), 1);
     feed_ok(fx, "{\"type\":\"RECORD\",\"stream\":\"a\",\"record\":{\"id\":2.5,\"v\":\"x\"}}");
     assert_int_equal(feed(fx, APPEND_SCHEMA), -1);
     assert_int_equal(fx->err.code, TGT_ERR_DATA);
@@ -417,6 +417,27 @@ static void test_schema_widening_and_narrowing(void **state)
     tgt_loader_abort(&fx->loader);
     assert_int_equal(tgt_fake_row_count(fx->driver, "public", "a"), 1);
     assert_int_equal(tgt_fake_column_type(fx->driver, "public", "a", "id").kind, TGT_T_NUMERIC);
+}
+
+/* Every widening of one SCHEMA reaches the driver in one call (one table
+ * rewrite), however many columns change. */
+static void test_schema_widening_many_columns_once(void **state)
+{
+    fixture *fx = *state;
+    start(fx);
+    feed_ok(fx, "{\"type\":\"SCHEMA\",\"stream\":\"a\",\"key_properties\":[],\"schema\":{"
+                "\"properties\":{\"id\":{\"type\":\"integer\"},\"v\":{\"type\":\"string\"},"
+                "\"w\":{\"type\":\"integer\"},\"x\":{\"type\":\"boolean\"}}}}");
+    feed_records(fx, "a", 1, 1);
+    feed_ok(fx, "{\"type\":\"SCHEMA\",\"stream\":\"a\",\"key_properties\":[],\"schema\":{"
+                "\"properties\":{\"id\":{\"type\":\"number\"},\"v\":{\"type\":\"string\"},"
+                "\"w\":{\"type\":\"number\"},\"x\":{\"type\":\"string\"}}}}");
+    assert_int_equal(tgt_fake_calls(fx->driver, "alter_column_types"), 1);
+    assert_int_equal(tgt_fake_column_type(fx->driver, "public", "a", "id").kind, TGT_T_NUMERIC);
+    assert_int_equal(tgt_fake_column_type(fx->driver, "public", "a", "w").kind, TGT_T_NUMERIC);
+    assert_int_equal(tgt_fake_column_type(fx->driver, "public", "a", "x").kind, TGT_T_TEXT);
+    assert_int_equal(tgt_fake_column_type(fx->driver, "public", "a", "v").kind, TGT_T_TEXT);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
 }
 
 /* type_change keep: the narrower SCHEMA loads into the wider column. */
@@ -431,7 +452,7 @@ static void test_schema_narrowing_kept(void **state)
     feed_ok(fx, APPEND_SCHEMA);
     feed_records(fx, "a", 2, 2);
     assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
-    assert_int_equal(tgt_fake_calls(fx->driver, "alter_column_type"), 0);
+    assert_int_equal(tgt_fake_calls(fx->driver, "alter_column_types"), 0);
     assert_int_equal(tgt_fake_row_count(fx->driver, "public", "a"), 2);
     assert_int_equal(tgt_fake_column_type(fx->driver, "public", "a", "id").kind, TGT_T_NUMERIC);
 }
@@ -559,6 +580,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unnamed_refusal_is_bisected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unnamed_refusal_fails_naming_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_widening_and_narrowing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_widening_many_columns_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_narrowing_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_activate_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_retries, setup, teardown),
