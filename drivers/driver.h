@@ -25,7 +25,8 @@
  * Errors: every fallible op returns 0, or -1 with err filled (message,
  * detail, hint, SQLSTATE where the warehouse has one; never a password).
  * The driver classifies, the core never reads SQLSTATE classes or the
- * warehouse's message text; the flags of error.h it sets:
+ * warehouse's message text; the flags of error.h it sets (key_clash: see
+ * TGT_WRITE_DIRECT):
  *   transient        (connect only) the same call may succeed later: the
  *                    core retries with backoff (retry.c);
  *   connection_lost  the connection broke: the core reconnects (connect
@@ -72,7 +73,18 @@
 
 typedef enum tgt_write_mode {
     TGT_WRITE_APPEND = 0, /* rows go straight into the table */
-    TGT_WRITE_STAGING     /* rows go into the table's staging area + sequence column */
+    TGT_WRITE_STAGING,    /* rows go into the table's staging area + sequence column */
+    /* Rows of a keyed table go straight into it, written like APPEND's (no
+     * sequence, no presence mask): the first load of a new or empty table,
+     * with no staging and no merge.  The core uses it only while it expects
+     * none of the keys in the table; the warehouse's primary key checks it.
+     * A key the table holds already (a concurrent loader's, or an earlier
+     * batch's) or one the write holds twice fails the write with
+     * err->key_clash (error.h) and nothing of it lands; the core then sends
+     * the batch again in STAGING mode, so the newest record per key wins as
+     * always.  A new key's absent columns are NULL, as a merge would leave
+     * them. */
+    TGT_WRITE_DIRECT
 } tgt_write_mode;
 
 /* What the server says about a transaction whose COMMIT reply was lost. */
@@ -134,8 +146,9 @@ typedef struct tgt_driver_ops {
 
     /* Reads the live table: columns with lattice types (and the warehouse's
      * spelling in sql_type), NOT NULL, the recorded source path of each
-     * column (NULL when none was recorded), primary key.  A missing table is
-     * not an error: out->exists = 0. */
+     * column (NULL when none was recorded), primary key, and for a table with
+     * a primary key whether it holds no rows (out->empty; 0 when unknown).
+     * A missing table is not an error: out->exists = 0. */
     int (*describe_table)(tgt_driver *d, const char *schema, const char *table, tgt_live_table *out,
                           tgt_error *err);
 

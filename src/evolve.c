@@ -403,6 +403,7 @@ int tgt_evolve_diff(tgt_driver *d, tgt_table *t, const char *stream, int keep_na
         rc = upsert_without_key(t, stream, err);
         goto done;
     }
+    plan->no_rows = !live.exists || live.empty;
     if (!live.exists) {
         plan->create_table = 1;
         for (size_t i = 0; i < t->n_columns; i++)

@@ -56,6 +56,38 @@ static int set_source_path(tgt_live_column *c, const PGresult *res, int r)
     return c->source_path == NULL ? -1 : 0;
 }
 
+/* Sets out->empty when schema.table holds no row.  Only outside a
+ * transaction, where a failure to look (no SELECT privilege: an append-only
+ * loader) aborts nothing of the core's: it leaves empty 0, which costs a
+ * keyed load its shortcut, not its correctness.  A lost connection is an
+ * error. */
+static int look_for_rows(pg_driver *d, const char *schema, const char *table, tgt_live_table *out,
+                         tgt_error *err)
+{
+    if (PQtransactionStatus(d->conn) != PQTRANS_IDLE)
+        return 0;
+    tgt_sbuf *sb = &d->sql;
+    tgt_sbuf_reset(sb);
+    tgt_sbuf_append_str(sb, "SELECT 1 FROM ");
+    pg_sql_qualified(d, sb, schema, table);
+    tgt_sbuf_append_str(sb, " LIMIT 1");
+    if (pg_sql_check(d, sb, err) < 0)
+        return -1;
+    tgt_error local;
+    tgt_error_init(&local);
+    PGresult *res = pg_exec(d, tgt_sbuf_str(sb), PGRES_TUPLES_OK, &local,
+                            "while looking for rows in \"%s\".\"%s\"", schema, table);
+    if (res == NULL) {
+        if (local.connection_lost)
+            return pg_error_forward(err, &local);
+        tgt_log(TGT_LOG_DEBUG, "%s (%s): taken as not empty", local.message, local.where);
+        return 0;
+    }
+    out->empty = PQntuples(res) == 0;
+    PQclear(res);
+    return 0;
+}
+
 /* out is initialised here (it must not hold memory); on error it is left
  * empty. */
 int pg_describe_table(tgt_driver *base, const char *schema, const char *table, tgt_live_table *out,
@@ -114,6 +146,11 @@ int pg_describe_table(tgt_driver *base, const char *schema, const char *table, t
     }
     free(keys);
     PQclear(res);
+    /* only a keyed load uses it, and only a table with a key gets one */
+    if (n_keys > 0 && look_for_rows(d, schema, table, out, err) != 0) {
+        tgt_live_table_deinit(out);
+        return -1;
+    }
     return 0;
 
 nomem:

@@ -61,6 +61,8 @@ typedef struct pg_driver {
     tgt_driver base;         /* first: a pg_driver * is a tgt_driver * */
     PGconn *conn;            /* NULL until connected */
     pg_table_cache *copying; /* the table of the open COPY, NULL when none is open */
+    /* the open COPY's mode */
+    tgt_write_mode copy_mode;
     pg_table_cache **tables; /* owned; pointers so entries stay put when it grows */
     size_t n_tables;
     size_t cap_tables;
