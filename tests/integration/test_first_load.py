@@ -171,6 +171,18 @@ def waiting_for_lock(n, timeout):
     return False
 
 
+def share_lock_held(timeout):
+    """True once a session holds the SHARE lock on fl.conc."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = harness.scalar("SELECT count(*) FROM pg_locks WHERE relation = 'fl.conc'::regclass "
+                             "AND mode = 'ShareLock' AND granted", DB)
+        if got != "0":
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def test_concurrent_first_loads():
     label = "(d) two loaders, one empty table, overlapping keys"
     sql("CREATE TABLE fl.conc (id bigint PRIMARY KEY, v text, n bigint)")
@@ -188,6 +200,9 @@ def test_concurrent_first_loads():
     try:
         lock.stdin.write("BEGIN; LOCK TABLE fl.conc IN SHARE MODE;\n")
         lock.stdin.flush()
+        if not share_lock_held(30 * SLOW):
+            problems.append("%s: the other session never locked the table" % label)
+            return
         threads = [threading.Thread(target=lambda t=t: runs.__setitem__(
             t, harness.run_input(cfg, inputs[t], timeout=120 * SLOW))) for t in inputs]
         for t in threads:
@@ -199,6 +214,8 @@ def test_concurrent_first_loads():
         for t in threads:
             t.join()
     finally:
+        if not lock.stdin.closed:
+            lock.stdin.close()  # psql ends, rolling its transaction back
         try:
             lock.wait(timeout=10)
         except subprocess.TimeoutExpired:
