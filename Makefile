@@ -49,7 +49,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BIN_release := target-pg
 BIN := $(if $(filter release,$(VARIANT)),target-pg,$(BUILD)/target-pg)
 
-.PHONY: all deps test test-meltano unit asan valgrind demo bench bench-smoke install fmt fmt-check clean \
+.PHONY: all deps test test-meltano unit asan valgrind demo bench bench-smoke bench-growth install fmt fmt-check clean \
         check-build check-layers
 
 all: $(BIN)
@@ -130,6 +130,10 @@ bench-smoke: $(BIN) $(GEN)
 	BENCH_ROWS=20000 TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench.sh
 	BENCH_ROWS=20000 TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench_sqlite.sh
 	BENCH_ROWS=20000 TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench_mariadb.sh
+
+# Cost per row from 100,000 to 5,000,000 rows, zstd input (BENCH_GROWTH_ROWS).
+bench-growth: $(BIN) $(GEN)
+	TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench_growth.sh
 
 # INSTALL_BIN: the binary to install (tests install the one under test)
 INSTALL_BIN ?= $(BIN)

@@ -17,7 +17,7 @@
  * point, then any number of write_begin/write_data/write_end sequences (one
  * bulk stream open at a time), merge() for keyed tables at the commit point,
  * then commit().  DDL (ensure_schema, create_table, add_column,
- * alter_column_type) is issued outside that transaction: the core commits
+ * alter_column_types) is issued outside that transaction: the core commits
  * pending rows before it changes a table, and each DDL call is atomic on its
  * own.  On any error the core calls rollback() (which must be safe to call
  * with no transaction open or a broken connection) and stops.
@@ -25,7 +25,8 @@
  * Errors: every fallible op returns 0, or -1 with err filled (message,
  * detail, hint, SQLSTATE where the warehouse has one; never a password).
  * The driver classifies, the core never reads SQLSTATE classes or the
- * warehouse's message text; the flags of error.h it sets:
+ * warehouse's message text; the flags of error.h it sets (key_clash: see
+ * TGT_WRITE_DIRECT):
  *   transient        (connect only) the same call may succeed later: the
  *                    core retries with backoff (retry.c);
  *   connection_lost  the connection broke: the core reconnects (connect
@@ -72,7 +73,18 @@
 
 typedef enum tgt_write_mode {
     TGT_WRITE_APPEND = 0, /* rows go straight into the table */
-    TGT_WRITE_STAGING     /* rows go into the table's staging area + sequence column */
+    TGT_WRITE_STAGING,    /* rows go into the table's staging area + sequence column */
+    /* Rows of a keyed table go straight into it, written like APPEND's (no
+     * sequence, no presence mask): the first load of a new or empty table,
+     * with no staging and no merge.  The core uses it only while it expects
+     * none of the keys in the table; the warehouse's primary key checks it.
+     * A key the table holds already (a concurrent loader's, or an earlier
+     * batch's) or one the write holds twice fails the write with
+     * err->key_clash (error.h) and nothing of it lands; the core then sends
+     * the batch again in STAGING mode, so the newest record per key wins as
+     * always.  A new key's absent columns are NULL, as a merge would leave
+     * them. */
+    TGT_WRITE_DIRECT
 } tgt_write_mode;
 
 /* What the server says about a transaction whose COMMIT reply was lost. */
@@ -134,20 +146,30 @@ typedef struct tgt_driver_ops {
 
     /* Reads the live table: columns with lattice types (and the warehouse's
      * spelling in sql_type), NOT NULL, the recorded source path of each
-     * column (NULL when none was recorded), primary key.  A missing table is
-     * not an error: out->exists = 0. */
+     * column (NULL when none was recorded), primary key, and for a table with
+     * a primary key whether it holds no rows (out->empty; 0 when unknown).
+     * A missing table is not an error: out->exists = 0. */
     int (*describe_table)(tgt_driver *d, const char *schema, const char *table, tgt_live_table *out,
                           tgt_error *err);
 
     /* DDL, each atomic.  create_table creates every column of t (with
      * the primary key over t->key_columns) and marks nothing; add_column adds
-     * t->columns[col]; alter_column_type changes it to t->columns[col].type
-     * keeping every value.  All must be safe against a concurrent loader doing
+     * t->columns[col].  All must be safe against a concurrent loader doing
      * the same (IF NOT EXISTS, re-check). */
     int (*ensure_schema)(tgt_driver *d, const char *schema, tgt_error *err);
     int (*create_table)(tgt_driver *d, const tgt_table *t, tgt_error *err);
     int (*add_column)(tgt_driver *d, const tgt_table *t, size_t col, tgt_error *err);
-    int (*alter_column_type)(tgt_driver *d, const tgt_table *t, size_t col, tgt_error *err);
+    /* Changes each column t->columns[cols[i]] (i < n; cols is borrowed,
+     * indexes distinct and < t->n_columns) to its .type, keeping every value,
+     * all in ONE atomic change: either every column has its new type or none
+     * has, and the warehouse rewrites the table (at most) once, not once per
+     * column - the core passes every widening of one SCHEMA for a table in one
+     * call.  Under the table's lock the driver re-reads each live type first
+     * and leaves alone a column already of that type or wider (a concurrent
+     * loader got there first); none left to change is success.  n == 0 is a
+     * no-op.  On error nothing changed and err names the table. */
+    int (*alter_column_types)(tgt_driver *d, const tgt_table *t, const size_t *cols, size_t n,
+                              tgt_error *err);
 
     /* begin() also learns what identifies the transaction on the server, so
      * that commit_status() can ask about it from another connection. */

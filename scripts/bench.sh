@@ -8,7 +8,7 @@
 # case, and wal_init_zero; the same server settings for every case):
 #
 #   (a) append       unkeyed orders stream -> append path
-#   (b) first load   keyed orders stream into a new table (staging + merge)
+#   (b) first load   keyed orders stream into a new table (straight in by COPY)
 #   (c) upsert       the same keys again with changed values (gen --update)
 #   (d) one batch    (a) with batch_size_rows = N: the whole load is one batch
 #   (e) wide         200 properties per record, unkeyed (BENCH_WIDE_ROWS)
@@ -22,8 +22,14 @@
 #                    tenth as many: more tables than one transaction may lock
 #                    (the batch is committed in groups); time and peak memory
 #                    per stream should not grow with the number of streams
+#   (i) widen        a SCHEMA widening 10 bigint columns to numeric on a table of
+#                    BENCH_ROWS rows (made with SQL, untimed), and one widening
+#                    one column: the 10 should cost one table rewrite, not 10
 #   COPY append      the rows of (a), exported with \copy, loaded with
 #                    `psql -c "\copy t2 from file"` into (LIKE t INCLUDING ALL)
+#   COPY first load  the rows of (b), \copy into an empty (LIKE t INCLUDING ALL):
+#                    the same primary key
+#   COPY wide        the rows of (e), \copy into an empty (LIKE wide INCLUDING ALL)
 #   COPY upsert      the rows of (c), \copy into a TEMP staging table and
 #                    INSERT ... ON CONFLICT (order_id) DO UPDATE SET <all>, in
 #                    one psql session, into a copy of the table after (b)
@@ -345,6 +351,16 @@ bench_case "target-pg first load (keyed)" "$ROWS" "$(file_size "$F_KEYED")" prep
     check_keyed "$F_KEYED" "${CMD[@]}"
 [ "${BENCH_KEEP:-0}" = 1 ] || rm -f "$F_KEYED"
 
+COPY_KEYED=$DATA/orders-keyed.copy
+sql "\\copy (SELECT * FROM bench.orders) TO '$COPY_KEYED'" >/dev/null
+sql "CREATE TABLE bench.orders_first_ref (LIKE bench.orders INCLUDING ALL)" >/dev/null
+prep_ref_first() { sql "TRUNCATE bench.orders_first_ref" >/dev/null; }
+check_ref_first() { expect_count bench.orders_first_ref "$ROWS"; }
+bench_case "COPY first load (psql \\copy)" "$ROWS" "$(file_size "$COPY_KEYED")" prep_ref_first \
+    check_ref_first /dev/null "${PSQL[@]}" -c "\\copy bench.orders_first_ref FROM '$COPY_KEYED'"
+rm -f "$COPY_KEYED"
+sql "DROP TABLE bench.orders_first_ref" >/dev/null
+
 # The table as (b) left it, restored before every upsert run on either side.
 sql "CREATE TABLE bench.orders_base (LIKE bench.orders INCLUDING ALL)" >/dev/null
 sql "INSERT INTO bench.orders_base SELECT * FROM bench.orders" >/dev/null
@@ -406,7 +422,16 @@ check_wide() {
 bench_case "target-pg wide (200 props)" "$WIDE_ROWS" "$(file_size "$F_WIDE")" prep_wide \
     check_wide "$F_WIDE" "${CMD[@]}"
 [ "${BENCH_KEEP:-0}" = 1 ] || rm -f "$F_WIDE"
-sql "DROP TABLE bench.wide" >/dev/null
+
+COPY_WIDE=$DATA/wide.copy
+sql "\\copy (SELECT * FROM bench.wide) TO '$COPY_WIDE'" >/dev/null
+sql "CREATE TABLE bench.wide_ref (LIKE bench.wide INCLUDING ALL)" >/dev/null
+prep_ref_wide() { sql "TRUNCATE bench.wide_ref" >/dev/null; }
+check_ref_wide() { expect_count bench.wide_ref "$WIDE_ROWS"; }
+bench_case "COPY wide (psql \\copy)" "$WIDE_ROWS" "$(file_size "$COPY_WIDE")" prep_ref_wide \
+    check_ref_wide /dev/null "${PSQL[@]}" -c "\\copy bench.wide_ref FROM '$COPY_WIDE'"
+rm -f "$COPY_WIDE"
+sql "DROP TABLE bench.wide, bench.wide_ref" >/dev/null
 
 IL_TABLES=$(for ((i = 0; i < IL_STREAMS; i++)); do printf 'bench.il_%02d ' "$i"; done)
 prep_il() { sql "DROP TABLE IF EXISTS $(echo "$IL_TABLES" | sed 's/ *$//; s/ /, /g')" >/dev/null; }
@@ -461,6 +486,48 @@ for n_many in $((MANY / 10)) "$MANY"; do
     many_drop "m$n_many" "$n_many"
     [ "${BENCH_KEEP:-0}" = 1 ] || rm -f "$F_MANY"
 done
+
+# ---- (i) widening columns of a big table ---------------------------------------
+
+WIDEN_COLS=10
+widen_schema() { # N: a SCHEMA whose first N of WIDEN_COLS integer properties are numbers
+    local i props='"id":{"type":"integer"}'
+    for ((i = 1; i <= WIDEN_COLS; i++)); do
+        if [ "$i" -le "$1" ]; then props+=",\"c$i\":{\"type\":\"number\"}"; else props+=",\"c$i\":{\"type\":\"integer\"}"; fi
+    done
+    printf '{"type":"SCHEMA","stream":"widen","key_properties":["id"],"schema":{"properties":{%s}}}\n' "$props"
+}
+F_WIDEN_1=$DATA/widen-1.singer F_WIDEN_N=$DATA/widen-$WIDEN_COLS.singer
+widen_schema 1 >"$F_WIDEN_1"
+widen_schema "$WIDEN_COLS" >"$F_WIDEN_N"
+WIDEN_COLS_SQL=$(for ((i = 1; i <= WIDEN_COLS; i++)); do printf ', c%d bigint' "$i"; done)
+WIDEN_VALUES_SQL=$(for ((i = 1; i <= WIDEN_COLS; i++)); do printf ', g * %d' "$i"; done)
+prep_widen() {
+    PGOPTIONS="-c client_min_messages=warning" "${PSQL[@]}" >/dev/null <<EOF
+DROP TABLE IF EXISTS bench.widen;
+CREATE TABLE bench.widen (id bigint PRIMARY KEY$WIDEN_COLS_SQL);
+INSERT INTO bench.widen SELECT g$WIDEN_VALUES_SQL FROM generate_series(1, $ROWS) g;
+VACUUM ANALYZE bench.widen;
+EOF
+}
+check_widen_n() { # N: the first N columns are numeric now, the rest bigint, rows kept
+    local i want="" got
+    for ((i = 1; i <= WIDEN_COLS; i++)); do
+        if [ "$i" -le "$1" ]; then want+="numeric,"; else want+="bigint,"; fi
+    done
+    got=$(sql "SELECT string_agg(format_type(atttypid, atttypmod) || ',', '' ORDER BY attnum)
+               FROM pg_attribute WHERE attrelid = 'bench.widen'::regclass AND attnum > 1
+               AND NOT attisdropped AND attname ~ '^c[0-9]+$'")
+    [ "$got" = "$want" ] || die "widen $1: column types are $got, expected $want"
+    expect_count bench.widen "$ROWS"
+}
+check_widen_1() { check_widen_n 1; }
+check_widen_all() { check_widen_n "$WIDEN_COLS"; }
+bench_case "target-pg widen 1 column" "$ROWS" "$(file_size "$F_WIDEN_1")" prep_widen \
+    check_widen_1 "$F_WIDEN_1" "${CMD[@]}"
+bench_case "target-pg widen $WIDEN_COLS columns" "$ROWS" "$(file_size "$F_WIDEN_N")" prep_widen \
+    check_widen_all "$F_WIDEN_N" "${CMD[@]}"
+sql "DROP TABLE bench.widen" >/dev/null
 
 # ---- report -----------------------------------------------------------------
 
@@ -519,7 +586,11 @@ echo "- append: target-pg / COPY time = $(ratio "target-pg append" "COPY append 
     "(one batch: $(ratio "target-pg append, 1 batch" "COPY append (psql \\copy)"))"
 echo "- BATCH files: target-pg append from gzip BATCH files / from RECORD lines time = $(ratio "target-pg append, BATCH files" "target-pg append")"
 echo "- pseudonymised: target-pg append with 3 properties pseudonymised (HMAC, HMAC-EMAIL, HASH) / plain append time = $(ratio "target-pg pseudonymised" "target-pg append")"
+echo "- first load (keyed, new table): target-pg / COPY into the keyed table time = $(ratio "target-pg first load (keyed)" "COPY first load (psql \\copy)")"
 echo "- upsert: target-pg / COPY + INSERT ... ON CONFLICT time = $(ratio "target-pg upsert (keyed)" "COPY upsert (psql \\copy)")"
+echo "- wide: target-pg / COPY time = $(ratio "target-pg wide (200 props)" "COPY wide (psql \\copy)")"
+echo "- $IL_STREAMS streams: single-stream first load / $IL_STREAMS-stream time per row = $(awk -v a="${R_NS[$(index_of "target-pg first load (keyed)")]}" -v ra="$ROWS" -v b="${R_NS[$(index_of "target-pg $IL_STREAMS streams (keyed)")]}" -v rb="$IL_ROWS" 'BEGIN{printf "%.2f", (a / ra) / (b / rb)}') (rate of $IL_STREAMS interleaved streams relative to one)"
+echo "- widen: $WIDEN_COLS columns / 1 column widened (bigint -> numeric, $ROWS rows) time = $(ratio "target-pg widen $WIDEN_COLS columns" "target-pg widen 1 column")"
 echo "- CPU s: user + system time of the client process (target-pg or psql); all CPU: busy CPU"
 echo "  seconds of the whole machine during the case (client + server + anything else running;"
 echo "  at most $(nproc) x seconds) - all CPU minus CPU s is roughly the server's share"

@@ -317,7 +317,9 @@ static int ship(tgt_batch *b, tgt_stream *s, tgt_error *err)
     if (b->copy_stream != s) {
         if (tgt_batch_end_bulk_write(b, err) != 0)
             return -1;
-        tgt_write_mode mode = s->model.table.n_keys > 0 ? TGT_WRITE_STAGING : TGT_WRITE_APPEND;
+        tgt_write_mode mode = tgt_stream_stages(s)        ? TGT_WRITE_STAGING
+                              : s->model.table.n_keys > 0 ? TGT_WRITE_DIRECT
+                                                          : TGT_WRITE_APPEND;
         if (d->ops->write_begin(d, &s->model.table, mode, err) != 0)
             return -1;
         b->copy_stream = s;
@@ -427,7 +429,7 @@ static int by_registration(const void *a, const void *b)
  * stops after `last` (NULL: none). */
 static int merges(const tgt_stream *s, const tgt_stream *last)
 {
-    return s->rows_pending > 0 && s->model.table.n_keys > 0 && (last == NULL || s->id <= last->id);
+    return s->rows_pending > 0 && tgt_stream_stages(s) && (last == NULL || s->id <= last->id);
 }
 
 /* The driver's lock_for_merge over the tables merge_keyed is about to merge. */
@@ -567,7 +569,7 @@ int tgt_batch_encode(tgt_batch *b, tgt_stream *s, const tgt_json_parser *p, cons
         .json_max_depth = b->driver->ops->caps->json_max_depth,
         .loaded_at = b->loaded_at,
         .loaded_at_len = b->loaded_at_len,
-        .staging = s->model.table.n_keys > 0,
+        .staging = tgt_stream_stages(s),
         .scratch = &b->scratch,
         .batched_at = b->batched_at,
         .batched_at_len = b->batched_at_len,

@@ -9,7 +9,8 @@
  *   dead_letter);
  * - shipping: chunks go to the driver as they fill, so memory is bounded by
  *   the chunk sizes, never by batch_size_rows.  Keyed streams go to staging
- *   and are merged at the commit point; unkeyed streams are appended
+ *   and are merged at the commit point (but a first load into a new or empty
+ *   table goes straight in, tgt_stream.direct); unkeyed streams are appended
  *   straight into the table;
  * - the transaction: opened by the first row shipped, committed at the
  *   commit point, or early when it would write to more tables than the

@@ -65,6 +65,11 @@ typedef struct tgt_error {
      * row too big for its page at the group's last row), so the loader must
      * search for the row.  Set by the driver with bulk_row. */
     int bulk_row_exact;
+    /* 1 when a bulk write straight into a keyed table (TGT_WRITE_DIRECT,
+     * driver.h) met a key the table already holds or that the write holds
+     * twice (set by the driver): nothing is wrong with the data, the loader
+     * sends the batch again through staging and merge. */
+    int key_clash;
 } tgt_error;
 
 /* Resets err to "no error". */

@@ -403,6 +403,7 @@ int tgt_evolve_diff(tgt_driver *d, tgt_table *t, const char *stream, int keep_na
         rc = upsert_without_key(t, stream, err);
         goto done;
     }
+    plan->no_rows = !live.exists || live.empty;
     if (!live.exists) {
         plan->create_table = 1;
         for (size_t i = 0; i < t->n_columns; i++)
@@ -465,9 +466,8 @@ int tgt_evolve_apply(tgt_driver *d, tgt_table *t, const tgt_evolve_plan *plan, c
             return -1;
         t->columns[plan->add[i]].exists = 1;
     }
-    for (size_t i = 0; i < plan->n_alter; i++) {
-        if (d->ops->alter_column_type(d, t, plan->alter[i], err) != 0)
-            return -1;
-    }
+    /* every widening at once: one table rewrite, not one per column */
+    if (plan->n_alter > 0 && d->ops->alter_column_types(d, t, plan->alter, plan->n_alter, err) != 0)
+        return -1;
     return plan->move_key ? move_key(d, t, plan, stream, err) : 0;
 }

@@ -36,6 +36,9 @@ typedef struct tgt_evolve_plan {
     size_t n_alter;
     int move_key;      /* the live primary key differs from the stream's keys */
     char old_key[512]; /* the live key, "a, b" or "none", for messages */
+    /* no rows: the table is to be created, or the driver found it empty
+     * (tgt_live_table.empty); not a change, only what keyed loads may skip */
+    int no_rows;
 } tgt_evolve_plan;
 
 void tgt_evolve_plan_init(tgt_evolve_plan *plan);

@@ -27,6 +27,10 @@
  *   record whose addition turns a working prefix into a refused one is the
  *   culprit, found in log2(n) probes (a row COPY mentioned is probed
  *   first), and then handled like a quoted COPY row.
+ * - a keyed stream loading straight into its new or empty table
+ *   (TGT_WRITE_DIRECT) met a key already there or twice in the batch
+ *   (err->key_clash): the stream stages and merges from then on, and the
+ *   batch is sent again;
  * Either way the replayed batch is committed at once, so STATE stays honest:
  * every STATE received so far followed records that are all in the batch.
  *
@@ -464,9 +468,34 @@ static int recover_conflict(tgt_batch *b, tgt_error *err)
     return replay(b, err);
 }
 
+/* The stream whose direct load met a key clash, or NULL when err is none. */
+static tgt_stream *clashed_stream(const tgt_batch *b, const tgt_error *err)
+{
+    tgt_stream *s = b->failed_stream;
+    return err->key_clash && s != NULL && s->direct ? s : NULL;
+}
+
+/* A key of a stream's direct load is in its table already (another
+ * loader's, an earlier batch's) or twice in the batch: nothing of the
+ * transaction stays, the stream stages and merges from now on, so the
+ * newest record per key wins, and the batch is sent again. */
+static int recover_key_clash(tgt_batch *b, tgt_error *err)
+{
+    tgt_stream *s = clashed_stream(b, err);
+    tgt_log(TGT_LOG_INFO,
+            "stream \"%s\": %s; sending the batch again through staging and merge, which "
+            "keeps the newest record per key",
+            s->name, err->message);
+    s->direct = 0;
+    tgt_error_init(err);
+    tgt_batch_forget(b);
+    return replay(b, err);
+}
+
 static int recoverable(const tgt_batch *b, const tgt_error *err)
 {
-    return err->connection_lost || err->conflict || refused_stream(b, err) != NULL;
+    return err->connection_lost || err->conflict || clashed_stream(b, err) != NULL ||
+           refused_stream(b, err) != NULL;
 }
 
 int tgt_loader_recover(tgt_batch *b, tgt_error *err)
@@ -474,9 +503,10 @@ int tgt_loader_recover(tgt_batch *b, tgt_error *err)
     /* the replay itself may lose the connection again or meet the next
      * refused row: each round recovers from what stopped the previous one */
     while (b->connected && recoverable(b, err) && ++b->recoveries <= RECOVERIES_MAX) {
-        int rc = err->connection_lost ? recover_connection(b, err)
-                 : err->conflict      ? recover_conflict(b, err)
-                                      : recover_refused(b, err);
+        int rc = err->connection_lost             ? recover_connection(b, err)
+                 : err->conflict                  ? recover_conflict(b, err)
+                 : clashed_stream(b, err) != NULL ? recover_key_clash(b, err)
+                                                  : recover_refused(b, err);
         if (rc == 0)
             return 0;
     }

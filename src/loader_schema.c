@@ -193,6 +193,13 @@ static tgt_keyless_policy keyless_policy(tgt_load_method_mode load_method)
     return TGT_KEYLESS_APPEND;
 }
 
+/* Whether keyed rows of t may go straight into it while it has no rows:
+ * not with hard_delete, whose deletion marks only a merge carries out. */
+static int loads_direct(const tgt_table *t)
+{
+    return t->n_keys > 0 && !(t->hard_delete && t->deleted_at_column >= 0);
+}
+
 /* Diffs the new model against the live table, commits what is pending if
  * the change needs it, runs the DDL and installs the model. */
 static int evolve_and_install(tgt_batch *b, tgt_stream *s, tgt_schema_model *model,
@@ -217,6 +224,10 @@ static int evolve_and_install(tgt_batch *b, tgt_stream *s, tgt_schema_model *mod
         goto out;
     if (tgt_evolve_apply(b->driver, &model->table, &plan, s->name, err) != 0)
         goto out;
+    /* none of s's rows is pending now (committed above), so its write mode
+     * may change: a keyed first load into a new or empty table skips
+     * staging and merge; a key that clashes sends the batch again staged */
+    s->direct = plan.no_rows && loads_direct(&model->table);
     if (model->flatten_depth < b->cfg->flattening_max_depth)
         tgt_log(TGT_LOG_DEBUG, "stream \"%s\": objects flattened to depth %d (column budget %zu)",
                 s->name, model->flatten_depth, b->driver->ops->caps->column_budget);

@@ -142,3 +142,8 @@ int tgt_stream_has_model(const tgt_stream *s)
 {
     return s->model.root != NULL;
 }
+
+int tgt_stream_stages(const tgt_stream *s)
+{
+    return s->model.table.n_keys > 0 && !s->direct;
+}

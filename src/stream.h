@@ -58,6 +58,10 @@ typedef struct tgt_stream {
     size_t bad_extracted_at;          /* time_extracted values that were not timestamps */
     unsigned long bad_extracted_line; /* input line of the first of them */
     int extracted_warned;
+    /* keyed rows go straight into the table (TGT_WRITE_DIRECT), no staging:
+     * set when its SCHEMA found the table new or empty, cleared when a key
+     * clashed; changed only while none of its rows is pending */
+    int direct;
     int in_txn;              /* some of its rows are in the open transaction */
     unsigned long last_line; /* input line of its record last put into the batch */
     /* Its records of this batch up to this input line are committed already
@@ -93,5 +97,9 @@ tgt_stream *tgt_stream_get_or_add(tgt_stream_registry *reg, const char *name, si
 int tgt_stream_set_model(tgt_stream *s, tgt_schema_model *model, char *fingerprint, tgt_error *err);
 
 int tgt_stream_has_model(const tgt_stream *s);
+
+/* 1 when s's rows go through staging and a merge: it has keys and does not
+ * load them straight into its table (s->direct). */
+int tgt_stream_stages(const tgt_stream *s);
 
 #endif

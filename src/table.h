@@ -89,6 +89,9 @@ typedef struct tgt_live_column {
 
 typedef struct tgt_live_table {
     int exists;
+    /* 1 when the driver found no rows in a table with a primary key (keyed
+     * first loads then skip staging); 0 when it has rows or nobody looked */
+    int empty;
     tgt_live_column *columns; /* owned */
     size_t n_columns;
     char (*key)[TGT_IDENT_MAX + 1]; /* owned: primary key column names in key order */

@@ -64,6 +64,8 @@ typedef struct fake_driver {
     /* the open bulk write */
     fake_table *write_table;
     int write_staging;
+    int write_direct;         /* TGT_WRITE_DIRECT: a key already in the table clashes */
+    unsigned long clashed_at; /* first row of the open direct write whose key clashed (0: none) */
     tgt_sbuf pending;         /* bytes of an incomplete last row */
     tgt_sbuf cells;           /* scratch for the cells of one row */
     unsigned long written;    /* rows parsed in this bulk write */
@@ -83,7 +85,7 @@ static const char *const op_names[FAKE_OPS] = {
     "ensure_schema",
     "create_table",
     "add_column",
-    "alter_column_type",
+    "alter_column_types",
     "begin",
     "commit",
     "rollback",
@@ -369,6 +371,7 @@ static int fake_describe_table(tgt_driver *base, const char *schema, const char 
     }
     for (size_t k = 0; k < t->n_keys; k++)
         memcpy(out->key[out->n_keys++], t->key[k], TGT_IDENT_MAX + 1);
+    out->empty = t->n_keys > 0 && t->rows.n_rows == 0;
     return 0;
 }
 
@@ -469,19 +472,24 @@ static int fake_add_column(tgt_driver *base, const tgt_table *t, size_t col, tgt
     return 0;
 }
 
-static int fake_alter_column_type(tgt_driver *base, const tgt_table *t, size_t col, tgt_error *err)
+/* All or nothing, like the real drivers: every column is checked before any
+ * type changes. */
+static int fake_alter_column_types(tgt_driver *base, const tgt_table *t, const size_t *cols,
+                                   size_t n, tgt_error *err)
 {
     fake_driver *d = (fake_driver *)base;
     tgt_fake_failure after;
-    if (enter(d, op_index("alter_column_type"), &after, err) != 0)
+    if (enter(d, op_index("alter_column_types"), &after, err) != 0)
         return -1;
     fake_table *ft = table_of(d, t->schema, t->name, err);
     if (ft == NULL)
         return -1;
-    long c = find_column(ft, t->columns[col].name);
-    if (c < 0)
-        return tgt_error_set(err, TGT_ERR_LOAD, "fake: no column \"%s\"", t->columns[col].name);
-    ft->columns[c].type = t->columns[col].type;
+    for (size_t i = 0; i < n; i++) {
+        if (cols[i] >= t->n_columns || find_column(ft, t->columns[cols[i]].name) < 0)
+            return tgt_error_set(err, TGT_ERR_LOAD, "fake: no column %zu to alter", cols[i]);
+    }
+    for (size_t i = 0; i < n; i++)
+        ft->columns[find_column(ft, t->columns[cols[i]].name)].type = t->columns[cols[i]].type;
     return 0;
 }
 
@@ -570,6 +578,8 @@ static int fake_write_begin(tgt_driver *base, const tgt_table *t, tgt_write_mode
         return -1;
     d->write_table = ft;
     d->write_staging = mode == TGT_WRITE_STAGING;
+    d->write_direct = mode == TGT_WRITE_DIRECT;
+    d->clashed_at = 0;
     d->written = 0;
     d->refused_at = 0;
     tgt_sbuf_reset(&d->pending);
@@ -592,6 +602,8 @@ static int refuse_unnamed(tgt_error *err)
     tgt_error_sqlstate(err, "23503");
     return -1;
 }
+
+static long find_key(const fake_table *ft, char *const *staged);
 
 /* Takes one complete row p[0..len) of the fake's format (fake_rows.h)
  * into the open write's table. */
@@ -617,6 +629,11 @@ static int take_row(fake_driver *d, const char *p, size_t len, tgt_error *err)
         }
     if (d->refused_at == 0 && !d->write_staging && refused_value(d, ft, (char *const *)cells))
         d->refused_at = d->written;
+    if (d->write_direct && find_key(ft, (char *const *)cells) >= 0) {
+        if (d->clashed_at == 0)
+            d->clashed_at = d->written;
+        return 0; /* the write fails at its end; nothing of it stays (rollback) */
+    }
     fake_rows *into = d->write_staging ? &ft->staging : &ft->rows;
     return rows_add(into, (char *const *)cells, width) == 0 ? 0 : tgt_error_nomem(err);
 }
@@ -666,6 +683,14 @@ static int fake_write_end(tgt_driver *base, unsigned long *rows, tgt_error *err)
         return -1;
     if (d->pending.len != 0)
         return tgt_error_set(err, TGT_ERR_LOAD, "fake: bulk write ends inside a row");
+    if (d->clashed_at != 0) {
+        tgt_error_set(err, TGT_ERR_LOAD,
+                      "fake: duplicate key value violates unique constraint (row %lu)",
+                      d->clashed_at);
+        tgt_error_sqlstate(err, "23505");
+        err->key_clash = 1;
+        return -1;
+    }
     if (d->refused_at != 0)
         return refuse_unnamed(err);
     *rows = d->written;
@@ -913,7 +938,7 @@ static const tgt_driver_ops fake_ops = {
     .ensure_schema = fake_ensure_schema,
     .create_table = fake_create_table,
     .add_column = fake_add_column,
-    .alter_column_type = fake_alter_column_type,
+    .alter_column_types = fake_alter_column_types,
     .begin = fake_begin,
     .commit = fake_commit,
     .rollback = fake_rollback,

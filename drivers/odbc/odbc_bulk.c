@@ -262,7 +262,7 @@ static int parse_row(odbc_bulk *b)
     }
     if (pos >= end)
         return 0;
-    if (b->mode == TGT_WRITE_APPEND) {
+    if (b->mode != TGT_WRITE_STAGING) { /* APPEND and DIRECT rows end alike */
         if (data[pos] != ODBC_TAG_END)
             return -1;
         pos++;
@@ -495,6 +495,17 @@ static int execute_arrays(odbc_driver *d, const char *where, tgt_error *err)
     return 0;
 }
 
+/* A direct write (driver.h, TGT_WRITE_DIRECT) refused for an integrity
+ * constraint is taken as a key clash: ODBC drivers do not agree on telling
+ * a duplicate key from the other constraints (SQLite and MariaDB say 23000
+ * for all of them), and the staging path the core then takes finds any
+ * other refusal on its own, as it would for an upsert. */
+static void mark_key_clash(const odbc_bulk *b, tgt_error *err)
+{
+    if (b->mode == TGT_WRITE_DIRECT && !err->connection_lost && strncmp(err->sqlstate, "23", 2) == 0)
+        err->key_clash = 1;
+}
+
 /* Sends the buffered rows and drops their bytes from pending. */
 static int flush(odbc_driver *d, tgt_error *err)
 {
@@ -503,9 +514,12 @@ static int flush(odbc_driver *d, tgt_error *err)
         return 0;
     char where[TGT_ERROR_WHERE_MAX];
     snprintf(where, sizeof where, "while loading \"%s\".\"%s\"", b->table->schema, b->table->name);
-    if (check_numbers(d, err) < 0 || fill_round(d, err) < 0 ||
-        (b->group > 1 ? execute_groups(d, where, err) : execute_arrays(d, where, err)) < 0)
+    if (check_numbers(d, err) < 0 || fill_round(d, err) < 0)
         return -1;
+    if ((b->group > 1 ? execute_groups(d, where, err) : execute_arrays(d, where, err)) < 0) {
+        mark_key_clash(b, err);
+        return -1;
+    }
     b->sent += b->n_rows;
     b->n_rows = 0;
     for (size_t p = 0; p < b->n_params; p++)

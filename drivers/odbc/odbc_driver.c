@@ -275,13 +275,17 @@ static int odbc_add_column(tgt_driver *base, const tgt_table *t, size_t col, tgt
     return d->dialect->add_column(d, t, col, err);
 }
 
-static int odbc_alter_column_type(tgt_driver *base, const tgt_table *t, size_t col, tgt_error *err)
+static int odbc_alter_column_types(tgt_driver *base, const tgt_table *t, const size_t *cols,
+                                   size_t n, tgt_error *err)
 {
     odbc_driver *d = (odbc_driver *)base;
-    if (col >= t->n_columns)
-        return tgt_error_set(err, TGT_ERR_INTERNAL, "alter_column_type: column %zu out of range",
-                             col);
-    return d->dialect->alter_column_types(d, t, &col, 1, err);
+    for (size_t i = 0; i < n; i++)
+        if (cols[i] >= t->n_columns)
+            return tgt_error_set(err, TGT_ERR_INTERNAL,
+                                 "alter_column_types: column %zu out of range", cols[i]);
+    if (n == 0)
+        return 0;
+    return d->dialect->alter_column_types(d, t, cols, n, err);
 }
 
 static int odbc_lock_for_merge(tgt_driver *base, const tgt_table **tables, size_t n, tgt_error *err)
@@ -353,7 +357,7 @@ static const tgt_driver_ops odbc_ops = {
     .ensure_schema = odbc_ensure_schema,
     .create_table = odbc_create_table,
     .add_column = odbc_add_column,
-    .alter_column_type = odbc_alter_column_type,
+    .alter_column_types = odbc_alter_column_types,
     .begin = odbc_begin,
     .commit = odbc_commit,
     .rollback = odbc_rollback,

@@ -16,6 +16,10 @@
  * statement per (table, shape, mode) is cached so starting a COPY builds
  * nothing.
  *
+ * A direct write (TGT_WRITE_DIRECT: a keyed first load) is an append's COPY
+ * into the table itself; the primary key refuses a key that is there or
+ * twice in the rows, which write_end reports as a key clash.
+ *
  * The rows themselves are already COPY text (copy.h): they are passed on
  * untouched.  Errors in the data surface at write_end, with the server's
  * CONTEXT ("COPY t, line 3, column amount: ...") as the error's where.
@@ -124,6 +128,7 @@ int pg_write_begin(tgt_driver *base, const tgt_table *t, tgt_write_mode mode, tg
         return -1;
     PQclear(res);
     d->copying = tc;
+    d->copy_mode = mode;
     return 0;
 }
 
@@ -147,6 +152,15 @@ int pg_write_data(tgt_driver *base, const char *data, size_t len, tgt_error *err
     return 0;
 }
 
+/* 1 when a failed COPY refused a row's data (classes 22 and 23): COPY's
+ * context then says where, "COPY t, line 3, column amount"; any other
+ * failure (a full disk, a lost lock) is the table's and names it. */
+static int refused_row(const PGresult *r)
+{
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    return st != NULL && (strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0);
+}
+
 /* Collects the results that end a COPY.  The first error is reported; the
  * row count of a successful COPY goes to *rows.  Returns 0 or -1. */
 static int drain(pg_driver *d, const pg_table_cache *tc, unsigned long *rows, tgt_error *err)
@@ -167,7 +181,7 @@ static int drain(pg_driver *d, const pg_table_cache *tc, unsigned long *rows, tg
             PQclear(r);
             return -1;
         } else if (!failed) {
-            pg_fail(d, r, 1, err, where);
+            pg_fail(d, r, refused_row(r), err, where);
             failed = 1;
         }
         PQclear(r);
@@ -191,8 +205,13 @@ int pg_write_end(tgt_driver *base, unsigned long *rows, tgt_error *err)
         drain(d, tc, NULL, err);
         return -1;
     }
-    if (drain(d, tc, &n, err) < 0)
+    if (drain(d, tc, &n, err) < 0) {
+        /* unique_violation in a direct write: a key was there already or
+         * twice in the rows (driver.h, TGT_WRITE_DIRECT) */
+        if (d->copy_mode == TGT_WRITE_DIRECT && strcmp(err->sqlstate, "23505") == 0)
+            err->key_clash = 1;
         return -1;
+    }
     if (rows != NULL)
         *rows = n;
     return 0;

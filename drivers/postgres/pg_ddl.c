@@ -1,11 +1,11 @@
 /*
  * pg_ddl.c - reading and changing table definitions: describe_table,
- * ensure_schema, create_table, add_column, alter_column_type.
+ * ensure_schema, create_table, add_column, alter_column_types.
  *
  * Catalog lookups take the names as parameters; DDL quotes every identifier
  * and quotes column comments as literals (COMMENT ON takes no parameters).
  * Each DDL call is atomic on its own: a multi-statement string runs as one
- * implicit transaction, alter_column_type uses an explicit one.  All are safe
+ * implicit transaction, alter_column_types uses an explicit one.  All are safe
  * against another loader doing the same thing at the same time: "already
  * exists" from a concurrent creator counted as success, a table or column
  * it made (maybe from another SCHEMA) brought up to the wanted shape, and a
@@ -54,6 +54,38 @@ static int set_source_path(tgt_live_column *c, const PGresult *res, int r)
         return 0;
     c->source_path = strdup(comment + sizeof(prefix) - 1);
     return c->source_path == NULL ? -1 : 0;
+}
+
+/* Sets out->empty when schema.table holds no row.  Only outside a
+ * transaction, where a failure to look (no SELECT privilege: an append-only
+ * loader) aborts nothing of the core's: it leaves empty 0, which costs a
+ * keyed load its shortcut, not its correctness.  A lost connection is an
+ * error. */
+static int look_for_rows(pg_driver *d, const char *schema, const char *table, tgt_live_table *out,
+                         tgt_error *err)
+{
+    if (PQtransactionStatus(d->conn) != PQTRANS_IDLE)
+        return 0;
+    tgt_sbuf *sb = &d->sql;
+    tgt_sbuf_reset(sb);
+    tgt_sbuf_append_str(sb, "SELECT 1 FROM ");
+    pg_sql_qualified(d, sb, schema, table);
+    tgt_sbuf_append_str(sb, " LIMIT 1");
+    if (pg_sql_check(d, sb, err) < 0)
+        return -1;
+    tgt_error local;
+    tgt_error_init(&local);
+    PGresult *res = pg_exec(d, tgt_sbuf_str(sb), PGRES_TUPLES_OK, &local,
+                            "while looking for rows in \"%s\".\"%s\"", schema, table);
+    if (res == NULL) {
+        if (local.connection_lost)
+            return pg_error_forward(err, &local);
+        tgt_log(TGT_LOG_DEBUG, "%s (%s): taken as not empty", local.message, local.where);
+        return 0;
+    }
+    out->empty = PQntuples(res) == 0;
+    PQclear(res);
+    return 0;
 }
 
 /* out is initialised here (it must not hold memory); on error it is left
@@ -114,6 +146,11 @@ int pg_describe_table(tgt_driver *base, const char *schema, const char *table, t
     }
     free(keys);
     PQclear(res);
+    /* only a keyed load uses it, and only a table with a key gets one */
+    if (n_keys > 0 && look_for_rows(d, schema, table, out, err) != 0) {
+        tgt_live_table_deinit(out);
+        return -1;
+    }
     return 0;
 
 nomem:
@@ -223,20 +260,25 @@ static void append_comment(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const
 
 /* After losing a creation race: the winner's table may come from another
  * SCHEMA, so add the columns it lacks and widen the narrower ones
- * (alter_column_type re-checks under the lock and keeps wider ones). */
+ * (alter_column_types re-checks under the lock and keeps wider ones). */
 static int conform_table(tgt_driver *base, const tgt_table *t, tgt_error *err)
 {
     tgt_live_table live;
     if (pg_describe_table(base, t->schema, t->name, &live, err) != 0)
         return -1;
-    int rc = 0;
+    size_t *narrower = calloc(t->n_columns + 1, sizeof(*narrower));
+    size_t n_narrower = 0;
+    int rc = narrower == NULL ? tgt_error_nomem(err) : 0;
     for (size_t i = 0; rc == 0 && i < t->n_columns; i++) {
         const tgt_live_column *lc = tgt_live_table_find(&live, t->columns[i].name);
         if (lc == NULL)
             rc = pg_add_column(base, t, i, err);
         else if (!tgt_type_equal(lc->type, t->columns[i].type))
-            rc = pg_alter_column_type(base, t, i, err);
+            narrower[n_narrower++] = i;
     }
+    if (rc == 0)
+        rc = pg_alter_column_types(base, t, narrower, n_narrower, err);
+    free(narrower);
     tgt_live_table_deinit(&live);
     return rc;
 }
@@ -346,7 +388,7 @@ int pg_add_column(tgt_driver *base, const tgt_table *t, size_t col, tgt_error *e
         return pg_error_forward(err, &local);
     tgt_log(TGT_LOG_INFO, "column \"%s\" of \"%s\".\"%s\" was added concurrently", c->name,
             t->schema, t->name);
-    return pg_alter_column_type(base, t, col, err);
+    return pg_alter_column_types(base, t, &col, 1, err);
 }
 
 static const char column_type_sql[] = "SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) "
@@ -356,73 +398,108 @@ static const char column_type_sql[] = "SELECT pg_catalog.format_type(a.atttypid,
                                       "WHERE n.nspname = $1 AND c.relname = $2 AND a.attname = $3 "
                                       "AND a.attnum > 0 AND NOT a.attisdropped";
 
-int pg_alter_column_type(tgt_driver *base, const tgt_table *t, size_t col, tgt_error *err)
+/* The live spelling of column `name` into live (at most live_len bytes;
+ * "(missing)" when the column is gone); 0, or -1 with err. */
+static int live_column_type(pg_driver *d, const tgt_table *t, const char *name, char *live,
+                            size_t live_len, tgt_error *err)
 {
-    pg_driver *d = (pg_driver *)base;
-    if (col >= t->n_columns)
-        return tgt_error_set(err, TGT_ERR_INTERNAL, "alter_column_type: column %zu out of range",
-                             col);
-    const tgt_column *c = &t->columns[col];
-    tgt_sbuf *sb = &d->sql;
+    const char *params[3] = {t->schema, t->name, name};
+    PGresult *res =
+        pg_exec_params(d, column_type_sql, 3, params, PGRES_TUPLES_OK, err,
+                       "while reading the type of \"%s\".\"%s\".\"%s\"", t->schema, t->name, name);
+    if (res == NULL)
+        return -1;
+    snprintf(live, live_len, "%s", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "(missing)");
+    PQclear(res);
+    return 0;
+}
+
+/* 1 when column c, live as `live`, still needs altering; logs why not. */
+static int needs_alter(const tgt_table *t, const tgt_column *c, const char *live)
+{
+    if (strcmp(live, "(missing)") == 0)
+        return 1; /* the ALTER reports the missing column */
+    tgt_type_order order = tgt_type_compare(pg_type_from_sql(live), c->type);
+    if (order == TGT_ORDER_EQUAL)
+        tgt_log(TGT_LOG_INFO, "\"%s\".\"%s\".\"%s\" is already %s", t->schema, t->name, c->name,
+                live);
+    else if (order == TGT_ORDER_HIGHER)
+        tgt_log(TGT_LOG_INFO, "keeping \"%s\".\"%s\".\"%s\" as %s (wider than the SCHEMA's)",
+                t->schema, t->name, c->name, live);
+    return order != TGT_ORDER_EQUAL && order != TGT_ORDER_HIGHER;
+}
+
+/* Appends ", ALTER COLUMN c TYPE x USING c::x" (without the comma for the
+ * first) and logs the change. */
+static void append_alter(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const tgt_column *c,
+                         const char *live, int first)
+{
     char type[TYPE_SQL_MAX];
     pg_type_sql(c->type, type, sizeof(type));
+    tgt_sbuf_append_str(sb, first ? " ALTER COLUMN " : ", ALTER COLUMN ");
+    pg_sql_ident(d, sb, c->name);
+    tgt_sbuf_printf(sb, " TYPE %s USING ", type);
+    pg_sql_ident(d, sb, c->name);
+    tgt_sbuf_printf(sb, "::%s", type);
+    tgt_log(TGT_LOG_INFO, "altering \"%s\".\"%s\".\"%s\" from %s to %s", t->schema, t->name,
+            c->name, live, type);
+}
 
-    /* lock first, then re-read the live type: a concurrent loader may have
-     * widened the column already (or further) while we waited */
+/* Locks the table, re-reads each column's live type, and builds into d->sql
+ * one ALTER TABLE for those still narrower; *n_alter receives how many. */
+static int plan_alter(pg_driver *d, const tgt_table *t, const size_t *cols, size_t n,
+                      size_t *n_alter, tgt_error *err)
+{
+    tgt_sbuf *sb = &d->sql;
     tgt_sbuf_reset(sb);
     tgt_sbuf_append_str(sb, "BEGIN; LOCK TABLE ");
     pg_sql_qualified(d, sb, t->schema, t->name);
     tgt_sbuf_append_str(sb, " IN ACCESS EXCLUSIVE MODE");
-    if (pg_sql_check(d, sb, err) < 0)
+    if (pg_sql_check(d, sb, err) < 0 ||
+        pg_command(d, tgt_sbuf_str(sb), err, "while locking \"%s\".\"%s\" to alter its columns",
+                   t->schema, t->name) < 0)
         return -1;
-    if (pg_command(d, tgt_sbuf_str(sb), err, "while locking \"%s\".\"%s\" to alter column \"%s\"",
-                   t->schema, t->name, c->name) < 0) {
-        pg_abort_quietly(d);
-        return -1;
-    }
-    const char *params[3] = {t->schema, t->name, c->name};
-    PGresult *res = pg_exec_params(d, column_type_sql, 3, params, PGRES_TUPLES_OK, err,
-                                   "while reading the type of \"%s\".\"%s\".\"%s\"", t->schema,
-                                   t->name, c->name);
-    if (res == NULL) {
-        pg_abort_quietly(d);
-        return -1;
-    }
-    char live[128] = "(missing)";
-    int found = PQntuples(res) > 0;
-    if (found)
-        snprintf(live, sizeof(live), "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    if (found) {
-        tgt_type_order order = tgt_type_compare(pg_type_from_sql(live), c->type);
-        if (order == TGT_ORDER_EQUAL || order == TGT_ORDER_HIGHER) {
-            if (order == TGT_ORDER_EQUAL)
-                tgt_log(TGT_LOG_INFO, "\"%s\".\"%s\".\"%s\" is already %s", t->schema, t->name,
-                        c->name, live);
-            else
-                tgt_log(TGT_LOG_INFO, "keeping \"%s\".\"%s\".\"%s\" as %s (wider than %s)",
-                        t->schema, t->name, c->name, live, type);
-            return pg_command(d, "COMMIT", err, "while committing");
-        }
-    }
-
     tgt_sbuf_reset(sb);
     tgt_sbuf_append_str(sb, "ALTER TABLE ");
     pg_sql_qualified(d, sb, t->schema, t->name);
-    tgt_sbuf_append_str(sb, " ALTER COLUMN ");
-    pg_sql_ident(d, sb, c->name);
-    tgt_sbuf_printf(sb, " TYPE %s USING ", type);
-    pg_sql_ident(d, sb, c->name);
-    tgt_sbuf_printf(sb, "::%s; COMMIT", type);
-    if (pg_sql_check(d, sb, err) < 0) {
+    *n_alter = 0;
+    for (size_t i = 0; i < n; i++) {
+        const tgt_column *c = &t->columns[cols[i]];
+        char live[128];
+        if (live_column_type(d, t, c->name, live, sizeof(live), err) != 0)
+            return -1;
+        if (needs_alter(t, c, live))
+            append_alter(d, sb, t, c, live, (*n_alter)++ == 0);
+    }
+    return 0;
+}
+
+int pg_alter_column_types(tgt_driver *base, const tgt_table *t, const size_t *cols, size_t n,
+                          tgt_error *err)
+{
+    pg_driver *d = (pg_driver *)base;
+    for (size_t i = 0; i < n; i++) {
+        if (cols[i] >= t->n_columns)
+            return tgt_error_set(err, TGT_ERR_INTERNAL,
+                                 "alter_column_types: column %zu out of range", cols[i]);
+    }
+    if (n == 0)
+        return 0;
+    /* lock first, then re-read the live types: a concurrent loader may have
+     * widened a column already (or further) while we waited */
+    size_t n_alter = 0;
+    if (plan_alter(d, t, cols, n, &n_alter, err) != 0) {
         pg_abort_quietly(d);
         return -1;
     }
-    tgt_log(TGT_LOG_INFO, "altering \"%s\".\"%s\".\"%s\" from %s to %s", t->schema, t->name,
-            c->name, live, type);
-    if (pg_command(d, tgt_sbuf_str(sb), err,
-                   "while altering column \"%s\" of \"%s\".\"%s\" from %s to %s", c->name,
-                   t->schema, t->name, live, type) < 0) {
+    if (n_alter == 0)
+        return pg_command(d, "COMMIT", err, "while committing");
+    /* one statement: PostgreSQL rewrites the table once for all columns */
+    tgt_sbuf *sb = &d->sql;
+    tgt_sbuf_append_str(sb, "; COMMIT");
+    if (pg_sql_check(d, sb, err) < 0 ||
+        pg_command(d, tgt_sbuf_str(sb), err, "while altering %zu column(s) of \"%s\".\"%s\"",
+                   n_alter, t->schema, t->name) < 0) {
         pg_abort_quietly(d);
         return -1;
     }

@@ -11,7 +11,7 @@
  *   pg_cache.c   what the driver remembers per table (staging table, cached
  *                COPY and merge statements)
  *   pg_ddl.c     describe_table, ensure_schema, create_table, add_column,
- *                alter_column_type
+ *                alter_column_types
  *   pg_copy.c    write_begin / write_data / write_end and staging tables
  *   pg_merge.c   merge, lock_for_merge
  *   pg_merge_partial.c  the merge of a batch whose records omit properties
@@ -61,6 +61,8 @@ typedef struct pg_driver {
     tgt_driver base;         /* first: a pg_driver * is a tgt_driver * */
     PGconn *conn;            /* NULL until connected */
     pg_table_cache *copying; /* the table of the open COPY, NULL when none is open */
+    /* the open COPY's mode */
+    tgt_write_mode copy_mode;
     pg_table_cache **tables; /* owned; pointers so entries stay put when it grows */
     size_t n_tables;
     size_t cap_tables;
@@ -160,7 +162,8 @@ int pg_describe_table(tgt_driver *base, const char *schema, const char *table, t
 int pg_ensure_schema(tgt_driver *base, const char *schema, tgt_error *err);
 int pg_create_table(tgt_driver *base, const tgt_table *t, tgt_error *err);
 int pg_add_column(tgt_driver *base, const tgt_table *t, size_t col, tgt_error *err);
-int pg_alter_column_type(tgt_driver *base, const tgt_table *t, size_t col, tgt_error *err);
+int pg_alter_column_types(tgt_driver *base, const tgt_table *t, const size_t *cols, size_t n,
+                          tgt_error *err);
 
 int pg_write_begin(tgt_driver *base, const tgt_table *t, tgt_write_mode mode, tgt_error *err);
 int pg_write_data(tgt_driver *base, const char *data, size_t len, tgt_error *err);

@@ -594,6 +594,12 @@ static void check_append(tgt_driver *d)
     tgt_table_deinit(&notes);
 }
 
+/* alter_column_types for one column. */
+static int alter_one(tgt_driver *d, const tgt_table *t, size_t col, tgt_error *err)
+{
+    return d->ops->alter_column_types(d, t, &col, 1, err);
+}
+
 static void check_alter_add(tgt_driver *d, tgt_table *items)
 {
     tgt_error err;
@@ -612,7 +618,7 @@ static void check_alter_add(tgt_driver *d, tgt_table *items)
     /* bigint -> numeric keeps the value exactly */
     items->columns[2].type = tgt_type_make(TGT_T_NUMERIC);
     items->shape_version++;
-    MUST(d->ops->alter_column_type(d, items, 2, &err), &err);
+    MUST(alter_one(d, items, 2, &err), &err);
     items->columns[2].live_type = items->columns[2].type;
     CHECK_VALUE("SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
                 "WHERE attrelid = 'pgcheck.items'::regclass AND attname = 'amount'",
@@ -620,10 +626,10 @@ static void check_alter_add(tgt_driver *d, tgt_table *items)
     CHECK_VALUE("SELECT amount::text FROM pgcheck.items WHERE id = 1", "9007199254740993");
     CHECK(PQtransactionStatus(conn_of(d)) == PQTRANS_IDLE, "alter left a transaction open");
     /* already numeric: nothing to do, no error */
-    MUST(d->ops->alter_column_type(d, items, 2, &err), &err);
+    MUST(alter_one(d, items, 2, &err), &err);
     /* wider live type than wanted (text live, bigint asked): kept, no error */
     items->columns[1].type = tgt_type_make(TGT_T_BIGINT);
-    MUST(d->ops->alter_column_type(d, items, 1, &err), &err);
+    MUST(alter_one(d, items, 1, &err), &err);
     items->columns[1].type = tgt_type_make(TGT_T_TEXT);
     CHECK_VALUE("SELECT name FROM pgcheck.items WHERE id = 1", "x");
 
@@ -649,6 +655,65 @@ static void check_alter_add(tgt_driver *d, tgt_table *items)
 
     raw_exec("TRUNCATE pgcheck.items");
     tgt_sbuf_deinit(&rows);
+}
+
+/* Several columns in one alter_column_types: every narrower one changes, in
+ * one table rewrite, values kept; a column already wider is left alone. */
+static void check_alter_many(tgt_driver *d)
+{
+    tgt_error err;
+    tgt_error_init(&err);
+    tgt_table t;
+    table_new(&t, SCHEMA, "widen");
+    add_col(&t, "id", "id", TGT_T_BIGINT, TGT_COL_DATA, 1);
+    add_col(&t, "a", "a", TGT_T_BIGINT, TGT_COL_DATA, 0);
+    add_col(&t, "b", "b", TGT_T_BIGINT, TGT_COL_DATA, 0);
+    add_col(&t, "c", "c", TGT_T_DATE, TGT_COL_DATA, 0);
+    add_col(&t, "d", "d", TGT_T_TEXT, TGT_COL_DATA, 0);
+    MUST(d->ops->create_table(d, &t, &err), &err);
+    mark_exists(&t);
+    raw_exec("INSERT INTO pgcheck.widen VALUES (1, 9007199254740993, -5, '2024-02-29', '7')");
+    char *before = raw_value("SELECT pg_relation_filenode('pgcheck.widen')::text");
+    t.columns[1].type = tgt_type_make(TGT_T_NUMERIC);
+    t.columns[2].type = tgt_type_make(TGT_T_TEXT);
+    t.columns[3].type = tgt_type_make(TGT_T_TIMESTAMPTZ);
+    t.columns[4].type = tgt_type_make(TGT_T_BIGINT); /* narrower than the live text: kept */
+    t.shape_version++;
+    const size_t cols[] = {1, 2, 3, 4};
+    MUST(d->ops->alter_column_types(d, &t, cols, 4, &err), &err);
+    CHECK(PQtransactionStatus(conn_of(d)) == PQTRANS_IDLE, "alter left a transaction open");
+    CHECK_VALUE("SELECT string_agg(format_type(atttypid, atttypmod), ',' ORDER BY attnum) "
+                "FROM pg_attribute WHERE attrelid = 'pgcheck.widen'::regclass AND attnum > 1",
+                "numeric,text,timestamp with time zone,text");
+    CHECK_VALUE("SELECT a::text || ' ' || b || ' ' || (c AT TIME ZONE 'UTC')::date || ' ' || d "
+                "FROM pgcheck.widen",
+                "9007199254740993 -5 2024-02-29 7");
+    char *after = raw_value("SELECT pg_relation_filenode('pgcheck.widen')::text");
+    CHECK(before != NULL && after != NULL && strcmp(before, after) != 0, "table not rewritten");
+    free(before);
+    free(after);
+    /* all of them again: nothing left to change, no error, no rewrite */
+    before = raw_value("SELECT pg_relation_filenode('pgcheck.widen')::text");
+    MUST(d->ops->alter_column_types(d, &t, cols, 4, &err), &err);
+    MUST(d->ops->alter_column_types(d, &t, cols, 0, &err), &err);
+    after = raw_value("SELECT pg_relation_filenode('pgcheck.widen')::text");
+    CHECK(before != NULL && after != NULL && strcmp(before, after) == 0,
+          "a no-op alter rewrote the table");
+    free(before);
+    free(after);
+    /* a missing column fails the whole change: the other column keeps its type */
+    raw_exec("ALTER TABLE pgcheck.widen DROP COLUMN d");
+    t.columns[4].type = tgt_type_make(TGT_T_TEXT);
+    t.columns[1].type = tgt_type_make(TGT_T_TEXT);
+    CHECK(d->ops->alter_column_types(d, &t, (const size_t[]){1, 4}, 2, &err) == -1,
+          "altering a missing column succeeded");
+    tgt_error_init(&err);
+    CHECK(PQtransactionStatus(conn_of(d)) == PQTRANS_IDLE, "failed alter left a transaction open");
+    CHECK_VALUE("SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                "WHERE attrelid = 'pgcheck.widen'::regclass AND attname = 'a'",
+                "numeric");
+    raw_exec("DROP TABLE pgcheck.widen");
+    tgt_table_deinit(&t);
 }
 
 /* One staged row of items: its first seven columns, NULL in any later ones,
@@ -927,7 +992,7 @@ static void check_quoting(tgt_driver *d)
     CHECK(changed == 1, "odd merge changed %lu", changed);
     t.columns[1].type = tgt_type_make(TGT_T_NUMERIC);
     t.shape_version++;
-    MUST(d->ops->alter_column_type(d, &t, 1, &err), &err);
+    MUST(alter_one(d, &t, 1, &err), &err);
     size_t c = add_col(&t, "new\"c", NULL, TGT_T_TEXT, TGT_COL_DATA, 0);
     t.shape_version++;
     MUST(d->ops->add_column(d, &t, c, &err), &err);
@@ -1179,6 +1244,7 @@ int main(void)
     check_append(d);
     check_row_writer(d);
     check_alter_add(d, &items);
+    check_alter_many(d);
     check_merge(d, &items);
     check_copy_error(d, &items);
     check_quoting(d);

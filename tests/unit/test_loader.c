@@ -135,6 +135,19 @@ static void feed_records(fixture *fx, const char *stream, int from, int to)
     "{\"type\":\"SCHEMA\",\"stream\":\"a\",\"key_properties\":[],\"schema\":{"                     \
     "\"properties\":{\"id\":{\"type\":\"integer\"},\"v\":{\"type\":\"string\"}}}}"
 
+/* A first run that leaves row `key` in keyed stream k's table, then a new
+ * loader on the same database: the run under test finds the table not
+ * empty, so its keyed rows go through staging and merge. */
+static void preload_keyed(fixture *fx, int key)
+{
+    feed_ok(fx, KEYED_SCHEMA);
+    feed_records(fx, "k", key, key);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    tgt_loader_deinit(&fx->loader);
+    assert_int_equal(
+        tgt_loader_init(&fx->loader, &fx->cfg, fx->driver, "stdin", fx->state_out, &fx->err), 0);
+}
+
 /* STATE goes out only once every record before it is committed. */
 static void test_state_waits_for_commit(void **state)
 {
@@ -248,12 +261,13 @@ static void test_conflict_is_retried(void **state)
 {
     fixture *fx = *state;
     start(fx);
+    preload_keyed(fx, 100);
     feed_ok(fx, KEYED_SCHEMA);
     feed_records(fx, "k", 1, 4);
     feed_ok(fx, "{\"type\":\"STATE\",\"value\":4}");
     tgt_fake_fail_at(fx->driver, "merge", 1, TGT_FAKE_CONFLICT, 0);
     assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
-    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "k"), 4);
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "k"), 5);
     assert_int_equal(tgt_fake_calls(fx->driver, "merge"), 2);
     assert_string_equal(states(fx), "4\n");
 }
@@ -323,6 +337,84 @@ static void test_failed_commit_writes_no_state(void **state)
     assert_int_equal(tgt_fake_row_count(fx->driver, "public", "a"), 0);
 }
 
+/* A keyed first load into a new table goes straight into it: no merge. */
+static void test_keyed_first_load_direct(void **state)
+{
+    fixture *fx = *state;
+    start(fx);
+    feed_ok(fx, KEYED_SCHEMA);
+    feed_records(fx, "k", 1, 4);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "k"), 4);
+    assert_int_equal(tgt_fake_calls(fx->driver, "merge"), 0);
+}
+
+/* The value of column v in the committed row of k whose id is `id`. */
+static const char *keyed_value(fixture *fx, const char *id)
+{
+    size_t n = tgt_fake_row_count(fx->driver, "public", "k");
+    for (size_t r = 0; r < n; r++) {
+        const char *got = tgt_fake_value(fx->driver, "public", "k", r, "id", NULL);
+        if (got != NULL && strcmp(got, id) == 0)
+            return tgt_fake_value(fx->driver, "public", "k", r, "v", NULL);
+    }
+    return "(no row)";
+}
+
+/* A key twice in the batch of a direct load: the batch is sent again through
+ * staging and the newest record wins; the stream merges from then on. */
+static void test_direct_duplicate_key_falls_back(void **state)
+{
+    fixture *fx = *state;
+    start(fx);
+    feed_ok(fx, KEYED_SCHEMA);
+    feed_records(fx, "k", 1, 3);
+    feed_ok(fx, "{\"type\":\"RECORD\",\"stream\":\"k\",\"record\":{\"id\":2,\"v\":\"newer\"}}");
+    feed_ok(fx, "{\"type\":\"STATE\",\"value\":4}");
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "k"), 3);
+    assert_string_equal(keyed_value(fx, "2"), "newer");
+    assert_string_equal(keyed_value(fx, "3"), "r3");
+    assert_int_equal(tgt_fake_calls(fx->driver, "merge"), 1);
+    assert_string_equal(states(fx), "4\n");
+}
+
+/* A later batch of the same run that sends a key of an earlier one again:
+ * that batch alone is sent again through staging; nothing is lost. */
+static void test_direct_later_batch_clash(void **state)
+{
+    fixture *fx = *state;
+    fx->cfg.batch_size_rows = 3;
+    start(fx);
+    feed_ok(fx, KEYED_SCHEMA);
+    feed_records(fx, "k", 1, 3); /* batch 1: direct, committed */
+    feed_ok(fx, "{\"type\":\"STATE\",\"value\":3}");
+    feed_records(fx, "k", 4, 5);
+    feed_ok(fx, "{\"type\":\"RECORD\",\"stream\":\"k\",\"record\":{\"id\":1,\"v\":\"again\"}}");
+    feed_ok(fx, "{\"type\":\"STATE\",\"value\":6}");
+    feed_records(fx, "k", 7, 7);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "k"), 6);
+    assert_string_equal(keyed_value(fx, "1"), "again");
+    assert_string_equal(keyed_value(fx, "5"), "r5");
+    assert_string_equal(keyed_value(fx, "7"), "r7");
+    assert_int_equal(tgt_fake_calls(fx->driver, "merge"), 2);
+    assert_string_equal(states(fx), "3\n6\n");
+}
+
+/* A SCHEMA that finds the keyed table holding rows merges from the start. */
+static void test_nonempty_table_merges(void **state)
+{
+    fixture *fx = *state;
+    start(fx);
+    preload_keyed(fx, 100);
+    feed_ok(fx, KEYED_SCHEMA);
+    feed_records(fx, "k", 1, 2);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "k"), 3);
+    assert_int_equal(tgt_fake_calls(fx->driver, "merge"), 1);
+}
+
 /* A row the database refuses, under invalid_records fail: the error names
  * its input line and nothing is committed. */
 static void test_refused_row_fails_naming_line(void **state)
@@ -363,6 +455,7 @@ static void test_unnamed_refusal_is_bisected(void **state)
     fixture *fx = *state;
     set_string(&fx->cfg.invalid_records, "skip");
     start(fx);
+    preload_keyed(fx, 100); /* k merges: its refusal comes at the merge */
     feed_ok(fx, APPEND_SCHEMA);
     feed_ok(fx, KEYED_SCHEMA);
     assert_int_equal(tgt_fake_refuse_value(fx->driver, "v", "r7"), 0);
@@ -371,9 +464,10 @@ static void test_unnamed_refusal_is_bisected(void **state)
     feed_ok(fx, "{\"type\":\"STATE\",\"value\":20}");
     assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
     assert_int_equal(tgt_fake_row_count(fx->driver, "public", "a"), 19);
-    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "k"), 19);
-    for (size_t r = 0; r < 19; r++) {
-        assert_string_not_equal(tgt_fake_value(fx->driver, "public", "a", r, "v", NULL), "r7");
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "k"), 20);
+    for (size_t r = 0; r < 20; r++) {
+        if (r < 19)
+            assert_string_not_equal(tgt_fake_value(fx->driver, "public", "a", r, "v", NULL), "r7");
         assert_string_not_equal(tgt_fake_value(fx->driver, "public", "k", r, "v", NULL), "r7");
     }
     assert_string_equal(states(fx), "20\n");
@@ -405,11 +499,11 @@ static void test_schema_widening_and_narrowing(void **state)
         "{\"type\":\"SCHEMA\",\"stream\":\"a\",\"key_properties\":[],\"schema\":{"
         "\"properties\":{\"id\":{\"type\":\"number\"},\"v\":{\"type\":\"string\"}}}}";
     feed_ok(fx, wider);
-    assert_int_equal(tgt_fake_calls(fx->driver, "alter_column_type"), 1);
+    assert_int_equal(tgt_fake_calls(fx->driver, "alter_column_types"), 1);
     assert_int_equal(tgt_fake_column_type(fx->driver, "public", "a", "id").kind, TGT_T_NUMERIC);
     assert_int_equal(tgt_fake_row_count(fx->driver, "public", "a"), 1); /* committed first */
     feed_ok(fx, wider);
-    assert_int_equal(tgt_fake_calls(fx->driver, "alter_column_type"), 1);
+    assert_int_equal(tgt_fake_calls(fx->driver, "alter_column_types"), 1);
     feed_ok(fx, "{\"type\":\"RECORD\",\"stream\":\"a\",\"record\":{\"id\":2.5,\"v\":\"x\"}}");
     assert_int_equal(feed(fx, APPEND_SCHEMA), -1);
     assert_int_equal(fx->err.code, TGT_ERR_DATA);
@@ -417,6 +511,27 @@ static void test_schema_widening_and_narrowing(void **state)
     tgt_loader_abort(&fx->loader);
     assert_int_equal(tgt_fake_row_count(fx->driver, "public", "a"), 1);
     assert_int_equal(tgt_fake_column_type(fx->driver, "public", "a", "id").kind, TGT_T_NUMERIC);
+}
+
+/* Every widening of one SCHEMA reaches the driver in one call (one table
+ * rewrite), however many columns change. */
+static void test_schema_widening_many_columns_once(void **state)
+{
+    fixture *fx = *state;
+    start(fx);
+    feed_ok(fx, "{\"type\":\"SCHEMA\",\"stream\":\"a\",\"key_properties\":[],\"schema\":{"
+                "\"properties\":{\"id\":{\"type\":\"integer\"},\"v\":{\"type\":\"string\"},"
+                "\"w\":{\"type\":\"integer\"},\"x\":{\"type\":\"boolean\"}}}}");
+    feed_records(fx, "a", 1, 1);
+    feed_ok(fx, "{\"type\":\"SCHEMA\",\"stream\":\"a\",\"key_properties\":[],\"schema\":{"
+                "\"properties\":{\"id\":{\"type\":\"number\"},\"v\":{\"type\":\"string\"},"
+                "\"w\":{\"type\":\"number\"},\"x\":{\"type\":\"string\"}}}}");
+    assert_int_equal(tgt_fake_calls(fx->driver, "alter_column_types"), 1);
+    assert_int_equal(tgt_fake_column_type(fx->driver, "public", "a", "id").kind, TGT_T_NUMERIC);
+    assert_int_equal(tgt_fake_column_type(fx->driver, "public", "a", "w").kind, TGT_T_NUMERIC);
+    assert_int_equal(tgt_fake_column_type(fx->driver, "public", "a", "x").kind, TGT_T_TEXT);
+    assert_int_equal(tgt_fake_column_type(fx->driver, "public", "a", "v").kind, TGT_T_TEXT);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
 }
 
 /* type_change keep: the narrower SCHEMA loads into the wider column. */
@@ -431,7 +546,7 @@ static void test_schema_narrowing_kept(void **state)
     feed_ok(fx, APPEND_SCHEMA);
     feed_records(fx, "a", 2, 2);
     assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
-    assert_int_equal(tgt_fake_calls(fx->driver, "alter_column_type"), 0);
+    assert_int_equal(tgt_fake_calls(fx->driver, "alter_column_types"), 0);
     assert_int_equal(tgt_fake_row_count(fx->driver, "public", "a"), 2);
     assert_int_equal(tgt_fake_column_type(fx->driver, "public", "a", "id").kind, TGT_T_NUMERIC);
 }
@@ -551,6 +666,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lost_commit_is_replayed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_commit_reply_is_not_replayed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflict_is_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keyed_first_load_direct, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_direct_duplicate_key_falls_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_direct_later_batch_clash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nonempty_table_merges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tables_per_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_write_is_replayed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_commit_writes_no_state, setup, teardown),
@@ -559,6 +678,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unnamed_refusal_is_bisected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unnamed_refusal_fails_naming_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_widening_and_narrowing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_widening_many_columns_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_narrowing_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_activate_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_retries, setup, teardown),
