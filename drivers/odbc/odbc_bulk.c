@@ -99,6 +99,8 @@ static int build_insert(odbc_driver *d, const tgt_table *t, tgt_write_mode mode,
     if (n == 0)
         return tgt_error_set(err, TGT_ERR_INTERNAL, "\"%s\".\"%s\" has no columns to load into",
                              t->schema, t->name);
+    if (d->dialect->insert_prefix != NULL)
+        tgt_sbuf_append_str(sb, d->dialect->insert_prefix);
     tgt_sbuf_append_str(sb, "INSERT INTO ");
     if (mode == TGT_WRITE_STAGING)
         d->dialect->stage_name(d, sb, t);

@@ -91,6 +91,12 @@ typedef struct odbc_dialect {
      * cost less.  Capped so that a statement has at most 30,000 parameters
      * (SQLite's limit is 32,766). */
     size_t rows_per_statement;
+    /* Optional: text put before the bulk path's INSERT (NULL: none).  For
+     * ODBC drivers that keep a statement compiled only when its text looks
+     * like a query: libsqliteodbc compiles any other statement again at
+     * every SQLExecute and every row of a parameter array, but keeps one
+     * that starts with WITH, so SQLite's prefix is a no-op WITH clause. */
+    const char *insert_prefix;
 
     /* The table operations (driver.h).  All required. */
     int (*describe_table)(odbc_driver *d, const char *schema, const char *table,

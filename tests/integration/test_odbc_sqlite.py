@@ -33,7 +33,10 @@ server.  Each case loads into its own SQLite file.
       upserts on the new key; a move onto duplicates fails, changing
       nothing;
   (k) three loaders upserting into one file at once all succeed (they take
-      turns on SQLite's write lock) and leave the newest rows.
+      turns on SQLite's write lock) and leave the newest rows;
+  (l) speed: the bulk INSERT is compiled once per write, not once per row
+      or group of rows (libsqliteodbc's trace file counts sqlite3_prepare),
+      appending and staging 2,500 rows, every value loaded.
 """
 
 import os
@@ -263,6 +266,28 @@ for i, p in enumerate(procs):
                         % (i, p.returncode, err_text.decode("utf-8", "replace")[-800:]))
 expect("(k) rows after three concurrent runs",
        wh.query('SELECT count(*), min(v), max(v) FROM "public.c"'), [[700, "v02300", "v02999"]])
+
+# (l) one compiled INSERT per write --------------------------------------------------------
+wh = fresh("compiled")
+trace = os.path.join(TMP, "sqliteodbc.trace")
+conn = "DRIVER={SQLite3};Database=%s;TraceFile=%s" % (wh.path, trace)
+msgs = [schema("many", po), schema("keyed", po, ["id"])]
+for i in range(2500):
+    msgs.append(rec("many", {"id": i, "v": "v%d" % i}))
+    msgs.append(rec("keyed", {"id": i, "v": "k%d" % i}))
+r = run(wh, msgs, odbc_connection_string=conn)
+if harness.check_exit_0(problems, "(l) 2,500 rows per stream", r):
+    expect("(l) appended rows", wh.query('SELECT count(*), sum(id), max(v) FROM "public.many"'),
+           [[2500, 3123750, "v999"]])
+    expect("(l) upserted rows", wh.query('SELECT count(*), sum(id), max(v) FROM "public.keyed"'),
+           [[2500, 3123750, "k999"]])
+    with open(trace, encoding="utf-8", errors="replace") as f:
+        compiled = [ln for ln in f if ln.startswith("-- sqlite3_prepare") and "VALUES" in ln
+                    and ('"public.many"' in ln or 'public.keyed"' in ln)]
+    # one statement per write (batches, append and stage); before: one per 100 rows
+    if not 2 <= len(compiled) <= 10:
+        problems.append("(l) the bulk INSERT was compiled %d times for 5,000 rows"
+                        % len(compiled))
 
 # (i) secrets and a missing driver ---------------------------------------------------------
 wh = fresh("secret")
