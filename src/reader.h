@@ -41,7 +41,9 @@ tgt_reader *tgt_reader_new(int fd, const char *name, int idle_ms, tgt_error *err
 void tgt_reader_free(tgt_reader *r);
 
 /* A reader over a regular file that is always read to its end: no idle
- * polls, and tgt_reader_stop_requested is not honoured (see below). */
+ * polls, and tgt_reader_stop_requested is not honoured (see below).  A
+ * compressed regular file is decompressed ahead on a second thread, which
+ * tgt_reader_free stops; the fd must stay open until then. */
 tgt_reader *tgt_reader_new_file(int fd, const char *name, tgt_error *err);
 
 /* Next non-blank line.  The line is not NUL-terminated in general; *len
