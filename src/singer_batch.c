@@ -273,6 +273,28 @@ static int bad_line(tgt_singer_batch *b, const char *line, size_t len, tgt_error
                          "a BATCH file line must be a JSON object (one record)");
 }
 
+static int is_space(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+            return 0;
+    return 1;
+}
+
+/* 1 when the envelope's record is the whole line: a line such as
+ * {"id":1},"stream":"other" makes a valid envelope whose fields it
+ * overrides, and must be refused like any line that is no one object. */
+static int record_is_line(const tgt_singer_batch *b, const tgt_message *msg, const char *line,
+                          size_t len)
+{
+    const tgt_json_token *rec = &b->parser.tokens[msg->record];
+    size_t prefix = b->envelope.len - len - 1; /* the envelope up to the line */
+    if (rec->start < prefix || rec->start - prefix + rec->len > len)
+        return 0;
+    size_t at = rec->start - prefix;
+    return is_space(line, at) && is_space(line + at + rec->len, len - at - rec->len);
+}
+
 /* One file line (record number num) to the record function. */
 static int hand_on(tgt_singer_batch *b, const char *line, size_t len, unsigned long num,
                    tgt_singer_batch_record_fn fn, void *ctx, tgt_error *err)
@@ -282,7 +304,7 @@ static int hand_on(tgt_singer_batch *b, const char *line, size_t len, unsigned l
     tgt_message msg;
     int rc =
         tgt_message_parse(&b->parser, b->envelope.data, b->envelope.len, &msg, &b->scratch, err);
-    if (rc != 0)
+    if (rc != 0 || !record_is_line(b, &msg, line, len))
         rc = bad_line(b, line, len, err);
     else
         rc = fn(ctx, &b->parser, b->envelope.data, b->envelope.len, num, &msg, err);
@@ -310,6 +332,12 @@ static int load_file(tgt_singer_batch *b, tgt_singer_batch_file *f, const char *
         if (st == TGT_READ_EOF)
             break;
         if (st != TGT_READ_LINE) {
+            /* a damaged file: say how far it was read */
+            if (last > 0)
+                tgt_error_where(err, "%.200s, after line %lu, stream \"%s\"", f->uri, last,
+                                stream);
+            else
+                tgt_error_where(err, "%.200s, stream \"%s\"", f->uri, stream);
             rc = -1;
             break;
         }
