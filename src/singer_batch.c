@@ -334,8 +334,7 @@ static int load_file(tgt_singer_batch *b, tgt_singer_batch_file *f, const char *
         if (st != TGT_READ_LINE) {
             /* a damaged file: say how far it was read */
             if (last > 0)
-                tgt_error_where(err, "%.200s, after line %lu, stream \"%s\"", f->uri, last,
-                                stream);
+                tgt_error_where(err, "%.200s, after line %lu, stream \"%s\"", f->uri, last, stream);
             else
                 tgt_error_where(err, "%.200s, stream \"%s\"", f->uri, stream);
             rc = -1;
