@@ -20,10 +20,12 @@
  * A reader made with tgt_reader_new_file reads its file to the end whatever
  * the stop flag says: a BATCH file named by a message read before the
  * signal is part of that message, and half of it would be a silent loss.
- * When that file is a regular file and compressed, read(2) and the
- * decompression run on a prefetch thread (prefetch.h) into a ring of four
- * 256 KiB blocks, while this thread scans lines; blocks and their errors
- * arrive in order, so lines and error messages are the same as without it.
+ *
+ * A compressed regular file (a BATCH file, --input FILE, stdin redirected
+ * from a file) is read and decompressed on a prefetch thread (prefetch.h)
+ * into a ring of four 256 KiB blocks while this thread scans lines; blocks
+ * and their errors arrive in order, so lines and error messages are the
+ * same as without it.
  *
  * Stopping: when the flag is first seen, FIONREAD tells how many bytes the
  * pipe (socket, terminal) already holds; exactly those are still read, never
@@ -95,6 +97,7 @@ struct tgt_reader {
      * this thread (prefetch.h), which alone touches fd, raw and the
      * decompression state until tgt_reader_free stops it */
     tgt_prefetch *prefetch;
+    int stop_between_blocks; /* with prefetch: this thread honours the stop flag */
 
     const char *blk; /* the block being scanned: raw (plain) or out (zstd) */
     size_t blk_pos, blk_len;
@@ -459,21 +462,30 @@ static int prefetch_fill(void *ctx, char *buf, size_t cap, size_t *len, tgt_erro
     return st == IO_EOF ? 0 : -1;
 }
 
-/* A compressed regular file read whole decompresses on a second thread.
- * Only then: a pipe could block that thread in read(2) beyond a stop, and
- * stdin's idle and stop handling stays with the caller's thread.  When the
+/* A compressed regular file decompresses on a second thread.  Only a
+ * regular file: a pipe could block that thread in read(2) beyond a stop,
+ * and waiting for a pipe (idle, stop) stays with the caller's thread.  The
+ * thread reads the file whole; a stop request is honoured here, between
+ * blocks, which for a regular file is what it means anyway.  When the
  * thread cannot be had, this thread decompresses, as before. */
 static void start_prefetch(tgt_reader *r)
 {
-    if (!r->whole || r->poll_first || !(r->is_gzip || r->is_zstd))
+    if (r->poll_first || !(r->is_gzip || r->is_zstd))
         return;
+    int whole = r->whole;
+    r->whole = 1; /* the thread's reads never look at the stop flag */
     tgt_error ignored;
     tgt_error_init(&ignored);
     r->prefetch = tgt_prefetch_start(prefetch_fill, r, PREFETCH_BLOCKS, PREFETCH_BLOCK, &ignored);
+    if (r->prefetch == NULL)
+        r->whole = whole;
+    r->stop_between_blocks = !whole;
 }
 
 static io_status next_prefetched_block(tgt_reader *r, tgt_error *err)
 {
+    if (r->stop_between_blocks && tgt_reader_stop_requested)
+        return IO_STOP;
     size_t len = 0;
     int rc = tgt_prefetch_next(r->prefetch, &r->blk, &len, err);
     if (rc <= 0)

@@ -15,6 +15,10 @@
  * returns TGT_READ_IDLE so the caller can commit on age while a tap is
  * quiet; it can then simply call again.
  *
+ * A compressed regular file is decompressed ahead on a second thread
+ * (prefetch.h), which tgt_reader_free stops: the fd must stay open until
+ * then.
+ *
  * Ownership: the reader owns its buffers; a returned line is valid until the
  * next call.  The fd is not closed by the reader.
  */
@@ -41,9 +45,7 @@ tgt_reader *tgt_reader_new(int fd, const char *name, int idle_ms, tgt_error *err
 void tgt_reader_free(tgt_reader *r);
 
 /* A reader over a regular file that is always read to its end: no idle
- * polls, and tgt_reader_stop_requested is not honoured (see below).  A
- * compressed regular file is decompressed ahead on a second thread, which
- * tgt_reader_free stops; the fd must stay open until then. */
+ * polls, and tgt_reader_stop_requested is not honoured (see below). */
 tgt_reader *tgt_reader_new_file(int fd, const char *name, tgt_error *err);
 
 /* Next non-blank line.  The line is not NUL-terminated in general; *len

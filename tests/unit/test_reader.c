@@ -1088,6 +1088,48 @@ static void test_stop_mid_zstd_frame(void **state)
     free(z);
 }
 
+/* A compressed regular file read as input (--input, stdin from a file):
+ * a stop ends it after the block in hand, well before the file's end,
+ * with no partial line; read whole (a BATCH file), the stop changes
+ * nothing. */
+static void test_stop_compressed_file(void **state)
+{
+    (void)state;
+    rng_state = 24;
+    expected e;
+    gen_input(&e, 8 * 1024 * 1024, 200, 0);
+    size_t n;
+    unsigned char *g = gzip_pack(e.data, e.len, &n);
+    int fd = temp_fd(g, n);
+    tgt_reader *r = open_reader(fd, 0);
+    tgt_error err;
+    tgt_error_init(&err);
+    const char *line;
+    size_t len, count = 0, bad = 0;
+    unsigned long no;
+    tgt_read_status st;
+    while ((st = tgt_reader_next(r, &line, &len, &no, &err)) == TGT_READ_LINE) {
+        if (count >= e.n_lines || len != e.llen[count] ||
+            memcmp(line, e.data + e.off[count], len) != 0)
+            bad++;
+        if (++count == 10)
+            tgt_reader_stop_requested = 1;
+    }
+    assert_int_equal(st, TGT_READ_EOF);
+    assert_int_equal(bad, 0);
+    assert_true(count >= 10 && count < e.n_lines / 4);
+    tgt_reader_free(r);
+    close(fd);
+
+    fd = temp_fd(g, n);
+    r = open_file_reader(fd);
+    check_all(r, &e); /* the flag is still set */
+    tgt_reader_free(r);
+    close(fd);
+    free(g);
+    free_expected(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1123,6 +1165,7 @@ int main(void)
         cmocka_unit_test_teardown(test_stop_before_first_read, reset_stop),
         cmocka_unit_test_teardown(test_stop_reads_what_arrived, reset_stop),
         cmocka_unit_test_teardown(test_stop_mid_zstd_frame, reset_stop),
+        cmocka_unit_test_teardown(test_stop_compressed_file, reset_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
