@@ -30,6 +30,10 @@ of jsonl files named by a manifest load through the RECORD path.
   (g) SIGTERM while a big gzip BATCH file is being read: the file is read
       to its end and committed, the STATE after it written, exit 143, and
       the process ends (the decompression thread with it).
+  (h) a BATCH record PostgreSQL refuses (a CHECK constraint), appended and
+      keyed, under invalid_records dead_letter: the batch is sent again
+      from the spool (which holds BATCH lines as they are) without it; the
+      dead letter names the file's URI and line, every other row loads.
 """
 import gzip
 import json
@@ -350,6 +354,38 @@ def test_signal_mid_file():
     harness.check_states(problems, label, out.decode(), [{"pos": 1}])
 
 
+def test_refused_by_server():
+    recs = [{"id": i, "v": "h%d" % i} for i in range(1, 41)]
+    uri = write_jsonl(os.path.join(TMP, "h1.jsonl.gz"), recs, "gzip")
+    inp = os.path.join(TMP, "h.singer")
+    for keys in ([], ["id"]):
+        stream = "bh_keyed" if keys else "bh_append"
+        label = "(h) refused by the server, %s" % stream
+        cfg = harness.write_config(os.path.join(TMP, "h.json"), DB)
+        harness.write_messages(inp, [schema(stream, keys)])
+        r = harness.run_input(cfg, inp)
+        if not harness.check_exit_0(problems, label + " (create)", r):
+            continue
+        harness.psql("ALTER TABLE public.%s ADD CONSTRAINT no_27 CHECK (id <> 27)" % stream, DB)
+        dl = os.path.join(TMP, "h-%s.dead.zst" % stream)
+        cfg = harness.write_config(os.path.join(TMP, "h.json"), DB,
+                                   invalid_records="dead_letter", dead_letter_path=dl)
+        harness.write_messages(inp, [schema(stream, keys), batch(stream, [uri]),
+                                     {"type": "STATE", "value": {"pos": 1}}])
+        r = harness.run_input(cfg, inp)
+        if not harness.check_exit_0(problems, label, r):
+            continue
+        got = [row["id"] for row in rows(stream)]
+        if got != [i for i in range(1, 41) if i != 27]:
+            problems.append("%s: ids %s, expected 1..40 without 27" % (label, got))
+        letters = dead_letters(dl)
+        if len(letters) != 1 or letters[0].get("input") != uri or \
+                letters[0].get("line") != 27:
+            problems.append("%s: dead letters %r, expected one for %s line 27"
+                            % (label, letters, uri))
+        harness.check_states(problems, label, r.stdout, [{"pos": 1}])
+
+
 test_formats()
 test_missing_and_refused()
 test_invalid_records()
@@ -357,4 +393,5 @@ test_connection_lost_mid_batch()
 test_damaged_files()
 test_line_with_envelope_fields()
 test_signal_mid_file()
+test_refused_by_server()
 sys.exit(harness.report(problems))
