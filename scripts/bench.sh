@@ -301,6 +301,8 @@ to_batch_files() {
         /^\{"type":"RECORD"/ {
             if (n == 0) { parts++; part = dir "/part-" parts ".jsonl" }
             if (stream == "") { s = $0; sub(/^.*"stream":"/, "", s); sub(/".*$/, "", s); stream = s }
+            # a batch file holds the record object alone: the envelope field after it goes
+            sub(/,"time_extracted":"[^"]*"}$/, "}")
             i = index($0, "\"record\":")
             print substr($0, i + 9, length($0) - i - 9) > part
             if (++n == 10000) flush_part()

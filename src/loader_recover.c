@@ -111,6 +111,17 @@ static tgt_stream *stream_by_id(tgt_batch *b, uint32_t id)
     return NULL;
 }
 
+/* Parses spooled entry e of stream s with the replay parser: a RECORD
+ * line, or the bare record of a BATCH file line (singer_batch.h). */
+static int parse_spooled(tgt_batch *b, const tgt_stream *s, const tgt_spool_entry *e,
+                         tgt_message *msg, tgt_error *err)
+{
+    if (tgt_singer_batch_is_record(e->line_no))
+        return tgt_singer_batch_parse_line(&b->replay_parser, e->line, e->len, s->name, s->name_len,
+                                           msg, err);
+    return tgt_message_parse(&b->replay_parser, e->line, e->len, msg, &b->scratch, err);
+}
+
 /* Encodes the spooled records again (all but the excluded, and of stream
  * `only_first_of` only its first `limit`) into a fresh batch; no commit. */
 static int resend(tgt_batch *b, const tgt_stream *only_first_of, unsigned long limit,
@@ -134,7 +145,7 @@ static int resend(tgt_batch *b, const tgt_stream *only_first_of, unsigned long l
         if (s == only_first_of && ++limited_seen > limit)
             continue;
         tgt_message msg;
-        if (tgt_message_parse(&b->replay_parser, e.line, e.len, &msg, &b->scratch, err) != 0 ||
+        if (parse_spooled(b, s, &e, &msg, err) != 0 ||
             tgt_batch_encode(b, s, &b->replay_parser, e.line, e.len, e.line_no, &msg, 1, err) != 0)
             return -1;
     }
@@ -223,7 +234,7 @@ static int settle_refused(tgt_batch *b, tgt_stream *s, unsigned long row, const 
         return -1;
     }
     tgt_message msg;
-    if (tgt_message_parse(&b->replay_parser, e.line, e.len, &msg, &b->scratch, err) != 0 ||
+    if (parse_spooled(b, s, &e, &msg, err) != 0 ||
         tgt_batch_drop_record(b, s, &b->replay_parser, e.line, &msg, line_no, reason, err) != 0 ||
         exclude(b, line_no, err) != 0)
         return -1;

@@ -15,6 +15,10 @@
  * returns TGT_READ_IDLE so the caller can commit on age while a tap is
  * quiet; it can then simply call again.
  *
+ * A compressed regular file is decompressed ahead on a second thread
+ * (prefetch.h), which tgt_reader_free stops: the fd must stay open until
+ * then.
+ *
  * Ownership: the reader owns its buffers; a returned line is valid until the
  * next call.  The fd is not closed by the reader.
  */

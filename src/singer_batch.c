@@ -2,14 +2,15 @@
  * singer_batch.c - BATCH messages into RECORD messages (see singer_batch.h).
  *
  * The BATCH message itself is rare and small, so it is read with jansson;
- * the records are the hot path: each file line is copied once into the
- * RECORD envelope (prefix, line, "}") and tokenized once, exactly like a
- * RECORD line from the input.  The files are read with the input's reader
- * (reader.h), which decompresses gzip and zstd by their magic bytes.
+ * the records are the hot path: each file line is tokenized once, in place,
+ * as the record of a RECORD message (tgt_singer_batch_parse_line), with no
+ * envelope to build or to parse.  The files are read with the input's
+ * reader (reader.h), which decompresses gzip and zstd by their magic bytes
+ * (on a second thread).
  *
  * Owns: the list of files whose record numbers may still be in use (with
- * their URIs), the envelope buffer and a JSON parser.  Does not own the
- * record function's context.
+ * their URIs) and a JSON parser.  Does not own the record function's
+ * context.
  */
 #include "singer_batch.h"
 
@@ -39,9 +40,6 @@ void tgt_singer_batch_init(tgt_singer_batch *b)
     b->next_base = TGT_SINGER_BATCH_LINE_BASE;
     tgt_json_parser_init(&b->parser);
     b->parser.skip_array_items = 1; /* as for input lines (target.c) */
-    tgt_sbuf_init(&b->envelope);
-    tgt_sbuf_init(&b->name);
-    tgt_sbuf_init(&b->scratch);
 }
 
 static void forget_files(tgt_singer_batch *b, unsigned long keep_msg_line)
@@ -61,9 +59,6 @@ void tgt_singer_batch_deinit(tgt_singer_batch *b)
     forget_files(b, 0);
     free(b->files);
     tgt_json_parser_deinit(&b->parser);
-    tgt_sbuf_deinit(&b->envelope);
-    tgt_sbuf_deinit(&b->name);
-    tgt_sbuf_deinit(&b->scratch);
     memset(b, 0, sizeof(*b));
 }
 
@@ -250,42 +245,34 @@ static int open_file(const char *uri, const char *stream, int *fd, tgt_error *er
     return -1;
 }
 
-/* {"type":"RECORD","stream":<name>,"record":<line>} into b->envelope. */
-static int make_envelope(tgt_singer_batch *b, const char *line, size_t len, tgt_error *err)
+int tgt_singer_batch_parse_line(tgt_json_parser *p, const char *line, size_t len,
+                                const char *stream, size_t stream_len, tgt_message *msg,
+                                tgt_error *err)
 {
-    tgt_sbuf_reset(&b->envelope);
-    tgt_sbuf_append_str(&b->envelope, "{\"type\":\"RECORD\",\"stream\":");
-    tgt_sbuf_append(&b->envelope, b->name.data, b->name.len);
-    tgt_sbuf_append_str(&b->envelope, ",\"record\":");
-    tgt_sbuf_append(&b->envelope, line, len);
-    tgt_sbuf_append_char(&b->envelope, '}');
-    return tgt_sbuf_ok(&b->envelope) ? 0 : tgt_error_nomem(err);
-}
-
-/* A line whose envelope did not parse: the error as the bare line gives it
- * (its own columns), or that it is no object. */
-static int bad_line(tgt_singer_batch *b, const char *line, size_t len, tgt_error *err)
-{
-    tgt_error_init(err);
-    if (tgt_json_parse(&b->parser, line, len, err) != 0)
+    if (tgt_json_parse(p, line, len, err) != 0)
         return -1;
-    return tgt_error_set(err, TGT_ERR_INPUT,
-                         "a BATCH file line must be a JSON object (one record)");
+    if (p->tokens[0].type != TGT_JSON_OBJECT)
+        return tgt_error_set(err, TGT_ERR_INPUT,
+                             "a BATCH file line must be a JSON object (one record)");
+    memset(msg, 0, sizeof(*msg));
+    msg->type = TGT_MSG_RECORD;
+    msg->stream = stream;
+    msg->stream_len = stream_len;
+    msg->record = 0;
+    msg->schema = msg->value = msg->version = msg->time_extracted = -1;
+    return 0;
 }
 
 /* One file line (record number num) to the record function. */
 static int hand_on(tgt_singer_batch *b, const char *line, size_t len, unsigned long num,
-                   tgt_singer_batch_record_fn fn, void *ctx, tgt_error *err)
+                   const tgt_message *batch_msg, tgt_singer_batch_record_fn fn, void *ctx,
+                   tgt_error *err)
 {
-    if (make_envelope(b, line, len, err) != 0)
-        return -1;
     tgt_message msg;
-    int rc =
-        tgt_message_parse(&b->parser, b->envelope.data, b->envelope.len, &msg, &b->scratch, err);
-    if (rc != 0)
-        rc = bad_line(b, line, len, err);
-    else
-        rc = fn(ctx, &b->parser, b->envelope.data, b->envelope.len, num, &msg, err);
+    int rc = tgt_singer_batch_parse_line(&b->parser, line, len, batch_msg->stream,
+                                         batch_msg->stream_len, &msg, err);
+    if (rc == 0)
+        rc = fn(ctx, &b->parser, line, len, num, &msg, err);
     if (rc == 0 || rc == TGT_SINGER_BATCH_TAKEN)
         b->taken = num;
     return rc == 0 ? 0 : -1;
@@ -294,7 +281,8 @@ static int hand_on(tgt_singer_batch *b, const char *line, size_t len, unsigned l
 /* Reads file f (manifest entry of uri) and hands on every record not taken
  * yet.  The file's end number is known once it was read through. */
 static int load_file(tgt_singer_batch *b, tgt_singer_batch_file *f, const char *stream,
-                     tgt_singer_batch_record_fn fn, void *ctx, tgt_error *err)
+                     const tgt_message *msg, tgt_singer_batch_record_fn fn, void *ctx,
+                     tgt_error *err)
 {
     int fd;
     if (open_file(f->uri, stream, &fd, err) != 0)
@@ -310,13 +298,18 @@ static int load_file(tgt_singer_batch *b, tgt_singer_batch_file *f, const char *
         if (st == TGT_READ_EOF)
             break;
         if (st != TGT_READ_LINE) {
+            /* a damaged file: say how far it was read */
+            if (last > 0)
+                tgt_error_where(err, "%.200s, after line %lu, stream \"%s\"", f->uri, last, stream);
+            else
+                tgt_error_where(err, "%.200s, stream \"%s\"", f->uri, stream);
             rc = -1;
             break;
         }
         last = line_no;
         if (f->base + line_no <= b->taken)
             continue; /* sent before a recovery, and committed with it */
-        rc = hand_on(b, line, len, f->base + line_no, fn, ctx, err);
+        rc = hand_on(b, line, len, f->base + line_no, msg, fn, ctx, err);
         if (rc != 0)
             tgt_error_where(err, "%.200s line %lu, stream \"%s\"", f->uri, line_no, stream);
     }
@@ -328,19 +321,6 @@ static int load_file(tgt_singer_batch *b, tgt_singer_batch_file *f, const char *
             b->next_base = f->end;
     }
     return rc;
-}
-
-static int stream_json(tgt_singer_batch *b, const tgt_message *msg, tgt_error *err)
-{
-    json_t *s = json_stringn(msg->stream, msg->stream_len);
-    char *text = s != NULL ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
-    json_decref(s);
-    if (text == NULL)
-        return tgt_error_nomem(err);
-    tgt_sbuf_reset(&b->name);
-    tgt_sbuf_append_str(&b->name, text);
-    free(text);
-    return tgt_sbuf_ok(&b->name) ? 0 : tgt_error_nomem(err);
 }
 
 int tgt_singer_batch_load(tgt_singer_batch *b, const char *line, size_t len, unsigned long line_no,
@@ -358,7 +338,7 @@ int tgt_singer_batch_load(tgt_singer_batch *b, const char *line, size_t len, uns
     if (root == NULL)
         return bad_message(err, stream, "not valid JSON");
     const json_t *manifest = read_message(root, stream, err);
-    int rc = manifest != NULL ? stream_json(b, msg, err) : -1;
+    int rc = manifest != NULL ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < json_array_size(manifest); i++) {
         const char *uri = json_string_value(json_array_get(manifest, i));
         tgt_singer_batch_file *f = file_entry(b, line_no, i, uri, err);
@@ -366,7 +346,7 @@ int tgt_singer_batch_load(tgt_singer_batch *b, const char *line, size_t len, uns
             rc = -1;
         } else if (f->end == ULONG_MAX || f->end > b->taken) {
             tgt_log(TGT_LOG_DEBUG, "stream \"%s\": reading BATCH file %s", stream, f->uri);
-            rc = load_file(b, f, stream, fn, ctx, err);
+            rc = load_file(b, f, stream, msg, fn, ctx, err);
         }
     }
     json_decref(root);

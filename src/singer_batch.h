@@ -4,11 +4,14 @@
  *
  * A BATCH message ({"type": "BATCH", "stream": ..., "encoding": {"format":
  * "jsonl", "compression": "gzip" | "zstd" | "none"}, "manifest": ["file:///
- * ..."]}) names local files of one JSON record per line.  Each line becomes
- * the RECORD message {"type":"RECORD","stream":<stream>,"record":<line>}
- * and goes to the caller's record function, so a batch record is validated,
- * merged, spooled for a replay and counted exactly like a RECORD line: the
- * loader needs no second path.  Compression is recognised from the file's
+ * ..."]}) names local files of one JSON record per line.  Each line is
+ * parsed as the record of a RECORD message of that stream (no envelope is
+ * built: the message's record is the line's root token) and goes to the
+ * caller's record function, so a batch record is validated, merged,
+ * spooled for a replay and counted exactly like a RECORD line: the loader
+ * needs no second path.  The spool holds the line as it is; a replay parses
+ * it again with tgt_singer_batch_parse_line, which its record number
+ * (tgt_singer_batch_is_record) tells.  Compression is recognised from the file's
  * bytes (reader.h), so a file is read right whatever it was declared as.
  *
  * Record numbers: a record must be told apart from every other uncommitted
@@ -43,8 +46,9 @@
  * batch again sends this record too.  Plain -1: failed before that. */
 #define TGT_SINGER_BATCH_TAKEN (-2)
 
-/* Handles one synthesised RECORD message (line[0..len), parsed into p and
- * msg) numbered line_no: 0, -1 or TGT_SINGER_BATCH_TAKEN. */
+/* Handles one BATCH record as a RECORD message (line[0..len) is the record
+ * itself, parsed into p and msg) numbered line_no: 0, -1 or
+ * TGT_SINGER_BATCH_TAKEN. */
 typedef int (*tgt_singer_batch_record_fn)(void *ctx, const tgt_json_parser *p, const char *line,
                                           size_t len, unsigned long line_no, const tgt_message *msg,
                                           tgt_error *err);
@@ -57,11 +61,22 @@ typedef struct tgt_singer_batch {
     unsigned long next_base; /* number before the next file's first record */
     unsigned long msg_line;  /* input line of the BATCH being loaded (0: none) */
     unsigned long taken;     /* its records up to this number are taken */
-    tgt_json_parser parser;  /* for the synthesised RECORD lines */
-    tgt_sbuf envelope;       /* the RECORD line being handed on */
-    tgt_sbuf name;           /* the stream name escaped for the envelope */
-    tgt_sbuf scratch;        /* the stream name decoded again (tgt_message_parse) */
+    tgt_json_parser parser;  /* for the file lines */
 } tgt_singer_batch;
+
+/* 1 when record number line_no is a BATCH record's (its spooled line is
+ * the bare record: tgt_singer_batch_parse_line). */
+static inline int tgt_singer_batch_is_record(unsigned long line_no)
+{
+    return line_no > TGT_SINGER_BATCH_LINE_BASE;
+}
+
+/* Parses a BATCH file line (one JSON object) with p into msg: a RECORD of
+ * the stream stream[0..stream_len) (borrowed) whose record is the whole
+ * line.  TGT_ERR_INPUT when the line is no JSON or no object. */
+int tgt_singer_batch_parse_line(tgt_json_parser *p, const char *line, size_t len,
+                                const char *stream, size_t stream_len, tgt_message *msg,
+                                tgt_error *err);
 
 void tgt_singer_batch_init(tgt_singer_batch *b);
 void tgt_singer_batch_deinit(tgt_singer_batch *b);

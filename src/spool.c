@@ -80,8 +80,9 @@ int tgt_spool_reset(tgt_spool *sp, tgt_error *err)
     sp->bytes = 0;
     if (sp->file == NULL)
         return 0;
-    /* drop what stdio still buffers, then the file's contents */
-    if (fflush(sp->file) != 0 || ftruncate(fileno(sp->file), 0) != 0)
+    /* the next batch overwrites this one's pages instead of freeing them
+     * (ftruncate) and allocating them again: reading stops at sp->bytes */
+    if (fflush(sp->file) != 0)
         return io_error(err, "empty");
     rewind(sp->file);
     return 0;
@@ -94,24 +95,23 @@ int tgt_spool_rewind(tgt_spool *sp, tgt_error *err)
     if (fflush(sp->file) != 0)
         return io_error(err, "write");
     rewind(sp->file);
+    sp->read_pos = 0;
     return 0;
 }
 
 int tgt_spool_next(tgt_spool *sp, tgt_spool_entry *e, tgt_error *err)
 {
-    if (sp->file == NULL)
+    if (sp->file == NULL || sp->read_pos >= sp->bytes)
         return 0;
     entry_header h;
-    size_t got = fread(&h, 1, sizeof(h), sp->file);
-    if (got == 0 && feof(sp->file))
-        return 0;
-    if (got != sizeof(h))
+    if (fread(&h, 1, sizeof(h), sp->file) != sizeof(h))
         return io_error(err, "read");
     tgt_sbuf_reset(&sp->line);
     if (tgt_sbuf_reserve(&sp->line, (size_t)h.len + 1) != 0)
         return tgt_error_nomem(err);
     if (fread(sp->line.data, 1, h.len, sp->file) != h.len)
         return io_error(err, "read");
+    sp->read_pos += sizeof(h) + h.len;
     sp->line.len = h.len;
     sp->line.data[h.len] = '\0';
     e->line_no = (unsigned long)h.line_no;
@@ -125,7 +125,7 @@ int tgt_spool_end_reading(tgt_spool *sp, tgt_error *err)
 {
     if (sp->file == NULL)
         return 0;
-    if (fseek(sp->file, 0, SEEK_END) != 0)
+    if (fseek(sp->file, (long)sp->bytes, SEEK_SET) != 0)
         return io_error(err, "seek in");
     return 0;
 }

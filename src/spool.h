@@ -7,10 +7,13 @@
  * be encoded and sent again (without the refused one), but stdin cannot be
  * read twice.  So every RECORD line that was encoded is appended here with
  * its input line number and stream, and the spool is emptied at each
- * commit.  It lives in an unlinked file under $TMPDIR (tempfile.h: /tmp
- * when $TMPDIR is unusable), in the page cache, not in memory, so its size
- * is bounded by the disk, not by RAM: memory stays bounded by the chunk
- * buffers whatever batch_size_rows is.
+ * commit: its end moves back to the start and the next batch overwrites
+ * the file's pages (freeing them with ftruncate and allocating them again
+ * cost more system time than writing them), so the file keeps the size
+ * of the largest batch until the run ends.  It lives in an unlinked file
+ * under $TMPDIR (tempfile.h: /tmp when $TMPDIR is unusable), in the page
+ * cache, not in memory, so its size is bounded by the disk, not by RAM:
+ * memory stays bounded by the chunk buffers whatever batch_size_rows is.
  */
 #ifndef TGT_SPOOL_H
 #define TGT_SPOOL_H
@@ -23,10 +26,11 @@
 #include "sbuf.h"
 
 typedef struct tgt_spool {
-    FILE *file;          /* NULL until the first append */
-    unsigned long count; /* lines since the last reset */
-    unsigned long bytes; /* their size */
-    tgt_sbuf line;       /* the line tgt_spool_next returned last */
+    FILE *file;             /* NULL until the first append */
+    unsigned long count;    /* lines since the last reset */
+    unsigned long bytes;    /* their size: the file's contents (it may be longer) */
+    unsigned long read_pos; /* bytes read back since the rewind */
+    tgt_sbuf line;          /* the line tgt_spool_next returned last */
 } tgt_spool;
 
 /* One spooled line as tgt_spool_next hands it back (line borrowed until the

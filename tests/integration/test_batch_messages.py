@@ -18,11 +18,28 @@ of jsonl files named by a manifest load through the RECORD path.
       rows are pending, then a BATCH arrives; target-pg reconnects, replays
       the uncommitted RECORD and BATCH rows, and goes on with the rest of
       the file: every row exactly once (unkeyed stream), STATE after.
+  (e) damaged files, read (decompressed on a second thread) after the
+      file's first records were handed on: a gzip file cut in half, a zstd
+      file with bytes flipped mid-file, and a file removed after the tap
+      wrote the message naming it: exit 1, an error naming the URI and, for
+      the damaged ones, the last line read before the damage; nothing of the
+      batch committed, no STATE after it.
+  (f) a line that is one JSON object followed by more envelope fields
+      ({...},"stream":"other") is refused naming the URI and line, never
+      loaded into the other stream.
+  (g) SIGTERM while a big gzip BATCH file is being read: the file is read
+      to its end and committed, the STATE after it written, exit 143, and
+      the process ends (the decompression thread with it).
+  (h) a BATCH record PostgreSQL refuses (a CHECK constraint), appended and
+      keyed, under invalid_records dead_letter: the batch is sent again
+      from the spool (which holds BATCH lines as they are) without it; the
+      dead letter names the file's URI and line, every other row loads.
 """
 import gzip
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -231,8 +248,150 @@ def test_connection_lost_mid_batch():
     harness.check_states(problems, label, out.decode(), [{"pos": 1}])
 
 
+def big_records(n, tag):
+    return [{"id": i, "v": "%s-%d-%s" % (tag, i, "x" * (i % 97))} for i in range(1, n + 1)]
+
+
+def test_damaged_files():
+    n = 30000  # several MB decompressed: many blocks through the thread
+    recs = big_records(n, "e")
+    data = "".join(json.dumps(r) + "\n" for r in recs).encode()
+    cut = os.path.join(TMP, "e-cut.jsonl.gz")
+    packed = gzip.compress(data)
+    with open(cut, "wb") as f:
+        f.write(packed[:len(packed) // 2])
+    # two zstd frames, the second's magic bytes flipped: a decoder error
+    # mid-file (flipped bytes inside a frame may decode to garbage first)
+    flipped = os.path.join(TMP, "e-flipped.jsonl.zst")
+    half = data.index(b"\n", len(data) // 2) + 1
+    frames = [bytearray(subprocess.run(["zstd", "-q", "-c"], input=part, capture_output=True,
+                                       check=True).stdout) for part in (data[:half], data[half:])]
+    for i in range(4):
+        frames[1][i] ^= 0x5A
+    with open(flipped, "wb") as f:
+        f.write(bytes(frames[0] + frames[1]))
+    removed = write_jsonl(os.path.join(TMP, "e-removed.jsonl.gz"), recs[:10], "gzip")
+    os.unlink(removed[len("file://"):])
+    ok = write_jsonl(os.path.join(TMP, "e-ok.jsonl.gz"), recs[:100], "gzip")
+    cfg = harness.write_config(os.path.join(TMP, "e.json"), DB)
+    inp = os.path.join(TMP, "e.singer")
+    for label, uris, comp, want in (
+            ("(e) cut-off gzip", ["file://" + cut], "gzip", r"cut-off gzip input"),
+            ("(e) corrupt zstd", ["file://" + flipped], "zstd", r"corrupt zstd input"),
+            ("(e) removed file", [ok, removed], "gzip", r"No such file")):
+        stream = "be_" + label.split()[1].replace("-", "_")
+        harness.write_messages(inp, [schema(stream, []), {"type": "STATE", "value": {"pos": 1}},
+                                     batch(stream, uris, comp),
+                                     {"type": "STATE", "value": {"pos": 2}}])
+        r = harness.run_input(cfg, inp)
+        if not harness.check_exit_1(problems, label, r):
+            continue
+        errs = [e for e in harness.lines_mentioning(r.stderr, "error") if re.search(want, e)]
+        uri = uris[-1]
+        if not errs or uri not in errs[0]:
+            problems.append("%s: no error naming %s (%s): %s" % (label, uri, want,
+                                                                r.stderr[-800:]))
+        elif label != "(e) removed file":
+            m = re.search(re.escape(uri) + r", after line (\d+), stream", errs[0])
+            if not m or not 0 < int(m.group(1)) < n:
+                problems.append("%s: the error does not say after which line of %s the file "
+                                "was damaged: %s" % (label, uri, errs[0]))
+        harness.check_states(problems, label, r.stdout, [{"pos": 1}])
+        if harness.count_rows("public", stream, DB) != 0:
+            problems.append("%s: rows of the failed BATCH were committed" % label)
+
+
+def test_line_with_envelope_fields():
+    label = "(f) envelope fields after the record"
+    path = os.path.join(TMP, "f1.jsonl")
+    with open(path, "w") as f:
+        f.write('{"id": 1, "v": "a"}\n{"id": 2, "v": "b"},"stream":"bf_other"\n')
+    inp = os.path.join(TMP, "f.singer")
+    harness.write_messages(inp, [schema("bf", []), schema("bf_other", []),
+                                 batch("bf", ["file://" + path], "none")])
+    r = harness.run_input(harness.write_config(os.path.join(TMP, "f.json"), DB), inp)
+    if harness.check_exit_1(problems, label, r):
+        where = "file://%s line 2" % path
+        if not any(where in e for e in harness.lines_mentioning(r.stderr, "error")):
+            problems.append("%s: no error naming %s: %s" % (label, where, r.stderr[-800:]))
+    for table in ("bf", "bf_other"):
+        if harness.table_exists("public", table, DB) and \
+                harness.count_rows("public", table, DB) != 0:
+            problems.append("%s: public.%s holds rows" % (label, table))
+
+
+def test_signal_mid_file():
+    label = "(g) SIGTERM mid-file"
+    n = 150000
+    uri = write_jsonl(os.path.join(TMP, "g1.jsonl.gz"), big_records(n, "g"), "gzip")
+    cfg = harness.write_config(os.path.join(TMP, "g.json"), DB)
+    p = subprocess.Popen(harness.target_cmd() + ["--config", cfg], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True)
+    try:
+        p.stdin.write((harness.jline(schema("bg", [])) + "\n").encode())
+        p.stdin.flush()
+        deadline = time.monotonic() + 30
+        while not harness.table_exists("public", "bg", DB) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        tail = [batch("bg", [uri]), {"type": "STATE", "value": {"pos": 1}}]
+        p.stdin.write("".join(harness.jline(m) + "\n" for m in tail).encode())
+        p.stdin.flush()
+        time.sleep(0.2)  # reading the file takes about a second
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, 9)
+        problems.append("%s: did not end after SIGTERM" % label)
+        return
+    err = err.decode("utf-8", "replace")
+    if p.returncode != 143:
+        problems.append("%s: exit %s, expected 143: %s" % (label, p.returncode, err[-1500:]))
+        return
+    got = harness.count_rows("public", "bg", DB)
+    if got != n:
+        problems.append("%s: %d rows loaded, expected the whole file (%d)" % (label, got, n))
+    harness.check_states(problems, label, out.decode(), [{"pos": 1}])
+
+
+def test_refused_by_server():
+    recs = [{"id": i, "v": "h%d" % i} for i in range(1, 41)]
+    uri = write_jsonl(os.path.join(TMP, "h1.jsonl.gz"), recs, "gzip")
+    inp = os.path.join(TMP, "h.singer")
+    for keys in ([], ["id"]):
+        stream = "bh_keyed" if keys else "bh_append"
+        label = "(h) refused by the server, %s" % stream
+        cfg = harness.write_config(os.path.join(TMP, "h.json"), DB)
+        harness.write_messages(inp, [schema(stream, keys)])
+        r = harness.run_input(cfg, inp)
+        if not harness.check_exit_0(problems, label + " (create)", r):
+            continue
+        harness.psql("ALTER TABLE public.%s ADD CONSTRAINT no_27 CHECK (id <> 27)" % stream, DB)
+        dl = os.path.join(TMP, "h-%s.dead.zst" % stream)
+        cfg = harness.write_config(os.path.join(TMP, "h.json"), DB,
+                                   invalid_records="dead_letter", dead_letter_path=dl)
+        harness.write_messages(inp, [schema(stream, keys), batch(stream, [uri]),
+                                     {"type": "STATE", "value": {"pos": 1}}])
+        r = harness.run_input(cfg, inp)
+        if not harness.check_exit_0(problems, label, r):
+            continue
+        got = [row["id"] for row in rows(stream)]
+        if got != [i for i in range(1, 41) if i != 27]:
+            problems.append("%s: ids %s, expected 1..40 without 27" % (label, got))
+        letters = dead_letters(dl)
+        if len(letters) != 1 or letters[0].get("input") != uri or \
+                letters[0].get("line") != 27:
+            problems.append("%s: dead letters %r, expected one for %s line 27"
+                            % (label, letters, uri))
+        harness.check_states(problems, label, r.stdout, [{"pos": 1}])
+
+
 test_formats()
 test_missing_and_refused()
 test_invalid_records()
 test_connection_lost_mid_batch()
+test_damaged_files()
+test_line_with_envelope_fields()
+test_signal_mid_file()
+test_refused_by_server()
 sys.exit(harness.report(problems))

@@ -238,6 +238,24 @@ static void test_lost_commit_is_replayed(void **state)
     assert_string_equal(states(fx), "5\n");
 }
 
+/* The spool is reused after a commit, overwritten rather than emptied: a
+ * replay of a shorter later batch sends that batch and nothing of the
+ * longer one before it. */
+static void test_replay_after_longer_batch(void **state)
+{
+    fixture *fx = *state;
+    fx->cfg.batch_size_rows = 8;
+    start(fx);
+    feed_ok(fx, APPEND_SCHEMA);
+    feed_records(fx, "a", 1, 8); /* committed at the 8th */
+    assert_int_equal(tgt_fake_calls(fx->driver, "commit"), 1);
+    feed_records(fx, "a", 9, 11);
+    tgt_fake_fail_at(fx->driver, "commit", 1, TGT_FAKE_LOST, 0);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "a"), 11);
+    assert_int_equal(tgt_fake_calls(fx->driver, "connect"), 2);
+}
+
 /* The connection breaks after the server committed but before its reply
  * arrived: the server is asked, and nothing is sent again (an unkeyed
  * stream would get its rows twice). */
@@ -664,6 +682,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_newest_record_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_absent_keeps_stored_value, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_commit_is_replayed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_after_longer_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_commit_reply_is_not_replayed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflict_is_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyed_first_load_direct, setup, teardown),

@@ -2,7 +2,10 @@
  * test_reader.c - unit tests for reader.c: plain and zstd input from temp
  * files and pipes (a forked child feeds pipes in uneven chunks so lines cross
  * read boundaries), line numbering, blank lines, very long lines, corrupt and
- * truncated zstd, idle timeouts and the stop flag.  Everything is generated
+ * truncated zstd, idle timeouts and the stop flag, and compressed files read
+ * whole (tgt_reader_new_file), which decompress on a prefetch thread:
+ * every line in order, errors after the lines before them, freeing the
+ * reader mid-file.  Everything is generated
  * in the test; temp files are unlinked at once.
  */
 #include <errno.h>
@@ -23,6 +26,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 #include <zstd.h>
 
 #include "error.h"
@@ -735,6 +739,148 @@ static void test_zstd_truncated(void **state)
     free_expected(&e);
 }
 
+/* ---- compressed files read whole (the prefetch thread) ---------------- */
+
+static unsigned char *gzip_pack(const void *data, size_t n, size_t *out_n)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof(zs));
+    assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    size_t cap = deflateBound(&zs, (uLong)n);
+    unsigned char *out = malloc(cap);
+    assert_non_null(out);
+    zs.next_in = (Bytef *)data;
+    zs.avail_in = (uInt)n;
+    zs.next_out = out;
+    zs.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    *out_n = cap - zs.avail_out;
+    deflateEnd(&zs);
+    return out;
+}
+
+static tgt_reader *open_file_reader(int fd)
+{
+    tgt_error err;
+    tgt_error_init(&err);
+    tgt_reader *r = tgt_reader_new_file(fd, "t.in", &err);
+    assert_non_null(r);
+    return r;
+}
+
+/* Many blocks' worth of lines through the ring, in order, with their numbers. */
+static void test_file_zstd_and_gzip(void **state)
+{
+    (void)state;
+    rng_state = 21;
+    expected e;
+    gen_input(&e, 6 * 1024 * 1024, 700, 50);
+    size_t n;
+    unsigned char *z = zstd_pack(e.data, e.len, 1, &n);
+    int fd = temp_fd(z, n);
+    tgt_reader *r = open_file_reader(fd);
+    check_all(r, &e);
+    assert_int_equal(tgt_reader_is_zstd(r), 1);
+    tgt_reader_free(r);
+    close(fd);
+    free(z);
+
+    /* two gzip members, split inside a line */
+    size_t half = e.len / 2, n1, n2;
+    unsigned char *g1 = gzip_pack(e.data, half, &n1);
+    unsigned char *g2 = gzip_pack(e.data + half, e.len - half, &n2);
+    unsigned char *g = malloc(n1 + n2);
+    assert_non_null(g);
+    memcpy(g, g1, n1);
+    memcpy(g + n1, g2, n2);
+    fd = temp_fd(g, n1 + n2);
+    r = open_file_reader(fd);
+    check_all(r, &e);
+    tgt_reader_free(r);
+    close(fd);
+    free(g);
+    free(g1);
+    free(g2);
+    free_expected(&e);
+}
+
+/* Reads lines until an error; their count. */
+static size_t lines_before_error(tgt_reader *r, tgt_error *err)
+{
+    const char *line;
+    size_t len, count = 0;
+    unsigned long no;
+    tgt_read_status st;
+    while ((st = tgt_reader_next(r, &line, &len, &no, err)) == TGT_READ_LINE)
+        count++;
+    assert_int_equal(st, TGT_READ_ERROR);
+    return count;
+}
+
+/* A cut-off gzip file and a corrupt zstd one: the lines decompressed before
+ * the damage first, then the error, as without the thread. */
+static void test_file_damaged(void **state)
+{
+    (void)state;
+    rng_state = 22;
+    expected e;
+    gen_input(&e, 4 * 1024 * 1024, 300, 0);
+    size_t n;
+    unsigned char *g = gzip_pack(e.data, e.len, &n);
+    int fd = temp_fd(g, n / 2);
+    tgt_reader *r = open_file_reader(fd);
+    tgt_error err;
+    tgt_error_init(&err);
+    size_t got = lines_before_error(r, &err);
+    assert_int_equal(err.code, TGT_ERR_INPUT);
+    assert_string_equal(err.message, "cut-off gzip input from t.in");
+    assert_true(got > e.n_lines / 4 && got < e.n_lines);
+    tgt_reader_free(r);
+    close(fd);
+    free(g);
+
+    unsigned char *z = zstd_pack(e.data, e.len, 1, &n);
+    for (size_t i = n / 2; i < n / 2 + 16; i++)
+        z[i] ^= 0x5a;
+    fd = temp_fd(z, n);
+    r = open_file_reader(fd);
+    tgt_error_init(&err);
+    got = lines_before_error(r, &err);
+    assert_int_equal(err.code, TGT_ERR_INPUT);
+    assert_true(strncmp(err.message, "corrupt zstd input from t.in: ", 30) == 0);
+    assert_true(got > 0 && got < e.n_lines);
+    tgt_reader_free(r);
+    close(fd);
+    free(z);
+    free_expected(&e);
+}
+
+/* Freed after one line while the thread waits on a full ring: it ends. */
+static void test_file_freed_mid_way(void **state)
+{
+    (void)state;
+    rng_state = 23;
+    expected e;
+    gen_input(&e, 8 * 1024 * 1024, 200, 0);
+    size_t n;
+    unsigned char *g = gzip_pack(e.data, e.len, &n);
+    int fd = temp_fd(g, n);
+    tgt_reader *r = open_file_reader(fd);
+    tgt_error err;
+    tgt_error_init(&err);
+    const char *line;
+    size_t len;
+    unsigned long no;
+    assert_int_equal(tgt_reader_next(r, &line, &len, &no, &err), TGT_READ_LINE);
+    assert_int_equal(len, e.llen[0]);
+    assert_memory_equal(line, e.data + e.off[0], len);
+    assert_int_equal(no, e.no[0]);
+    tgt_reader_free(r);
+    close(fd);
+    free(g);
+    free_expected(&e);
+}
+
 /* ---- idle and stop ---------------------------------------------------- */
 
 static void expect_idle(tgt_reader *r)
@@ -942,6 +1088,48 @@ static void test_stop_mid_zstd_frame(void **state)
     free(z);
 }
 
+/* A compressed regular file read as input (--input, stdin from a file):
+ * a stop ends it after the block in hand, well before the file's end,
+ * with no partial line; read whole (a BATCH file), the stop changes
+ * nothing. */
+static void test_stop_compressed_file(void **state)
+{
+    (void)state;
+    rng_state = 24;
+    expected e;
+    gen_input(&e, 8 * 1024 * 1024, 200, 0);
+    size_t n;
+    unsigned char *g = gzip_pack(e.data, e.len, &n);
+    int fd = temp_fd(g, n);
+    tgt_reader *r = open_reader(fd, 0);
+    tgt_error err;
+    tgt_error_init(&err);
+    const char *line;
+    size_t len, count = 0, bad = 0;
+    unsigned long no;
+    tgt_read_status st;
+    while ((st = tgt_reader_next(r, &line, &len, &no, &err)) == TGT_READ_LINE) {
+        if (count >= e.n_lines || len != e.llen[count] ||
+            memcmp(line, e.data + e.off[count], len) != 0)
+            bad++;
+        if (++count == 10)
+            tgt_reader_stop_requested = 1;
+    }
+    assert_int_equal(st, TGT_READ_EOF);
+    assert_int_equal(bad, 0);
+    assert_true(count >= 10 && count < e.n_lines / 4);
+    tgt_reader_free(r);
+    close(fd);
+
+    fd = temp_fd(g, n);
+    r = open_file_reader(fd);
+    check_all(r, &e); /* the flag is still set */
+    tgt_reader_free(r);
+    close(fd);
+    free(g);
+    free_expected(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -967,6 +1155,9 @@ int main(void)
         cmocka_unit_test(test_zstd_corrupt_body),
         cmocka_unit_test(test_zstd_trailing_garbage),
         cmocka_unit_test(test_zstd_truncated),
+        cmocka_unit_test(test_file_zstd_and_gzip),
+        cmocka_unit_test(test_file_damaged),
+        cmocka_unit_test(test_file_freed_mid_way),
         cmocka_unit_test(test_idle_then_data),
         cmocka_unit_test(test_idle_mid_zstd_frame),
         cmocka_unit_test_teardown(test_stop_wakes_blocked_reader, reset_stop),
@@ -974,6 +1165,7 @@ int main(void)
         cmocka_unit_test_teardown(test_stop_before_first_read, reset_stop),
         cmocka_unit_test_teardown(test_stop_reads_what_arrived, reset_stop),
         cmocka_unit_test_teardown(test_stop_mid_zstd_frame, reset_stop),
+        cmocka_unit_test_teardown(test_stop_compressed_file, reset_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
