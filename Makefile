@@ -23,7 +23,7 @@ OPT_debug := -O0
 CFLAGS_ALL := -std=c11 -g $(OPT_$(VARIANT)) $(WARN) $(DEFS) -Isrc -Idrivers $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
 SAN_LDFLAGS_asan := -fsanitize=address,undefined
 LDFLAGS_ALL := $(SAN_LDFLAGS_$(VARIANT)) $(LDFLAGS)
-LIBS := $(PKG_LIBS) -lpthread -lm
+LIBS := $(PKG_LIBS) -lodbc -lpthread -lm
 CORE_LIBS := $(CORE_PKG_LIBS) -lpthread -lm
 
 # CORE_OBJ: src/ without main.c, no driver (drivers/driver.h is the boundary);
@@ -31,7 +31,7 @@ CORE_LIBS := $(CORE_PKG_LIBS) -lpthread -lm
 # driver the unit tests load through (drivers/fake/, never in the binary).
 CORE_SRC := $(filter-out src/main.c,$(wildcard src/*.c))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
-DRIVER_SRC := drivers/registry.c $(wildcard drivers/postgres/*.c)
+DRIVER_SRC := drivers/registry.c $(wildcard drivers/postgres/*.c) $(wildcard drivers/odbc/*.c)
 DRIVER_OBJ := $(DRIVER_SRC:%.c=$(BUILD)/%.o)
 FAKE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard drivers/fake/*.c))
 # The PostgreSQL row encoder, limits and type spellings need no libpq: the
@@ -76,7 +76,7 @@ $(GEN): $(GEN_OBJ)
 # plus those of Meltano (make test-meltano) when it is beside the repository.
 MELTANO_HOME ?= ../shared/meltano
 DEPS_PKGS := build-essential pkg-config libjansson-dev libzstd-dev zstd zlib1g-dev libpq-dev postgresql-15 \
-             postgresql-client-15 unixodbc-dev libcmocka-dev python3 valgrind clang clang-format \
+             postgresql-client-15 unixodbc-dev libsqliteodbc sqlite3 libcmocka-dev python3 valgrind clang clang-format \
              libclang-rt-14-dev time man-db
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \

@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "odbc/odbc.h"
 #include "postgres/postgres.h"
 #include "sbuf.h"
 
@@ -18,6 +19,7 @@ typedef struct driver_entry {
 
 static const driver_entry drivers[] = {
     {"postgres", tgt_postgres_driver_new},
+    {"odbc", tgt_odbc_driver_new},
 };
 
 #define N_DRIVERS (sizeof drivers / sizeof drivers[0])

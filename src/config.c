@@ -14,7 +14,7 @@
  * both mean "not set": the earlier value (or the default) is kept, because
  * Meltano passes null for settings the user left unset.
  *
- * Secrets (password, conninfo) are never echoed: error messages about them
+ * Secrets (password, conninfo, odbc_connection_string) are never echoed: error messages about them
  * name only the JSON type that was found, and parse errors from jansson are
  * cut before the "near '<text>'" part, which may quote a fragment of one.
  *
@@ -85,6 +85,7 @@ static const char *const type_change_choices[] = {"fail", "keep", NULL};
 static const char *const load_method_choices[] = {"auto", "append-only", "upsert", "overwrite",
                                                   NULL};
 static const char *const invalid_records_choices[] = {"fail", "skip", "dead_letter", NULL};
+static const char *const dialect_choices[] = {"sqlite", "mariadb", "postgres", NULL};
 static const char *const log_format_choices[] = {"text", "json", NULL};
 
 /* What target-pg can do, in the Singer SDK's capability names (Meltano
@@ -102,9 +103,10 @@ static const setting settings[] = {
      .flags = SET_NONEMPTY,
      .default_str = "postgres",
      .offset = FIELD(driver),
-     .description = "The warehouse driver that loads the data; postgres (libpq) is the one "
-                    "built in, and it reads host, port, user, password, dbname, the ssl "
-                    "settings and conninfo."},
+     .description = "The warehouse driver that loads the data: postgres (libpq; reads host, "
+                    "port, user, password, dbname, the ssl settings and conninfo) or odbc "
+                    "(unixODBC; reads odbc_connection_string or odbc_dsn with user and "
+                    "password, and dialect)."},
     {.name = "host",
      .flags = SET_LIBPQ,
      .type = SET_STRING,
@@ -166,6 +168,22 @@ static const setting settings[] = {
      .offset = FIELD(conninfo),
      .description = "A complete libpq connection string or postgresql:// URI, which wins over "
                     "host, port, user, password, dbname and the ssl settings."},
+    {.name = "odbc_connection_string",
+     .type = SET_SECRET,
+     .offset = FIELD(odbc_connection_string),
+     .description = "With driver odbc: a complete ODBC connection string (e.g. "
+                    "DRIVER=SQLite3;Database=/data/warehouse.db), which wins over odbc_dsn."},
+    {.name = "odbc_dsn",
+     .type = SET_STRING,
+     .offset = FIELD(odbc_dsn),
+     .description = "With driver odbc: a data source name from odbc.ini, connected to with "
+                    "user and password."},
+    {.name = "dialect",
+     .type = SET_ENUM,
+     .choices = dialect_choices,
+     .offset = FIELD(dialect),
+     .description = "With driver odbc: the warehouse's SQL dialect; unset means detected from "
+                    "the data source's DBMS name."},
     {.name = "default_target_schema",
      .aliases = {"schema"},
      .type = SET_STRING,
@@ -717,7 +735,16 @@ static int file_has_password(const json_t *root)
     if (json_is_string(pw) && json_string_length(pw) > 0)
         return 1;
     const json_t *ci = json_object_get(root, "conninfo");
-    return json_is_string(ci) && conninfo_has_password(json_string_value(ci));
+    if (json_is_string(ci) && conninfo_has_password(json_string_value(ci)))
+        return 1;
+    /* an ODBC connection string names it PWD= (any case) */
+    const json_t *oc = json_object_get(root, "odbc_connection_string");
+    if (!json_is_string(oc))
+        return 0;
+    for (const char *p = json_string_value(oc); *p != '\0'; p++)
+        if (strncasecmp(p, "pwd", 3) == 0)
+            return 1;
+    return 0;
 }
 
 /* A file Meltano writes for one run (<project>/.meltano/run/<plugin>/...,

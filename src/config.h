@@ -62,6 +62,12 @@ typedef struct tgt_config {
     char *sslkey;
     char *conninfo; /* a full libpq string or URI; wins over the fields above */
 
+    /* Connection settings of the odbc driver (drivers/odbc/odbc.h); user and
+     * password above serve it too.  NULL means "not set". */
+    char *odbc_connection_string; /* secret: a full ODBC connection string */
+    char *odbc_dsn;               /* a data source name from odbc.ini */
+    char *dialect;                /* sqlite | mariadb | postgres; NULL: detected */
+
     char *default_target_schema; /* never NULL after tgt_config_finish */
     tgt_schema_map_entry *schema_mapping;
     size_t n_schema_mapping;

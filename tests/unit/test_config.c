@@ -805,6 +805,9 @@ static const char *const all_settings[] = {
     "sslcert",
     "sslkey",
     "conninfo",
+    "odbc_connection_string",
+    "odbc_dsn",
+    "dialect",
     "default_target_schema",
     "schema_mapping",
     "batch_size_rows",
@@ -877,6 +880,10 @@ static void test_about_json(void **state)
     assert_true(json_is_true(json_object_get(json_object_get(props, "conninfo"), "secret")));
     assert_null(json_object_get(json_object_get(props, "host"), "secret"));
     assert_null(json_object_get(json_object_get(props, "host"), "writeOnly"));
+    json_t *odbc = json_object_get(props, "odbc_connection_string");
+    assert_true(json_is_true(json_object_get(odbc, "writeOnly")));
+    assert_true(json_is_true(json_object_get(odbc, "secret")));
+    assert_null(json_object_get(json_object_get(props, "odbc_dsn"), "secret"));
 
     json_t *batch = json_object_get(props, "batch_size_rows");
     assert_string_equal(json_string_value(json_object_get(batch, "type")), "integer");

@@ -1,0 +1,438 @@
+/*
+ * odbc_bulk.c - the bulk stream over ODBC: write_begin prepares one INSERT
+ * with a parameter per column, write_data takes the row writer's bytes
+ * (odbc_rows.c; any split of whole rows) and sends them as column-wise
+ * bound parameter arrays, SQL_ATTR_PARAMSET_SIZE rows per SQLExecute.
+ *
+ * The rows of a round stay in `pending` (the writer's bytes as received);
+ * per row and parameter only an offset and a length are kept.  At a flush
+ * each parameter gets one array of fixed-width slots as wide as its longest
+ * value in the round, which is why a round ends not only at
+ * ODBC_ROWS_PER_EXEC rows but also before its arrays would pass
+ * ODBC_ROUND_BYTES: one long value makes the round shorter instead of every
+ * slot long.  Memory therefore stays bounded whatever the data.
+ *
+ * A refused row is reported by its position in the write (driver.h
+ * bulk_row): exact when the ODBC driver marks it in the parameter status
+ * array, otherwise how far the driver got (SQL_ATTR_PARAMS_PROCESSED_PTR),
+ * which makes the core search for it.
+ */
+#include "odbc_internal.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "log.h"
+
+#define ODBC_ROWS_PER_EXEC 1000
+#define ODBC_ROUND_BYTES (16u << 20)
+#define NO_VALUE ((size_t)-1)
+
+static void free_round_arrays(odbc_bulk *b)
+{
+    if (b->column_buf != NULL)
+        for (size_t p = 0; p < b->n_params; p++)
+            free(b->column_buf[p]);
+    if (b->indicators != NULL)
+        for (size_t p = 0; p < b->n_params; p++)
+            free(b->indicators[p]);
+    free(b->column_buf);
+    free(b->column_cap);
+    free(b->indicators);
+    free(b->max_len);
+    free(b->offsets);
+    free(b->lengths);
+    free(b->status);
+    free(b->param_column);
+    b->column_buf = NULL;
+    b->column_cap = NULL;
+    b->indicators = NULL;
+    b->max_len = NULL;
+    b->offsets = b->lengths = NULL;
+    b->status = NULL;
+    b->param_column = NULL;
+    b->cap_rows = b->n_rows = 0;
+}
+
+void odbc_bulk_free(odbc_driver *d)
+{
+    odbc_bulk *b = &d->bulk;
+    free_round_arrays(b);
+    if (b->stmt != SQL_NULL_HSTMT)
+        SQLFreeHandle(SQL_HANDLE_STMT, b->stmt);
+    b->stmt = SQL_NULL_HSTMT;
+    free(b->insert_sql);
+    b->insert_sql = NULL;
+    tgt_sbuf_deinit(&b->pending);
+    b->open = 0;
+}
+
+void odbc_bulk_abort(odbc_driver *d)
+{
+    odbc_bulk *b = &d->bulk;
+    b->open = 0;
+    b->n_rows = 0;
+    b->parse_pos = 0;
+    tgt_sbuf_reset(&b->pending);
+}
+
+/* INSERT INTO <target> (<cols>[, seq, present]) VALUES (?, ...) */
+static int build_insert(odbc_driver *d, const tgt_table *t, tgt_write_mode mode, tgt_sbuf *sb,
+                        tgt_error *err)
+{
+    size_t n = odbc_existing_columns(t) + (mode == TGT_WRITE_STAGING ? 2 : 0);
+    if (n == 0)
+        return tgt_error_set(err, TGT_ERR_INTERNAL, "\"%s\".\"%s\" has no columns to load into",
+                             t->schema, t->name);
+    tgt_sbuf_append_str(sb, "INSERT INTO ");
+    if (mode == TGT_WRITE_STAGING)
+        d->dialect->stage_name(d, sb, t);
+    else
+        odbc_sql_qualified(d, sb, t->schema, t->name);
+    tgt_sbuf_append_str(sb, " (");
+    odbc_sql_columns(d, sb, t, "");
+    if (mode == TGT_WRITE_STAGING) {
+        tgt_sbuf_append_str(sb, odbc_existing_columns(t) > 0 ? ", " : "");
+        odbc_sql_ident(d, sb, ODBC_SEQ_COLUMN);
+        tgt_sbuf_append_str(sb, ", ");
+        odbc_sql_ident(d, sb, ODBC_PRESENT_COLUMN);
+    }
+    tgt_sbuf_append_str(sb, ") VALUES (");
+    for (size_t i = 0; i < n; i++)
+        tgt_sbuf_append_str(sb, i > 0 ? ", ?" : "?");
+    tgt_sbuf_append_char(sb, ')');
+    return odbc_sql_check(sb, err);
+}
+
+/* Prepares sql on the bulk statement unless it is prepared already. */
+static int prepare(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, tgt_error *err)
+{
+    odbc_bulk *b = &d->bulk;
+    if (b->stmt != SQL_NULL_HSTMT && b->insert_sql != NULL &&
+        strcmp(b->insert_sql, tgt_sbuf_str(sb)) == 0)
+        return 0;
+    if (b->stmt != SQL_NULL_HSTMT)
+        SQLFreeHandle(SQL_HANDLE_STMT, b->stmt);
+    b->stmt = SQL_NULL_HSTMT;
+    free(b->insert_sql);
+    b->insert_sql = NULL;
+    char where[TGT_ERROR_WHERE_MAX];
+    snprintf(where, sizeof where, "while preparing to load \"%s\".\"%s\"", t->schema, t->name);
+    if (!ODBC_OK(SQLAllocHandle(SQL_HANDLE_STMT, d->dbc, &b->stmt))) {
+        b->stmt = SQL_NULL_HSTMT;
+        return odbc_fail(d, SQL_HANDLE_DBC, d->dbc, err, where);
+    }
+    if (!ODBC_OK(SQLPrepare(b->stmt, (SQLCHAR *)tgt_sbuf_str(sb), SQL_NTS))) {
+        odbc_fail(d, SQL_HANDLE_STMT, b->stmt, err, where);
+        SQLFreeHandle(SQL_HANDLE_STMT, b->stmt);
+        b->stmt = SQL_NULL_HSTMT;
+        return -1;
+    }
+    b->insert_sql = tgt_sbuf_take(sb);
+    return b->insert_sql == NULL ? tgt_error_nomem(err) : 0;
+}
+
+static int alloc_params(odbc_bulk *b, const tgt_table *t, tgt_error *err)
+{
+    free_round_arrays(b);
+    size_t n = b->n_params;
+    b->param_column = calloc(n, sizeof(*b->param_column));
+    b->max_len = calloc(n, sizeof(*b->max_len));
+    b->column_buf = calloc(n, sizeof(*b->column_buf));
+    b->column_cap = calloc(n, sizeof(*b->column_cap));
+    b->indicators = calloc(n, sizeof(*b->indicators));
+    b->cap_rows = ODBC_ROWS_PER_EXEC;
+    b->offsets = calloc(b->cap_rows * n, sizeof(*b->offsets));
+    b->lengths = calloc(b->cap_rows * n, sizeof(*b->lengths));
+    b->status = calloc(b->cap_rows, sizeof(*b->status));
+    if (b->param_column == NULL || b->max_len == NULL || b->column_buf == NULL ||
+        b->column_cap == NULL || b->indicators == NULL || b->offsets == NULL ||
+        b->lengths == NULL || b->status == NULL)
+        return tgt_error_nomem(err);
+    for (size_t p = 0; p < n; p++) {
+        b->indicators[p] = calloc(b->cap_rows, sizeof(SQLLEN));
+        if (b->indicators[p] == NULL)
+            return tgt_error_nomem(err);
+    }
+    size_t p = 0;
+    for (size_t i = 0; i < t->n_columns; i++)
+        if (t->columns[i].exists)
+            b->param_column[p++] = i;
+    return 0;
+}
+
+int odbc_write_begin(tgt_driver *base, const tgt_table *t, tgt_write_mode mode, tgt_error *err)
+{
+    odbc_driver *d = (odbc_driver *)base;
+    odbc_bulk *b = &d->bulk;
+    if (b->open)
+        return tgt_error_set(err, TGT_ERR_INTERNAL, "ODBC: a write into \"%s\".\"%s\" is open",
+                             b->table->schema, b->table->name);
+    if (mode == TGT_WRITE_STAGING) {
+        if (d->dialect->prepare_stage(d, t, err) < 0)
+            return -1;
+        odbc_stage *s = odbc_stage_find(d, t->schema, t->name);
+        if (s != NULL)
+            s->filled = 1;
+    }
+    tgt_sbuf *sb = &d->sql;
+    tgt_sbuf_reset(sb);
+    if (build_insert(d, t, mode, sb, err) < 0 || prepare(d, sb, t, err) < 0)
+        return -1;
+    b->table = t;
+    b->mode = mode;
+    b->n_data = odbc_existing_columns(t);
+    b->n_params = b->n_data + (mode == TGT_WRITE_STAGING ? 2 : 0);
+    if (alloc_params(b, t, err) < 0)
+        return -1;
+    b->sent = 0;
+    b->parse_pos = 0;
+    tgt_sbuf_reset(&b->pending);
+    b->open = 1;
+    return 0;
+}
+
+/* Parses the row at b->parse_pos into slot b->n_rows: 1 when whole, 0 when
+ * its bytes have not all arrived, -1 when malformed. */
+static int parse_row(odbc_bulk *b)
+{
+    const char *data = b->pending.data;
+    size_t end = b->pending.len, pos = b->parse_pos;
+    size_t *off = b->offsets + b->n_rows * b->n_params;
+    size_t *len = b->lengths + b->n_rows * b->n_params;
+    for (size_t p = 0; p < b->n_data; p++) {
+        if (pos >= end)
+            return 0;
+        if (data[pos] == ODBC_TAG_NULL) {
+            off[p] = NO_VALUE;
+            len[p] = 0;
+            pos++;
+            continue;
+        }
+        if (data[pos] != ODBC_TAG_VALUE)
+            return -1;
+        if (end - pos < 5)
+            return 0;
+        uint32_t n;
+        memcpy(&n, data + pos + 1, 4);
+        if (end - pos - 5 < n)
+            return 0;
+        off[p] = pos + 5;
+        len[p] = n;
+        pos += 5 + (size_t)n;
+    }
+    if (pos >= end)
+        return 0;
+    if (b->mode == TGT_WRITE_APPEND) {
+        if (data[pos] != ODBC_TAG_END)
+            return -1;
+        pos++;
+    } else {
+        if (data[pos] != ODBC_TAG_STAGED)
+            return -1;
+        if (end - pos < 13)
+            return 0;
+        uint32_t n;
+        memcpy(&n, data + pos + 9, 4);
+        if (end - pos - 13 < n)
+            return 0;
+        off[b->n_data] = pos + 1; /* the 8-byte sequence */
+        len[b->n_data] = 8;
+        off[b->n_data + 1] = n > 0 ? pos + 13 : NO_VALUE;
+        len[b->n_data + 1] = n;
+        pos += 13 + (size_t)n;
+    }
+    b->parse_pos = pos;
+    return 1;
+}
+
+/* Text of the sequence (8 bytes at p) into buf; its length. */
+static size_t sequence_text(const char *p, char *buf, size_t cap)
+{
+    uint64_t seq;
+    memcpy(&seq, p, 8);
+    int n = snprintf(buf, cap, "%llu", (unsigned long long)seq);
+    return n > 0 ? (size_t)n : 0;
+}
+
+/* Copies the round's values into one fixed-width array per parameter and
+ * binds them. */
+static int bind_round(odbc_driver *d, tgt_error *err)
+{
+    odbc_bulk *b = &d->bulk;
+    char seq[24];
+    for (size_t p = 0; p < b->n_params; p++) {
+        int is_seq = b->mode == TGT_WRITE_STAGING && p == b->n_data;
+        size_t width = is_seq ? sizeof(seq) : b->max_len[p] + 1;
+        size_t need = width * b->n_rows;
+        if (b->column_cap[p] < need) {
+            char *grown = realloc(b->column_buf[p], need);
+            if (grown == NULL)
+                return tgt_error_nomem(err);
+            b->column_buf[p] = grown;
+            b->column_cap[p] = need;
+        }
+        for (size_t r = 0; r < b->n_rows; r++) {
+            size_t off = b->offsets[r * b->n_params + p];
+            size_t len = b->lengths[r * b->n_params + p];
+            char *slot = b->column_buf[p] + r * width;
+            if (off == NO_VALUE) {
+                b->indicators[p][r] = SQL_NULL_DATA;
+                continue;
+            }
+            if (is_seq)
+                len = sequence_text(b->pending.data + off, slot, width);
+            else
+                memcpy(slot, b->pending.data + off, len);
+            slot[len] = '\0';
+            b->indicators[p][r] = (SQLLEN)len;
+        }
+        SQLSMALLINT type = SQL_VARCHAR;
+        if (is_seq)
+            type = SQL_VARCHAR;
+        else if (p < b->n_data)
+            type =
+                (SQLSMALLINT)d->dialect->bind_type(b->table->columns[b->param_column[p]].live_type);
+        SQLULEN size = width > 1 ? (SQLULEN)(width - 1) : 1;
+        if (!ODBC_OK(SQLBindParameter(b->stmt, (SQLUSMALLINT)(p + 1), SQL_PARAM_INPUT, SQL_C_CHAR,
+                                      type, size, 0, b->column_buf[p], (SQLLEN)width,
+                                      b->indicators[p])))
+            return odbc_fail(d, SQL_HANDLE_STMT, b->stmt, err, "while binding rows");
+    }
+    return 0;
+}
+
+/* Where a refused row is, from the status array or the processed count. */
+static void locate_refusal(odbc_bulk *b, SQLULEN processed, tgt_error *err)
+{
+    for (size_t r = 0; r < b->n_rows; r++) {
+        if (b->status[r] == SQL_PARAM_ERROR) {
+            err->bulk_row = b->sent + r + 1;
+            err->bulk_row_exact = 1;
+            return;
+        }
+    }
+    if (processed > 0 && processed <= b->n_rows) {
+        err->bulk_row = b->sent + processed;
+        err->bulk_row_exact = 0;
+    }
+}
+
+/* Sends the buffered rows and drops their bytes from pending. */
+static int flush(odbc_driver *d, tgt_error *err)
+{
+    odbc_bulk *b = &d->bulk;
+    if (b->n_rows == 0)
+        return 0;
+    char where[TGT_ERROR_WHERE_MAX];
+    snprintf(where, sizeof where, "while loading \"%s\".\"%s\"", b->table->schema, b->table->name);
+    if (bind_round(d, err) < 0)
+        return -1;
+    SQLULEN processed = 0;
+    for (size_t r = 0; r < b->n_rows; r++)
+        b->status[r] = SQL_PARAM_UNUSED;
+    if (!ODBC_OK(SQLSetStmtAttr(b->stmt, SQL_ATTR_PARAM_BIND_TYPE,
+                                (SQLPOINTER)SQL_PARAM_BIND_BY_COLUMN, 0)) ||
+        !ODBC_OK(
+            SQLSetStmtAttr(b->stmt, SQL_ATTR_PARAMSET_SIZE, (SQLPOINTER)(uintptr_t)b->n_rows, 0)) ||
+        !ODBC_OK(SQLSetStmtAttr(b->stmt, SQL_ATTR_PARAM_STATUS_PTR, b->status, 0)) ||
+        !ODBC_OK(SQLSetStmtAttr(b->stmt, SQL_ATTR_PARAMS_PROCESSED_PTR, &processed, 0)))
+        return odbc_fail(d, SQL_HANDLE_STMT, b->stmt, err, where);
+    SQLRETURN rc = SQLExecute(b->stmt);
+    int refused = 0;
+    for (size_t r = 0; r < b->n_rows; r++)
+        refused |= b->status[r] == SQL_PARAM_ERROR;
+    if (!ODBC_OK(rc) || refused) {
+        int fresh = !tgt_error_is_set(err);
+        if (!ODBC_OK(rc))
+            odbc_fail(d, SQL_HANDLE_STMT, b->stmt, err, where);
+        else
+            tgt_error_set(err, TGT_ERR_LOAD, "%s refused a row", d->dbms_name);
+        if (fresh && !err->connection_lost)
+            locate_refusal(b, processed, err);
+        SQLFreeStmt(b->stmt, SQL_CLOSE);
+        return -1;
+    }
+    SQLFreeStmt(b->stmt, SQL_CLOSE);
+    b->sent += b->n_rows;
+    b->n_rows = 0;
+    for (size_t p = 0; p < b->n_params; p++)
+        b->max_len[p] = 0;
+    /* keep the bytes of an incomplete row */
+    size_t rest = b->pending.len - b->parse_pos;
+    memmove(b->pending.data, b->pending.data + b->parse_pos, rest);
+    b->pending.len = rest;
+    b->parse_pos = 0;
+    return 0;
+}
+
+/* 1 when taking the row just parsed (slot n_rows) would make the round's
+ * arrays pass ODBC_ROUND_BYTES. */
+static int round_would_overflow(const odbc_bulk *b)
+{
+    size_t width = 0;
+    const size_t *len = b->lengths + b->n_rows * b->n_params;
+    for (size_t p = 0; p < b->n_params; p++)
+        width += (len[p] > b->max_len[p] ? len[p] : b->max_len[p]) + 1;
+    return width * (b->n_rows + 1) > ODBC_ROUND_BYTES;
+}
+
+/* Takes the row just parsed into the round. */
+static void take_row(odbc_bulk *b)
+{
+    const size_t *len = b->lengths + b->n_rows * b->n_params;
+    for (size_t p = 0; p < b->n_params; p++)
+        if (len[p] > b->max_len[p])
+            b->max_len[p] = len[p];
+    b->n_rows++;
+}
+
+int odbc_write_data(tgt_driver *base, const char *data, size_t len, tgt_error *err)
+{
+    odbc_driver *d = (odbc_driver *)base;
+    odbc_bulk *b = &d->bulk;
+    if (!b->open)
+        return tgt_error_set(err, TGT_ERR_INTERNAL, "ODBC: write_data without a write");
+    tgt_sbuf_append(&b->pending, data, len);
+    if (!tgt_sbuf_ok(&b->pending))
+        return tgt_error_nomem(err);
+    for (;;) {
+        size_t start = b->parse_pos;
+        int got = parse_row(b);
+        if (got < 0)
+            return tgt_error_set(err, TGT_ERR_INTERNAL, "ODBC: malformed row data");
+        if (got == 0)
+            return 0;
+        if (b->n_rows > 0 && round_would_overflow(b)) {
+            /* send the round without this row, then read it again */
+            b->parse_pos = start;
+            if (flush(d, err) < 0)
+                return -1;
+            continue;
+        }
+        take_row(b);
+        if (b->n_rows == b->cap_rows && flush(d, err) < 0)
+            return -1;
+    }
+}
+
+int odbc_write_end(tgt_driver *base, unsigned long *rows, tgt_error *err)
+{
+    odbc_driver *d = (odbc_driver *)base;
+    odbc_bulk *b = &d->bulk;
+    if (!b->open)
+        return tgt_error_set(err, TGT_ERR_INTERNAL, "ODBC: write_end without a write");
+    int rc = flush(d, err);
+    if (rc == 0 && b->parse_pos != b->pending.len)
+        rc = tgt_error_set(err, TGT_ERR_INTERNAL, "ODBC: a row was cut short");
+    if (rows != NULL)
+        *rows = b->sent;
+    b->open = 0;
+    tgt_sbuf_reset(&b->pending);
+    b->parse_pos = 0;
+    b->n_rows = 0;
+    return rc;
+}

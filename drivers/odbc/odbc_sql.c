@@ -1,0 +1,141 @@
+/*
+ * odbc_sql.c - building SQL for any dialect: identifiers quoted with the
+ * dialect's quote character (doubled inside, so no name can end the quote),
+ * column lists, and the cache of staging tables made in the open
+ * transaction.  Everything appends to a tgt_sbuf that goes broken on
+ * allocation failure; odbc_sql_check reports that once before execution.
+ */
+#include "odbc_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+void odbc_sql_ident(odbc_driver *d, tgt_sbuf *sb, const char *ident)
+{
+    char q = d->dialect->quote;
+    tgt_sbuf_append_char(sb, q);
+    for (const char *p = ident; *p != '\0'; p++) {
+        const char *run = p;
+        while (*p != '\0' && *p != q)
+            p++;
+        tgt_sbuf_append(sb, run, (size_t)(p - run));
+        if (*p == '\0')
+            break;
+        tgt_sbuf_append_char(sb, q);
+        tgt_sbuf_append_char(sb, q);
+    }
+    tgt_sbuf_append_char(sb, q);
+}
+
+void odbc_sql_qualified(odbc_driver *d, tgt_sbuf *sb, const char *schema, const char *name)
+{
+    d->dialect->qualified(d, sb, schema, name);
+}
+
+void odbc_sql_columns(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, const char *prefix)
+{
+    int first = 1;
+    for (size_t i = 0; i < t->n_columns; i++) {
+        if (!t->columns[i].exists)
+            continue;
+        if (!first)
+            tgt_sbuf_append_str(sb, ", ");
+        first = 0;
+        tgt_sbuf_append_str(sb, prefix);
+        odbc_sql_ident(d, sb, t->columns[i].name);
+    }
+}
+
+void odbc_sql_key_columns(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, const char *prefix)
+{
+    for (size_t k = 0; k < t->n_keys; k++) {
+        if (k > 0)
+            tgt_sbuf_append_str(sb, ", ");
+        tgt_sbuf_append_str(sb, prefix);
+        odbc_sql_ident(d, sb, t->columns[t->key_columns[k]].name);
+    }
+}
+
+size_t odbc_existing_columns(const tgt_table *t)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->n_columns; i++)
+        n += t->columns[i].exists ? 1 : 0;
+    return n;
+}
+
+int odbc_is_key(const tgt_table *t, size_t col)
+{
+    for (size_t k = 0; k < t->n_keys; k++)
+        if (t->key_columns[k] == col)
+            return 1;
+    return 0;
+}
+
+int odbc_sql_check(const tgt_sbuf *sb, tgt_error *err)
+{
+    return tgt_sbuf_ok(sb) ? 0 : tgt_error_nomem(err);
+}
+
+/* schema 0x1F name: no identifier holds the unit separator (naming.h) */
+static char *stage_key(const char *schema, const char *name)
+{
+    tgt_sbuf sb;
+    tgt_sbuf_init(&sb);
+    tgt_sbuf_append_str(&sb, schema);
+    tgt_sbuf_append_char(&sb, 0x1F);
+    tgt_sbuf_append_str(&sb, name);
+    return tgt_sbuf_take(&sb);
+}
+
+odbc_stage *odbc_stage_find(odbc_driver *d, const char *schema, const char *name)
+{
+    char *key = stage_key(schema, name);
+    if (key == NULL)
+        return NULL;
+    odbc_stage *found = NULL;
+    for (size_t i = 0; found == NULL && i < d->n_stages; i++)
+        if (strcmp(d->stages[i].key, key) == 0)
+            found = &d->stages[i];
+    free(key);
+    return found;
+}
+
+odbc_stage *odbc_stage_get(odbc_driver *d, const tgt_table *t, tgt_error *err)
+{
+    odbc_stage *s = odbc_stage_find(d, t->schema, t->name);
+    if (s != NULL)
+        return s;
+    if (d->n_stages == d->cap_stages) {
+        size_t cap = d->cap_stages == 0 ? 8 : d->cap_stages * 2;
+        odbc_stage *grown = realloc(d->stages, cap * sizeof(*grown));
+        if (grown == NULL)
+            return tgt_error_nomem(err), NULL;
+        d->stages = grown;
+        d->cap_stages = cap;
+    }
+    char *key = stage_key(t->schema, t->name);
+    if (key == NULL)
+        return tgt_error_nomem(err), NULL;
+    s = &d->stages[d->n_stages++];
+    memset(s, 0, sizeof(*s));
+    s->key = key;
+    return s;
+}
+
+void odbc_stage_forget_all(odbc_driver *d)
+{
+    for (size_t i = 0; i < d->n_stages; i++)
+        d->stages[i].ready = d->stages[i].filled = 0;
+}
+
+void odbc_stage_free_all(odbc_driver *d)
+{
+    for (size_t i = 0; i < d->n_stages; i++)
+        free(d->stages[i].key);
+    free(d->stages);
+    d->stages = NULL;
+    d->n_stages = d->cap_stages = 0;
+}

@@ -1,0 +1,235 @@
+"""tests/warehouse.py - the warehouses the tests load into, behind one
+interface, so a check can run against each: libpq PostgreSQL, SQLite through
+ODBC, and (added by their dialects' tests) MariaDB and PostgreSQL through
+psqlODBC.
+
+Standard library only.  An adapter is made for one fresh database:
+
+    wh = warehouse.make("sqlite", tmpdir)     # or "postgres", ...
+    wh.create()                               # a fresh, empty database
+    cfg = wh.config(schema="public", batch_size_rows=10)   # target config dict
+    wh.write_config(path, schema="public")    # the same, written to a file
+    wh.query("SELECT ...")                    # rows as lists of values
+    wh.columns("public", "orders")            # {column: declared type}, in order
+    wh.count("public", "orders")              # rows in the table
+    wh.table_exists("public", "orders")
+    wh.table("public", "orders")              # the table's name in SQL text
+    wh.drop()
+
+Values come back exact: PostgreSQL numerics as Decimal (never a float),
+SQLite as stored (int, float, str, None; numeric columns hold their digits as
+text, see README "SQLite").  Identifiers in SQL text go through
+wh.table()/wh.ident(), which know each warehouse's quoting and where a
+target schema lives (PostgreSQL: a schema; SQLite: the table-name prefix
+"<schema>.").
+
+ODBC: odbc_env(dir) writes a private odbcinst.ini naming every installed
+ODBC driver by absolute path and returns the ODBCSYSINI/ODBCINI variables
+that point unixODBC at it; make() puts them into os.environ, so target-pg
+runs started afterwards see them.  Nothing under /etc is read or written.
+"""
+
+import json
+import os
+import sqlite3
+from decimal import Decimal
+
+import harness
+
+ODBC_LIB_DIRS = ["/usr/lib/x86_64-linux-gnu/odbc", "/usr/lib/aarch64-linux-gnu/odbc",
+                 "/usr/lib/odbc", "/usr/local/lib"]
+
+# driver name in odbcinst.ini -> library file name
+ODBC_DRIVERS = {
+    "SQLite3": "libsqlite3odbc.so",
+    "MariaDB": "libmaodbc.so",
+    "PostgreSQL Unicode": "psqlodbcw.so",
+}
+
+
+def odbc_library(filename: str):
+    """Absolute path of an installed ODBC driver library, or None."""
+    for d in ODBC_LIB_DIRS:
+        p = os.path.join(d, filename)
+        if os.path.exists(p):
+            return p
+    return None
+
+
+def odbc_env(directory: str) -> dict:
+    """Writes odbcinst.ini (every installed driver of ODBC_DRIVERS) and an
+    empty odbc.ini into directory; returns the environment that selects them."""
+    os.makedirs(directory, exist_ok=True)
+    lines = []
+    for name, filename in ODBC_DRIVERS.items():
+        lib = odbc_library(filename)
+        if lib:
+            lines += ["[%s]" % name, "Driver = %s" % lib, ""]
+    with open(os.path.join(directory, "odbcinst.ini"), "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+    ini = os.path.join(directory, "odbc.ini")
+    if not os.path.exists(ini):
+        with open(ini, "w", encoding="utf-8") as f:
+            f.write("")
+    return {"ODBCSYSINI": directory, "ODBCINI": ini}
+
+
+class Warehouse:
+    """The interface; see the module docstring."""
+    name = "?"
+
+    def create(self):
+        raise NotImplementedError
+
+    def drop(self):
+        raise NotImplementedError
+
+    def config(self, schema="public", **extra) -> dict:
+        raise NotImplementedError
+
+    def write_config(self, path, schema="public", **extra) -> str:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.config(schema, **extra), f, indent=2)
+            f.write("\n")
+        return path
+
+    def ident(self, name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    def table(self, schema: str, table: str) -> str:
+        raise NotImplementedError
+
+    def query(self, sql: str):
+        raise NotImplementedError
+
+    def columns(self, schema: str, table: str) -> dict:
+        raise NotImplementedError
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        raise NotImplementedError
+
+    def count(self, schema: str, table: str) -> int:
+        return int(self.query("SELECT count(*) FROM %s" % self.table(schema, table))[0][0])
+
+    def column_values(self, schema, table, column, order_by=None):
+        """One column's values in ORDER BY order_by; [] without the table."""
+        if not self.table_exists(schema, table):
+            return []
+        sql = "SELECT %s FROM %s" % (self.ident(column), self.table(schema, table))
+        if order_by:
+            sql += " ORDER BY " + order_by
+        return [r[0] for r in self.query(sql)]
+
+
+class Postgres(Warehouse):
+    """libpq: the throwaway server of tests/pg.sh (PG* variables)."""
+    name = "postgres"
+
+    def __init__(self, tmpdir: str, dbname: str):
+        self.tmpdir = tmpdir
+        self.dbname = dbname
+
+    def create(self):
+        harness.createdb(self.dbname)
+
+    def drop(self):
+        harness.dropdb(self.dbname)
+
+    def config(self, schema="public", **extra) -> dict:
+        cfg = harness.connection(self.dbname, default_target_schema=schema)
+        cfg.update(extra)
+        return cfg
+
+    def table(self, schema, table):
+        return harness.qualified(schema, table)
+
+    def query(self, sql):
+        rows = harness.query_json("SELECT row_to_json(q)::text AS r FROM (%s) q" % sql,
+                                  self.dbname)
+        # each row's values in column order (json keeps the order)
+        return [list(json.loads(r["r"], parse_float=Decimal).values()) for r in rows]
+
+    def columns(self, schema, table):
+        return harness.columns(schema, table, self.dbname)
+
+    def table_exists(self, schema, table):
+        return harness.table_exists(schema, table, self.dbname)
+
+
+class Sqlite(Warehouse):
+    """SQLite through target-pg's ODBC driver (libsqliteodbc); one file per
+    database, read back with python's sqlite3 module."""
+    name = "sqlite"
+
+    def __init__(self, tmpdir: str, dbname: str):
+        self.tmpdir = tmpdir
+        self.path = os.path.join(tmpdir, dbname + ".sqlite")
+
+    def create(self):
+        self.drop()
+        sqlite3.connect(self.path).close()
+
+    def drop(self):
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            if os.path.exists(self.path + suffix):
+                os.unlink(self.path + suffix)
+
+    def config(self, schema="public", **extra) -> dict:
+        cfg = {"driver": "odbc",
+               "odbc_connection_string": "DRIVER={SQLite3};Database=%s" % self.path,
+               "default_target_schema": schema}
+        cfg.update(extra)
+        return cfg
+
+    def table(self, schema, table):
+        return self.ident(schema + "." + table)
+
+    def _connect(self):
+        return sqlite3.connect(self.path, timeout=60)
+
+    def query(self, sql):
+        con = self._connect()
+        try:
+            return [list(r) for r in con.execute(sql).fetchall()]
+        finally:
+            con.close()
+
+    def columns(self, schema, table):
+        con = self._connect()
+        try:
+            rows = con.execute("SELECT name, type FROM pragma_table_info(?)",
+                               (schema + "." + table,)).fetchall()
+        finally:
+            con.close()
+        return {name: typ for name, typ in rows}
+
+    def table_exists(self, schema, table):
+        con = self._connect()
+        try:
+            return con.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+                               "AND name = ?", (schema + "." + table,)).fetchone()[0] > 0
+        finally:
+            con.close()
+
+
+ADAPTERS = {"postgres": Postgres, "sqlite": Sqlite}
+
+
+def names():
+    """The warehouses this machine can test: postgres always, the ODBC ones
+    whose ODBC driver is installed."""
+    out = ["postgres"]
+    if odbc_library(ODBC_DRIVERS["SQLite3"]):
+        out.append("sqlite")
+    return out
+
+
+def make(name: str, tmpdir: str, dbname: str = "target_pg_test") -> Warehouse:
+    """An adapter for warehouse `name` whose database is `dbname` (a file in
+    tmpdir for SQLite).  Sets up the private ODBC configuration in
+    tmpdir/odbc for the ODBC warehouses (os.environ)."""
+    if name not in ADAPTERS:
+        raise ValueError("unknown warehouse %r (known: %s)" % (name, ", ".join(ADAPTERS)))
+    if name != "postgres":
+        os.environ.update(odbc_env(os.path.join(tmpdir, "odbc")))
+    return ADAPTERS[name](tmpdir, dbname)
