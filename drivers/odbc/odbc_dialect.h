@@ -115,6 +115,7 @@ typedef struct odbc_dialect {
 
 /* The dialects this binary knows (odbc_dialects.c). */
 extern const odbc_dialect odbc_sqlite_dialect;
+extern const odbc_dialect odbc_postgres_dialect;
 
 /* The dialect called `name` (the setting), or NULL. */
 const odbc_dialect *odbc_dialect_by_name(const char *name);
