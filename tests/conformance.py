@@ -8,8 +8,11 @@ expectations.json.
     tests/conformance.py --include-skipped     also run files listed in
                                                tests/conformance_skip.txt
     tests/conformance.py --print-names         stream -> table mapping of the corpus
+    tests/conformance.py --warehouse sqlite    load into another warehouse
+                                               (tests/warehouse.py; default postgres)
 
-Each file is loaded on its own into a fresh database (schema public) with
+Each file is loaded on its own into a fresh database (schema public) of the
+chosen warehouse (tests/warehouse.py: the checks below go through its adapter) with
 `$TARGET_PG_WRAPPER $TARGET_PG --config cfg.json --input FILE`, then:
   expect ok:    exit 0; every listed table (stream name mapped with target-pg's
                 naming rule) holds exactly the listed rows; stdout is only JSON
@@ -42,6 +45,7 @@ import tempfile
 sys.dont_write_bytecode = True  # no __pycache__ in the work tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import warehouse  # noqa: E402
 
 ROOT = harness.REPO_ROOT
 SKIP_FILE = os.path.join(ROOT, "tests", "conformance_skip.txt")
@@ -74,10 +78,10 @@ def tail(text: str, n: int = DETAIL_LINES) -> str:
     return "\n".join(lines)
 
 
-def check_entry(entry, path, dbname, workdir, timeout):
+def check_entry(entry, path, wh, workdir, timeout):
     """Returns a list of problems (empty: passed)."""
     cfg = os.path.join(workdir, "config.json")
-    harness.write_config(cfg, dbname, "public")
+    wh.write_config(cfg, "public")
     run = harness.run_target(["--config", cfg, "--input", path], timeout=timeout)
     problems = []
     out_err = "stderr:\n" + tail(run.stderr) if run.stderr.strip() else "stderr: (empty)"
@@ -117,14 +121,14 @@ def check_entry(entry, path, dbname, workdir, timeout):
             problems.append("input has no STATE but stdout has %d line(s)" % len(states))
 
     for stream, spec in sorted((entry.get("tables") or {}).items()):
-        table = harness.table_name(stream)
+        table = wh.table_name(stream)
         try:
-            if not harness.table_exists("public", table, dbname):
+            if not wh.table_exists("public", table):
                 problems.append("table public.%s (stream %r) does not exist" % (
                     harness.quote_ident(table), stream))
                 continue
-            n = harness.count_rows("public", table, dbname)
-        except harness.DbError as e:
+            n = wh.count("public", table)
+        except (harness.DbError, warehouse.Error) as e:
             problems.append("query on %s: %s" % (table, e))
             continue
         if n != spec["rows"]:
@@ -173,6 +177,8 @@ def main() -> int:
     ap.add_argument("files", nargs="*", help="corpus paths like sdk/camelcase.singer")
     ap.add_argument("--include-skipped", action="store_true",
                     help="also run files listed in tests/conformance_skip.txt")
+    ap.add_argument("--warehouse", default="postgres", choices=sorted(warehouse.ADAPTERS),
+                    help="the warehouse to load into (default postgres)")
     ap.add_argument("--print-names", action="store_true",
                     help="print the stream -> table mapping for the corpus and exit")
     args = ap.parse_args()
@@ -202,30 +208,34 @@ def main() -> int:
     skips = load_skips()
     timeout = int(os.environ.get("CONFORMANCE_TIMEOUT", "120"))
 
-    started = ensure_server()
+    started = ensure_server() if warehouse.ADAPTERS[args.warehouse].needs_pg_server else None
+    scratch = tempfile.TemporaryDirectory(prefix="tgt-conf-wh-")
+    label = "conformance/" if args.warehouse == "postgres" else "conformance-%s/" % args.warehouse
     n_ok = n_fail = n_skip = 0
     try:
         for i, entry in enumerate(entries, 1):
             rel = entry["file"]
-            name = "conformance/" + rel
+            name = label + rel
             if rel in skips and not args.include_skipped:
                 print("skip %s (%s)" % (name, skips[rel]), flush=True)
                 n_skip += 1
                 continue
             path = os.path.join(cdir, rel)
             dbname = db_name_for(i, rel)
+            wh = warehouse.make(args.warehouse, scratch.name, dbname)
             with tempfile.TemporaryDirectory(prefix="tgt-conf-") as workdir:
                 try:
-                    harness.dropdb(dbname)
-                    harness.createdb(dbname)
-                    problems = check_entry(entry, path, dbname, workdir, timeout)
-                except (harness.DbError, OSError, subprocess.SubprocessError) as e:
+                    wh.drop()
+                    wh.create()
+                    problems = check_entry(entry, path, wh, workdir, timeout)
+                except (harness.DbError, warehouse.Error, OSError,
+                        subprocess.SubprocessError) as e:
                     problems = ["harness error: %s" % e]
                 finally:
                     if os.environ.get("KEEP_DBS") != "1":
                         try:
-                            harness.dropdb(dbname)
-                        except harness.DbError:
+                            wh.drop()
+                        except (harness.DbError, warehouse.Error):
                             pass
             if problems:
                 n_fail += 1
@@ -238,10 +248,12 @@ def main() -> int:
                 n_ok += 1
                 print("ok   %s" % name, flush=True)
     finally:
+        scratch.cleanup()
         if started:
             subprocess.run([os.path.join(ROOT, "tests", "pg.sh"), "stop", started],
                            stdin=subprocess.DEVNULL)
-    print("# conformance: %d passed, %d failed, %d skipped" % (n_ok, n_fail, n_skip), flush=True)
+    print("# conformance (%s): %d passed, %d failed, %d skipped"
+          % (args.warehouse, n_ok, n_fail, n_skip), flush=True)
     return 1 if n_fail else 0
 
 

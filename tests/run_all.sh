@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/run_all.sh - the one test entry point (`make test`, `make valgrind`).
 #
-#   tests/run_all.sh [unit] [cli] [integration] [conformance]   (default: all)
+#   tests/run_all.sh [unit] [cli] [integration] [conformance] [conformance-sqlite]
+#                                                                (default: all)
 #
 # Environment (the Makefile sets the first two):
 #   TARGET_PG          absolute path of the binary under test (default ./target-pg)
@@ -19,7 +20,8 @@
 # started with tests/pg.sh, every tests/integration/test_*.sh and test_*.py
 # (each with the PG* env, TARGET_PG, TARGET_PG_WRAPPER, REPO_ROOT, a scratch
 # TEST_TMPDIR and a fresh database TEST_DB; exit 0 passes) and the conformance
-# corpus (tests/conformance.py).
+# corpus (tests/conformance.py); then the conformance corpus again on SQLite
+# through the ODBC driver (no server: skipped when libsqliteodbc is missing).
 #
 # Output: one line per test, "ok   name" or "FAIL name" followed by the
 # failing output indented; "skip name (reason)" for skipped ones; "#" lines
@@ -39,7 +41,7 @@ LOG_LINES=${LOG_LINES:-40}
 read -r -a UNIT_WRAP <<<"${UNIT_WRAPPER:-}"
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(unit cli integration conformance)
+[ ${#parts[@]} -gt 0 ] || parts=(unit cli integration conformance conformance-sqlite)
 want() {
     local p
     for p in "${parts[@]}"; do [ "$p" = "$1" ] && return 0; done
@@ -197,6 +199,18 @@ if { want integration || want conformance; } && [ "$target_ok" = 1 ]; then
         fi
     else
         fail "postgres (tests/pg.sh start)" "$work/pg.out"
+    fi
+fi
+
+# --- the conformance corpus on SQLite (drivers/odbc, no server) ------------------
+if want conformance-sqlite && [ "$target_ok" = 1 ]; then
+    if python3 -c 'import sys; sys.path.insert(0, "tests"); import warehouse
+sys.exit(0 if "sqlite" in warehouse.names() else 1)'; then
+        run_counted "conformance on SQLite (tests/conformance.py --warehouse sqlite)" \
+            python3 tests/conformance.py --warehouse sqlite
+    else
+        echo "skip conformance-sqlite (libsqliteodbc is not installed)"
+        n_skip=$((n_skip + 1))
     fi
 fi
 

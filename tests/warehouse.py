@@ -74,9 +74,34 @@ def odbc_env(directory: str) -> dict:
     return {"ODBCSYSINI": directory, "ODBCINI": ini}
 
 
+class Error(Exception):
+    """A query or set-up step of a warehouse failed (PostgreSQL's client
+    programs raise harness.DbError instead)."""
+
+
+def identifier(parts, ident_max: int) -> str:
+    """harness.identifier at another identifier limit (bytes): the
+    normalised, '__'-joined parts, cut to ident_max - 9 bytes + '_' + 8 hex
+    digits when longer (src/naming.h)."""
+    if isinstance(parts, str):
+        parts = [parts]
+    ident = "__".join(harness.normalize_part(p) for p in parts)
+    if len(ident.encode("utf-8", "surrogatepass")) <= ident_max:
+        return ident
+    h = harness.fnv1a32(harness.PATH_SEPARATOR.join(p.encode("utf-8", "surrogatepass")
+                                                    for p in parts))
+    return "%s_%08x" % (harness.cut_utf8(ident, ident_max - 9), h)
+
+
 class Warehouse:
     """The interface; see the module docstring."""
     name = "?"
+    ident_max = 63         # the driver's identifier limit as the core clamps it (naming.h)
+    needs_pg_server = False  # the throwaway PostgreSQL of tests/pg.sh must run
+
+    def table_name(self, stream: str) -> str:
+        """The table target-pg loads `stream` into (docs/contract.md "Names")."""
+        return identifier([harness.split_stream(stream)[1]], self.ident_max)
 
     def create(self):
         raise NotImplementedError
@@ -124,6 +149,7 @@ class Warehouse:
 class Postgres(Warehouse):
     """libpq: the throwaway server of tests/pg.sh (PG* variables)."""
     name = "postgres"
+    needs_pg_server = True
 
     def __init__(self, tmpdir: str, dbname: str):
         self.tmpdir = tmpdir
@@ -160,6 +186,7 @@ class Sqlite(Warehouse):
     """SQLite through target-pg's ODBC driver (libsqliteodbc); one file per
     database, read back with python's sqlite3 module."""
     name = "sqlite"
+    ident_max = 127  # no limit of its own: the core's TGT_IDENT_MAX
 
     def __init__(self, tmpdir: str, dbname: str):
         self.tmpdir = tmpdir
@@ -184,32 +211,26 @@ class Sqlite(Warehouse):
     def table(self, schema, table):
         return self.ident(schema + "." + table)
 
-    def _connect(self):
-        return sqlite3.connect(self.path, timeout=60)
+    def _rows(self, sql, params=()):
+        try:
+            con = sqlite3.connect(self.path, timeout=60)
+            try:
+                return [list(r) for r in con.execute(sql, params).fetchall()]
+            finally:
+                con.close()
+        except sqlite3.Error as e:
+            raise Error("sqlite3 %s: %s" % (self.path, e)) from e
 
     def query(self, sql):
-        con = self._connect()
-        try:
-            return [list(r) for r in con.execute(sql).fetchall()]
-        finally:
-            con.close()
+        return self._rows(sql)
 
     def columns(self, schema, table):
-        con = self._connect()
-        try:
-            rows = con.execute("SELECT name, type FROM pragma_table_info(?)",
-                               (schema + "." + table,)).fetchall()
-        finally:
-            con.close()
+        rows = self._rows("SELECT name, type FROM pragma_table_info(?)", (schema + "." + table,))
         return {name: typ for name, typ in rows}
 
     def table_exists(self, schema, table):
-        con = self._connect()
-        try:
-            return con.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' "
-                               "AND name = ?", (schema + "." + table,)).fetchone()[0] > 0
-        finally:
-            con.close()
+        return self._rows("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+                          (schema + "." + table,))[0][0] > 0
 
 
 class PsqlOdbc(Postgres):

@@ -34,10 +34,10 @@
 static void free_round_arrays(odbc_bulk *b)
 {
     if (b->column_buf != NULL)
-        for (size_t p = 0; p < b->n_params; p++)
+        for (size_t p = 0; p < b->n_alloc; p++)
             free(b->column_buf[p]);
     if (b->indicators != NULL)
-        for (size_t p = 0; p < b->n_params; p++)
+        for (size_t p = 0; p < b->n_alloc; p++)
             free(b->indicators[p]);
     free(b->column_buf);
     free(b->column_cap);
@@ -55,6 +55,7 @@ static void free_round_arrays(odbc_bulk *b)
     b->status = NULL;
     b->param_column = NULL;
     b->cap_rows = b->n_rows = 0;
+    b->n_alloc = 0;
 }
 
 void odbc_bulk_free(odbc_driver *d)
@@ -139,6 +140,7 @@ static int alloc_params(odbc_bulk *b, const tgt_table *t, tgt_error *err)
 {
     free_round_arrays(b);
     size_t n = b->n_params;
+    b->n_alloc = n;
     b->param_column = calloc(n, sizeof(*b->param_column));
     b->max_len = calloc(n, sizeof(*b->max_len));
     b->column_buf = calloc(n, sizeof(*b->column_buf));

@@ -61,6 +61,7 @@ typedef struct odbc_bulk {
     char *insert_sql;     /* owned: what stmt was prepared from */
     size_t n_params;      /* values per row (columns, + 2 when staging) */
     size_t n_data;        /* the table's existing columns */
+    size_t n_alloc;       /* parameters the per-parameter arrays below were made for */
     size_t *param_column; /* owned: table column index per data param */
     tgt_sbuf pending;     /* the bytes of the rows not yet sent, from a whole row on */
     size_t *offsets;      /* owned: per buffered row and param, start of the value (or -1) */

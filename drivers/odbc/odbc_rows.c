@@ -10,9 +10,9 @@
  *   YYYY-MM-DD HH:MM:SS[.f] moved to UTC here (a written offset is applied
  *   to the clock, 24:00:00 and a leap second roll over), fraction digits as
  *   written; JSON as received; strings decoded from their JSON escapes.
- * U+0000 is dropped from strings (counted in nul_count): the warehouses
- * behind ODBC drivers treat it as the end of the text, so keeping it would
- * silently cut the value instead.
+ * U+0000 in a string becomes U+FFFD (counted in nul_count, which the core
+ * reports), as on PostgreSQL: the warehouses behind ODBC drivers treat it
+ * as the end of the text, so keeping it would silently cut the value.
  */
 #include "odbc_internal.h"
 
@@ -219,7 +219,7 @@ static char *decode_escape(char *o, const char **pp, const char *end, size_t *nu
         cp = 0xFFFD; /* a lone surrogate */
     if (cp == 0) {
         (*nul_count)++;
-        return o;
+        cp = 0xFFFD;
     }
     return put_utf8(o, (uint32_t)cp);
 }
