@@ -235,34 +235,52 @@ static void build_merge(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
     tgt_sbuf_append_str(sb, " SELECT count(*) FROM i");
 }
 
+#define DELETED "\"target-pg deleted\"" /* hard_delete: the key's newest deletion */
+
 /* "<stage row> carries column i": the mask is NULL (every column carried)
- * or has '1' at column i's position (1-based over the table's columns). */
-static void append_carried(odbc_driver *d, tgt_sbuf *sb, size_t i)
+ * or has '1' at column i's position (1-based over the table's columns);
+ * with hard_delete only the key's newest deletion and later rows count. */
+static void append_carried(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, size_t i)
 {
-    tgt_sbuf_append_str(sb, "(s.");
+    tgt_sbuf_append_str(sb, "((s.");
     odbc_sql_ident(d, sb, ODBC_PRESENT_COLUMN);
     tgt_sbuf_append_str(sb, " IS NULL OR substr(s.");
     odbc_sql_ident(d, sb, ODBC_PRESENT_COLUMN);
     tgt_sbuf_printf(sb, ", %zu, 1) = '1')", i + 1);
+    if (deletes_marked(t)) {
+        tgt_sbuf_append_str(sb, " AND (s." DELETED " IS NULL OR s.");
+        odbc_sql_ident(d, sb, ODBC_SEQ_COLUMN);
+        tgt_sbuf_append_str(sb, " >= s." DELETED ")");
+    }
+    tgt_sbuf_append_char(sb, ')');
 }
 
-/* The merge of a stage with partial rows, counted:
- *   WITH n AS (SELECT <keys>,
- *                (array_agg(s.c ORDER BY seq DESC) FILTER (WHERE <carried c>))[1] AS c,
- *                bool_or(<carried c>) AS "target-pg has <i>", ...
- *              FROM <stage> s GROUP BY <keys>),
- *   u AS (UPDATE t SET c = CASE WHEN n."target-pg has i" THEN n.c ELSE t.c END, ...
- *         FROM n WHERE <keys> AND ROW(t.<carried compared>) IS DISTINCT FROM ROW(...) RETURNING 1),
- *   i AS (INSERT INTO t (<cols>) SELECT <cols> FROM n WHERE NOT EXISTS (<key in t>)
- *         ON CONFLICT DO NOTHING RETURNING 1)
- *   [, x AS (DELETE FROM t USING n WHERE n.<mark> IS NOT NULL AND <keys>)]
- *   SELECT (SELECT count(*) FROM u) + (SELECT count(*) FROM i)
- * A column no record of a key carried keeps the stored value (NULL for a
- * new key).  With hard_delete the mark (always carried) of the newest
- * record decides: marked keys are deleted, not upserted. */
-static void build_merge_partial(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
+/* "(SELECT s.*, <the key's newest deletion> FROM <stage> s) AS s": the
+ * window is only needed with hard_delete. */
+static void append_stage_rows(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
 {
-    tgt_sbuf_append_str(sb, "WITH n AS (SELECT ");
+    if (!deletes_marked(t)) {
+        odbc_pg_stage_name(d, sb, t);
+        tgt_sbuf_append_str(sb, " AS s");
+        return;
+    }
+    tgt_sbuf_append_str(sb, "(SELECT s.*, max(s.");
+    odbc_sql_ident(d, sb, ODBC_SEQ_COLUMN);
+    tgt_sbuf_append_str(sb, ") FILTER (WHERE s.");
+    odbc_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
+    tgt_sbuf_append_str(sb, " IS NOT NULL) OVER (PARTITION BY ");
+    odbc_sql_key_columns(d, sb, t, "s.");
+    tgt_sbuf_append_str(sb, ") AS " DELETED " FROM ");
+    odbc_pg_stage_name(d, sb, t);
+    tgt_sbuf_append_str(sb, " AS s) AS s");
+}
+
+/* n: the batch combined, one row per key: per column the newest carried
+ * value and whether any row carried it; with hard_delete the key's newest
+ * deletion. */
+static void append_combined(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
+{
+    tgt_sbuf_append_str(sb, "n AS (SELECT ");
     odbc_sql_key_columns(d, sb, t, "s.");
     for (size_t i = 0; i < t->n_columns; i++) {
         if (!is_data(t, i))
@@ -272,18 +290,38 @@ static void build_merge_partial(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t
         tgt_sbuf_append_str(sb, " ORDER BY s.");
         odbc_sql_ident(d, sb, ODBC_SEQ_COLUMN);
         tgt_sbuf_append_str(sb, " DESC) FILTER (WHERE ");
-        append_carried(d, sb, i);
+        append_carried(d, sb, t, i);
         tgt_sbuf_append_str(sb, "))[1] AS ");
         odbc_sql_ident(d, sb, t->columns[i].name);
         tgt_sbuf_append_str(sb, ", bool_or");
-        append_carried(d, sb, i);
+        append_carried(d, sb, t, i);
         tgt_sbuf_printf(sb, " AS \"target-pg has %zu\"", i + 1);
     }
+    if (deletes_marked(t))
+        tgt_sbuf_append_str(sb, ", max(s." DELETED ") AS " DELETED);
     tgt_sbuf_append_str(sb, " FROM ");
-    odbc_pg_stage_name(d, sb, t);
-    tgt_sbuf_append_str(sb, " AS s GROUP BY ");
+    append_stage_rows(d, sb, t);
+    tgt_sbuf_append_str(sb, " GROUP BY ");
     odbc_sql_key_columns(d, sb, t, "s.");
-    tgt_sbuf_append_str(sb, "), u AS (UPDATE ");
+    tgt_sbuf_append_char(sb, ')');
+}
+
+/* " AND n.<mark> IS NULL": the key's newest record is not a deletion. */
+static void append_not_deleted(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
+{
+    if (!deletes_marked(t))
+        return;
+    tgt_sbuf_append_str(sb, " AND n.");
+    odbc_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
+    tgt_sbuf_append_str(sb, " IS NULL");
+}
+
+/* u: keys that exist are updated, a column no record carried keeps the
+ * stored value (unless a deletion in the batch ended the stored row: then
+ * NULL), and only rows whose carried data changed are touched. */
+static void append_update(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
+{
+    tgt_sbuf_append_str(sb, "u AS (UPDATE ");
     odbc_pg_qualified(d, sb, t->schema, t->name);
     tgt_sbuf_append_str(sb, " AS t SET ");
     size_t n = 0;
@@ -294,14 +332,15 @@ static void build_merge_partial(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t
         odbc_sql_ident(d, sb, t->columns[i].name);
         tgt_sbuf_printf(sb, " = CASE WHEN n.\"target-pg has %zu\" THEN n.", i + 1);
         odbc_sql_ident(d, sb, t->columns[i].name);
+        if (deletes_marked(t))
+            tgt_sbuf_append_str(sb, " WHEN n." DELETED " IS NOT NULL THEN NULL");
         tgt_sbuf_append_str(sb, " ELSE t.");
         odbc_sql_ident(d, sb, t->columns[i].name);
         tgt_sbuf_append_str(sb, " END");
     }
     tgt_sbuf_append_str(sb, " FROM n WHERE ");
     append_key_match(d, sb, t, "t.", "n.");
-    /* only rows whose carried data changed are touched */
-    tgt_sbuf_append_str(sb, " AND (false");
+    tgt_sbuf_append_str(sb, deletes_marked(t) ? " AND (n." DELETED " IS NOT NULL" : " AND (false");
     for (size_t i = 0; i < t->n_columns; i++) {
         if (!is_data(t, i) || !TGT_COLUMN_IS_COMPARED(&t->columns[i]))
             continue;
@@ -311,13 +350,32 @@ static void build_merge_partial(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t
         append_compared(d, sb, &t->columns[i], "n.");
         tgt_sbuf_append_str(sb, "))");
     }
-    tgt_sbuf_append_str(sb, ")");
-    if (deletes_marked(t)) {
-        tgt_sbuf_append_str(sb, " AND n.");
-        odbc_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
-        tgt_sbuf_append_str(sb, " IS NULL");
-    }
-    tgt_sbuf_append_str(sb, " RETURNING 1), i AS (INSERT INTO ");
+    tgt_sbuf_append_char(sb, ')');
+    append_not_deleted(d, sb, t);
+    tgt_sbuf_append_str(sb, " RETURNING 1)");
+}
+
+/* The merge of a stage with partial rows, counted:
+ *   WITH n AS (<the batch combined per key>), u AS (<update existing keys>),
+ *   i AS (INSERT INTO t (<cols>) SELECT <cols> FROM n WHERE NOT EXISTS (<key in t>)
+ *         ON CONFLICT DO NOTHING RETURNING 1)
+ *   [, x AS (DELETE FROM t USING n WHERE n.<mark> IS NOT NULL AND <keys>)]
+ *   SELECT (SELECT count(*) FROM u) + (SELECT count(*) FROM i)
+ * INSERT ... ON CONFLICT DO UPDATE cannot keep the stored value of an
+ * absent column (EXCLUDED has no mask), hence UPDATE + INSERT; a key another
+ * session inserts meanwhile is left to it, as if it came later.  With
+ * hard_delete the mark (always carried) of the key's newest record decides:
+ * marked keys are deleted, not upserted, and a deletion inside the batch
+ * ends what came before it (only later rows carry columns, the stored row
+ * no longer supplies absent ones).  The libpq driver's pg_merge_partial.c
+ * does the same with windows over the mask. */
+static void build_merge_partial(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
+{
+    tgt_sbuf_append_str(sb, "WITH ");
+    append_combined(d, sb, t);
+    tgt_sbuf_append_str(sb, ", ");
+    append_update(d, sb, t);
+    tgt_sbuf_append_str(sb, ", i AS (INSERT INTO ");
     odbc_pg_qualified(d, sb, t->schema, t->name);
     tgt_sbuf_append_str(sb, " AS t (");
     odbc_sql_columns(d, sb, t, "");
@@ -327,12 +385,8 @@ static void build_merge_partial(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t
     odbc_pg_qualified(d, sb, t->schema, t->name);
     tgt_sbuf_append_str(sb, " AS t WHERE ");
     append_key_match(d, sb, t, "t.", "n.");
-    tgt_sbuf_append_str(sb, ")");
-    if (deletes_marked(t)) {
-        tgt_sbuf_append_str(sb, " AND n.");
-        odbc_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
-        tgt_sbuf_append_str(sb, " IS NULL");
-    }
+    tgt_sbuf_append_char(sb, ')');
+    append_not_deleted(d, sb, t);
     tgt_sbuf_append_str(sb, " ON CONFLICT DO NOTHING RETURNING 1)");
     if (deletes_marked(t)) {
         tgt_sbuf_append_str(sb, ", x AS (DELETE FROM ");
