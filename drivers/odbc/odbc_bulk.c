@@ -307,15 +307,26 @@ static int bind_round(odbc_driver *d, tgt_error *err)
     return 0;
 }
 
-/* Where a refused row is, from the status array or the processed count. */
+/* Where a refused row is, from the status array or the processed count.
+ * One row marked SQL_PARAM_ERROR is the refused row; several are a chunk
+ * the ODBC driver sent as one statement (psqlODBC marks every row of its
+ * BatchSize chunk): the refused row is among them, so the last one is how
+ * far the write got. */
 static void locate_refusal(odbc_bulk *b, SQLULEN processed, tgt_error *err)
 {
+    size_t n_errors = 0, last = 0;
     for (size_t r = 0; r < b->n_rows; r++) {
         if (b->status[r] == SQL_PARAM_ERROR) {
-            err->bulk_row = b->sent + r + 1;
-            err->bulk_row_exact = 1;
-            return;
+            if (n_errors++ == 0)
+                err->bulk_row = b->sent + r + 1;
+            last = r;
         }
+    }
+    if (n_errors > 0) {
+        err->bulk_row_exact = n_errors == 1;
+        if (n_errors > 1)
+            err->bulk_row = b->sent + last + 1;
+        return;
     }
     if (processed > 0 && processed <= b->n_rows) {
         err->bulk_row = b->sent + processed;
