@@ -102,19 +102,78 @@ static int pg_bind_type(tgt_coltype t)
     return SQL_VARCHAR;
 }
 
+/* Cuts s at the first occurrence of tag (" DETAIL: ") and returns the text
+ * after it, spaces trimmed, or NULL when there is none. */
+static char *split_at(char *s, const char *tag)
+{
+    char *at = strstr(s, tag);
+    if (at == NULL)
+        return NULL;
+    *at = '\0';
+    at += strlen(tag);
+    while (*at == ' ')
+        at++;
+    return at;
+}
+
+/* psqlODBC's message is the server's report on one line plus its own
+ * trailer: "ERROR: <primary> DETAIL: <detail> HINT: <hint>; Error while
+ * executing the query".  Rewritten to the libpq driver's form, "PostgreSQL:
+ * <primary>" with the detail and the hint in their own fields, so messages
+ * read the same whichever driver loads PostgreSQL. */
+static void tidy_message(odbc_driver *d, const char *message, tgt_error *err)
+{
+    static const char *const trailers[] = {"; Error while executing the query",
+                                           "; The connection has been lost"};
+    static const char *const severities[] = {"ERROR:", "FATAL:", "PANIC:"};
+    char text[TGT_ERROR_MESSAGE_MAX];
+    snprintf(text, sizeof(text), "%s", message);
+    for (size_t i = 0; i < sizeof(trailers) / sizeof(trailers[0]); i++) {
+        size_t n = strlen(text), m = strlen(trailers[i]);
+        if (n >= m && strcmp(text + n - m, trailers[i]) == 0)
+            text[n - m] = '\0';
+    }
+    char *primary = text;
+    for (size_t i = 0; i < sizeof(severities) / sizeof(severities[0]); i++) {
+        size_t m = strlen(severities[i]);
+        if (strncmp(primary, severities[i], m) == 0) {
+            primary += m;
+            break;
+        }
+    }
+    while (*primary == ' ')
+        primary++;
+    char *hint = split_at(primary, " HINT: ");
+    char *detail = split_at(primary, " DETAIL: ");
+    snprintf(err->message, sizeof(err->message), "%s: %s", d->dbms_name, primary);
+    if (detail != NULL) {
+        char more[TGT_ERROR_DETAIL_MAX];
+        snprintf(more, sizeof(more), "%s", err->detail);
+        /* bounded so that both always fit */
+        snprintf(err->detail, sizeof(err->detail), "%.1000s%s%.1000s", detail,
+                 more[0] != '\0' ? "; " : "", more);
+    }
+    if (hint != NULL && err->hint[0] == '\0')
+        snprintf(err->hint, sizeof(err->hint), "%s", hint);
+}
+
 /* psqlODBC reports a connection the server closed as the server's FATAL
  * (57P01 admin shutdown, 57P02 crash, 57P03 cannot connect now) rather than
- * class 08; the connection is gone either way. */
+ * class 08; the connection is gone either way, as SQL_ATTR_CONNECTION_DEAD
+ * says (and a later SQLEndTran(SQL_COMMIT) would report success without
+ * sending anything). */
 static void pg_classify(odbc_driver *d, const char *sqlstate, long native, const char *message,
                         tgt_error *err)
 {
     (void)native;
-    (void)message;
+    tidy_message(d, message, err);
     SQLUINTEGER dead = SQL_CD_FALSE;
     if (strncmp(sqlstate, "57P0", 4) == 0 ||
         (ODBC_OK(SQLGetConnectAttr(d->dbc, SQL_ATTR_CONNECTION_DEAD, &dead, 0, NULL)) &&
-         dead == SQL_CD_TRUE))
+         dead == SQL_CD_TRUE)) {
         err->connection_lost = 1;
+        d->connected = 0;
+    }
 }
 
 /* ---- describe_table ---------------------------------------------------------- */
@@ -143,22 +202,33 @@ static int set_source_path(tgt_live_column *c, const char *comment)
     return c->source_path == NULL ? -1 : 0;
 }
 
-/* Fills out->key from the key positions (pos[r] > 0 for key columns). */
+/* Fills out->key from the key positions: pos[r] is column r's place in the
+ * primary key's index (int2vector subscripts start at 0), -1 when it is not
+ * a key column. */
 static int set_keys(tgt_live_table *out, const long *pos)
 {
     size_t n_keys = 0;
     for (size_t r = 0; r < out->n_columns; r++)
-        n_keys += pos[r] > 0;
+        n_keys += pos[r] >= 0;
     if (n_keys == 0)
         return 0;
     out->key = calloc(n_keys, sizeof(*out->key));
     if (out->key == NULL)
         return -1;
-    for (size_t r = 0; r < out->n_columns; r++) {
-        if (pos[r] > 0 && (size_t)pos[r] <= n_keys)
-            memcpy(out->key[pos[r] - 1], out->columns[r].name, sizeof(out->key[0]));
+    /* keys are few: pick them in position order */
+    long last = -1;
+    for (size_t k = 0; k < n_keys; k++) {
+        size_t best = out->n_columns;
+        for (size_t r = 0; r < out->n_columns; r++) {
+            if (pos[r] > last && (best == out->n_columns || pos[r] < pos[best]))
+                best = r;
+        }
+        if (best == out->n_columns)
+            break;
+        memcpy(out->key[k], out->columns[best].name, sizeof(out->key[0]));
+        last = pos[best];
+        out->n_keys++;
     }
-    out->n_keys = n_keys;
     return 0;
 }
 
@@ -192,7 +262,7 @@ static int pg_describe_table(odbc_driver *d, const char *schema, const char *tab
         snprintf(c->sql_type, sizeof(c->sql_type), "%s", type != NULL ? type : "");
         c->type = pg_type_from_sql(c->sql_type);
         c->not_null = notnull != NULL && strcmp(notnull, "1") == 0;
-        pos[i] = key != NULL ? strtol(key, NULL, 10) : 0;
+        pos[i] = key != NULL ? strtol(key, NULL, 10) : -1;
         if (set_source_path(c, odbc_result_get(&r, i, 4)) != 0)
             goto nomem;
     }
@@ -560,6 +630,30 @@ static int pg_drop_table(odbc_driver *d, const char *schema, const char *table, 
     return odbc_exec(d, tgt_sbuf_str(sb), NULL, err, "while dropping \"%s\".\"%s\"", schema, table);
 }
 
+/* Renames the shadow's primary key constraint to <live>_pkey (PostgreSQL's
+ * own choice of name, the table name cut to fit). */
+static int rename_key(odbc_driver *d, const char *schema, const char *live, const char *constraint,
+                      tgt_error *err)
+{
+    tgt_sbuf *sb = &d->sql;
+    char wanted[TGT_IDENT_MAX + 1];
+    size_t keep = tgt_utf8_cut(live, strlen(live), tgt_pg_caps.ident_max - 5);
+    snprintf(wanted, sizeof(wanted), "%.*s_pkey", (int)keep, live);
+    tgt_sbuf_reset(sb);
+    tgt_sbuf_append_str(sb, "ALTER TABLE ");
+    odbc_pg_qualified(d, sb, schema, live);
+    tgt_sbuf_append_str(sb, " RENAME CONSTRAINT ");
+    odbc_sql_ident(d, sb, constraint);
+    tgt_sbuf_append_str(sb, " TO ");
+    odbc_sql_ident(d, sb, wanted);
+    if (odbc_sql_check(sb, err) < 0)
+        return -1;
+    if (odbc_exec(d, tgt_sbuf_str(sb), NULL, err, "while renaming the primary key of \"%s\".\"%s\"",
+                  schema, live) != 0)
+        return -1;
+    return 0;
+}
+
 /* Inside the core's transaction: drop live, rename shadow to it and its key
  * constraint to <live>_pkey (PostgreSQL's own name, cut to fit). */
 static int pg_replace_table(odbc_driver *d, const char *schema, const char *live,
@@ -577,23 +671,15 @@ static int pg_replace_table(odbc_driver *d, const char *schema, const char *live
         odbc_exec(d, tgt_sbuf_str(sb), NULL, err, "while renaming \"%s\".\"%s\" to \"%s\"", schema,
                   shadow, live) != 0)
         return -1;
-    char constraint[TGT_IDENT_MAX + 1], columns[1024], wanted[TGT_IDENT_MAX + 1];
+    char constraint[TGT_IDENT_MAX + 1], columns[1024];
     int found = primary_key(d, schema, live, constraint, columns, sizeof(columns), err);
-    if (found <= 0)
-        return found;
-    size_t keep = tgt_utf8_cut(live, strlen(live), tgt_pg_caps.ident_max - 5);
-    snprintf(wanted, sizeof(wanted), "%.*s_pkey", (int)keep, live);
-    tgt_sbuf_reset(sb);
-    tgt_sbuf_append_str(sb, "ALTER TABLE ");
-    odbc_pg_qualified(d, sb, schema, live);
-    tgt_sbuf_append_str(sb, " RENAME CONSTRAINT ");
-    odbc_sql_ident(d, sb, constraint);
-    tgt_sbuf_append_str(sb, " TO ");
-    odbc_sql_ident(d, sb, wanted);
-    if (odbc_sql_check(sb, err) < 0)
+    if (found < 0)
         return -1;
-    return odbc_exec(d, tgt_sbuf_str(sb), NULL, err,
-                     "while renaming the primary key of \"%s\".\"%s\"", schema, live);
+    if (found > 0 && rename_key(d, schema, live, constraint, err) != 0)
+        return -1;
+    tgt_log(TGT_LOG_INFO, "overwrite: \"%s\".\"%s\" replaced by the rows of this run", schema,
+            live);
+    return 0;
 }
 
 /* UTC: the row writer sends timestamps as UTC wall-clock text, and
