@@ -108,11 +108,14 @@ static int build_insert(odbc_driver *d, const tgt_table *t, tgt_write_mode mode,
     return odbc_sql_check(sb, err);
 }
 
-/* Prepares sql on the bulk statement unless it is prepared already. */
+/* Prepares sql on the bulk statement unless it is prepared already for
+ * this shape of the table: the same text after a type change must be
+ * prepared again, since a server-side prepared statement (psqlODBC) keeps
+ * the parameter types it inferred from the old columns. */
 static int prepare(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, tgt_error *err)
 {
     odbc_bulk *b = &d->bulk;
-    if (b->stmt != SQL_NULL_HSTMT && b->insert_sql != NULL &&
+    if (b->stmt != SQL_NULL_HSTMT && b->insert_sql != NULL && b->insert_shape == t->shape_version &&
         strcmp(b->insert_sql, tgt_sbuf_str(sb)) == 0)
         return 0;
     if (b->stmt != SQL_NULL_HSTMT)
@@ -133,6 +136,7 @@ static int prepare(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, tgt_error *
         return -1;
     }
     b->insert_sql = tgt_sbuf_take(sb);
+    b->insert_shape = t->shape_version;
     return b->insert_sql == NULL ? tgt_error_nomem(err) : 0;
 }
 

@@ -57,6 +57,8 @@ typedef struct odbc_bulk {
     int open;
     const tgt_table *table; /* borrowed for the write */
     tgt_write_mode mode;
+    /* the table's shape_version stmt was prepared for */
+    unsigned long insert_shape;
     SQLHSTMT stmt;        /* prepared INSERT, NULL when none */
     char *insert_sql;     /* owned: what stmt was prepared from */
     size_t n_params;      /* values per row (columns, + 2 when staging) */
