@@ -684,10 +684,11 @@ static int pg_replace_table(odbc_driver *d, const char *schema, const char *live
 
 /* UTC: the row writer sends timestamps as UTC wall-clock text, and
  * timestamptz values read back in UTC; literals (column comments) keep
- * their backslashes. */
+ * their backslashes; the session is named as the libpq driver names it. */
 static const char *const session_sql[] = {
     "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3; "
-    "SET standard_conforming_strings = on; SET client_min_messages = warning",
+    "SET standard_conforming_strings = on; SET client_min_messages = warning; "
+    "SET application_name = 'target-pg'",
     NULL};
 
 const odbc_dialect odbc_postgres_dialect = {
