@@ -105,13 +105,17 @@ valgrind: all unit-bins
 	TARGET_PG_WRAPPER="$(VALGRIND)" UNIT_WRAPPER="$(VALGRIND)" \
 	TARGET_PG=$(abspath $(BIN)) UNIT_DIR=$(abspath $(BUILD)/tests) tests/run_all.sh
 
+# WAREHOUSE=sqlite: into a SQLite file through the ODBC driver, no server
+WAREHOUSE ?= postgres
 demo: $(BIN)
-	scripts/demo.sh
+	WAREHOUSE=$(WAREHOUSE) scripts/demo.sh
 
 # Loads generated streams into a throwaway PostgreSQL and compares with psql \copy
-# (BENCH_ROWS rows, default 1000000); bench-smoke is the small size CI runs.
+# (BENCH_ROWS rows, default 1000000), then into SQLite through the ODBC driver
+# against the sqlite3 shell's .import; bench-smoke is the small size CI runs.
 bench: $(BIN) $(GEN)
 	TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench.sh
+	TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench_sqlite.sh
 
 bench-smoke: $(BIN) $(GEN)
 	BENCH_ROWS=20000 TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench.sh

@@ -12,6 +12,13 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+
+# WAREHOUSE (make demo WAREHOUSE=...) picks another warehouse's demo
+case "${WAREHOUSE:-postgres}" in
+postgres) ;;
+sqlite) exec scripts/demo_sqlite.sh ;;
+*) echo "demo: unknown WAREHOUSE ${WAREHOUSE} (postgres, sqlite)" >&2; exit 2 ;;
+esac
 FIXTURE=fixtures/demo.singer
 
 section() { printf '\n== %s ==\n' "$*"; }

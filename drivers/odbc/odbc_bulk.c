@@ -12,9 +12,15 @@
  * ODBC_ROUND_BYTES: one long value makes the round shorter instead of every
  * slot long.  Memory therefore stays bounded whatever the data.
  *
+ * A dialect with rows_per_statement k > 1 gets multi-row INSERTs instead:
+ * the same arrays, each group of k rows bound to one statement's k x n
+ * parameters and executed on its own, the round's last rows (fewer than k)
+ * through a one-row statement.
+ *
  * A refused row is reported by its position in the write (driver.h
  * bulk_row): exact when the ODBC driver marks it in the parameter status
- * array, otherwise how far the driver got (SQL_ATTR_PARAMS_PROCESSED_PTR),
+ * array or a one-row statement refused it, otherwise how far the driver
+ * got (SQL_ATTR_PARAMS_PROCESSED_PTR, or the end of the refused group),
  * which makes the core search for it.
  */
 #include "odbc_internal.h"
@@ -30,6 +36,7 @@
 #define ODBC_ROWS_PER_EXEC 1000
 #define ODBC_ROUND_BYTES (16u << 20)
 #define NO_VALUE ((size_t)-1)
+#define MAX_STATEMENT_PARAMS 30000
 
 static void free_round_arrays(odbc_bulk *b)
 {
@@ -64,9 +71,12 @@ void odbc_bulk_free(odbc_driver *d)
     free_round_arrays(b);
     if (b->stmt != SQL_NULL_HSTMT)
         SQLFreeHandle(SQL_HANDLE_STMT, b->stmt);
-    b->stmt = SQL_NULL_HSTMT;
+    if (b->stmt1 != SQL_NULL_HSTMT)
+        SQLFreeHandle(SQL_HANDLE_STMT, b->stmt1);
+    b->stmt = b->stmt1 = SQL_NULL_HSTMT;
     free(b->insert_sql);
-    b->insert_sql = NULL;
+    free(b->insert1_sql);
+    b->insert_sql = b->insert1_sql = NULL;
     tgt_sbuf_deinit(&b->pending);
     b->open = 0;
 }
@@ -80,9 +90,10 @@ void odbc_bulk_abort(odbc_driver *d)
     tgt_sbuf_reset(&b->pending);
 }
 
-/* INSERT INTO <target> (<cols>[, seq, present]) VALUES (?, ...) */
-static int build_insert(odbc_driver *d, const tgt_table *t, tgt_write_mode mode, tgt_sbuf *sb,
-                        tgt_error *err)
+/* INSERT INTO <target> (<cols>[, seq, present]) VALUES (?, ...)[, (?, ...)]:
+ * `rows` groups of parameters. */
+static int build_insert(odbc_driver *d, const tgt_table *t, tgt_write_mode mode, size_t rows,
+                        tgt_sbuf *sb, tgt_error *err)
 {
     size_t n = odbc_existing_columns(t) + (mode == TGT_WRITE_STAGING ? 2 : 0);
     if (n == 0)
@@ -101,43 +112,71 @@ static int build_insert(odbc_driver *d, const tgt_table *t, tgt_write_mode mode,
         tgt_sbuf_append_str(sb, ", ");
         odbc_sql_ident(d, sb, ODBC_PRESENT_COLUMN);
     }
-    tgt_sbuf_append_str(sb, ") VALUES (");
-    for (size_t i = 0; i < n; i++)
-        tgt_sbuf_append_str(sb, i > 0 ? ", ?" : "?");
-    tgt_sbuf_append_char(sb, ')');
+    tgt_sbuf_append_str(sb, ") VALUES ");
+    for (size_t r = 0; r < rows; r++) {
+        tgt_sbuf_append_str(sb, r > 0 ? ", (" : "(");
+        for (size_t i = 0; i < n; i++)
+            tgt_sbuf_append_str(sb, i > 0 ? ", ?" : "?");
+        tgt_sbuf_append_char(sb, ')');
+    }
     return odbc_sql_check(sb, err);
 }
 
-/* Prepares sql on the bulk statement unless it is prepared already for
- * this shape of the table: the same text after a type change must be
- * prepared again, since a server-side prepared statement (psqlODBC) keeps
- * the parameter types it inferred from the old columns. */
-static int prepare(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, tgt_error *err)
+/* Prepares sb's statement on *stmt (whose text is *sql) unless it is
+ * prepared already (prepare_inserts forgets the texts when the table's
+ * shape changed). */
+static int prepare(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, SQLHSTMT *stmt, char **sql,
+                   tgt_error *err)
 {
-    odbc_bulk *b = &d->bulk;
-    if (b->stmt != SQL_NULL_HSTMT && b->insert_sql != NULL && b->insert_shape == t->shape_version &&
-        strcmp(b->insert_sql, tgt_sbuf_str(sb)) == 0)
+    if (*stmt != SQL_NULL_HSTMT && *sql != NULL && strcmp(*sql, tgt_sbuf_str(sb)) == 0)
         return 0;
-    if (b->stmt != SQL_NULL_HSTMT)
-        SQLFreeHandle(SQL_HANDLE_STMT, b->stmt);
-    b->stmt = SQL_NULL_HSTMT;
-    free(b->insert_sql);
-    b->insert_sql = NULL;
+    if (*stmt != SQL_NULL_HSTMT)
+        SQLFreeHandle(SQL_HANDLE_STMT, *stmt);
+    *stmt = SQL_NULL_HSTMT;
+    free(*sql);
+    *sql = NULL;
     char where[TGT_ERROR_WHERE_MAX];
     snprintf(where, sizeof where, "while preparing to load \"%s\".\"%s\"", t->schema, t->name);
-    if (!ODBC_OK(SQLAllocHandle(SQL_HANDLE_STMT, d->dbc, &b->stmt))) {
-        b->stmt = SQL_NULL_HSTMT;
+    if (!ODBC_OK(SQLAllocHandle(SQL_HANDLE_STMT, d->dbc, stmt))) {
+        *stmt = SQL_NULL_HSTMT;
         return odbc_fail(d, SQL_HANDLE_DBC, d->dbc, err, where);
     }
-    if (!ODBC_OK(SQLPrepare(b->stmt, (SQLCHAR *)tgt_sbuf_str(sb), SQL_NTS))) {
-        odbc_fail(d, SQL_HANDLE_STMT, b->stmt, err, where);
-        SQLFreeHandle(SQL_HANDLE_STMT, b->stmt);
-        b->stmt = SQL_NULL_HSTMT;
+    if (!ODBC_OK(SQLPrepare(*stmt, (SQLCHAR *)tgt_sbuf_str(sb), SQL_NTS))) {
+        odbc_fail(d, SQL_HANDLE_STMT, *stmt, err, where);
+        SQLFreeHandle(SQL_HANDLE_STMT, *stmt);
+        *stmt = SQL_NULL_HSTMT;
         return -1;
     }
-    b->insert_sql = tgt_sbuf_take(sb);
-    b->insert_shape = t->shape_version;
-    return b->insert_sql == NULL ? tgt_error_nomem(err) : 0;
+    *sql = tgt_sbuf_take(sb);
+    return *sql == NULL ? tgt_error_nomem(err) : 0;
+}
+
+/* The INSERT statements of a write into t: one (group 1, parameter
+ * arrays), or the group statement and the one-row statement. */
+static int prepare_inserts(odbc_driver *d, const tgt_table *t, tgt_write_mode mode, tgt_error *err)
+{
+    odbc_bulk *b = &d->bulk;
+    tgt_sbuf *sb = &d->sql;
+    /* the same text after a type change must be prepared again: a
+     * server-side prepared statement (psqlODBC) keeps the parameter types
+     * it inferred from the old columns */
+    if (b->insert_shape != t->shape_version) {
+        free(b->insert_sql);
+        free(b->insert1_sql);
+        b->insert_sql = b->insert1_sql = NULL;
+        b->insert_shape = t->shape_version;
+    }
+    tgt_sbuf_reset(sb);
+    if (build_insert(d, t, mode, b->group, sb, err) < 0 ||
+        prepare(d, sb, t, &b->stmt, &b->insert_sql, err) < 0)
+        return -1;
+    if (b->group == 1)
+        return 0;
+    tgt_sbuf_reset(sb);
+    if (build_insert(d, t, mode, 1, sb, err) < 0 ||
+        prepare(d, sb, t, &b->stmt1, &b->insert1_sql, err) < 0)
+        return -1;
+    return 0;
 }
 
 static int alloc_params(odbc_bulk *b, const tgt_table *t, tgt_error *err)
@@ -184,14 +223,15 @@ int odbc_write_begin(tgt_driver *base, const tgt_table *t, tgt_write_mode mode, 
         if (s != NULL)
             s->filled = 1;
     }
-    tgt_sbuf *sb = &d->sql;
-    tgt_sbuf_reset(sb);
-    if (build_insert(d, t, mode, sb, err) < 0 || prepare(d, sb, t, err) < 0)
+    b->n_data = odbc_existing_columns(t);
+    b->n_params = b->n_data + (mode == TGT_WRITE_STAGING ? 2 : 0);
+    b->group = d->dialect->rows_per_statement > 1 ? d->dialect->rows_per_statement : 1;
+    if (b->n_params > 0 && b->group * b->n_params > MAX_STATEMENT_PARAMS)
+        b->group = MAX_STATEMENT_PARAMS / b->n_params > 0 ? MAX_STATEMENT_PARAMS / b->n_params : 1;
+    if (prepare_inserts(d, t, mode, err) < 0)
         return -1;
     b->table = t;
     b->mode = mode;
-    b->n_data = odbc_existing_columns(t);
-    b->n_params = b->n_data + (mode == TGT_WRITE_STAGING ? 2 : 0);
     if (alloc_params(b, t, err) < 0)
         return -1;
     b->sent = 0;
@@ -264,15 +304,45 @@ static size_t sequence_text(const char *p, char *buf, size_t cap)
     return n > 0 ? (size_t)n : 0;
 }
 
-/* Copies the round's values into one fixed-width array per parameter and
- * binds them. */
-static int bind_round(odbc_driver *d, tgt_error *err)
+#define SEQ_WIDTH 24
+
+/* The slot width of parameter p in this round's arrays. */
+static size_t param_width(const odbc_bulk *b, size_t p)
+{
+    return b->mode == TGT_WRITE_STAGING && p == b->n_data ? SEQ_WIDTH : b->max_len[p] + 1;
+}
+
+/* The ODBC SQL type parameter p is bound as. */
+static SQLSMALLINT param_type(odbc_driver *d, size_t p)
+{
+    const odbc_bulk *b = &d->bulk;
+    if (p >= b->n_data)
+        return SQL_VARCHAR;
+    return (SQLSMALLINT)d->dialect->bind_type(b->table->columns[b->param_column[p]].live_type);
+}
+
+/* Binds parameter `number` of stmt to parameter p of the round from row
+ * `row` on (an array when the statement runs a parameter set). */
+static int bind_param(odbc_driver *d, SQLHSTMT stmt, SQLUSMALLINT number, size_t p, size_t row,
+                      tgt_error *err)
 {
     odbc_bulk *b = &d->bulk;
-    char seq[24];
+    size_t width = param_width(b, p);
+    SQLULEN size = width > 1 ? (SQLULEN)(width - 1) : 1;
+    if (!ODBC_OK(SQLBindParameter(stmt, number, SQL_PARAM_INPUT, SQL_C_CHAR, param_type(d, p), size,
+                                  0, b->column_buf[p] + row * width, (SQLLEN)width,
+                                  b->indicators[p] + row)))
+        return odbc_fail(d, SQL_HANDLE_STMT, stmt, err, "while binding rows");
+    return 0;
+}
+
+/* Copies the round's values into one fixed-width array per parameter. */
+static int fill_round(odbc_driver *d, tgt_error *err)
+{
+    odbc_bulk *b = &d->bulk;
     for (size_t p = 0; p < b->n_params; p++) {
         int is_seq = b->mode == TGT_WRITE_STAGING && p == b->n_data;
-        size_t width = is_seq ? sizeof(seq) : b->max_len[p] + 1;
+        size_t width = param_width(b, p);
         size_t need = width * b->n_rows;
         if (b->column_cap[p] < need) {
             char *grown = realloc(b->column_buf[p], need);
@@ -296,17 +366,6 @@ static int bind_round(odbc_driver *d, tgt_error *err)
             slot[len] = '\0';
             b->indicators[p][r] = (SQLLEN)len;
         }
-        SQLSMALLINT type = SQL_VARCHAR;
-        if (is_seq)
-            type = SQL_VARCHAR;
-        else if (p < b->n_data)
-            type =
-                (SQLSMALLINT)d->dialect->bind_type(b->table->columns[b->param_column[p]].live_type);
-        SQLULEN size = width > 1 ? (SQLULEN)(width - 1) : 1;
-        if (!ODBC_OK(SQLBindParameter(b->stmt, (SQLUSMALLINT)(p + 1), SQL_PARAM_INPUT, SQL_C_CHAR,
-                                      type, size, 0, b->column_buf[p], (SQLLEN)width,
-                                      b->indicators[p])))
-            return odbc_fail(d, SQL_HANDLE_STMT, b->stmt, err, "while binding rows");
     }
     return 0;
 }
@@ -338,16 +397,58 @@ static void locate_refusal(odbc_bulk *b, SQLULEN processed, tgt_error *err)
     }
 }
 
-/* Sends the buffered rows and drops their bytes from pending. */
-static int flush(odbc_driver *d, tgt_error *err)
+/* Runs one statement over `rows` rows from row `first` (bound already);
+ * a refusal is located at the last of them, exactly when rows is 1. */
+static int execute_statement(odbc_driver *d, SQLHSTMT stmt, size_t first, size_t rows,
+                             const char *where, tgt_error *err)
 {
     odbc_bulk *b = &d->bulk;
-    if (b->n_rows == 0)
+    if (ODBC_OK(SQLExecute(stmt))) {
+        SQLFreeStmt(stmt, SQL_CLOSE);
         return 0;
-    char where[TGT_ERROR_WHERE_MAX];
-    snprintf(where, sizeof where, "while loading \"%s\".\"%s\"", b->table->schema, b->table->name);
-    if (bind_round(d, err) < 0)
-        return -1;
+    }
+    int fresh = !tgt_error_is_set(err);
+    odbc_fail(d, SQL_HANDLE_STMT, stmt, err, where);
+    if (fresh && !err->connection_lost) {
+        err->bulk_row = b->sent + first + rows;
+        err->bulk_row_exact = rows == 1;
+    }
+    SQLFreeStmt(stmt, SQL_CLOSE);
+    return -1;
+}
+
+/* Multi-row statements: each group of `group` rows through stmt, the
+ * rest one by one through stmt1. */
+static int execute_groups(odbc_driver *d, const char *where, tgt_error *err)
+{
+    odbc_bulk *b = &d->bulk;
+    size_t full = b->n_rows / b->group * b->group;
+    for (size_t g = 0; g < full; g += b->group) {
+        for (size_t j = 0; j < b->group; j++)
+            for (size_t p = 0; p < b->n_params; p++)
+                if (bind_param(d, b->stmt, (SQLUSMALLINT)(j * b->n_params + p + 1), p, g + j, err) <
+                    0)
+                    return -1;
+        if (execute_statement(d, b->stmt, g, b->group, where, err) < 0)
+            return -1;
+    }
+    for (size_t r = full; r < b->n_rows; r++) {
+        for (size_t p = 0; p < b->n_params; p++)
+            if (bind_param(d, b->stmt1, (SQLUSMALLINT)(p + 1), p, r, err) < 0)
+                return -1;
+        if (execute_statement(d, b->stmt1, r, 1, where, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* One statement over the whole round as parameter arrays. */
+static int execute_arrays(odbc_driver *d, const char *where, tgt_error *err)
+{
+    odbc_bulk *b = &d->bulk;
+    for (size_t p = 0; p < b->n_params; p++)
+        if (bind_param(d, b->stmt, (SQLUSMALLINT)(p + 1), p, 0, err) < 0)
+            return -1;
     SQLULEN processed = 0;
     for (size_t r = 0; r < b->n_rows; r++)
         b->status[r] = SQL_PARAM_UNUSED;
@@ -374,6 +475,20 @@ static int flush(odbc_driver *d, tgt_error *err)
         return -1;
     }
     SQLFreeStmt(b->stmt, SQL_CLOSE);
+    return 0;
+}
+
+/* Sends the buffered rows and drops their bytes from pending. */
+static int flush(odbc_driver *d, tgt_error *err)
+{
+    odbc_bulk *b = &d->bulk;
+    if (b->n_rows == 0)
+        return 0;
+    char where[TGT_ERROR_WHERE_MAX];
+    snprintf(where, sizeof where, "while loading \"%s\".\"%s\"", b->table->schema, b->table->name);
+    if (fill_round(d, err) < 0 ||
+        (b->group > 1 ? execute_groups(d, where, err) : execute_arrays(d, where, err)) < 0)
+        return -1;
     b->sent += b->n_rows;
     b->n_rows = 0;
     for (size_t p = 0; p < b->n_params; p++)

@@ -71,6 +71,20 @@ typedef struct odbc_dialect {
     void (*classify)(odbc_driver *d, const char *sqlstate, long native, const char *message,
                      tgt_error *err);
 
+    /* Optional: appends the quoted name of the table of commit markers
+     * (odbc_commit.c), which makes commit_status work; NULL: no markers,
+     * commit_status reports that it cannot tell. */
+    void (*marker_table)(odbc_driver *d, tgt_sbuf *sb);
+
+    /* Rows one INSERT of the bulk path carries (VALUES (...), (...), ...),
+     * executed one statement at a time; 0 or 1 sends parameter arrays
+     * (SQL_ATTR_PARAMSET_SIZE) instead.  For ODBC drivers that take an
+     * array row by row and pay a whole SQLExecute for each (libsqliteodbc
+     * prepares the statement again every time): fewer, larger statements
+     * cost less.  Capped so that a statement has at most 30,000 parameters
+     * (SQLite's limit is 32,766). */
+    size_t rows_per_statement;
+
     /* The table operations (driver.h).  All required. */
     int (*describe_table)(odbc_driver *d, const char *schema, const char *table,
                           tgt_live_table *out, tgt_error *err);

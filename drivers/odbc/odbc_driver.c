@@ -13,7 +13,8 @@
  * Transactions: a dialect with begin_sql (SQLite's BEGIN IMMEDIATE) runs
  * its own statements with autocommit left on; otherwise autocommit is
  * switched off at begin() and back on after SQLEndTran, so that the DDL the
- * core issues between transactions commits on its own (driver.h).
+ * core issues between transactions commits on its own (driver.h).  Each
+ * transaction writes a commit marker (odbc_commit.c).
  */
 #include "odbc.h"
 
@@ -39,6 +40,7 @@ static void disconnect(odbc_driver *d)
     d->env = SQL_NULL_HENV;
     d->connected = 0;
     d->in_txn = 0;
+    d->marker_ready = 0;
     odbc_stage_forget_all(d);
 }
 
@@ -178,13 +180,15 @@ static int odbc_begin(tgt_driver *base, tgt_error *err)
     odbc_driver *d = (odbc_driver *)base;
     if (d->in_txn)
         return tgt_error_set(err, TGT_ERR_INTERNAL, "ODBC: a transaction is already open");
+    if (odbc_marker_setup(d, err) < 0)
+        return -1;
     int rc = d->dialect->begin_sql != NULL
                  ? odbc_exec(d, d->dialect->begin_sql, NULL, err, "while starting a transaction")
                  : set_autocommit(d, 0, err);
     if (rc < 0)
         return -1;
     d->in_txn = 1;
-    return 0;
+    return odbc_marker_write(d, err);
 }
 
 static int odbc_commit(tgt_driver *base, tgt_error *err)
@@ -232,14 +236,6 @@ static void odbc_rollback(tgt_driver *base)
     }
     if (tgt_error_is_set(&local))
         tgt_log(TGT_LOG_WARN, "%s: rollback failed: %s", d->dbms_name, local.message);
-}
-
-static int odbc_commit_status(tgt_driver *base, tgt_txn_status *out, tgt_error *err)
-{
-    odbc_driver *d = (odbc_driver *)base;
-    (void)out;
-    return tgt_error_set(err, TGT_ERR_LOAD, "%s: cannot tell whether the last commit took effect",
-                         d->dbms_name);
 }
 
 static size_t odbc_tables_per_transaction(tgt_driver *base)

@@ -6,6 +6,7 @@
  *   odbc_driver.c   the ops table, tgt_odbc_driver_new, connect/free,
  *                   transactions, commit_status; the ops that only hand on
  *                   to the dialect
+ *   odbc_commit.c   commit markers: commit_status after a lost COMMIT reply
  *   odbc_exec.c     running statements and queries; ODBC diagnostics ->
  *                   tgt_error (SQLSTATE classified)
  *   odbc_sql.c      quoting through the dialect, column lists, the stage
@@ -57,8 +58,11 @@ typedef struct odbc_bulk {
     int open;
     const tgt_table *table; /* borrowed for the write */
     tgt_write_mode mode;
-    /* the table's shape_version stmt was prepared for */
+    /* the table's shape_version the statements were prepared for */
     unsigned long insert_shape;
+    size_t group;         /* rows per statement (dialect rows_per_statement), 1: arrays */
+    SQLHSTMT stmt1;       /* with group > 1: the one-row INSERT for a round's last rows */
+    char *insert1_sql;    /* owned: what stmt1 was prepared from */
     SQLHSTMT stmt;        /* prepared INSERT, NULL when none */
     char *insert_sql;     /* owned: what stmt was prepared from */
     size_t n_params;      /* values per row (columns, + 2 when staging) */
@@ -97,6 +101,7 @@ struct odbc_driver {
     /* The marker of the transaction begin() opened (commit_status), "" when
      * none; kept across a reconnect. */
     char txn_marker[64];
+    int marker_ready; /* the marker table exists and was pruned on this connection */
     unsigned long txn_counter;
 };
 
@@ -167,6 +172,17 @@ odbc_stage *odbc_stage_find(odbc_driver *d, const char *schema, const char *name
 /* Marks every stage not ready (a transaction ended: temp tables may be gone). */
 void odbc_stage_forget_all(odbc_driver *d);
 void odbc_stage_free_all(odbc_driver *d);
+
+/* ---- odbc_commit.c -------------------------------------------------------- */
+
+/* Creates the dialect's marker table once per connection (outside any
+ * transaction) and prunes old markers; a no-op without marker_table. */
+int odbc_marker_setup(odbc_driver *d, tgt_error *err);
+/* Inside the transaction begin() opened: writes its marker (and drops this
+ * session's previous one). */
+int odbc_marker_write(odbc_driver *d, tgt_error *err);
+/* The ops' commit_status (driver.h). */
+int odbc_commit_status(tgt_driver *base, tgt_txn_status *out, tgt_error *err);
 
 /* ---- odbc_bulk.c ---------------------------------------------------------- */
 

@@ -171,15 +171,34 @@ static int sqlite_bind_type(tgt_coltype t)
     return SQL_VARCHAR;
 }
 
+/* The SQLSTATE of an SQLite result code (its primary code, the low byte),
+ * or NULL; libsqliteodbc reports every failure as HY000 with the code in
+ * the message ("... (19)") and as the native error. */
+static const char *sqlstate_of(long native, const char *message)
+{
+    long primary = native & 0xFF;
+    if (primary == 19 || strstr(message, "constraint failed") != NULL)
+        return "23000"; /* SQLITE_CONSTRAINT: NOT NULL, UNIQUE, CHECK, key */
+    if (primary == 20 || strstr(message, "datatype mismatch") != NULL)
+        return "22000"; /* SQLITE_MISMATCH */
+    if (primary == 18 || strstr(message, "too big") != NULL)
+        return "54000"; /* SQLITE_TOOBIG */
+    return NULL;
+}
+
 static void sqlite_classify(odbc_driver *d, const char *sqlstate, long native, const char *message,
                             tgt_error *err)
 {
     (void)d;
-    (void)sqlstate;
     /* SQLITE_BUSY / SQLITE_LOCKED: another writer held the file past
      * busy_timeout; the transaction was rolled back and may be run again */
-    if (native == 5 || native == 6 || strstr(message, "database is locked") != NULL)
+    long primary = native & 0xFF;
+    if (primary == 5 || primary == 6 || strstr(message, "database is locked") != NULL)
         err->conflict = 1;
+    /* a refused value gets the standard class the core reads (22, 23, 54) */
+    const char *standard = sqlstate_of(native, message);
+    if (standard != NULL && strcmp(sqlstate, "HY000") == 0)
+        snprintf(err->sqlstate, sizeof err->sqlstate, "%s", standard);
 }
 
 /* ---- describe --------------------------------------------------------------- */
@@ -1087,6 +1106,13 @@ static int sqlite_replace_table(odbc_driver *d, const char *schema, const char *
                      schema, shadow, schema, live);
 }
 
+/* "target-pg.commits": the prefix form of a schema nobody loads into
+ * (stream schemas are normalised names, which have no '-') */
+static void sqlite_marker_table(odbc_driver *d, tgt_sbuf *sb)
+{
+    odbc_sql_ident(d, sb, "target-pg.commits");
+}
+
 /* busy_timeout: a second loader waits this long for the first's COMMIT */
 static const char *const sqlite_session[] = {"PRAGMA busy_timeout = 60000", NULL};
 
@@ -1104,6 +1130,7 @@ const odbc_dialect odbc_sqlite_dialect = {
     .type_from_sql = sqlite_type_from_sql,
     .bind_type = sqlite_bind_type,
     .classify = sqlite_classify,
+    .marker_table = sqlite_marker_table,
     .describe_table = sqlite_describe_table,
     .ensure_schema = sqlite_ensure_schema,
     .create_table = sqlite_create_table,
@@ -1118,6 +1145,10 @@ const odbc_dialect odbc_sqlite_dialect = {
     .set_primary_key = sqlite_set_primary_key,
     .drop_table = sqlite_drop_table,
     .replace_table = sqlite_replace_table,
+    /* libsqliteodbc prepares an INSERT again for every row of a parameter
+     * array: 100-row statements took 0.88 s of CPU for 100,000 orders rows
+     * where arrays took 1.33 s (scripts/bench_sqlite.sh) */
+    .rows_per_statement = 100,
     /* one file, no lock table to exhaust */
     .tables_per_transaction = 10000,
 };
