@@ -176,6 +176,46 @@ static void pg_classify(odbc_driver *d, const char *sqlstate, long native, const
     }
 }
 
+/* ---- transaction ids (commit_status) ------------------------------------------ */
+
+/* Inside the transaction begin() opened (psqlODBC sends its BEGIN before
+ * this statement): the server's id of it, for txn_status after a lost
+ * COMMIT reply. */
+static int pg_txn_begin(odbc_driver *d, tgt_error *err)
+{
+    odbc_result r;
+    int rc =
+        odbc_query(d, "SELECT txid_current()", NULL, 0, &r, err, "while starting a transaction");
+    const char *id = rc == 0 ? odbc_result_get(&r, 0, 0) : NULL;
+    snprintf(d->txn_marker, sizeof(d->txn_marker), "%s", id != NULL ? id : "");
+    odbc_result_free(&r);
+    return rc;
+}
+
+/* What became of that transaction, as the libpq driver asks it. */
+static int pg_txn_status(odbc_driver *d, tgt_txn_status *out, tgt_error *err)
+{
+    if (d->txn_marker[0] == '\0')
+        return tgt_error_set(err, TGT_ERR_INTERNAL, "PostgreSQL: no transaction to ask about");
+    const char *params[1] = {d->txn_marker};
+    odbc_result r;
+    int rc = odbc_query(d, "SELECT txid_status(CAST(? AS bigint))", params, 1, &r, err,
+                        "while asking whether transaction %s committed", d->txn_marker);
+    const char *st = rc == 0 ? odbc_result_get(&r, 0, 0) : NULL;
+    if (rc == 0 && st != NULL && strcmp(st, "committed") == 0)
+        *out = TGT_TXN_COMMITTED;
+    else if (rc == 0 && st != NULL && strcmp(st, "aborted") == 0)
+        *out = TGT_TXN_ABORTED;
+    else if (rc == 0 && st != NULL && strcmp(st, "in progress") == 0)
+        *out = TGT_TXN_IN_PROGRESS;
+    else if (rc == 0)
+        rc = tgt_error_set(err, TGT_ERR_LOAD,
+                           "PostgreSQL no longer knows whether transaction %s committed",
+                           d->txn_marker);
+    odbc_result_free(&r);
+    return rc;
+}
+
 /* ---- describe_table ---------------------------------------------------------- */
 
 /* pg_ddl.c's catalog query: attributes in order, the position in the
@@ -704,6 +744,8 @@ const odbc_dialect odbc_postgres_dialect = {
     .type_from_sql = pg_type_from_sql,
     .bind_type = pg_bind_type,
     .classify = pg_classify,
+    .txn_begin = pg_txn_begin,
+    .txn_status = pg_txn_status,
     .describe_table = pg_describe_table,
     .ensure_schema = pg_ensure_schema,
     .create_table = pg_create_table,
