@@ -760,8 +760,8 @@ const odbc_dialect odbc_postgres_dialect = {
     .set_primary_key = pg_set_primary_key,
     .drop_table = pg_drop_table,
     .replace_table = pg_replace_table,
-    /* max_locks_per_transaction's default (64) times the default 100
-     * sessions, shared: the libpq driver reads the server's numbers, this
-     * dialect keeps well below the default's share */
-    .tables_per_transaction = 500,
+    /* what the libpq driver computes for a server with the default lock
+     * settings (max_locks_per_transaction 64, 100 sessions): the dialect
+     * interface has a fixed number where that driver reads the server's */
+    .tables_per_transaction = 100,
 };
