@@ -145,7 +145,9 @@ static void tidy_message(odbc_driver *d, const char *message, tgt_error *err)
         primary++;
     char *hint = split_at(primary, " HINT: ");
     char *detail = split_at(primary, " DETAIL: ");
-    snprintf(err->message, sizeof(err->message), "%s: %s", d->dbms_name, primary);
+    /* bounded so that both always fit (psqlODBC's text was cut to fit
+     * TGT_ERROR_MESSAGE_MAX already) */
+    snprintf(err->message, sizeof(err->message), "%.63s: %.900s", d->dbms_name, primary);
     if (detail != NULL) {
         char more[TGT_ERROR_DETAIL_MAX];
         snprintf(more, sizeof(more), "%s", err->detail);

@@ -124,6 +124,16 @@ static int is_data(const tgt_table *t, size_t i)
     return t->columns[i].exists && !odbc_is_key(t, i);
 }
 
+/* Data columns the merge compares (pg_merge.c: without one there is
+ * nothing to update, DO NOTHING). */
+static size_t n_compared(const tgt_table *t)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->n_columns; i++)
+        n += is_data(t, i) && TGT_COLUMN_IS_COMPARED(&t->columns[i]);
+    return n;
+}
+
 /* ROW(<compared data columns>) with prefix; returns how many. */
 static size_t append_data_row(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, const char *prefix)
 {
@@ -199,9 +209,7 @@ static void build_merge(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
     tgt_sbuf_append_str(sb, " ON CONFLICT (");
     odbc_sql_key_columns(d, sb, t, "");
     tgt_sbuf_append_str(sb, ") DO ");
-    tgt_sbuf compared;
-    tgt_sbuf_init(&compared);
-    if (append_data_row(d, &compared, t, "") == 0) {
+    if (n_compared(t) == 0) {
         tgt_sbuf_append_str(sb, "NOTHING");
     } else {
         tgt_sbuf_append_str(sb, "UPDATE SET ");
@@ -219,7 +227,6 @@ static void build_merge(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
         tgt_sbuf_append_str(sb, " IS DISTINCT FROM ");
         append_data_row(d, sb, t, "EXCLUDED.");
     }
-    tgt_sbuf_deinit(&compared);
     tgt_sbuf_append_str(sb, " RETURNING 1)");
     if (deletes_marked(t)) {
         tgt_sbuf_append_str(sb, ", x AS (DELETE FROM ");
