@@ -38,6 +38,8 @@ FAKE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard drivers/fake/*.c))
 # unit tests and the fuzz targets link them on their own.
 PG_ENCODE_OBJ := $(BUILD)/drivers/postgres/pg_encode.o $(BUILD)/drivers/postgres/pg_caps.o \
                  $(BUILD)/drivers/postgres/pg_types.o
+# The ODBC row writer calls no ODBC function: the unit tests link it alone.
+ODBC_ROWS_OBJ := $(BUILD)/drivers/odbc/odbc_rows.o
 MAIN_OBJ := $(BUILD)/src/main.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -57,9 +59,10 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) $(FAKE_OBJ) $(PG_ENCODE_OBJ)
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) $(FAKE_OBJ) $(PG_ENCODE_OBJ) $(ODBC_ROWS_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $< $(CORE_OBJ) $(FAKE_OBJ) $(PG_ENCODE_OBJ) \
+	    $(ODBC_ROWS_OBJ) \
 	    $(LDFLAGS_ALL) \
 	    $(CORE_LIBS) -lcmocka
 
@@ -119,6 +122,7 @@ bench: $(BIN) $(GEN)
 
 bench-smoke: $(BIN) $(GEN)
 	BENCH_ROWS=20000 TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench.sh
+	BENCH_ROWS=20000 TARGET_PG=$(abspath $(BIN)) GEN_STREAM=$(abspath $(GEN)) scripts/bench_sqlite.sh
 
 # INSTALL_BIN: the binary to install (tests install the one under test)
 INSTALL_BIN ?= $(BIN)

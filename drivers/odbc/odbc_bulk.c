@@ -86,7 +86,7 @@ void odbc_bulk_abort(odbc_driver *d)
     odbc_bulk *b = &d->bulk;
     b->open = 0;
     b->n_rows = 0;
-    b->parse_pos = 0;
+    b->parse_pos = b->round_start = 0;
     tgt_sbuf_reset(&b->pending);
 }
 
@@ -235,7 +235,7 @@ int odbc_write_begin(tgt_driver *base, const tgt_table *t, tgt_write_mode mode, 
     if (alloc_params(b, t, err) < 0)
         return -1;
     b->sent = 0;
-    b->parse_pos = 0;
+    b->parse_pos = b->round_start = 0;
     tgt_sbuf_reset(&b->pending);
     b->open = 1;
     return 0;
@@ -364,7 +364,11 @@ static int fill_round(odbc_driver *d, tgt_error *err)
             else
                 memcpy(slot, b->pending.data + off, len);
             slot[len] = '\0';
-            b->indicators[p][r] = (SQLLEN)len;
+            /* SQL_NTS, not the length: every slot is NUL-terminated and
+             * no value holds a NUL byte (the row writer turns U+0000 into
+             * U+FFFD; JSON text has none raw), and libsqliteodbc copies a
+             * value given with a length into a buffer of its own first */
+            b->indicators[p][r] = SQL_NTS;
         }
     }
     return 0;
@@ -493,12 +497,26 @@ static int flush(odbc_driver *d, tgt_error *err)
     b->n_rows = 0;
     for (size_t p = 0; p < b->n_params; p++)
         b->max_len[p] = 0;
-    /* keep the bytes of an incomplete row */
-    size_t rest = b->pending.len - b->parse_pos;
-    memmove(b->pending.data, b->pending.data + b->parse_pos, rest);
-    b->pending.len = rest;
-    b->parse_pos = 0;
+    /* the sent rows' bytes stay until the next write_data (compact): moving
+     * the rest down here would copy a large chunk once per round */
     return 0;
+}
+
+/* Drops the bytes before the first row still needed (the round's first
+ * buffered row, else the next unparsed one), moving the buffered rows'
+ * offsets with them. */
+static void compact(odbc_bulk *b)
+{
+    size_t keep = b->n_rows > 0 ? b->round_start : b->parse_pos;
+    if (keep == 0)
+        return;
+    memmove(b->pending.data, b->pending.data + keep, b->pending.len - keep);
+    b->pending.len -= keep;
+    b->parse_pos -= keep;
+    b->round_start = 0;
+    for (size_t i = 0; i < b->n_rows * b->n_params; i++)
+        if (b->offsets[i] != NO_VALUE)
+            b->offsets[i] -= keep;
 }
 
 /* 1 when taking the row just parsed (slot n_rows) would make the round's
@@ -528,6 +546,7 @@ int odbc_write_data(tgt_driver *base, const char *data, size_t len, tgt_error *e
     odbc_bulk *b = &d->bulk;
     if (!b->open)
         return tgt_error_set(err, TGT_ERR_INTERNAL, "ODBC: write_data without a write");
+    compact(b);
     tgt_sbuf_append(&b->pending, data, len);
     if (!tgt_sbuf_ok(&b->pending))
         return tgt_error_nomem(err);
@@ -545,6 +564,8 @@ int odbc_write_data(tgt_driver *base, const char *data, size_t len, tgt_error *e
                 return -1;
             continue;
         }
+        if (b->n_rows == 0)
+            b->round_start = start;
         take_row(b);
         if (b->n_rows == b->cap_rows && flush(d, err) < 0)
             return -1;
@@ -564,7 +585,7 @@ int odbc_write_end(tgt_driver *base, unsigned long *rows, tgt_error *err)
         *rows = b->sent;
     b->open = 0;
     tgt_sbuf_reset(&b->pending);
-    b->parse_pos = 0;
+    b->parse_pos = b->round_start = 0;
     b->n_rows = 0;
     return rc;
 }

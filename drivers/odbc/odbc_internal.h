@@ -73,6 +73,7 @@ typedef struct odbc_bulk {
     size_t *offsets;      /* owned: per buffered row and param, start of the value (or -1) */
     size_t *lengths;      /* owned: per buffered row and param, its length */
     size_t parse_pos;     /* where the next row starts in pending */
+    size_t round_start;   /* where the round's first buffered row starts in pending */
     size_t n_rows;        /* complete rows buffered */
     size_t cap_rows;
     size_t *max_len;   /* owned: per param, the longest buffered value */

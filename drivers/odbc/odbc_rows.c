@@ -17,7 +17,6 @@
 #include "odbc_internal.h"
 
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
 /* Reserves and writes the value header for n bytes; returns where the bytes
@@ -68,11 +67,36 @@ static void put_number(tgt_row_writer *w, const char *text, size_t n)
     put_bytes(w, text, n);
 }
 
+/* Writes v (0 <= v < 10^width) as `width` digits; returns the end.  By hand:
+ * three of these per timestamp, on every row. */
+static char *digits(char *p, long long v, int width)
+{
+    for (int i = width - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + width;
+}
+
+/* "YYYY-MM-DD" + `sep` (0: none) into p; returns the end.  Years outside
+ * 0..9999 cannot come from a checked value, nor after a shift by an offset
+ * of at most a day, except 0000 (the year before 0001). */
+static char *format_date(char *p, long long y, int m, int d, char sep)
+{
+    p = digits(p, y < 0 ? 0 : y, 4);
+    *p++ = '-';
+    p = digits(p, m, 2);
+    *p++ = '-';
+    p = digits(p, d, 2);
+    if (sep != 0)
+        *p++ = sep;
+    return p;
+}
+
 static void put_date(tgt_row_writer *w, const tgt_datetime *v)
 {
     char buf[16];
-    int n = snprintf(buf, sizeof buf, "%04d-%02d-%02d", v->year, v->month, v->day);
-    put_bytes(w, buf, n > 0 ? (size_t)n : 0);
+    put_bytes(w, buf, (size_t)(format_date(buf, v->year, v->month, v->day, 0) - buf));
 }
 
 /* "HH:MM:SS" + ".fraction" as written, after the date part (may be ""). */
@@ -80,8 +104,14 @@ static void put_clock(tgt_row_writer *w, const char *date, int h, int m, int s,
                       const tgt_datetime *v)
 {
     char buf[48];
-    int n = snprintf(buf, sizeof buf, "%s%02d:%02d:%02d", date, h, m, s);
-    size_t len = n > 0 ? (size_t)n : 0;
+    size_t len = strlen(date);
+    memcpy(buf, date, len);
+    char *e = digits(buf + len, h, 2);
+    *e++ = ':';
+    e = digits(e, m, 2);
+    *e++ = ':';
+    e = digits(e, s, 2);
+    len = (size_t)(e - buf);
     size_t total = len + (v->fraction_len > 0 ? 1 + v->fraction_len : 0);
     char *p = value_start(w, total);
     if (p == NULL)
@@ -134,7 +164,7 @@ static void put_timestamp(tgt_row_writer *w, const tgt_datetime *v)
     int m, d;
     civil_from_days(days, &y, &m, &d);
     char date[24];
-    snprintf(date, sizeof date, "%04lld-%02d-%02d ", y, m, d);
+    *format_date(date, y, m, d, ' ') = '\0';
     put_clock(w, date, (int)(rest / 3600), (int)(rest / 60 % 60), (int)(rest % 60), v);
 }
 

@@ -25,16 +25,20 @@ server.  Each case loads into its own SQLite file.
       table the user made) is skipped with invalid_records skip, in an
       append and in a keyed stream, the others loaded;
   (h) STATE only after commit: a failing run (a refused row, invalid_records
-      fail) exits 1 with no STATE and no row; a good run's last STATE is the
+      fail) exits 1 with no STATE, committing nothing; a good run's last STATE is the
       input's last;
   (i) a secret connection string never reaches the log, a missing ODBC
       driver is a clear error (exit 1);
   (j) primary-key moves by rebuild: (id) -> (id, k) keeps the rows and
       upserts on the new key; a move onto duplicates fails, changing
-      nothing.
+      nothing;
+  (k) three loaders upserting into one file at once all succeed (they take
+      turns on SQLite's write lock) and leave the newest rows.
 """
 
 import os
+import sqlite3
+import subprocess
 import sys
 
 sys.dont_write_bytecode = True
@@ -145,8 +149,7 @@ r = run(wh, [schema("u", pu, ["id"]), rec("u", {"id": 1, "a": "x", "b": "b1"}),
 if harness.check_exit_0(problems, "(d) first run", r):
     expect("(d) newest wins in the batch", wh.query('SELECT id, a, b FROM "public.u" ORDER BY id'),
            [[1, "x2", "b1"], [2, "y", "b2"]])
-    wh.query  # the trigger counts rewrites from here on
-    import sqlite3
+    # from here on a trigger counts rewritten rows
     con = sqlite3.connect(wh.path)
     con.executescript('CREATE TABLE rewrites (id INTEGER);'
                       'CREATE TRIGGER count_rewrites AFTER UPDATE ON "public.u" '
@@ -197,7 +200,6 @@ for hard in (False, True):
 # (g) invalid records refused by SQLite --------------------------------------------
 for keyed in (False, True):
     wh = fresh("refused_%s" % keyed)
-    import sqlite3
     con = sqlite3.connect(wh.path)
     con.execute('CREATE TABLE "public.g" (id BIGINT NOT NULL%s, v TEXT CHECK (v <> \'bad\'), '
                 '__loaded_at TIMESTAMPTZ)' % (" PRIMARY KEY" if keyed else ""))
@@ -241,6 +243,26 @@ if harness.check_exit_1(problems, "(j) key (k) over duplicates", r):
     expect("(j) refused move: key and rows stay",
            [wh.query("SELECT name FROM pragma_table_info('public.k') WHERE pk > 0 ORDER BY pk"),
             wh.count("public", "k")], [[["id"], ["k"]], 3])
+
+# (k) two loaders on one file take turns (BEGIN IMMEDIATE, busy_timeout) -----------------
+wh = fresh("concurrent")
+msgs = [schema("c", po, ["id"])]
+for i in range(3000):
+    msgs.append(rec("c", {"id": i % 700, "v": "v%05d" % i}))
+    if i % 300 == 0:
+        msgs.append({"type": "STATE", "value": {"i": i}})
+cfg = wh.write_config(os.path.join(TMP, "concurrent.json"), "public", batch_size_rows=100)
+path = os.path.join(TMP, "concurrent.singer")
+harness.write_lines(path, [harness.jline(m) for m in msgs])
+procs = [subprocess.Popen(harness.target_cmd() + ["--config", cfg, "--input", path],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(3)]
+for i, p in enumerate(procs):
+    _, err_text = p.communicate(timeout=120)
+    if p.returncode != 0:
+        problems.append("(k) concurrent run %d: exit %d: %s"
+                        % (i, p.returncode, err_text.decode("utf-8", "replace")[-800:]))
+expect("(k) rows after three concurrent runs",
+       wh.query('SELECT count(*), min(v), max(v) FROM "public.c"'), [[700, "v02300", "v02999"]])
 
 # (i) secrets and a missing driver ---------------------------------------------------------
 wh = fresh("secret")
