@@ -243,11 +243,31 @@ def connection(dbname: str, **extra) -> dict:
     return cfg
 
 
+def odbc_config(cfg: dict) -> dict:
+    """The libpq settings of cfg (host, port, user, dbname) as an
+    odbc_connection_string for psqlODBC, the other settings kept; points
+    unixODBC at a private odbcinst.ini (tests/warehouse.py)."""
+    import warehouse  # here: warehouse imports this module
+    scratch = os.environ.get("TEST_TMPDIR") or os.path.join(REPO_ROOT, "build")
+    os.environ.update(warehouse.odbc_env(os.path.join(scratch, "odbc")))
+    out = {k: v for k, v in cfg.items() if k not in ("host", "port", "user", "dbname")}
+    out["driver"] = "odbc"
+    out["odbc_connection_string"] = (
+        "DRIVER={PostgreSQL Unicode};Servername=%s;Port=%s;Database=%s;UID=%s;"
+        % (cfg["host"], cfg["port"], cfg["dbname"], cfg["user"]))
+    return out
+
+
 def write_config(path: str, dbname: str, schema: str = "public", **extra) -> str:
     """Writes a config for the throwaway server in the PG* environment (with
-    default_target_schema = schema, then extra) to path; returns path."""
+    default_target_schema = schema, then extra) to path; returns path.  With
+    TEST_TARGET_DRIVER=psqlodbc the same server is reached through the ODBC
+    driver and psqlODBC instead of libpq (tests/integration/
+    test_psqlodbc_suite.py runs integration tests so)."""
     cfg = connection(dbname, default_target_schema=schema)
     cfg.update(extra)
+    if os.environ.get("TEST_TARGET_DRIVER") == "psqlodbc":
+        cfg = odbc_config(cfg)
     with open(path, "w", encoding="utf-8") as f:
         json.dump(cfg, f, indent=2)
         f.write("\n")

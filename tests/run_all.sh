@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tests/run_all.sh - the one test entry point (`make test`, `make valgrind`).
 #
-#   tests/run_all.sh [unit] [cli] [integration] [conformance] [conformance-sqlite]
-#                    [conformance-mariadb]                        (default: all)
+#   tests/run_all.sh [unit] [cli] [integration] [conformance] [conformance-psqlodbc]
+#                    [conformance-sqlite] [conformance-mariadb]   (default: all)
 #
 # Environment (the Makefile sets the first two):
 #   TARGET_PG          absolute path of the binary under test (default ./target-pg)
@@ -20,11 +20,13 @@
 # started with tests/pg.sh, every tests/integration/test_*.sh and test_*.py
 # (each with the PG* env, TARGET_PG, TARGET_PG_WRAPPER, REPO_ROOT, a scratch
 # TEST_TMPDIR and a fresh database TEST_DB; exit 0 passes) and the conformance
-# corpus (tests/conformance.py); then the conformance corpus again on SQLite
-# through the ODBC driver (no server: skipped when libsqliteodbc is missing)
-# and on MariaDB (a throwaway server of tests/mariadb.sh, started before the
-# integration tests, whose MariaDB cases find it by MARIADB_SOCKET; skipped
-# when mariadbd or MariaDB Connector/ODBC is missing).
+# corpus (tests/conformance.py), and the corpus again on the same server
+# through the ODBC driver and psqlODBC (skipped when odbc-postgresql is
+# missing); then the conformance corpus again on SQLite through the ODBC
+# driver (no server: skipped when libsqliteodbc is missing) and on MariaDB (a
+# throwaway server of tests/mariadb.sh, started before the integration tests,
+# whose MariaDB cases find it by MARIADB_SOCKET; skipped when mariadbd or
+# MariaDB Connector/ODBC is missing).
 #
 # Output: one line per test, "ok   name" or "FAIL name" followed by the
 # failing output indented; "skip name (reason)" for skipped ones; "#" lines
@@ -44,7 +46,8 @@ LOG_LINES=${LOG_LINES:-40}
 read -r -a UNIT_WRAP <<<"${UNIT_WRAPPER:-}"
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(unit cli integration conformance conformance-sqlite conformance-mariadb)
+[ ${#parts[@]} -gt 0 ] || parts=(unit cli integration conformance conformance-psqlodbc conformance-sqlite
+                                 conformance-mariadb)
 want() {
     local p
     for p in "${parts[@]}"; do [ "$p" = "$1" ] && return 0; done
@@ -178,7 +181,8 @@ import warehouse; sys.exit(0 if warehouse.odbc_library("libmaodbc.so") else 1)';
 fi
 
 # --- everything that needs PostgreSQL ---------------------------------------------
-if { want integration || want conformance; } && [ "$target_ok" = 1 ]; then
+if { want integration || want conformance || want conformance-psqlodbc; } &&
+    [ "$target_ok" = 1 ]; then
     PGDIR=$(mktemp -d /tmp/tgt-test-pg.XXXXXX)
     if tests/pg.sh start "$PGDIR" >"$work/pg.out" 2>&1; then
         # shellcheck source=/dev/null
@@ -217,6 +221,18 @@ if { want integration || want conformance; } && [ "$target_ok" = 1 ]; then
 
         if want conformance; then
             run_counted "conformance (tests/conformance.py)" python3 tests/conformance.py
+        fi
+
+        # the same server and corpus through drivers/odbc and psqlODBC
+        if want conformance-psqlodbc; then
+            if python3 -c 'import sys; sys.path.insert(0, "tests"); import warehouse
+sys.exit(0 if "psqlodbc" in warehouse.names() else 1)'; then
+                run_counted "conformance through psqlODBC (tests/conformance.py --warehouse psqlodbc)" \
+                    python3 tests/conformance.py --warehouse psqlodbc
+            else
+                echo "skip conformance-psqlodbc (odbc-postgresql is not installed)"
+                n_skip=$((n_skip + 1))
+            fi
         fi
     else
         fail "postgres (tests/pg.sh start)" "$work/pg.out"

@@ -313,7 +313,26 @@ class Mariadb(Warehouse):
                                  table.replace("'", "''")))[0][0]) > 0
 
 
-ADAPTERS = {"postgres": Postgres, "sqlite": Sqlite, "mariadb": Mariadb}
+class PsqlOdbc(Postgres):
+    """The same throwaway server as Postgres, loaded through target-pg's ODBC
+    driver and psqlODBC (docs/warehouses.md): the checks read back over
+    libpq, only the target's connection differs.  Servername takes the unix
+    socket directory in PGHOST (psqlODBC hands it to libpq as host);
+    odbc_host/odbc_port in config() point it elsewhere (a TCP proxy)."""
+    name = "psqlodbc"
+
+    def config(self, schema="public", odbc_host=None, odbc_port=None, **extra) -> dict:
+        conn = "DRIVER={PostgreSQL Unicode};Servername=%s;Port=%s;Database=%s;UID=%s;" % (
+            odbc_host or os.environ.get("PGHOST", "localhost"),
+            odbc_port or os.environ.get("PGPORT", "5432"), self.dbname,
+            os.environ.get("PGUSER", "postgres"))
+        cfg = {"driver": "odbc", "odbc_connection_string": conn,
+               "default_target_schema": schema}
+        cfg.update(extra)
+        return cfg
+
+
+ADAPTERS = {"postgres": Postgres, "sqlite": Sqlite, "mariadb": Mariadb, "psqlodbc": PsqlOdbc}
 
 
 def names():
@@ -324,6 +343,8 @@ def names():
         out.append("sqlite")
     if odbc_library(ODBC_DRIVERS["MariaDB"]) and os.environ.get("MARIADB_SOCKET"):
         out.append("mariadb")
+    if odbc_library(ODBC_DRIVERS["PostgreSQL Unicode"]):
+        out.append("psqlodbc")
     return out
 
 

@@ -125,7 +125,8 @@ static int build_insert(odbc_driver *d, const tgt_table *t, tgt_write_mode mode,
 }
 
 /* Prepares sb's statement on *stmt (whose text is *sql) unless it is
- * prepared already. */
+ * prepared already (prepare_inserts forgets the texts when the table's
+ * shape changed). */
 static int prepare(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, SQLHSTMT *stmt, char **sql,
                    tgt_error *err)
 {
@@ -158,6 +159,15 @@ static int prepare_inserts(odbc_driver *d, const tgt_table *t, tgt_write_mode mo
 {
     odbc_bulk *b = &d->bulk;
     tgt_sbuf *sb = &d->sql;
+    /* the same text after a type change must be prepared again: a
+     * server-side prepared statement (psqlODBC) keeps the parameter types
+     * it inferred from the old columns */
+    if (b->insert_shape != t->shape_version) {
+        free(b->insert_sql);
+        free(b->insert1_sql);
+        b->insert_sql = b->insert1_sql = NULL;
+        b->insert_shape = t->shape_version;
+    }
     tgt_sbuf_reset(sb);
     if (build_insert(d, t, mode, b->group, sb, err) < 0 ||
         prepare(d, sb, t, &b->stmt, &b->insert_sql, err) < 0)
@@ -395,15 +405,26 @@ static int check_numbers(odbc_driver *d, tgt_error *err)
     return 0;
 }
 
-/* Where a refused row is, from the status array or the processed count. */
+/* Where a refused row is, from the status array or the processed count.
+ * One row marked SQL_PARAM_ERROR is the refused row; several are a chunk
+ * the ODBC driver sent as one statement (psqlODBC marks every row of its
+ * BatchSize chunk): the refused row is among them, so the last one is how
+ * far the write got. */
 static void locate_refusal(odbc_bulk *b, SQLULEN processed, tgt_error *err)
 {
+    size_t n_errors = 0, last = 0;
     for (size_t r = 0; r < b->n_rows; r++) {
         if (b->status[r] == SQL_PARAM_ERROR) {
-            err->bulk_row = b->sent + r + 1;
-            err->bulk_row_exact = 1;
-            return;
+            if (n_errors++ == 0)
+                err->bulk_row = b->sent + r + 1;
+            last = r;
         }
+    }
+    if (n_errors > 0) {
+        err->bulk_row_exact = n_errors == 1;
+        if (n_errors > 1)
+            err->bulk_row = b->sent + last + 1;
+        return;
     }
     if (processed > 0 && processed <= b->n_rows) {
         err->bulk_row = b->sent + processed;

@@ -10,8 +10,9 @@
  * exactly when that transaction committed.  A row that is not there means
  * aborted, which is sound once the old session is gone: the server rolls
  * back a transaction whose connection died, and the core only asks after
- * reconnecting.  (A dialect whose server keeps ids, PostgreSQL's
- * txid_status, may use them instead through its own commit_status.)
+ * reconnecting.  A dialect whose server keeps transaction ids answers
+ * from them instead (odbc_dialect txn_begin / txn_status: PostgreSQL's
+ * txid_current and txid_status, no table).
  * Markers of sessions that ended are pruned after seven days.  A dialect
  * without marker_table has no commit_status: asking is an error.
  */
@@ -86,6 +87,8 @@ int odbc_marker_setup(odbc_driver *d, tgt_error *err)
 
 int odbc_marker_write(odbc_driver *d, tgt_error *err)
 {
+    if (d->dialect->txn_begin != NULL)
+        return d->dialect->txn_begin(d, err);
     if (d->dialect->marker_table == NULL)
         return 0;
     tgt_sbuf *sb = &d->sql;
@@ -112,6 +115,8 @@ int odbc_marker_write(odbc_driver *d, tgt_error *err)
 int odbc_commit_status(tgt_driver *base, tgt_txn_status *out, tgt_error *err)
 {
     odbc_driver *d = (odbc_driver *)base;
+    if (d->dialect != NULL && d->dialect->txn_status != NULL)
+        return d->dialect->txn_status(d, out, err);
     if (d->dialect == NULL || d->dialect->marker_table == NULL || d->txn_marker[0] == '\0')
         return tgt_error_set(err, TGT_ERR_LOAD,
                              "%s: cannot tell whether the last commit took effect",

@@ -82,6 +82,12 @@ typedef struct odbc_dialect {
      * (odbc_commit.c), which makes commit_status work; NULL: no markers,
      * commit_status reports that it cannot tell. */
     void (*marker_table)(odbc_driver *d, tgt_sbuf *sb);
+    /* Optional, instead of markers: the server's own transaction ids.
+     * txn_begin, inside the transaction begin() opened, keeps its id in
+     * d->txn_marker (kept across a reconnect); txn_status answers
+     * commit_status from it (PostgreSQL: txid_current, txid_status). */
+    int (*txn_begin)(odbc_driver *d, tgt_error *err);
+    int (*txn_status)(odbc_driver *d, tgt_txn_status *out, tgt_error *err);
 
     /* Rows one INSERT of the bulk path carries (VALUES (...), (...), ...),
      * executed one statement at a time; 0 or 1 sends parameter arrays
@@ -143,6 +149,7 @@ typedef struct odbc_dialect {
 /* The dialects this binary knows (odbc_dialects.c). */
 extern const odbc_dialect odbc_sqlite_dialect;
 extern const odbc_dialect odbc_mariadb_dialect;
+extern const odbc_dialect odbc_postgres_dialect;
 
 /* The dialect called `name` (the setting), or NULL. */
 const odbc_dialect *odbc_dialect_by_name(const char *name);

@@ -11,6 +11,7 @@
 static const odbc_dialect *const dialects[] = {
     &odbc_sqlite_dialect,
     &odbc_mariadb_dialect,
+    &odbc_postgres_dialect,
 };
 
 #define N_DIALECTS (sizeof dialects / sizeof dialects[0])

@@ -335,11 +335,13 @@ static int odbc_replace_table(tgt_driver *base, const char *schema, const char *
 }
 
 /* Until connect() has picked a dialect: the strictest limits of the known
- * dialects (MariaDB's 64-character names, no transactional DDL, no
+ * dialects (PostgreSQL's 63-byte names, no transactional DDL, no
  * comments).  Each driver carries its own copy of the ops table whose caps
- * then become the dialect's. */
+ * then become the dialect's.  The core builds a stream's first table model
+ * before it connects (loader_schema.c), so these are the limits its names
+ * are cut to. */
 static const tgt_driver_caps unconnected_caps = {
-    .ident_max = 64,
+    .ident_max = 63,
     .max_columns = 1000,
     .column_budget = 400,
     .json_max_depth = 512,

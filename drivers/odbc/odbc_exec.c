@@ -61,6 +61,15 @@ int odbc_fail(odbc_driver *d, SQLSMALLINT handle_type, SQLHANDLE handle, tgt_err
                       "diagnostic",
                       who);
         tgt_error_where(err, "%s", where != NULL ? where : "");
+        /* psqlODBC fails a bulk execute on a connection the server closed
+         * without a diagnostic; the connection attribute still tells */
+        SQLUINTEGER dead = SQL_CD_FALSE;
+        if (d->dbc != SQL_NULL_HDBC &&
+            ODBC_OK(SQLGetConnectAttr(d->dbc, SQL_ATTR_CONNECTION_DEAD, &dead, 0, NULL)) &&
+            dead == SQL_CD_TRUE) {
+            err->connection_lost = 1;
+            d->connected = 0;
+        }
         return -1;
     }
     one_line((const char *)msg, line, sizeof(line));

@@ -58,6 +58,8 @@ typedef struct odbc_bulk {
     int open;
     const tgt_table *table; /* borrowed for the write */
     tgt_write_mode mode;
+    /* the table's shape_version the statements were prepared for */
+    unsigned long insert_shape;
     size_t group;         /* rows per statement (dialect rows_per_statement), 1: arrays */
     SQLHSTMT stmt1;       /* with group > 1: the one-row INSERT for a round's last rows */
     char *insert1_sql;    /* owned: what stmt1 was prepared from */

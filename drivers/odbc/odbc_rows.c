@@ -168,9 +168,27 @@ static void put_timestamp(tgt_row_writer *w, const tgt_datetime *v)
     put_clock(w, date, (int)(rest / 3600), (int)(rest / 60 % 60), (int)(rest % 60), v);
 }
 
+/* JSON as received, except that the escape \u0000 becomes \ufffd (same
+ * length), counted like a U+0000 in a string: PostgreSQL's jsonb refuses
+ * it (22P05), and the core reports every U+0000 as replaced by U+FFFD. */
 static void put_json(tgt_row_writer *w, const char *json, size_t n)
 {
-    put_bytes(w, json, n);
+    char *start = value_start(w, n);
+    if (start == NULL)
+        return;
+    memcpy(start, json, n);
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (start[i] != '\\')
+            continue;
+        /* an escape's backslash and the character it escapes go together,
+         * so the second backslash of "\\u0000" never starts one */
+        if (i + 6 <= n && memcmp(start + i, "\\u0000", 6) == 0) {
+            memcpy(start + i, "\\ufffd", 6);
+            (*w->nul_count)++;
+        }
+        i++;
+    }
+    value_end(w, start, n);
 }
 
 static int hex(unsigned char c)
