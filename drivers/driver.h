@@ -123,6 +123,11 @@ typedef struct tgt_driver_caps {
      * column's source path; 0 when the driver keeps them elsewhere or not at
      * all (then the core maps properties to columns by name alone). */
     int column_comments;
+    /* 1 when these are only the limits until connect() learns which
+     * warehouse it reached (one driver for many, like ODBC's): the core then
+     * connects before it names a table or column, so that every name of a
+     * run is cut to the same limit. */
+    int provisional;
 } tgt_driver_caps;
 
 typedef struct tgt_driver tgt_driver;

@@ -31,6 +31,19 @@ static double seconds_since(const struct timespec *start)
     return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
+/* The timestamp_column setting as a column name under the driver's
+ * identifier limit. */
+static int name_timestamp_column(tgt_batch *b, tgt_error *err)
+{
+    const char *ts = b->cfg->timestamp_column;
+    size_t ts_len = strlen(ts);
+    if (tgt_naming_identifier(&ts, &ts_len, 1,
+                              tgt_naming_limit(b->driver->ops->caps->ident_max),
+                              b->timestamp_column) != 0)
+        return tgt_error_nomem(err);
+    return 0;
+}
+
 int tgt_batch_init(tgt_batch *b, const tgt_config *cfg, tgt_driver *driver, const char *input_name,
                    FILE *state_out, tgt_error *err)
 {
@@ -54,12 +67,7 @@ int tgt_batch_init(tgt_batch *b, const tgt_config *cfg, tgt_driver *driver, cons
             return -1;
         b->dead_letter_open = 1;
     }
-    const char *ts = cfg->timestamp_column;
-    size_t ts_len = strlen(ts);
-    if (tgt_naming_identifier(&ts, &ts_len, 1, tgt_naming_limit(driver->ops->caps->ident_max),
-                              b->timestamp_column) != 0)
-        return tgt_error_nomem(err);
-    return 0;
+    return name_timestamp_column(b, err);
 }
 
 void tgt_batch_deinit(tgt_batch *b)
@@ -82,10 +90,12 @@ int tgt_batch_connect(tgt_batch *b, tgt_error *err)
 {
     if (b->connected)
         return 0;
+    int provisional = b->driver->ops->caps->provisional;
     if (tgt_connect_with_retry(b->driver, b->cfg, err) != 0)
         return -1;
     b->connected = 1;
-    return 0;
+    /* the warehouse's own identifier limit is known only now (driver.h) */
+    return provisional ? name_timestamp_column(b, err) : 0;
 }
 
 /* A commit point committed everything: what recovery kept of the batch

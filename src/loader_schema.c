@@ -129,6 +129,10 @@ static int resolve_identity(tgt_batch *b, tgt_stream *s, tgt_error *err)
 
 int tgt_loader_table_identity(tgt_batch *b, tgt_stream *s, tgt_schema_options *opt, tgt_error *err)
 {
+    /* a driver that learns its identifier limit on connecting names nothing
+     * before it (driver.h, provisional) */
+    if (b->driver->ops->caps->provisional && tgt_batch_connect(b, err) != 0)
+        return -1;
     if (!s->has_identity && resolve_identity(b, s, err) != 0)
         return -1;
     memset(opt, 0, sizeof(*opt));

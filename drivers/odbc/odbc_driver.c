@@ -337,9 +337,8 @@ static int odbc_replace_table(tgt_driver *base, const char *schema, const char *
 /* Until connect() has picked a dialect: the strictest limits of the known
  * dialects (PostgreSQL's 63-byte names, no transactional DDL, no
  * comments).  Each driver carries its own copy of the ops table whose caps
- * then become the dialect's.  The core builds a stream's first table model
- * before it connects (loader_schema.c), so these are the limits its names
- * are cut to. */
+ * then become the dialect's.  `provisional` makes the core connect before it
+ * names anything, so no name is ever cut to these limits. */
 static const tgt_driver_caps unconnected_caps = {
     .ident_max = 63,
     .max_columns = 1000,
@@ -347,6 +346,7 @@ static const tgt_driver_caps unconnected_caps = {
     .json_max_depth = 512,
     .transactional_ddl = 0,
     .column_comments = 0,
+    .provisional = 1,
 };
 
 static const tgt_driver_ops odbc_ops = {

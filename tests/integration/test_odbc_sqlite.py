@@ -36,7 +36,11 @@ server.  Each case loads into its own SQLite file.
       turns on SQLite's write lock) and leave the newest rows;
   (l) speed: the bulk INSERT is compiled once per write, not once per row
       or group of rows (libsqliteodbc's trace file counts sqlite3_prepare),
-      appending and staging 2,500 rows, every value loaded.
+      appending and staging 2,500 rows, every value loaded;
+  (m) names are cut to SQLite's limit from the first SCHEMA on: a 100-byte
+      property in a stream's first SCHEMA and again in a second one that
+      adds a property is one column, not a 63-byte cut one and a full one
+      (the ODBC driver learns the dialect's limit only when it connects).
 """
 
 import os
@@ -288,6 +292,24 @@ if harness.check_exit_0(problems, "(l) 2,500 rows per stream", r):
     if not 2 <= len(compiled) <= 10:
         problems.append("(l) the bulk INSERT was compiled %d times for 5,000 rows"
                         % len(compiled))
+
+# (m) one name for a long property across SCHEMAs ---------------------------------------------
+wh = fresh("longnames")
+long_prop = "p" * 100
+r = run(wh, [schema("ln", {"id": {"type": "integer"}, long_prop: {"type": "string"}}, ["id"]),
+             rec("ln", {"id": 1, long_prop: "first"}),
+             schema("ln", {"id": {"type": "integer"}, long_prop: {"type": "string"},
+                           "w": {"type": "string"}}, ["id"]),
+             rec("ln", {"id": 2, long_prop: "second", "w": "x"})])
+if harness.check_exit_0(problems, "(m) a 100-byte property in two SCHEMAs", r):
+    long_cols = sorted(c for c in wh.columns("public", "ln") if c.startswith("ppp"))
+    if len(long_cols) != 1:
+        problems.append("(m) the long property became %d columns: %s"
+                        % (len(long_cols), [len(c) for c in long_cols]))
+    else:
+        expect("(m) both records in the one column",
+               wh.query('SELECT id, "%s" FROM "public.ln" ORDER BY id' % long_cols[0]),
+               [[1, "first"], [2, "second"]])
 
 # (i) secrets and a missing driver ---------------------------------------------------------
 wh = fresh("secret")
