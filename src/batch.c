@@ -37,8 +37,7 @@ static int name_timestamp_column(tgt_batch *b, tgt_error *err)
 {
     const char *ts = b->cfg->timestamp_column;
     size_t ts_len = strlen(ts);
-    if (tgt_naming_identifier(&ts, &ts_len, 1,
-                              tgt_naming_limit(b->driver->ops->caps->ident_max),
+    if (tgt_naming_identifier(&ts, &ts_len, 1, tgt_naming_limit(b->driver->ops->caps->ident_max),
                               b->timestamp_column) != 0)
         return tgt_error_nomem(err);
     return 0;

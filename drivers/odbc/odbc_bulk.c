@@ -525,7 +525,8 @@ static int execute_arrays(odbc_driver *d, const char *where, tgt_error *err)
  * other refusal on its own, as it would for an upsert. */
 static void mark_key_clash(const odbc_bulk *b, tgt_error *err)
 {
-    if (b->mode == TGT_WRITE_DIRECT && !err->connection_lost && strncmp(err->sqlstate, "23", 2) == 0)
+    if (b->mode == TGT_WRITE_DIRECT && !err->connection_lost &&
+        strncmp(err->sqlstate, "23", 2) == 0)
         err->key_clash = 1;
 }
 
