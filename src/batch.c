@@ -539,8 +539,9 @@ static void warn_nul_once(tgt_stream *s)
         return;
     s->nul_warned = 1;
     tgt_log(TGT_LOG_WARN,
-            "stream \"%s\": text holds U+0000, which PostgreSQL cannot store; it is replaced "
-            "by U+FFFD (the count is reported at the end)",
+            "stream \"%s\": text holds U+0000, which no warehouse gets (PostgreSQL cannot "
+            "store it, and every warehouse is loaded alike); it is replaced by U+FFFD (the count "
+            "is reported at the end)",
             s->name);
 }
 
