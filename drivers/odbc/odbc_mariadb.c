@@ -475,21 +475,8 @@ static int mariadb_create_table(odbc_driver *d, const tgt_table *t, tgt_error *e
 {
     tgt_sbuf *sb = &d->sql;
     tgt_sbuf_reset(sb);
-    /* no IF NOT EXISTS: a table made since describe_table must be noticed */
-    tgt_sbuf_append_str(sb, "CREATE TABLE ");
-    odbc_sql_qualified(d, sb, t->schema, t->name);
-    tgt_sbuf_append_str(sb, " (");
-    for (size_t i = 0; i < t->n_columns; i++) {
-        if (i > 0)
-            tgt_sbuf_append_str(sb, ", ");
-        odbc_mariadb_column_def(d, sb, t, i, t->columns[i].type);
-    }
-    if (t->n_keys > 0) {
-        tgt_sbuf_append_str(sb, ", PRIMARY KEY (");
-        odbc_sql_key_columns(d, sb, t, "");
-        tgt_sbuf_append_char(sb, ')');
-    }
-    tgt_sbuf_append_str(sb, ")" TABLE_OPTIONS);
+    odbc_sql_create_table(d, sb, t, odbc_mariadb_column_def);
+    tgt_sbuf_append_str(sb, TABLE_OPTIONS);
     if (odbc_sql_check(sb, err) < 0)
         return -1;
     tgt_log(TGT_LOG_INFO, "creating table \"%s\".\"%s\" with %zu columns", t->schema, t->name,
