@@ -9,8 +9,8 @@
  *   odbc_commit.c   commit markers: commit_status after a lost COMMIT reply
  *   odbc_exec.c     running statements and queries; ODBC diagnostics ->
  *                   tgt_error (SQLSTATE classified)
- *   odbc_sql.c      quoting through the dialect, column lists, the stage
- *                   cache
+ *   odbc_sql.c      quoting through the dialect, column lists, the statement
+ *                   shapes the dialects share, the stage cache
  *   odbc_rows.c     the row writer: the driver's own bulk format
  *   odbc_bulk.c     write_begin / write_data / write_end: that format into
  *                   bound parameter arrays
@@ -148,6 +148,14 @@ int odbc_error_forward(tgt_error *err, const tgt_error *src);
 
 /* 1 when an ODBC return code is a success (with or without info). */
 #define ODBC_OK(rc) ((rc) == SQL_SUCCESS || (rc) == SQL_SUCCESS_WITH_INFO)
+
+/* ---- odbc_driver.c -------------------------------------------------------- */
+
+/* After losing a creation race (create_table found t made meanwhile by
+ * another loader): brings the live table to t's shape through the dialect,
+ * adding what it lacks and widening in one alter_column_types what is
+ * narrower.  0, or -1 with err. */
+int odbc_conform_table(odbc_driver *d, const tgt_table *t, tgt_error *err);
 
 /* ---- odbc_sql.c ----------------------------------------------------------- */
 

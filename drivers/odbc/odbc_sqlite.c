@@ -281,8 +281,6 @@ static int sqlite_ensure_schema(odbc_driver *d, const char *schema, tgt_error *e
     return 0; /* a prefix needs nothing made */
 }
 
-static int conform_table(odbc_driver *d, const tgt_table *t, tgt_error *err);
-
 static int sqlite_create_table(odbc_driver *d, const tgt_table *t, tgt_error *err)
 {
     tgt_sbuf *sb = &d->sql;
@@ -300,7 +298,7 @@ static int sqlite_create_table(odbc_driver *d, const tgt_table *t, tgt_error *er
     /* another loader made it since describe_table: bring it to our shape */
     if (strstr(local.message, "already exists") != NULL) {
         tgt_log(TGT_LOG_INFO, "table \"%s.%s\" was created concurrently", t->schema, t->name);
-        return conform_table(d, t, err);
+        return odbc_conform_table(d, t, err);
     }
     return odbc_error_forward(err, &local);
 }
@@ -334,32 +332,6 @@ static int sqlite_add_column(odbc_driver *d, const tgt_table *t, size_t col, tgt
     tgt_log(TGT_LOG_INFO, "column \"%s\" of \"%s.%s\" was added concurrently", c->name, t->schema,
             t->name);
     return sqlite_alter_column_types(d, t, &col, 1, err);
-}
-
-/* After losing a creation race: add what the winner's table lacks, widen
- * what is narrower (the rebuild re-checks under the lock). */
-static int conform_table(odbc_driver *d, const tgt_table *t, tgt_error *err)
-{
-    tgt_live_table live;
-    if (sqlite_describe_table(d, t->schema, t->name, &live, err) != 0)
-        return -1;
-    int rc = 0;
-    size_t *widen = calloc(t->n_columns + 1, sizeof(*widen));
-    size_t n_widen = 0;
-    if (widen == NULL)
-        rc = tgt_error_nomem(err);
-    for (size_t i = 0; rc == 0 && i < t->n_columns; i++) {
-        const tgt_live_column *lc = tgt_live_table_find(&live, t->columns[i].name);
-        if (lc == NULL)
-            rc = sqlite_add_column(d, t, i, err);
-        else if (!tgt_type_equal(lc->type, t->columns[i].type))
-            widen[n_widen++] = i;
-    }
-    if (rc == 0 && n_widen > 0)
-        rc = sqlite_alter_column_types(d, t, widen, n_widen, err);
-    free(widen);
-    tgt_live_table_deinit(&live);
-    return rc;
 }
 
 /* ---- the rebuild ------------------------------------------------------------- */
