@@ -215,6 +215,9 @@ void odbc_sql_activate_version(odbc_driver *d, tgt_sbuf *sb, const odbc_version_
 /* 1 when t's hard deletions are staged as marks: hard_delete with the
  * deleted-at column existing. */
 int odbc_deletes_marked(const tgt_table *t);
+/* " AND <prefix><deleted-at> IS NULL" when odbc_deletes_marked(t), else
+ * nothing: the key's newest record is not a deletion. */
+void odbc_sql_not_deleted(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, const char *prefix);
 /* 1 when column i of t exists and is not a key column. */
 int odbc_is_data(const tgt_table *t, size_t i);
 /* 1 when column i is one the merge compares: it exists, is not a key and

@@ -266,11 +266,7 @@ static int merge_complete(odbc_driver *d, const tgt_table *t, unsigned long *cha
     odbc_sql_insert_select(d, sb, t, "n.");
     append_ranked(d, sb, t);
     tgt_sbuf_append_str(sb, " WHERE n.`" RANK "` = 1");
-    if (odbc_deletes_marked(t)) {
-        tgt_sbuf_append_str(sb, " AND n.");
-        odbc_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
-        tgt_sbuf_append_str(sb, " IS NULL");
-    }
+    odbc_sql_not_deleted(d, sb, t, "n.");
     append_updates(d, sb, t);
     return run(d, t, changed, err);
 }
@@ -422,18 +418,13 @@ static int update_existing(odbc_driver *d, const tgt_table *t, int hard, unsigne
         return 0; /* nothing compared: stored rows stay */
     }
     tgt_sbuf_append_char(sb, ')');
-    if (hard) {
-        tgt_sbuf_append_str(sb, " AND n.");
-        odbc_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
-        tgt_sbuf_append_str(sb, " IS NULL");
-    }
+    odbc_sql_not_deleted(d, sb, t, "n."); /* hard == odbc_deletes_marked(t) */
     return run(d, t, rows, err);
 }
 
 /* INSERT INTO <t> (<cols>) SELECT n.<cols> FROM <combined> n LEFT JOIN <t> t
  * ON <keys> WHERE t.<key 1> IS NULL */
-static int insert_new(odbc_driver *d, const tgt_table *t, int hard, unsigned long *rows,
-                      tgt_error *err)
+static int insert_new(odbc_driver *d, const tgt_table *t, unsigned long *rows, tgt_error *err)
 {
     tgt_sbuf *sb = &d->sql;
     tgt_sbuf_reset(sb);
@@ -446,11 +437,7 @@ static int insert_new(odbc_driver *d, const tgt_table *t, int hard, unsigned lon
     tgt_sbuf_append_str(sb, " WHERE t.");
     odbc_sql_ident(d, sb, t->columns[t->key_columns[0]].name);
     tgt_sbuf_append_str(sb, " IS NULL");
-    if (hard) {
-        tgt_sbuf_append_str(sb, " AND n.");
-        odbc_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
-        tgt_sbuf_append_str(sb, " IS NULL");
-    }
+    odbc_sql_not_deleted(d, sb, t, "n.");
     return run(d, t, rows, err);
 }
 
@@ -459,8 +446,8 @@ static int merge_partial(odbc_driver *d, const tgt_table *t, unsigned long *chan
     int hard = odbc_deletes_marked(t);
     unsigned long updated = 0, inserted = 0;
     if (combine(d, t, hard, err) < 0 || (hard && delete_marked(d, t, 1, err) < 0) ||
-        update_existing(d, t, hard, &updated, err) < 0 ||
-        insert_new(d, t, hard, &inserted, err) < 0 || drop_temporary(d, t, COMBINED, err) < 0)
+        update_existing(d, t, hard, &updated, err) < 0 || insert_new(d, t, &inserted, err) < 0 ||
+        drop_temporary(d, t, COMBINED, err) < 0)
         return -1;
     *changed = updated + inserted;
     return 0;

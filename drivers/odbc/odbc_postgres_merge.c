@@ -286,16 +286,6 @@ static void append_combined(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
     tgt_sbuf_append_char(sb, ')');
 }
 
-/* " AND n.<mark> IS NULL": the key's newest record is not a deletion. */
-static void append_not_deleted(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
-{
-    if (!odbc_deletes_marked(t))
-        return;
-    tgt_sbuf_append_str(sb, " AND n.");
-    odbc_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
-    tgt_sbuf_append_str(sb, " IS NULL");
-}
-
 /* u: keys that exist are updated, a column no record carried keeps the
  * stored value (unless a deletion in the batch ended the stored row: then
  * NULL), and only rows whose carried data changed are touched. */
@@ -332,7 +322,7 @@ static void append_update(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
         tgt_sbuf_append_str(sb, "))");
     }
     tgt_sbuf_append_char(sb, ')');
-    append_not_deleted(d, sb, t);
+    odbc_sql_not_deleted(d, sb, t, "n.");
     tgt_sbuf_append_str(sb, " RETURNING 1)");
 }
 
@@ -367,7 +357,7 @@ static void build_merge_partial(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t
     tgt_sbuf_append_str(sb, " AS t WHERE ");
     odbc_sql_key_match(d, sb, t, "t.", "n.");
     tgt_sbuf_append_char(sb, ')');
-    append_not_deleted(d, sb, t);
+    odbc_sql_not_deleted(d, sb, t, "n.");
     tgt_sbuf_append_str(sb, " ON CONFLICT DO NOTHING RETURNING 1)");
     if (odbc_deletes_marked(t)) {
         tgt_sbuf_append_str(sb, ", x AS (DELETE FROM ");

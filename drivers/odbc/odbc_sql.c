@@ -167,6 +167,16 @@ void odbc_sql_activate_version(odbc_driver *d, tgt_sbuf *sb, const odbc_version_
     }
 }
 
+void odbc_sql_not_deleted(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, const char *prefix)
+{
+    if (!odbc_deletes_marked(t))
+        return;
+    tgt_sbuf_append_str(sb, " AND ");
+    tgt_sbuf_append_str(sb, prefix);
+    odbc_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
+    tgt_sbuf_append_str(sb, " IS NULL");
+}
+
 int odbc_deletes_marked(const tgt_table *t)
 {
     return t->hard_delete && t->deleted_at_column >= 0 && t->columns[t->deleted_at_column].exists;

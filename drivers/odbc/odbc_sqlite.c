@@ -605,11 +605,7 @@ static void build_upsert(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
     append_newest(d, sb, t);
     /* WHERE: SQLite needs it before ON CONFLICT to parse the upsert */
     tgt_sbuf_append_str(sb, " WHERE true");
-    if (odbc_deletes_marked(t)) {
-        tgt_sbuf_append_str(sb, " AND ");
-        odbc_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
-        tgt_sbuf_append_str(sb, " IS NULL");
-    }
+    odbc_sql_not_deleted(d, sb, t, "");
     tgt_sbuf_append_str(sb, " ON CONFLICT (");
     odbc_sql_key_columns(d, sb, t, "");
     if (!has_compared_data(t)) {
@@ -801,11 +797,7 @@ static void build_partial_insert(odbc_driver *d, tgt_sbuf *sb, const tgt_table *
     tgt_sbuf_append_str(sb, "temp.");
     odbc_sql_ident(d, sb, COMBINED);
     tgt_sbuf_append_str(sb, " WHERE true");
-    if (odbc_deletes_marked(t)) {
-        tgt_sbuf_append_str(sb, " AND ");
-        odbc_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
-        tgt_sbuf_append_str(sb, " IS NULL");
-    }
+    odbc_sql_not_deleted(d, sb, t, "");
     tgt_sbuf_append_str(sb, " ON CONFLICT (");
     odbc_sql_key_columns(d, sb, t, "");
     tgt_sbuf_append_str(sb, ") DO NOTHING");
