@@ -275,6 +275,31 @@ static int odbc_add_column(tgt_driver *base, const tgt_table *t, size_t col, tgt
     return d->dialect->add_column(d, t, col, err);
 }
 
+int odbc_conform_table(odbc_driver *d, const tgt_table *t, tgt_error *err)
+{
+    tgt_live_table live;
+    if (d->dialect->describe_table(d, t->schema, t->name, &live, err) != 0)
+        return -1;
+    int rc = 0;
+    size_t *widen = calloc(t->n_columns + 1, sizeof(*widen));
+    size_t n_widen = 0;
+    if (widen == NULL)
+        rc = tgt_error_nomem(err);
+    for (size_t i = 0; rc == 0 && i < t->n_columns; i++) {
+        const tgt_live_column *lc = tgt_live_table_find(&live, t->columns[i].name);
+        if (lc == NULL)
+            rc = d->dialect->add_column(d, t, i, err);
+        else if (!tgt_type_equal(lc->type, t->columns[i].type))
+            widen[n_widen++] = i;
+    }
+    /* all in one change: SQLite rebuilds the table once however many */
+    if (rc == 0 && n_widen > 0)
+        rc = d->dialect->alter_column_types(d, t, widen, n_widen, err);
+    free(widen);
+    tgt_live_table_deinit(&live);
+    return rc;
+}
+
 static int odbc_alter_column_types(tgt_driver *base, const tgt_table *t, const size_t *cols,
                                    size_t n, tgt_error *err)
 {

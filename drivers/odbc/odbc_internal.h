@@ -9,8 +9,8 @@
  *   odbc_commit.c   commit markers: commit_status after a lost COMMIT reply
  *   odbc_exec.c     running statements and queries; ODBC diagnostics ->
  *                   tgt_error (SQLSTATE classified)
- *   odbc_sql.c      quoting through the dialect, column lists, the stage
- *                   cache
+ *   odbc_sql.c      quoting through the dialect, column lists, the statement
+ *                   shapes the dialects share, the stage cache
  *   odbc_rows.c     the row writer: the driver's own bulk format
  *   odbc_bulk.c     write_begin / write_data / write_end: that format into
  *                   bound parameter arrays
@@ -149,6 +149,14 @@ int odbc_error_forward(tgt_error *err, const tgt_error *src);
 /* 1 when an ODBC return code is a success (with or without info). */
 #define ODBC_OK(rc) ((rc) == SQL_SUCCESS || (rc) == SQL_SUCCESS_WITH_INFO)
 
+/* ---- odbc_driver.c -------------------------------------------------------- */
+
+/* After losing a creation race (create_table found t made meanwhile by
+ * another loader): brings the live table to t's shape through the dialect,
+ * adding what it lacks and widening in one alter_column_types what is
+ * narrower.  0, or -1 with err. */
+int odbc_conform_table(odbc_driver *d, const tgt_table *t, tgt_error *err);
+
 /* ---- odbc_sql.c ----------------------------------------------------------- */
 
 /* A quoted identifier (the dialect's quote character, doubled inside). */
@@ -159,6 +167,62 @@ void odbc_sql_qualified(odbc_driver *d, tgt_sbuf *sb, const char *schema, const 
 void odbc_sql_columns(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, const char *prefix);
 /* t's key columns in key order, each after `prefix`. */
 void odbc_sql_key_columns(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, const char *prefix);
+/* "<a>k1 = <b>k1 AND <a>k2 = <b>k2 ...": t's keys matched between two
+ * row sources (a, b: prefixes such as "t.", "n."). */
+void odbc_sql_key_match(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, const char *a,
+                        const char *b);
+/* "INSERT INTO <t> (<cols>) SELECT <prefix><cols> FROM ": the caller
+ * appends the row source and what follows. */
+void odbc_sql_insert_select(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, const char *prefix);
+/* "DELETE FROM <t> WHERE (<keys>) IN (SELECT <prefix><keys> FROM ": the
+ * caller appends the row source, its condition and the closing ')'. */
+void odbc_sql_delete_keys_in(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, const char *prefix);
+/* "(<prefix>present IS NULL OR substr(<prefix>present, i + 1, 1) = '1')":
+ * the staged row carries column i (ODBC_PRESENT_COLUMN, the presence mask,
+ * is NULL when the record carried every column). */
+void odbc_sql_carries(odbc_driver *d, tgt_sbuf *sb, const char *prefix, size_t i);
+
+/* Appends the definition of column col of t, of type `type`, for CREATE
+ * TABLE / ADD COLUMN. */
+typedef void (*odbc_column_def_fn)(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, size_t col,
+                                   tgt_coltype type);
+/* Room for a dialect's type spelling (type_sql's buffer). */
+#define ODBC_TYPE_SQL_MAX 64
+/* The plain odbc_column_def_fn: "<name> <dialect's type_sql>", NOT NULL
+ * for a key column. */
+void odbc_sql_column_def(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, size_t col,
+                         tgt_coltype type);
+/* "CREATE TABLE <t> (<column_def of every column>, PRIMARY KEY (<keys>))"
+ * (no IF NOT EXISTS: a table made meanwhile must fail the statement);
+ * the caller appends table options. */
+void odbc_sql_create_table(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t,
+                           odbc_column_def_fn column_def);
+
+/* What an ACTIVATE_VERSION statement needs (driver.h activate_version),
+ * plus the dialect's spellings of the current time and of an exact integer
+ * type the version parameter is cast to.  All borrowed. */
+typedef struct odbc_version_sql {
+    const char *schema, *table, *version_column, *deleted_column;
+    int hard;
+    const char *now_sql;      /* "pg_catalog.now()", "UTC_TIMESTAMP(6)" ... */
+    const char *integer_type; /* "bigint", "DECIMAL(65,0)", "INTEGER" */
+} odbc_version_sql;
+/* "DELETE FROM <t>" (hard) or "UPDATE <t> SET <deleted> = <now>", then
+ * "WHERE (<version> < CAST(? AS <integer type>) OR <version> IS NULL)"
+ * [" AND <deleted> IS NULL"]: the one parameter is the version. */
+void odbc_sql_activate_version(odbc_driver *d, tgt_sbuf *sb, const odbc_version_sql *v);
+
+/* 1 when t's hard deletions are staged as marks: hard_delete with the
+ * deleted-at column existing. */
+int odbc_deletes_marked(const tgt_table *t);
+/* " AND <prefix><deleted-at> IS NULL" when odbc_deletes_marked(t), else
+ * nothing: the key's newest record is not a deletion. */
+void odbc_sql_not_deleted(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, const char *prefix);
+/* 1 when column i of t exists and is not a key column. */
+int odbc_is_data(const tgt_table *t, size_t i);
+/* 1 when column i is one the merge compares: it exists, is not a key and
+ * its change is a change of the row (driver.h TGT_COLUMN_IS_COMPARED). */
+int odbc_is_compared(const tgt_table *t, size_t i);
 /* Number of t's existing columns. */
 size_t odbc_existing_columns(const tgt_table *t);
 /* Whether column col of t is a key column. */

@@ -469,27 +469,13 @@ static int mariadb_alter_column_types(odbc_driver *d, const tgt_table *t, const 
 
 /* After losing a creation race: add what the winner's table lacks, widen
  * what is narrower (alter_column_types re-reads and keeps wider ones). */
-static int conform_table(odbc_driver *d, const tgt_table *t, tgt_error *err);
 
 static int mariadb_create_table(odbc_driver *d, const tgt_table *t, tgt_error *err)
 {
     tgt_sbuf *sb = &d->sql;
     tgt_sbuf_reset(sb);
-    /* no IF NOT EXISTS: a table made since describe_table must be noticed */
-    tgt_sbuf_append_str(sb, "CREATE TABLE ");
-    odbc_sql_qualified(d, sb, t->schema, t->name);
-    tgt_sbuf_append_str(sb, " (");
-    for (size_t i = 0; i < t->n_columns; i++) {
-        if (i > 0)
-            tgt_sbuf_append_str(sb, ", ");
-        odbc_mariadb_column_def(d, sb, t, i, t->columns[i].type);
-    }
-    if (t->n_keys > 0) {
-        tgt_sbuf_append_str(sb, ", PRIMARY KEY (");
-        odbc_sql_key_columns(d, sb, t, "");
-        tgt_sbuf_append_char(sb, ')');
-    }
-    tgt_sbuf_append_str(sb, ")" TABLE_OPTIONS);
+    odbc_sql_create_table(d, sb, t, odbc_mariadb_column_def);
+    tgt_sbuf_append_str(sb, TABLE_OPTIONS);
     if (odbc_sql_check(sb, err) < 0)
         return -1;
     tgt_log(TGT_LOG_INFO, "creating table \"%s\".\"%s\" with %zu columns", t->schema, t->name,
@@ -502,7 +488,7 @@ static int mariadb_create_table(odbc_driver *d, const tgt_table *t, tgt_error *e
     if (strstr(local.message, "already exists") == NULL)
         return odbc_error_forward(err, &local);
     tgt_log(TGT_LOG_INFO, "table \"%s\".\"%s\" was created concurrently", t->schema, t->name);
-    return conform_table(d, t, err);
+    return odbc_conform_table(d, t, err);
 }
 
 static int mariadb_add_column(odbc_driver *d, const tgt_table *t, size_t col, tgt_error *err)
@@ -529,30 +515,6 @@ static int mariadb_add_column(odbc_driver *d, const tgt_table *t, size_t col, tg
     tgt_log(TGT_LOG_INFO, "column \"%s\" of \"%s\".\"%s\" was added concurrently", c->name,
             t->schema, t->name);
     return mariadb_alter_column_types(d, t, &col, 1, err);
-}
-
-static int conform_table(odbc_driver *d, const tgt_table *t, tgt_error *err)
-{
-    tgt_live_table live;
-    if (mariadb_describe_table(d, t->schema, t->name, &live, err) != 0)
-        return -1;
-    int rc = 0;
-    size_t *widen = calloc(t->n_columns + 1, sizeof(*widen));
-    size_t n_widen = 0;
-    if (widen == NULL)
-        rc = tgt_error_nomem(err);
-    for (size_t i = 0; rc == 0 && i < t->n_columns; i++) {
-        const tgt_live_column *lc = tgt_live_table_find(&live, t->columns[i].name);
-        if (lc == NULL)
-            rc = mariadb_add_column(d, t, i, err);
-        else if (!tgt_type_equal(lc->type, t->columns[i].type))
-            widen[n_widen++] = i;
-    }
-    if (rc == 0 && n_widen > 0)
-        rc = mariadb_alter_column_types(d, t, widen, n_widen, err);
-    free(widen);
-    tgt_live_table_deinit(&live);
-    return rc;
 }
 
 /* Appends ", MODIFY COLUMN <def>" for each column of cols whose live type

@@ -131,33 +131,6 @@ int odbc_mariadb_prepare_stage(odbc_driver *d, const tgt_table *t, tgt_error *er
 
 /* ---- merge helpers -------------------------------------------------------------- */
 
-static int deletes_marked(const tgt_table *t)
-{
-    return t->hard_delete && t->deleted_at_column >= 0 && t->columns[t->deleted_at_column].exists;
-}
-
-/* A column the merge compares: it exists, is not a key, and its change is
- * a change of the row (driver.h). */
-static int is_compared(const tgt_table *t, size_t i)
-{
-    return t->columns[i].exists && !odbc_is_key(t, i) && TGT_COLUMN_IS_COMPARED(&t->columns[i]);
-}
-
-/* "a.k1 = b.k1 AND a.k2 = b.k2" */
-static void append_key_match(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, const char *a,
-                             const char *b)
-{
-    for (size_t k = 0; k < t->n_keys; k++) {
-        const char *key = t->columns[t->key_columns[k]].name;
-        tgt_sbuf_append_str(sb, k > 0 ? " AND " : "");
-        tgt_sbuf_append_str(sb, a);
-        odbc_sql_ident(d, sb, key);
-        tgt_sbuf_append_str(sb, " = ");
-        tgt_sbuf_append_str(sb, b);
-        odbc_sql_ident(d, sb, key);
-    }
-}
-
 /* "(SELECT x.*, ROW_NUMBER() OVER (PARTITION BY <keys> ORDER BY seq DESC) AS rank
  *  FROM <stage> x) n": the stage ranked, newest first per key. */
 static void append_ranked(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
@@ -188,13 +161,7 @@ static int delete_marked(odbc_driver *d, const tgt_table *t, int combined, tgt_e
 {
     tgt_sbuf *sb = &d->sql;
     tgt_sbuf_reset(sb);
-    tgt_sbuf_append_str(sb, "DELETE FROM ");
-    odbc_sql_qualified(d, sb, t->schema, t->name);
-    tgt_sbuf_append_str(sb, " WHERE (");
-    odbc_sql_key_columns(d, sb, t, "");
-    tgt_sbuf_append_str(sb, ") IN (SELECT ");
-    odbc_sql_key_columns(d, sb, t, "n.");
-    tgt_sbuf_append_str(sb, " FROM ");
+    odbc_sql_delete_keys_in(d, sb, t, "n.");
     if (combined) {
         odbc_sql_qualified(d, sb, t->schema, COMBINED);
         tgt_sbuf_append_str(sb, " n");
@@ -238,7 +205,7 @@ static void append_unchanged(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
 {
     int first = 1;
     for (size_t i = 0; i < t->n_columns; i++) {
-        if (!is_compared(t, i))
+        if (!odbc_is_compared(t, i))
             continue;
         tgt_sbuf_append_str(sb, first ? "" : " AND ");
         first = 0;
@@ -253,7 +220,7 @@ static void append_updates(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
 {
     size_t n_compared = 0;
     for (size_t i = 0; i < t->n_columns; i++)
-        n_compared += is_compared(t, i) ? 1 : 0;
+        n_compared += odbc_is_compared(t, i) ? 1 : 0;
     tgt_sbuf_append_str(sb, " ON DUPLICATE KEY UPDATE ");
     if (n_compared == 0) {
         /* nothing to update: the existing row stays as it is */
@@ -266,7 +233,7 @@ static void append_updates(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < t->n_columns; i++) {
             const tgt_column *c = &t->columns[i];
-            if (!c->exists || odbc_is_key(t, i) || is_compared(t, i) != (pass == 1))
+            if (!odbc_is_data(t, i) || odbc_is_compared(t, i) != (pass == 1))
                 continue;
             tgt_sbuf_append_str(sb, first ? "" : ", ");
             first = 0;
@@ -292,40 +259,19 @@ static void append_updates(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
 static int merge_complete(odbc_driver *d, const tgt_table *t, unsigned long *changed,
                           tgt_error *err)
 {
-    if (deletes_marked(t) && delete_marked(d, t, 0, err) < 0)
+    if (odbc_deletes_marked(t) && delete_marked(d, t, 0, err) < 0)
         return -1;
     tgt_sbuf *sb = &d->sql;
     tgt_sbuf_reset(sb);
-    tgt_sbuf_append_str(sb, "INSERT INTO ");
-    odbc_sql_qualified(d, sb, t->schema, t->name);
-    tgt_sbuf_append_str(sb, " (");
-    odbc_sql_columns(d, sb, t, "");
-    tgt_sbuf_append_str(sb, ") SELECT ");
-    odbc_sql_columns(d, sb, t, "n.");
-    tgt_sbuf_append_str(sb, " FROM ");
+    odbc_sql_insert_select(d, sb, t, "n.");
     append_ranked(d, sb, t);
     tgt_sbuf_append_str(sb, " WHERE n.`" RANK "` = 1");
-    if (deletes_marked(t)) {
-        tgt_sbuf_append_str(sb, " AND n.");
-        odbc_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
-        tgt_sbuf_append_str(sb, " IS NULL");
-    }
+    odbc_sql_not_deleted(d, sb, t, "n.");
     append_updates(d, sb, t);
     return run(d, t, changed, err);
 }
 
 /* ---- the merge of partial records ------------------------------------------------ */
-
-/* "(s.present IS NULL OR SUBSTRING(s.present, i + 1, 1) = '1')": the staged
- * row carries column i. */
-static void append_carries(odbc_driver *d, tgt_sbuf *sb, size_t i)
-{
-    tgt_sbuf_append_str(sb, "(s.");
-    odbc_sql_ident(d, sb, ODBC_PRESENT_COLUMN);
-    tgt_sbuf_append_str(sb, " IS NULL OR SUBSTRING(s.");
-    odbc_sql_ident(d, sb, ODBC_PRESENT_COLUMN);
-    tgt_sbuf_printf(sb, ", %zu, 1) = '1')", i + 1);
-}
 
 static void append_newest_name(odbc_driver *d, tgt_sbuf *sb, const char *prefix, size_t i)
 {
@@ -343,10 +289,10 @@ static void append_windows(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, int
     const char *seq = "s.`" ODBC_SEQ_COLUMN "`";
     tgt_sbuf_append_str(sb, "(SELECT s.*");
     for (size_t i = 0; i < t->n_columns; i++) {
-        if (!t->columns[i].exists || odbc_is_key(t, i))
+        if (!odbc_is_data(t, i))
             continue;
         tgt_sbuf_append_str(sb, ", MAX(IF(");
-        append_carries(d, sb, i);
+        odbc_sql_carries(d, sb, "s.", i);
         if (hard) {
             /* after the newest deletion only later records carry columns
              * (the deletion mark itself: from the deletion on) */
@@ -375,7 +321,7 @@ static void append_windows(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, int
         tgt_sbuf_append_str(sb, " GROUP BY ");
         odbc_sql_key_columns(d, sb, t, "");
         tgt_sbuf_append_str(sb, ") d ON ");
-        append_key_match(d, sb, t, "s.", "d.");
+        odbc_sql_key_match(d, sb, t, "s.", "d.");
     }
     tgt_sbuf_append_str(sb, ") x");
 }
@@ -394,7 +340,7 @@ static int combine(odbc_driver *d, const tgt_table *t, int hard, tgt_error *err)
     tgt_sbuf_append_str(sb, " AS SELECT ");
     odbc_sql_key_columns(d, sb, t, "x.");
     for (size_t i = 0; i < t->n_columns; i++) {
-        if (!t->columns[i].exists || odbc_is_key(t, i))
+        if (!odbc_is_data(t, i))
             continue;
         tgt_sbuf_append_str(sb, ", MAX(IF(x.`" ODBC_SEQ_COLUMN "` = ");
         append_newest_name(d, sb, "x.", i);
@@ -441,10 +387,10 @@ static int update_existing(odbc_driver *d, const tgt_table *t, int hard, unsigne
     tgt_sbuf_append_str(sb, " t JOIN ");
     odbc_sql_qualified(d, sb, t->schema, COMBINED);
     tgt_sbuf_append_str(sb, " n ON ");
-    append_key_match(d, sb, t, "t.", "n.");
+    odbc_sql_key_match(d, sb, t, "t.", "n.");
     int first = 1;
     for (size_t i = 0; i < t->n_columns; i++) {
-        if (!t->columns[i].exists || odbc_is_key(t, i))
+        if (!odbc_is_data(t, i))
             continue;
         tgt_sbuf_append_str(sb, first ? " SET t." : ", t.");
         first = 0;
@@ -458,7 +404,7 @@ static int update_existing(odbc_driver *d, const tgt_table *t, int hard, unsigne
     }
     first = 1;
     for (size_t i = 0; i < t->n_columns; i++) {
-        if (!is_compared(t, i))
+        if (!odbc_is_compared(t, i))
             continue;
         tgt_sbuf_append_str(sb, first ? " WHERE (NOT (t." : " OR NOT (t.");
         first = 0;
@@ -472,51 +418,36 @@ static int update_existing(odbc_driver *d, const tgt_table *t, int hard, unsigne
         return 0; /* nothing compared: stored rows stay */
     }
     tgt_sbuf_append_char(sb, ')');
-    if (hard) {
-        tgt_sbuf_append_str(sb, " AND n.");
-        odbc_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
-        tgt_sbuf_append_str(sb, " IS NULL");
-    }
+    odbc_sql_not_deleted(d, sb, t, "n."); /* hard == odbc_deletes_marked(t) */
     return run(d, t, rows, err);
 }
 
 /* INSERT INTO <t> (<cols>) SELECT n.<cols> FROM <combined> n LEFT JOIN <t> t
  * ON <keys> WHERE t.<key 1> IS NULL */
-static int insert_new(odbc_driver *d, const tgt_table *t, int hard, unsigned long *rows,
-                      tgt_error *err)
+static int insert_new(odbc_driver *d, const tgt_table *t, unsigned long *rows, tgt_error *err)
 {
     tgt_sbuf *sb = &d->sql;
     tgt_sbuf_reset(sb);
-    tgt_sbuf_append_str(sb, "INSERT INTO ");
-    odbc_sql_qualified(d, sb, t->schema, t->name);
-    tgt_sbuf_append_str(sb, " (");
-    odbc_sql_columns(d, sb, t, "");
-    tgt_sbuf_append_str(sb, ") SELECT ");
-    odbc_sql_columns(d, sb, t, "n.");
-    tgt_sbuf_append_str(sb, " FROM ");
+    odbc_sql_insert_select(d, sb, t, "n.");
     odbc_sql_qualified(d, sb, t->schema, COMBINED);
     tgt_sbuf_append_str(sb, " n LEFT JOIN ");
     odbc_sql_qualified(d, sb, t->schema, t->name);
     tgt_sbuf_append_str(sb, " t ON ");
-    append_key_match(d, sb, t, "t.", "n.");
+    odbc_sql_key_match(d, sb, t, "t.", "n.");
     tgt_sbuf_append_str(sb, " WHERE t.");
     odbc_sql_ident(d, sb, t->columns[t->key_columns[0]].name);
     tgt_sbuf_append_str(sb, " IS NULL");
-    if (hard) {
-        tgt_sbuf_append_str(sb, " AND n.");
-        odbc_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
-        tgt_sbuf_append_str(sb, " IS NULL");
-    }
+    odbc_sql_not_deleted(d, sb, t, "n.");
     return run(d, t, rows, err);
 }
 
 static int merge_partial(odbc_driver *d, const tgt_table *t, unsigned long *changed, tgt_error *err)
 {
-    int hard = deletes_marked(t);
+    int hard = odbc_deletes_marked(t);
     unsigned long updated = 0, inserted = 0;
     if (combine(d, t, hard, err) < 0 || (hard && delete_marked(d, t, 1, err) < 0) ||
-        update_existing(d, t, hard, &updated, err) < 0 ||
-        insert_new(d, t, hard, &inserted, err) < 0 || drop_temporary(d, t, COMBINED, err) < 0)
+        update_existing(d, t, hard, &updated, err) < 0 || insert_new(d, t, &inserted, err) < 0 ||
+        drop_temporary(d, t, COMBINED, err) < 0)
         return -1;
     *changed = updated + inserted;
     return 0;
@@ -531,13 +462,7 @@ int odbc_mariadb_merge(odbc_driver *d, const tgt_table *t, int partial, unsigned
         /* not a keyed table: the staged rows are simply appended */
         tgt_sbuf *sb = &d->sql;
         tgt_sbuf_reset(sb);
-        tgt_sbuf_append_str(sb, "INSERT INTO ");
-        odbc_sql_qualified(d, sb, t->schema, t->name);
-        tgt_sbuf_append_str(sb, " (");
-        odbc_sql_columns(d, sb, t, "");
-        tgt_sbuf_append_str(sb, ") SELECT ");
-        odbc_sql_columns(d, sb, t, "");
-        tgt_sbuf_append_str(sb, " FROM ");
+        odbc_sql_insert_select(d, sb, t, "");
         odbc_mariadb_stage_name(d, sb, t);
         rc = run(d, t, changed, err);
     } else {
@@ -610,26 +535,17 @@ int odbc_mariadb_activate_version(odbc_driver *d, const char *schema, const char
                                   const char *version, int hard, unsigned long *affected,
                                   tgt_error *err)
 {
+    /* the version compared as an exact decimal, never through a double */
+    const odbc_version_sql v = {.schema = schema,
+                                .table = table,
+                                .version_column = version_column,
+                                .deleted_column = deleted_column,
+                                .hard = hard,
+                                .now_sql = "UTC_TIMESTAMP(6)",
+                                .integer_type = "DECIMAL(65,0)"};
     tgt_sbuf *sb = &d->sql;
     tgt_sbuf_reset(sb);
-    tgt_sbuf_append_str(sb, hard ? "DELETE FROM " : "UPDATE ");
-    odbc_sql_qualified(d, sb, schema, table);
-    if (!hard) {
-        tgt_sbuf_append_str(sb, " SET ");
-        odbc_sql_ident(d, sb, deleted_column);
-        tgt_sbuf_append_str(sb, " = UTC_TIMESTAMP(6)");
-    }
-    /* the version compared as an exact decimal, never through a double */
-    tgt_sbuf_append_str(sb, " WHERE (");
-    odbc_sql_ident(d, sb, version_column);
-    tgt_sbuf_append_str(sb, " < CAST(? AS DECIMAL(65,0)) OR ");
-    odbc_sql_ident(d, sb, version_column);
-    tgt_sbuf_append_str(sb, " IS NULL)");
-    if (!hard) {
-        tgt_sbuf_append_str(sb, " AND ");
-        odbc_sql_ident(d, sb, deleted_column);
-        tgt_sbuf_append_str(sb, " IS NULL");
-    }
+    odbc_sql_activate_version(d, sb, &v);
     if (odbc_sql_check(sb, err) < 0)
         return -1;
     const char *params[1] = {version};

@@ -396,28 +396,8 @@ static int conform_table(odbc_driver *d, const tgt_table *t, tgt_error *err);
 static int pg_create_table(odbc_driver *d, const tgt_table *t, tgt_error *err)
 {
     tgt_sbuf *sb = &d->sql;
-    char type[TYPE_SQL_MAX];
     tgt_sbuf_reset(sb);
-    /* no IF NOT EXISTS: a table made since describe_table must be noticed */
-    tgt_sbuf_append_str(sb, "CREATE TABLE ");
-    odbc_pg_qualified(d, sb, t->schema, t->name);
-    tgt_sbuf_append_str(sb, " (");
-    for (size_t i = 0; i < t->n_columns; i++) {
-        const tgt_column *c = &t->columns[i];
-        if (i > 0)
-            tgt_sbuf_append_str(sb, ", ");
-        odbc_sql_ident(d, sb, c->name);
-        tgt_sbuf_append_char(sb, ' ');
-        tgt_sbuf_append_str(sb, pg_type_sql(c->type, type, sizeof(type)));
-        if (c->is_key)
-            tgt_sbuf_append_str(sb, " NOT NULL");
-    }
-    if (t->n_keys > 0) {
-        tgt_sbuf_append_str(sb, t->n_columns > 0 ? ", PRIMARY KEY (" : "PRIMARY KEY (");
-        odbc_sql_key_columns(d, sb, t, "");
-        tgt_sbuf_append_char(sb, ')');
-    }
-    tgt_sbuf_append_char(sb, ')');
+    odbc_sql_create_table(d, sb, t, odbc_sql_column_def);
     for (size_t i = 0; i < t->n_columns; i++)
         append_comment(d, sb, t, &t->columns[i]);
     if (odbc_sql_check(sb, err) < 0)

@@ -119,18 +119,13 @@ static void append_compared(odbc_driver *d, tgt_sbuf *sb, const tgt_column *c, c
     }
 }
 
-static int is_data(const tgt_table *t, size_t i)
-{
-    return t->columns[i].exists && !odbc_is_key(t, i);
-}
-
 /* Data columns the merge compares (pg_merge.c: without one there is
  * nothing to update, DO NOTHING). */
 static size_t n_compared(const tgt_table *t)
 {
     size_t n = 0;
     for (size_t i = 0; i < t->n_columns; i++)
-        n += is_data(t, i) && TGT_COLUMN_IS_COMPARED(&t->columns[i]);
+        n += odbc_is_compared(t, i);
     return n;
 }
 
@@ -140,7 +135,7 @@ static size_t append_data_row(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, 
     size_t n = 0;
     tgt_sbuf_append_str(sb, "ROW(");
     for (size_t i = 0; i < t->n_columns; i++) {
-        if (!is_data(t, i) || !TGT_COLUMN_IS_COMPARED(&t->columns[i]))
+        if (!odbc_is_compared(t, i))
             continue;
         if (n++ > 0)
             tgt_sbuf_append_str(sb, ", ");
@@ -148,25 +143,6 @@ static size_t append_data_row(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, 
     }
     tgt_sbuf_append_char(sb, ')');
     return n;
-}
-
-static int deletes_marked(const tgt_table *t)
-{
-    return t->hard_delete && t->deleted_at_column >= 0 && t->columns[t->deleted_at_column].exists;
-}
-
-static void append_key_match(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, const char *a,
-                             const char *b)
-{
-    for (size_t k = 0; k < t->n_keys; k++) {
-        const char *key = t->columns[t->key_columns[k]].name;
-        tgt_sbuf_append_str(sb, k > 0 ? " AND " : "");
-        tgt_sbuf_append_str(sb, a);
-        odbc_sql_ident(d, sb, key);
-        tgt_sbuf_append_str(sb, " = ");
-        tgt_sbuf_append_str(sb, b);
-        odbc_sql_ident(d, sb, key);
-    }
 }
 
 /* "(SELECT DISTINCT ON (<keys>) <cols> FROM <stage> ORDER BY <keys>, seq
@@ -201,7 +177,7 @@ static void build_merge(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
     odbc_sql_columns(d, sb, t, "");
     tgt_sbuf_append_str(sb, " FROM ");
     append_newest(d, sb, t);
-    if (deletes_marked(t)) {
+    if (odbc_deletes_marked(t)) {
         tgt_sbuf_append_str(sb, " WHERE n.");
         odbc_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
         tgt_sbuf_append_str(sb, " IS NULL");
@@ -215,7 +191,7 @@ static void build_merge(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
         tgt_sbuf_append_str(sb, "UPDATE SET ");
         size_t n = 0;
         for (size_t i = 0; i < t->n_columns; i++) {
-            if (!is_data(t, i))
+            if (!odbc_is_data(t, i))
                 continue;
             tgt_sbuf_append_str(sb, n++ > 0 ? ", " : "");
             odbc_sql_ident(d, sb, t->columns[i].name);
@@ -228,7 +204,7 @@ static void build_merge(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
         append_data_row(d, sb, t, "EXCLUDED.");
     }
     tgt_sbuf_append_str(sb, " RETURNING 1)");
-    if (deletes_marked(t)) {
+    if (odbc_deletes_marked(t)) {
         tgt_sbuf_append_str(sb, ", x AS (DELETE FROM ");
         odbc_pg_qualified(d, sb, t->schema, t->name);
         tgt_sbuf_append_str(sb, " AS t USING ");
@@ -236,7 +212,7 @@ static void build_merge(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
         tgt_sbuf_append_str(sb, " WHERE n.");
         odbc_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
         tgt_sbuf_append_str(sb, " IS NOT NULL AND ");
-        append_key_match(d, sb, t, "t.", "n.");
+        odbc_sql_key_match(d, sb, t, "t.", "n.");
         tgt_sbuf_append_str(sb, " RETURNING 1)");
     }
     tgt_sbuf_append_str(sb, " SELECT count(*) FROM i");
@@ -249,12 +225,9 @@ static void build_merge(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
  * with hard_delete only the key's newest deletion and later rows count. */
 static void append_carried(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, size_t i)
 {
-    tgt_sbuf_append_str(sb, "((s.");
-    odbc_sql_ident(d, sb, ODBC_PRESENT_COLUMN);
-    tgt_sbuf_append_str(sb, " IS NULL OR substr(s.");
-    odbc_sql_ident(d, sb, ODBC_PRESENT_COLUMN);
-    tgt_sbuf_printf(sb, ", %zu, 1) = '1')", i + 1);
-    if (deletes_marked(t)) {
+    tgt_sbuf_append_char(sb, '(');
+    odbc_sql_carries(d, sb, "s.", i);
+    if (odbc_deletes_marked(t)) {
         tgt_sbuf_append_str(sb, " AND (s." DELETED " IS NULL OR s.");
         odbc_sql_ident(d, sb, ODBC_SEQ_COLUMN);
         tgt_sbuf_append_str(sb, " >= s." DELETED ")");
@@ -266,7 +239,7 @@ static void append_carried(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, siz
  * window is only needed with hard_delete. */
 static void append_stage_rows(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
 {
-    if (!deletes_marked(t)) {
+    if (!odbc_deletes_marked(t)) {
         odbc_pg_stage_name(d, sb, t);
         tgt_sbuf_append_str(sb, " AS s");
         return;
@@ -290,7 +263,7 @@ static void append_combined(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
     tgt_sbuf_append_str(sb, "n AS (SELECT ");
     odbc_sql_key_columns(d, sb, t, "s.");
     for (size_t i = 0; i < t->n_columns; i++) {
-        if (!is_data(t, i))
+        if (!odbc_is_data(t, i))
             continue;
         tgt_sbuf_append_str(sb, ", (array_agg(s.");
         odbc_sql_ident(d, sb, t->columns[i].name);
@@ -304,23 +277,13 @@ static void append_combined(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
         append_carried(d, sb, t, i);
         tgt_sbuf_printf(sb, " AS \"target-pg has %zu\"", i + 1);
     }
-    if (deletes_marked(t))
+    if (odbc_deletes_marked(t))
         tgt_sbuf_append_str(sb, ", max(s." DELETED ") AS " DELETED);
     tgt_sbuf_append_str(sb, " FROM ");
     append_stage_rows(d, sb, t);
     tgt_sbuf_append_str(sb, " GROUP BY ");
     odbc_sql_key_columns(d, sb, t, "s.");
     tgt_sbuf_append_char(sb, ')');
-}
-
-/* " AND n.<mark> IS NULL": the key's newest record is not a deletion. */
-static void append_not_deleted(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
-{
-    if (!deletes_marked(t))
-        return;
-    tgt_sbuf_append_str(sb, " AND n.");
-    odbc_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
-    tgt_sbuf_append_str(sb, " IS NULL");
 }
 
 /* u: keys that exist are updated, a column no record carried keeps the
@@ -333,23 +296,24 @@ static void append_update(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
     tgt_sbuf_append_str(sb, " AS t SET ");
     size_t n = 0;
     for (size_t i = 0; i < t->n_columns; i++) {
-        if (!is_data(t, i))
+        if (!odbc_is_data(t, i))
             continue;
         tgt_sbuf_append_str(sb, n++ > 0 ? ", " : "");
         odbc_sql_ident(d, sb, t->columns[i].name);
         tgt_sbuf_printf(sb, " = CASE WHEN n.\"target-pg has %zu\" THEN n.", i + 1);
         odbc_sql_ident(d, sb, t->columns[i].name);
-        if (deletes_marked(t))
+        if (odbc_deletes_marked(t))
             tgt_sbuf_append_str(sb, " WHEN n." DELETED " IS NOT NULL THEN NULL");
         tgt_sbuf_append_str(sb, " ELSE t.");
         odbc_sql_ident(d, sb, t->columns[i].name);
         tgt_sbuf_append_str(sb, " END");
     }
     tgt_sbuf_append_str(sb, " FROM n WHERE ");
-    append_key_match(d, sb, t, "t.", "n.");
-    tgt_sbuf_append_str(sb, deletes_marked(t) ? " AND (n." DELETED " IS NOT NULL" : " AND (false");
+    odbc_sql_key_match(d, sb, t, "t.", "n.");
+    tgt_sbuf_append_str(sb,
+                        odbc_deletes_marked(t) ? " AND (n." DELETED " IS NOT NULL" : " AND (false");
     for (size_t i = 0; i < t->n_columns; i++) {
-        if (!is_data(t, i) || !TGT_COLUMN_IS_COMPARED(&t->columns[i]))
+        if (!odbc_is_compared(t, i))
             continue;
         tgt_sbuf_printf(sb, " OR (n.\"target-pg has %zu\" AND ROW(", i + 1);
         append_compared(d, sb, &t->columns[i], "t.");
@@ -358,7 +322,7 @@ static void append_update(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
         tgt_sbuf_append_str(sb, "))");
     }
     tgt_sbuf_append_char(sb, ')');
-    append_not_deleted(d, sb, t);
+    odbc_sql_not_deleted(d, sb, t, "n.");
     tgt_sbuf_append_str(sb, " RETURNING 1)");
 }
 
@@ -391,17 +355,17 @@ static void build_merge_partial(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t
     tgt_sbuf_append_str(sb, " FROM n WHERE NOT EXISTS (SELECT 1 FROM ");
     odbc_pg_qualified(d, sb, t->schema, t->name);
     tgt_sbuf_append_str(sb, " AS t WHERE ");
-    append_key_match(d, sb, t, "t.", "n.");
+    odbc_sql_key_match(d, sb, t, "t.", "n.");
     tgt_sbuf_append_char(sb, ')');
-    append_not_deleted(d, sb, t);
+    odbc_sql_not_deleted(d, sb, t, "n.");
     tgt_sbuf_append_str(sb, " ON CONFLICT DO NOTHING RETURNING 1)");
-    if (deletes_marked(t)) {
+    if (odbc_deletes_marked(t)) {
         tgt_sbuf_append_str(sb, ", x AS (DELETE FROM ");
         odbc_pg_qualified(d, sb, t->schema, t->name);
         tgt_sbuf_append_str(sb, " AS t USING n WHERE n.");
         odbc_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
         tgt_sbuf_append_str(sb, " IS NOT NULL AND ");
-        append_key_match(d, sb, t, "t.", "n.");
+        odbc_sql_key_match(d, sb, t, "t.", "n.");
         tgt_sbuf_append_str(sb, " RETURNING 1)");
     }
     tgt_sbuf_append_str(sb, " SELECT (SELECT count(*) FROM u) + (SELECT count(*) FROM i)");
@@ -419,13 +383,8 @@ int odbc_pg_merge(odbc_driver *d, const tgt_table *t, int partial, unsigned long
     tgt_sbuf_reset(sb);
     if (t->n_keys == 0) {
         /* not a keyed table: the staged rows are appended */
-        tgt_sbuf_append_str(sb, "WITH i AS (INSERT INTO ");
-        odbc_pg_qualified(d, sb, t->schema, t->name);
-        tgt_sbuf_append_str(sb, " (");
-        odbc_sql_columns(d, sb, t, "");
-        tgt_sbuf_append_str(sb, ") SELECT ");
-        odbc_sql_columns(d, sb, t, "");
-        tgt_sbuf_append_str(sb, " FROM ");
+        tgt_sbuf_append_str(sb, "WITH i AS (");
+        odbc_sql_insert_select(d, sb, t, "");
         odbc_pg_stage_name(d, sb, t);
         tgt_sbuf_append_str(sb, " RETURNING 1) SELECT count(*) FROM i");
     } else if (partial) {
@@ -480,28 +439,17 @@ int odbc_pg_activate_version(odbc_driver *d, const char *schema, const char *tab
                              const char *version, int hard, unsigned long *affected, tgt_error *err)
 {
     *affected = 0;
+    const odbc_version_sql v = {.schema = schema,
+                                .table = table,
+                                .version_column = version_column,
+                                .deleted_column = deleted_column,
+                                .hard = hard,
+                                .now_sql = "pg_catalog.now()",
+                                .integer_type = "bigint"};
     tgt_sbuf *sb = &d->sql;
     tgt_sbuf_reset(sb);
-    if (hard) {
-        tgt_sbuf_append_str(sb, "WITH x AS (DELETE FROM ");
-        odbc_pg_qualified(d, sb, schema, table);
-    } else {
-        tgt_sbuf_append_str(sb, "WITH x AS (UPDATE ");
-        odbc_pg_qualified(d, sb, schema, table);
-        tgt_sbuf_append_str(sb, " SET ");
-        odbc_sql_ident(d, sb, deleted_column);
-        tgt_sbuf_append_str(sb, " = pg_catalog.now()");
-    }
-    tgt_sbuf_append_str(sb, " WHERE (");
-    odbc_sql_ident(d, sb, version_column);
-    tgt_sbuf_append_str(sb, " < CAST(? AS bigint) OR ");
-    odbc_sql_ident(d, sb, version_column);
-    tgt_sbuf_append_str(sb, " IS NULL)");
-    if (!hard) {
-        tgt_sbuf_append_str(sb, " AND ");
-        odbc_sql_ident(d, sb, deleted_column);
-        tgt_sbuf_append_str(sb, " IS NULL");
-    }
+    tgt_sbuf_append_str(sb, "WITH x AS (");
+    odbc_sql_activate_version(d, sb, &v);
     tgt_sbuf_append_str(sb, " RETURNING 1) SELECT count(*) FROM x");
     if (odbc_sql_check(sb, err) < 0)
         return -1;

@@ -281,37 +281,11 @@ static int sqlite_ensure_schema(odbc_driver *d, const char *schema, tgt_error *e
     return 0; /* a prefix needs nothing made */
 }
 
-static void append_column_def(odbc_driver *d, tgt_sbuf *sb, const tgt_column *c)
-{
-    char type[SQLITE_TYPE_MAX];
-    odbc_sql_ident(d, sb, c->name);
-    tgt_sbuf_append_char(sb, ' ');
-    tgt_sbuf_append_str(sb, sqlite_type_sql(c->type, type, sizeof type));
-    if (c->is_key)
-        tgt_sbuf_append_str(sb, " NOT NULL");
-}
-
-static int conform_table(odbc_driver *d, const tgt_table *t, tgt_error *err);
-
 static int sqlite_create_table(odbc_driver *d, const tgt_table *t, tgt_error *err)
 {
     tgt_sbuf *sb = &d->sql;
     tgt_sbuf_reset(sb);
-    /* no IF NOT EXISTS: a table made since describe_table must be noticed */
-    tgt_sbuf_append_str(sb, "CREATE TABLE ");
-    odbc_sql_qualified(d, sb, t->schema, t->name);
-    tgt_sbuf_append_str(sb, " (");
-    for (size_t i = 0; i < t->n_columns; i++) {
-        if (i > 0)
-            tgt_sbuf_append_str(sb, ", ");
-        append_column_def(d, sb, &t->columns[i]);
-    }
-    if (t->n_keys > 0) {
-        tgt_sbuf_append_str(sb, ", PRIMARY KEY (");
-        odbc_sql_key_columns(d, sb, t, "");
-        tgt_sbuf_append_char(sb, ')');
-    }
-    tgt_sbuf_append_char(sb, ')');
+    odbc_sql_create_table(d, sb, t, odbc_sql_column_def);
     if (odbc_sql_check(sb, err) < 0)
         return -1;
     tgt_log(TGT_LOG_INFO, "creating table \"%s.%s\" with %zu columns", t->schema, t->name,
@@ -324,7 +298,7 @@ static int sqlite_create_table(odbc_driver *d, const tgt_table *t, tgt_error *er
     /* another loader made it since describe_table: bring it to our shape */
     if (strstr(local.message, "already exists") != NULL) {
         tgt_log(TGT_LOG_INFO, "table \"%s.%s\" was created concurrently", t->schema, t->name);
-        return conform_table(d, t, err);
+        return odbc_conform_table(d, t, err);
     }
     return odbc_error_forward(err, &local);
 }
@@ -358,32 +332,6 @@ static int sqlite_add_column(odbc_driver *d, const tgt_table *t, size_t col, tgt
     tgt_log(TGT_LOG_INFO, "column \"%s\" of \"%s.%s\" was added concurrently", c->name, t->schema,
             t->name);
     return sqlite_alter_column_types(d, t, &col, 1, err);
-}
-
-/* After losing a creation race: add what the winner's table lacks, widen
- * what is narrower (the rebuild re-checks under the lock). */
-static int conform_table(odbc_driver *d, const tgt_table *t, tgt_error *err)
-{
-    tgt_live_table live;
-    if (sqlite_describe_table(d, t->schema, t->name, &live, err) != 0)
-        return -1;
-    int rc = 0;
-    size_t *widen = calloc(t->n_columns + 1, sizeof(*widen));
-    size_t n_widen = 0;
-    if (widen == NULL)
-        rc = tgt_error_nomem(err);
-    for (size_t i = 0; rc == 0 && i < t->n_columns; i++) {
-        const tgt_live_column *lc = tgt_live_table_find(&live, t->columns[i].name);
-        if (lc == NULL)
-            rc = sqlite_add_column(d, t, i, err);
-        else if (!tgt_type_equal(lc->type, t->columns[i].type))
-            widen[n_widen++] = i;
-    }
-    if (rc == 0 && n_widen > 0)
-        rc = sqlite_alter_column_types(d, t, widen, n_widen, err);
-    free(widen);
-    tgt_live_table_deinit(&live);
-    return rc;
 }
 
 /* ---- the rebuild ------------------------------------------------------------- */
@@ -613,11 +561,6 @@ static void sqlite_end_transaction(odbc_driver *d, int committed)
 
 /* ---- merge --------------------------------------------------------------------- */
 
-static int deletes_marked(const tgt_table *t)
-{
-    return t->hard_delete && t->deleted_at_column >= 0 && t->columns[t->deleted_at_column].exists;
-}
-
 /* (SELECT <cols> FROM (SELECT *, row_number() OVER (PARTITION BY <keys>
  * ORDER BY seq DESC) AS rank FROM stage) WHERE rank = 1): the newest staged
  * row per key. */
@@ -649,7 +592,7 @@ static void stored(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, const char 
 static int has_compared_data(const tgt_table *t)
 {
     for (size_t i = 0; i < t->n_columns; i++)
-        if (t->columns[i].exists && !odbc_is_key(t, i) && TGT_COLUMN_IS_COMPARED(&t->columns[i]))
+        if (odbc_is_compared(t, i))
             return 1;
     return 0;
 }
@@ -658,21 +601,11 @@ static int has_compared_data(const tgt_table *t)
  * a compared column changed. */
 static void build_upsert(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
 {
-    tgt_sbuf_append_str(sb, "INSERT INTO ");
-    odbc_sql_qualified(d, sb, t->schema, t->name);
-    tgt_sbuf_append_str(sb, " (");
-    odbc_sql_columns(d, sb, t, "");
-    tgt_sbuf_append_str(sb, ") SELECT ");
-    odbc_sql_columns(d, sb, t, "");
-    tgt_sbuf_append_str(sb, " FROM ");
+    odbc_sql_insert_select(d, sb, t, "");
     append_newest(d, sb, t);
     /* WHERE: SQLite needs it before ON CONFLICT to parse the upsert */
     tgt_sbuf_append_str(sb, " WHERE true");
-    if (deletes_marked(t)) {
-        tgt_sbuf_append_str(sb, " AND ");
-        odbc_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
-        tgt_sbuf_append_str(sb, " IS NULL");
-    }
+    odbc_sql_not_deleted(d, sb, t, "");
     tgt_sbuf_append_str(sb, " ON CONFLICT (");
     odbc_sql_key_columns(d, sb, t, "");
     if (!has_compared_data(t)) {
@@ -683,7 +616,7 @@ static void build_upsert(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
     int first = 1;
     for (size_t i = 0; i < t->n_columns; i++) {
         const tgt_column *c = &t->columns[i];
-        if (!c->exists || odbc_is_key(t, i))
+        if (!odbc_is_data(t, i))
             continue;
         tgt_sbuf_append_str(sb, first ? "" : ", ");
         first = 0;
@@ -695,7 +628,7 @@ static void build_upsert(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
     first = 1;
     for (size_t i = 0; i < t->n_columns; i++) {
         const tgt_column *c = &t->columns[i];
-        if (!c->exists || odbc_is_key(t, i) || !TGT_COLUMN_IS_COMPARED(c))
+        if (!odbc_is_compared(t, i))
             continue;
         tgt_sbuf_append_str(sb, first ? "" : " AND ");
         first = 0;
@@ -710,13 +643,7 @@ static void build_upsert(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
  * <mark> IS NOT NULL) */
 static void build_delete(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, int from_combined)
 {
-    tgt_sbuf_append_str(sb, "DELETE FROM ");
-    odbc_sql_qualified(d, sb, t->schema, t->name);
-    tgt_sbuf_append_str(sb, " WHERE (");
-    odbc_sql_key_columns(d, sb, t, "");
-    tgt_sbuf_append_str(sb, ") IN (SELECT ");
-    odbc_sql_key_columns(d, sb, t, "");
-    tgt_sbuf_append_str(sb, " FROM ");
+    odbc_sql_delete_keys_in(d, sb, t, "");
     if (from_combined) {
         tgt_sbuf_append_str(sb, "temp.");
         odbc_sql_ident(d, sb, COMBINED);
@@ -746,29 +673,19 @@ static void newest_name(odbc_driver *d, tgt_sbuf *sb, const char *prefix, size_t
     odbc_sql_ident(d, sb, name);
 }
 
-/* Whether the staged row (prefix x.) carries column i. */
-static void append_carries(odbc_driver *d, tgt_sbuf *sb, size_t i)
-{
-    tgt_sbuf_append_str(sb, "(");
-    odbc_sql_ident(d, sb, ODBC_PRESENT_COLUMN);
-    tgt_sbuf_append_str(sb, " IS NULL OR substr(");
-    odbc_sql_ident(d, sb, ODBC_PRESENT_COLUMN);
-    tgt_sbuf_printf(sb, ", %zu, 1) = '1')", i + 1);
-}
-
 /* CREATE TEMP TABLE combined AS: per key, each column from the newest
  * staged row that carried it (NULL when none did), "target-pg newest i"
  * (that row's sequence), and with hard_delete "target-pg deleted" (the
  * newest deletion's sequence: earlier rows no longer count). */
 static void build_combined(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
 {
-    int marked = deletes_marked(t);
+    int marked = odbc_deletes_marked(t);
     tgt_sbuf_append_str(sb, "CREATE TEMP TABLE ");
     odbc_sql_ident(d, sb, COMBINED);
     tgt_sbuf_append_str(sb, " AS SELECT ");
     odbc_sql_key_columns(d, sb, t, "");
     for (size_t i = 0; i < t->n_columns; i++) {
-        if (!t->columns[i].exists || odbc_is_key(t, i))
+        if (!odbc_is_data(t, i))
             continue;
         tgt_sbuf_append_str(sb, ", max(CASE WHEN ");
         odbc_sql_ident(d, sb, ODBC_SEQ_COLUMN);
@@ -783,10 +700,10 @@ static void build_combined(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
     tgt_sbuf_append_str(sb, marked ? ", max(\"target-pg deleted\") AS \"target-pg deleted\"" : "");
     tgt_sbuf_append_str(sb, " FROM (SELECT *");
     for (size_t i = 0; i < t->n_columns; i++) {
-        if (!t->columns[i].exists || odbc_is_key(t, i))
+        if (!odbc_is_data(t, i))
             continue;
         tgt_sbuf_append_str(sb, ", max(CASE WHEN ");
-        append_carries(d, sb, i);
+        odbc_sql_carries(d, sb, "", i);
         if (marked) {
             tgt_sbuf_append_str(sb, " AND (\"target-pg deleted\" IS NULL OR ");
             odbc_sql_ident(d, sb, ODBC_SEQ_COLUMN);
@@ -824,7 +741,7 @@ static void append_new_value(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, s
     newest_name(d, sb, "n.", i);
     tgt_sbuf_append_str(sb, " IS NOT NULL THEN n.");
     odbc_sql_ident(d, sb, t->columns[i].name);
-    if (deletes_marked(t))
+    if (odbc_deletes_marked(t))
         tgt_sbuf_append_str(sb, " WHEN n.\"target-pg deleted\" IS NOT NULL THEN NULL");
     tgt_sbuf_append_str(sb, " ELSE ");
     stored(d, sb, t, t->columns[i].name);
@@ -838,7 +755,7 @@ static void build_partial_update(odbc_driver *d, tgt_sbuf *sb, const tgt_table *
     tgt_sbuf_append_str(sb, " SET ");
     int first = 1;
     for (size_t i = 0; i < t->n_columns; i++) {
-        if (!t->columns[i].exists || odbc_is_key(t, i))
+        if (!odbc_is_data(t, i))
             continue;
         tgt_sbuf_append_str(sb, first ? "" : ", ");
         first = 0;
@@ -856,7 +773,7 @@ static void build_partial_update(odbc_driver *d, tgt_sbuf *sb, const tgt_table *
         odbc_sql_ident(d, sb, key);
         tgt_sbuf_append_str(sb, " AND ");
     }
-    if (deletes_marked(t)) {
+    if (odbc_deletes_marked(t)) {
         tgt_sbuf_append_str(sb, "n.");
         odbc_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
         tgt_sbuf_append_str(sb, " IS NULL AND ");
@@ -864,7 +781,7 @@ static void build_partial_update(odbc_driver *d, tgt_sbuf *sb, const tgt_table *
     tgt_sbuf_append_str(sb, "NOT (true");
     for (size_t i = 0; i < t->n_columns; i++) {
         const tgt_column *c = &t->columns[i];
-        if (!c->exists || odbc_is_key(t, i) || !TGT_COLUMN_IS_COMPARED(c))
+        if (!odbc_is_compared(t, i))
             continue;
         tgt_sbuf_append_str(sb, " AND ");
         stored(d, sb, t, c->name);
@@ -876,20 +793,11 @@ static void build_partial_update(odbc_driver *d, tgt_sbuf *sb, const tgt_table *
 
 static void build_partial_insert(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t)
 {
-    tgt_sbuf_append_str(sb, "INSERT INTO ");
-    odbc_sql_qualified(d, sb, t->schema, t->name);
-    tgt_sbuf_append_str(sb, " (");
-    odbc_sql_columns(d, sb, t, "");
-    tgt_sbuf_append_str(sb, ") SELECT ");
-    odbc_sql_columns(d, sb, t, "");
-    tgt_sbuf_append_str(sb, " FROM temp.");
+    odbc_sql_insert_select(d, sb, t, "");
+    tgt_sbuf_append_str(sb, "temp.");
     odbc_sql_ident(d, sb, COMBINED);
     tgt_sbuf_append_str(sb, " WHERE true");
-    if (deletes_marked(t)) {
-        tgt_sbuf_append_str(sb, " AND ");
-        odbc_sql_ident(d, sb, t->columns[t->deleted_at_column].name);
-        tgt_sbuf_append_str(sb, " IS NULL");
-    }
+    odbc_sql_not_deleted(d, sb, t, "");
     tgt_sbuf_append_str(sb, " ON CONFLICT (");
     odbc_sql_key_columns(d, sb, t, "");
     tgt_sbuf_append_str(sb, ") DO NOTHING");
@@ -916,7 +824,7 @@ static int merge_partial(odbc_driver *d, const tgt_table *t, unsigned long *chan
     build_partial_insert(d, sb, t);
     if (run_built(d, t, &inserted, err) < 0)
         return -1;
-    if (deletes_marked(t)) {
+    if (odbc_deletes_marked(t)) {
         tgt_sbuf_reset(sb);
         build_delete(d, sb, t, 1);
         if (run_built(d, t, &deleted, err) < 0)
@@ -936,13 +844,7 @@ static int merge_full(odbc_driver *d, const tgt_table *t, unsigned long *changed
     tgt_sbuf_reset(sb);
     if (t->n_keys == 0) {
         /* not a keyed table: the staged rows are appended in batch order */
-        tgt_sbuf_append_str(sb, "INSERT INTO ");
-        odbc_sql_qualified(d, sb, t->schema, t->name);
-        tgt_sbuf_append_str(sb, " (");
-        odbc_sql_columns(d, sb, t, "");
-        tgt_sbuf_append_str(sb, ") SELECT ");
-        odbc_sql_columns(d, sb, t, "");
-        tgt_sbuf_append_str(sb, " FROM ");
+        odbc_sql_insert_select(d, sb, t, "");
         sqlite_stage_name(d, sb, t);
         tgt_sbuf_append_str(sb, " ORDER BY ");
         odbc_sql_ident(d, sb, ODBC_SEQ_COLUMN);
@@ -951,7 +853,7 @@ static int merge_full(odbc_driver *d, const tgt_table *t, unsigned long *changed
     build_upsert(d, sb, t);
     if (run_built(d, t, changed, err) < 0)
         return -1;
-    if (!deletes_marked(t))
+    if (!odbc_deletes_marked(t))
         return 0;
     tgt_sbuf_reset(sb);
     build_delete(d, sb, t, 0);
@@ -1004,29 +906,17 @@ static int sqlite_activate_version(odbc_driver *d, const char *schema, const cha
                                    const char *version, int hard, unsigned long *affected,
                                    tgt_error *err)
 {
+    /* now: the canonical UTC form of the row writer */
+    const odbc_version_sql v = {.schema = schema,
+                                .table = table,
+                                .version_column = version_column,
+                                .deleted_column = deleted_column,
+                                .hard = hard,
+                                .now_sql = "strftime('%Y-%m-%d %H:%M:%f', 'now')",
+                                .integer_type = "INTEGER"};
     tgt_sbuf *sb = &d->sql;
     tgt_sbuf_reset(sb);
-    if (hard) {
-        tgt_sbuf_append_str(sb, "DELETE FROM ");
-        odbc_sql_qualified(d, sb, schema, table);
-    } else {
-        tgt_sbuf_append_str(sb, "UPDATE ");
-        odbc_sql_qualified(d, sb, schema, table);
-        tgt_sbuf_append_str(sb, " SET ");
-        odbc_sql_ident(d, sb, deleted_column);
-        /* the canonical UTC form of the row writer */
-        tgt_sbuf_append_str(sb, " = strftime('%Y-%m-%d %H:%M:%f', 'now')");
-    }
-    tgt_sbuf_append_str(sb, " WHERE (");
-    odbc_sql_ident(d, sb, version_column);
-    tgt_sbuf_append_str(sb, " < CAST(? AS INTEGER) OR ");
-    odbc_sql_ident(d, sb, version_column);
-    tgt_sbuf_append_str(sb, " IS NULL)");
-    if (!hard) {
-        tgt_sbuf_append_str(sb, " AND ");
-        odbc_sql_ident(d, sb, deleted_column);
-        tgt_sbuf_append_str(sb, " IS NULL");
-    }
+    odbc_sql_activate_version(d, sb, &v);
     if (odbc_sql_check(sb, err) < 0)
         return -1;
     const char *params[1] = {version};
