@@ -6,7 +6,9 @@
 #                                  write DIR/env and print it
 #   tests/mariadb.sh stop DIR      stop it and remove DIR
 #
-# The server listens only on the unix socket DIR/sock (--skip-networking),
+# The server listens only on the unix socket DIR/sock (--skip-networking;
+# with TGT_MARIADB_TCP=1 also on 127.0.0.1 and a free port, as root with no
+# password, for tests that put a proxy between target-pg and the server),
 # reads no option file (--no-defaults: nothing of /etc/mysql applies), keeps
 # its data, pid file and log (DIR/log) under DIR and trades durability for
 # speed (no doublewrite, no binary log, the redo log flushed once a second).
@@ -25,6 +27,9 @@
 # TGT_MARIADB_ODBC is an ODBC connection string without a database (add
 # DATABASE=name;).  The `mariadb` client connects with
 # `mariadb --no-defaults -S "$MARIADB_SOCKET" -u root`.
+#
+# With TCP, DIR/env also exports MARIADB_PORT.  TGT_MARIADB_SERVER_OPTS adds
+# server options (split at spaces), e.g. --max-allowed-packet=1M.
 #
 # Without DIR, `start` makes one under /tmp.  stdout carries only the env;
 # progress and errors go to stderr.  mariadbd refuses to run as root, so as
@@ -134,6 +139,14 @@ cmd_start() {
     }
     trap 'fail_start "interrupted"' INT TERM
 
+    local net="--skip-networking" port=""
+    if [ "${TGT_MARIADB_TCP:-0}" = 1 ]; then
+        # a port free now (the kernel's pick); the server takes it a moment later
+        port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') ||
+            fail_start "no free TCP port"
+        net="--bind-address=127.0.0.1 --port=$port"
+    fi
+
     # shellcheck disable=SC2046 # user_opt is empty or one word
     if ! (cd "$DIR" && mariadb-install-db --no-defaults $(user_opt) --datadir="$DIR/data" \
         --auth-root-authentication-method=normal --skip-test-db --skip-name-resolve \
@@ -142,13 +155,13 @@ cmd_start() {
         fail_start "mariadb-install-db failed"
     fi
 
-    # shellcheck disable=SC2046
+    # shellcheck disable=SC2046,SC2086 # word splitting of the option lists is meant
     (cd "$DIR" && exec setsid "$bin" --no-defaults $(user_opt) --datadir="$DIR/data" \
-        --socket="$DIR/sock" --pid-file="$DIR/pid" --log-error="$DIR/log" --skip-networking \
+        --socket="$DIR/sock" --pid-file="$DIR/pid" --log-error="$DIR/log" $net \
         --character-set-server=utf8mb4 --collation-server=utf8mb4_nopad_bin \
         --innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 --skip-log-bin \
         --innodb-buffer-pool-size=256M --innodb-log-file-size=256M \
-        --local-infile=1 --max-connections=100 \
+        --local-infile=1 --max-connections=100 ${TGT_MARIADB_SERVER_OPTS:-} \
         </dev/null >/dev/null 2>&1 &)
     local ok=0
     for _ in $(seq 300); do
@@ -160,6 +173,11 @@ cmd_start() {
         sleep 0.1
     done
     [ "$ok" = 1 ] || fail_start "mariadbd did not answer on $DIR/sock within 30 s"
+    if [ -n "$port" ] && ! mariadb --no-defaults -S "$DIR/sock" -u root -e \
+        "CREATE USER IF NOT EXISTS root@'127.0.0.1'; GRANT ALL ON *.* TO root@'127.0.0.1' WITH GRANT OPTION" \
+        >/dev/null 2>&1 </dev/null; then
+        fail_start "cannot let root in over TCP"
+    fi
     trap - INT TERM
 
     # The driver by absolute path: unixODBC reads this file instead of /etc/odbcinst.ini.
@@ -171,6 +189,7 @@ export MARIADB_SOCKET=$DIR/sock MARIADB_USER=root TGT_MARIADB_DIR=$DIR
 export ODBCSYSINI=$DIR ODBCINI=$DIR/odbc.ini
 export TGT_MARIADB_ODBC='DRIVER=MariaDB;SOCKET=$DIR/sock;UID=root'
 EOF
+    if [ -n "$port" ]; then echo "export MARIADB_PORT=$port" >>"$DIR/env"; fi
     cat "$DIR/env"
 }
 

@@ -10,7 +10,12 @@
  * value in the round, which is why a round ends not only at
  * ODBC_ROWS_PER_EXEC rows but also before its arrays would pass
  * ODBC_ROUND_BYTES: one long value makes the round shorter instead of every
- * slot long.  Memory therefore stays bounded whatever the data.
+ * slot long.  Memory therefore stays bounded whatever the data.  A server
+ * with a limit on one command (odbc_dialect packet_limit_sql: MariaDB's
+ * max_allowed_packet, which one parameter array must fit) ends a round
+ * also before the rows' bytes would pass it, and a row that cannot fit on
+ * its own is refused as the exact row (sqlstate 54000, an invalid record),
+ * instead of a command the server answers by dropping the connection.
  *
  * A dialect with rows_per_statement k > 1 gets multi-row INSERTs instead:
  * the same arrays, each group of k rows bound to one statement's k x n
@@ -37,6 +42,11 @@
 #define ODBC_ROUND_BYTES (16u << 20)
 #define NO_VALUE ((size_t)-1)
 #define MAX_STATEMENT_PARAMS 30000
+/* Per value in a bulk command: a null indicator and a length of up to 9
+ * bytes (MariaDB COM_STMT_BULK_EXECUTE); per command: its header and two
+ * type bytes per parameter (at most 1,017 columns + 2). */
+#define PACKET_VALUE_OVERHEAD 10
+#define PACKET_HEADROOM 4096
 
 static void free_round_arrays(odbc_bulk *b)
 {
@@ -81,11 +91,31 @@ void odbc_bulk_free(odbc_driver *d)
     b->open = 0;
 }
 
+int odbc_bulk_read_limit(odbc_driver *d, tgt_error *err)
+{
+    d->max_packet = 0;
+    if (d->dialect->packet_limit_sql == NULL)
+        return 0;
+    odbc_result r;
+    int rc = odbc_query(d, d->dialect->packet_limit_sql, NULL, 0, &r, err,
+                        "while reading the server's packet limit");
+    const char *v = rc == 0 ? odbc_result_get(&r, 0, 0) : NULL;
+    if (v != NULL) {
+        char *end = NULL;
+        unsigned long long n = strtoull(v, &end, 10);
+        if (end != v && *end == '\0')
+            d->max_packet = (size_t)n;
+    }
+    odbc_result_free(&r);
+    return rc;
+}
+
 void odbc_bulk_abort(odbc_driver *d)
 {
     odbc_bulk *b = &d->bulk;
     b->open = 0;
     b->n_rows = 0;
+    b->round_packet = 0;
     b->parse_pos = b->round_start = 0;
     tgt_sbuf_reset(&b->pending);
 }
@@ -237,6 +267,7 @@ int odbc_write_begin(tgt_driver *base, const tgt_table *t, tgt_write_mode mode, 
     if (alloc_params(b, t, err) < 0)
         return -1;
     b->sent = 0;
+    b->round_packet = 0;
     b->parse_pos = b->round_start = 0;
     tgt_sbuf_reset(&b->pending);
     b->open = 1;
@@ -546,6 +577,7 @@ static int flush(odbc_driver *d, tgt_error *err)
     }
     b->sent += b->n_rows;
     b->n_rows = 0;
+    b->round_packet = 0;
     for (size_t p = 0; p < b->n_params; p++)
         b->max_len[p] = 0;
     /* the sent rows' bytes stay until the next write_data (compact): moving
@@ -570,24 +602,67 @@ static void compact(odbc_bulk *b)
             b->offsets[i] -= keep;
 }
 
-/* 1 when taking the row just parsed (slot n_rows) would make the round's
- * arrays pass ODBC_ROUND_BYTES. */
-static int round_would_overflow(const odbc_bulk *b)
+/* The most bytes of rows one command may carry, 0: no limit. */
+static size_t packet_limit(const odbc_driver *d)
+{
+    if (d->max_packet == 0)
+        return 0;
+    return d->max_packet > 2 * PACKET_HEADROOM ? d->max_packet - PACKET_HEADROOM
+                                               : d->max_packet / 2;
+}
+
+/* The bytes the row just parsed (slot n_rows) adds to a command. */
+static size_t row_packet(const odbc_bulk *b)
+{
+    size_t bytes = 0;
+    const size_t *len = b->lengths + b->n_rows * b->n_params;
+    for (size_t p = 0; p < b->n_params; p++)
+        bytes += len[p] + PACKET_VALUE_OVERHEAD;
+    return bytes;
+}
+
+/* 1 when taking the row just parsed (slot n_rows), which adds `packet`
+ * bytes to the command, would make the round's arrays pass
+ * ODBC_ROUND_BYTES or its command pass `limit` (0: none). */
+static int round_would_overflow(const odbc_bulk *b, size_t packet, size_t limit)
 {
     size_t width = 0;
     const size_t *len = b->lengths + b->n_rows * b->n_params;
     for (size_t p = 0; p < b->n_params; p++)
         width += (len[p] > b->max_len[p] ? len[p] : b->max_len[p]) + 1;
-    return width * (b->n_rows + 1) > ODBC_ROUND_BYTES;
+    return width * (b->n_rows + 1) > ODBC_ROUND_BYTES ||
+           (limit > 0 && b->round_packet + packet > limit);
 }
 
-/* Takes the row just parsed into the round. */
-static void take_row(odbc_bulk *b)
+/* Refuses the row just parsed, alone in its round, as too big for one
+ * command: the exact row, naming its longest value's column. */
+static int refuse_big_row(odbc_driver *d, size_t packet, tgt_error *err)
+{
+    odbc_bulk *b = &d->bulk;
+    const size_t *len = b->lengths + b->n_rows * b->n_params;
+    size_t longest = 0;
+    for (size_t p = 1; p < b->n_data; p++)
+        if (len[p] > len[longest])
+            longest = p;
+    const char *column = b->n_data > 0 ? b->table->columns[b->param_column[longest]].name : "?";
+    tgt_error_set(err, TGT_ERR_LOAD,
+                  "%s: the value of column \"%s\" is too big to send: its row needs %zu bytes, "
+                  "more than the server takes in one command (%zu bytes)",
+                  d->dbms_name, column, packet, d->max_packet);
+    tgt_error_sqlstate(err, "54000"); /* program limit exceeded: a refused value */
+    err->bulk_row = b->sent + b->n_rows + 1;
+    err->bulk_row_exact = 1;
+    return -1;
+}
+
+/* Takes the row just parsed, `packet` bytes of a command, into the round. */
+static void take_row(odbc_bulk *b, size_t packet)
 {
     const size_t *len = b->lengths + b->n_rows * b->n_params;
     for (size_t p = 0; p < b->n_params; p++)
         if (len[p] > b->max_len[p])
             b->max_len[p] = len[p];
+    b->round_packet += packet;
     b->n_rows++;
 }
 
@@ -608,16 +683,20 @@ int odbc_write_data(tgt_driver *base, const char *data, size_t len, tgt_error *e
             return tgt_error_set(err, TGT_ERR_INTERNAL, "ODBC: malformed row data");
         if (got == 0)
             return 0;
-        if (b->n_rows > 0 && round_would_overflow(b)) {
+        size_t packet = row_packet(b), limit = packet_limit(d);
+        if (b->n_rows > 0 &&
+            (round_would_overflow(b, packet, limit) || (limit > 0 && packet > limit))) {
             /* send the round without this row, then read it again */
             b->parse_pos = start;
             if (flush(d, err) < 0)
                 return -1;
             continue;
         }
+        if (limit > 0 && packet > limit)
+            return refuse_big_row(d, packet, err);
         if (b->n_rows == 0)
             b->round_start = start;
-        take_row(b);
+        take_row(b, packet);
         if (b->n_rows == b->cap_rows && flush(d, err) < 0)
             return -1;
     }
@@ -638,5 +717,6 @@ int odbc_write_end(tgt_driver *base, unsigned long *rows, tgt_error *err)
     tgt_sbuf_reset(&b->pending);
     b->parse_pos = b->round_start = 0;
     b->n_rows = 0;
+    b->round_packet = 0;
     return rc;
 }

@@ -103,6 +103,12 @@ typedef struct odbc_dialect {
      * every SQLExecute and every row of a parameter array, but keeps one
      * that starts with WITH, so SQLite's prefix is a no-op WITH clause. */
     const char *insert_prefix;
+    /* Optional: a query whose one cell is the largest command, in bytes, the
+     * server takes (MariaDB @@max_allowed_packet); read after each connect.
+     * A bigger one makes the server drop the connection, so the bulk path
+     * sends smaller rounds and refuses a row that cannot fit on its own.
+     * NULL: no limit. */
+    const char *packet_limit_sql;
 
     /* The table operations (driver.h).  All required. */
     int (*describe_table)(odbc_driver *d, const char *schema, const char *table,

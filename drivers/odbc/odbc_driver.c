@@ -160,6 +160,12 @@ static int odbc_connect(tgt_driver *base, const tgt_config *cfg, tgt_error *err)
             return -1;
         }
     }
+    if (odbc_bulk_read_limit(d, err) < 0) {
+        if (fresh && err->connection_lost)
+            err->transient = 1;
+        disconnect(d);
+        return -1;
+    }
     d->ops.caps = d->dialect->caps;
     tgt_log(TGT_LOG_INFO, "connected to %s %s through ODBC (dialect %s)", d->dbms_name,
             d->dbms_version, d->dialect->name);

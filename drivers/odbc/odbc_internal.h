@@ -82,6 +82,7 @@ typedef struct odbc_bulk {
     SQLLEN **indicators;  /* owned: per param, the length/indicator array */
     SQLUSMALLINT *status; /* owned: per row of a flush, its outcome */
     unsigned long sent;   /* rows executed so far in this write */
+    size_t round_packet;  /* the round's command size as the server counts it (estimate) */
 } odbc_bulk;
 
 struct odbc_driver {
@@ -104,6 +105,9 @@ struct odbc_driver {
     char txn_marker[64];
     int marker_ready; /* the marker table exists and was pruned on this connection */
     unsigned long txn_counter;
+    /* The answer of the dialect's packet_limit_sql on this connection, 0:
+     * no limit (odbc_bulk.c). */
+    size_t max_packet;
 };
 
 /* ---- odbc_exec.c ---------------------------------------------------------- */
@@ -254,6 +258,9 @@ int odbc_commit_status(tgt_driver *base, tgt_txn_status *out, tgt_error *err);
 int odbc_write_begin(tgt_driver *base, const tgt_table *t, tgt_write_mode mode, tgt_error *err);
 int odbc_write_data(tgt_driver *base, const char *data, size_t len, tgt_error *err);
 int odbc_write_end(tgt_driver *base, unsigned long *rows, tgt_error *err);
+/* After a connect: d->max_packet from the dialect's packet_limit_sql (0
+ * without one, or when the answer is not a number).  0 or -1. */
+int odbc_bulk_read_limit(odbc_driver *d, tgt_error *err);
 /* Drops an open write (rollback) and frees the bulk state's buffers. */
 void odbc_bulk_abort(odbc_driver *d);
 void odbc_bulk_free(odbc_driver *d);

@@ -626,6 +626,7 @@ const odbc_dialect odbc_mariadb_dialect = {
     .classify = mariadb_classify,
     .marker_table = mariadb_marker_table,
     .rows_per_statement = 0, /* Connector/ODBC sends a parameter array as one bulk command */
+    .packet_limit_sql = "SELECT @@max_allowed_packet",
     .describe_table = mariadb_describe_table,
     .ensure_schema = mariadb_ensure_schema,
     .create_table = mariadb_create_table,

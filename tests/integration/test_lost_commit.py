@@ -28,7 +28,9 @@ first batch is committed normally, so STATE has already moved once):
 
 Run by tests/run_all.sh (PG* env with the cluster's TCP port in PGPORT,
 TARGET_PG, TARGET_PG_WRAPPER, TEST_DB, TEST_TMPDIR).  Exit 0 = pass; each
-problem is printed on its own line.
+problem is printed on its own line.  test_odbc_mariadb.py imports the proxy
+(MySQL protocol: MysqlCommitCutter) and the input of (a, b); importing runs
+no case.
 """
 
 import json
@@ -61,7 +63,8 @@ class CommitCutter:
     that point reaches the client.  The server side is half-closed and
     drained, so the server still reads everything forwarded (a reset could
     make it drop the COMMIT unread).  Later connections are relayed
-    untouched."""
+    untouched.  Subclasses read another protocol's messages
+    (_next_message)."""
 
     def __init__(self, server_port, mode, cut_at):
         self.server_port, self.mode, self.cut_at = server_port, mode, cut_at
@@ -114,37 +117,44 @@ class CommitCutter:
         return sql.strip().rstrip(b";").strip().upper() in (b"COMMIT", b"END",
                                                              b"COMMIT TRANSACTION")
 
+    def _next_message(self, client, buf, state):
+        """The client's next message: (its bytes, the bytes read after it,
+        whether it is a COMMIT, whether it is the connection's last), or
+        None at the end.  state: a dict kept per connection."""
+        if state.setdefault("startup", True):
+            # untyped: int32 length (itself included), int32 code, ...
+            buf = self._recv_exact(client, 8, buf)
+            if buf is None:
+                return None
+            length, code = struct.unpack("!ii", buf[:8])
+            buf = self._recv_exact(client, length, buf)
+            if buf is None:
+                return None
+            # SSL/GSS requests are answered with one byte ('N' here) and
+            # followed by another untyped packet
+            state["startup"] = code in (SSL_REQUEST, GSSENC_REQUEST)
+            return buf[:length], buf[length:], False, code == CANCEL_REQUEST
+        buf = self._recv_exact(client, 5, buf)
+        if buf is None:
+            return None
+        kind = buf[:1]
+        length = struct.unpack("!i", buf[1:5])[0]
+        buf = self._recv_exact(client, 1 + length, buf)
+        if buf is None:
+            return None
+        msg = buf[:1 + length]
+        return msg, buf[1 + length:], self._is_commit(kind, msg[5:]), False
+
     def _client_to_server(self, client, server, conn):
         buf = b""
-        startup = True
+        state = {}
         try:
             while True:
-                if startup:  # untyped: int32 length (itself included), int32 code, ...
-                    buf = self._recv_exact(client, 8, buf)
-                    if buf is None:
-                        break
-                    length, code = struct.unpack("!ii", buf[:8])
-                    buf = self._recv_exact(client, length, buf)
-                    if buf is None:
-                        break
-                    msg, buf = buf[:length], buf[length:]
-                    server.sendall(msg)
-                    # SSL/GSS requests are answered with one byte ('N' here)
-                    # and followed by another untyped packet
-                    startup = code in (SSL_REQUEST, GSSENC_REQUEST)
-                    if code == CANCEL_REQUEST:
-                        break
-                    continue
-                buf = self._recv_exact(client, 5, buf)
-                if buf is None:
+                got = self._next_message(client, buf, state)
+                if got is None:
                     break
-                kind = buf[:1]
-                length = struct.unpack("!i", buf[1:5])[0]
-                buf = self._recv_exact(client, 1 + length, buf)
-                if buf is None:
-                    break
-                msg, buf = buf[:1 + length], buf[1 + length:]
-                if self._is_commit(kind, msg[5:]):
+                msg, buf, is_commit, last = got
+                if is_commit:
                     with self.lock:
                         self.commits += 1
                         cut = self.commits == self.cut_at
@@ -156,6 +166,8 @@ class CommitCutter:
                         self.cuts += 1
                         break
                 server.sendall(msg)
+                if last:
+                    break
         except OSError:
             pass
         for how, sock in ((socket.SHUT_RDWR, client), (socket.SHUT_WR, server)):
@@ -335,8 +347,28 @@ def run_split_case(mode):
         problems.append("%s: the last stream's row is missing" % label)
 
 
-run_case("after")
-run_case("before")
-run_split_case("after")
-run_split_case("before")
-sys.exit(harness.report(problems))
+class MysqlCommitCutter(CommitCutter):
+    """CommitCutter for the MySQL/MariaDB client protocol: packets of a
+    3-byte little-endian length and a sequence byte; a COMMIT is a
+    COM_QUERY (or COM_STMT_PREPARE) whose text is COMMIT.  The handshake
+    packets never are one."""
+
+    def _next_message(self, client, buf, state):
+        buf = self._recv_exact(client, 4, buf)
+        if buf is None:
+            return None
+        length = int.from_bytes(buf[:3], "little")
+        buf = self._recv_exact(client, 4 + length, buf)
+        if buf is None:
+            return None
+        msg = buf[:4 + length]
+        sql = msg[5:].strip().rstrip(b";").strip().upper()
+        return msg, buf[4 + length:], msg[4:5] in (b"\x03", b"\x16") and sql == b"COMMIT", False
+
+
+if __name__ == "__main__":
+    run_case("after")
+    run_case("before")
+    run_split_case("after")
+    run_split_case("before")
+    sys.exit(harness.report(problems))

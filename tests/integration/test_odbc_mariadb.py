@@ -31,6 +31,17 @@ end, through MariaDB Connector/ODBC and a private odbcinst.ini
   (h) STATE only after commit: the failing run of (g) writes no STATE; a good
       run's last STATE is the input's last;
   (i) long values: a 12 MB string between rounds of 1 MB ones arrives intact.
+
+On a second server of this file's own (max_allowed_packet 1 MiB, also on
+TCP):
+  (j) a value too big for one command: the row is an invalid record (skip:
+      dropped naming the column, the run goes on, no reconnect; fail: exit 1
+      at once), the rows around it loaded, those that do not fit one
+      command together sent in smaller ones; unkeyed and keyed streams;
+  (k) a lost COMMIT through the TCP proxy of test_lost_commit.py, cut after
+      forwarding COMMIT (the marker row says committed: not sent again) and
+      before it (rolled back: sent again): every row exactly once, the STATEs
+      ending with the last, the one invalid record dead-lettered once.
 """
 
 import atexit
@@ -42,6 +53,7 @@ import tempfile
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import harness  # noqa: E402
+import test_lost_commit  # noqa: E402  (its proxy and input; runs no case)
 import warehouse  # noqa: E402
 
 problems = []
@@ -49,27 +61,37 @@ _, TMP = harness.integration_env()
 N = [0]
 
 
-def own_server():
-    """Starts tests/mariadb.sh when no server is in the environment."""
-    if os.environ.get("MARIADB_SOCKET"):
-        return
+def start_server(**env):
+    """Starts tests/mariadb.sh (env: its TGT_MARIADB_* settings), stopped at
+    exit; returns the variables of its env file."""
     # not under TMP: as root the server runs as mysql, which must reach the directory
     d = tempfile.mkdtemp(prefix="tgt-mdb.", dir="/tmp")
     script = os.path.join(harness.REPO_ROOT, "tests", "mariadb.sh")
     r = subprocess.run([script, "start", d], capture_output=True, text=True,
-                       stdin=subprocess.DEVNULL)
+                       stdin=subprocess.DEVNULL, env=dict(os.environ, **env))
     atexit.register(subprocess.run, [script, "stop", d], capture_output=True,
                     stdin=subprocess.DEVNULL)
     if r.returncode != 0:
         sys.exit("tests/mariadb.sh start failed: %s" % r.stderr)
+    out = {}
     for word in r.stdout.split():
         if "=" in word:
             k, v = word.split("=", 1)
-            os.environ[k] = v.strip("'")
+            out[k] = v.strip("'")
+    return out
 
 
-def fresh(name):
+def own_server():
+    """Starts tests/mariadb.sh when no server is in the environment."""
+    if not os.environ.get("MARIADB_SOCKET"):
+        os.environ.update(start_server())
+
+
+def fresh(name, socket=None):
+    """A warehouse on the shared server, or on the one at `socket`."""
     wh = warehouse.make("mariadb", TMP, "itm_" + name)
+    if socket is not None:
+        wh.socket = socket
     wh.create()
     return wh
 
@@ -287,5 +309,78 @@ if harness.check_exit_0(problems, "(i) long values", r):
     expect("(i) lengths and contents", wh.query(
         "SELECT id, LENGTH(s), s = REPEAT(CHAR(97 + id), LENGTH(s)) FROM %s ORDER BY id"
         % wh.table("public", "l")), [[str(i), str(n), "1"] for i, n in enumerate(sizes)])
+
+# (j) a value too big for one command ------------------------------------------------------
+SMALL = start_server(TGT_MARIADB_TCP="1", TGT_MARIADB_SERVER_OPTS="--max-allowed-packet=1M")
+wh = fresh("packet", SMALL["MARIADB_SOCKET"])
+KB = 1000
+sizes = [10, 600 * KB, 2000 * KB, 500 * KB, 5]  # 600 + 500 KB: two commands
+ps = {"id": {"type": "integer"}, "s": {"type": "string"}}
+msgs = [schema("u", ps), schema("k", ps, ["id"])]
+for i, n in enumerate(sizes):
+    msgs += [rec("u", {"id": i, "s": "u" * n}), rec("k", {"id": i, "s": "k" * n})]
+msgs.append({"type": "STATE", "value": {"j": 1}})
+r = run(wh, msgs, invalid_records="skip")
+if harness.check_exit_0(problems, "(j) too big, invalid_records skip", r):
+    harness.check_states(problems, "(j)", r.stdout, [{"j": 1}])
+    for stream, line in (("u", 7), ("k", 8)):
+        expect("(j) %s: the rows that fit, intact" % stream, wh.query(
+            "SELECT id, LENGTH(s), s = REPEAT('%s', LENGTH(s)) FROM %s ORDER BY id"
+            % (stream, wh.table("public", stream))),
+            [[str(i), str(n), "1"] for i, n in enumerate(sizes) if n < 1000 * KB])
+        if not any("line %d: %s record dropped" % (line, stream) in x and '"s"' in x
+                   and "too big" in x for x in r.stderr.splitlines()):
+            problems.append("(j) input line %d is not reported as dropped naming column s: %s"
+                            % (line, r.stderr[-1200:]))
+    if "gone away" in r.stderr or "reconnecting" in r.stderr:
+        problems.append("(j) the too big value made target-pg reconnect: %s" % r.stderr[-1200:])
+r = run(fresh("packet", SMALL["MARIADB_SOCKET"]), msgs, invalid_records="fail",
+        connect_retries=0)
+if harness.check_exit_1(problems, "(j) too big, invalid_records fail", r):
+    if "line 7" not in r.stderr or "too big" not in r.stderr:
+        problems.append("(j) the error does not name input line 7 and the size: %s"
+                        % r.stderr[-600:])
+
+# (k) a lost COMMIT ------------------------------------------------------------------------
+for mode in ("after", "before"):
+    label = "(k) COMMIT cut %s it reached the server" % mode
+    wh = fresh("lost_" + mode, SMALL["MARIADB_SOCKET"])
+    proxy = test_lost_commit.MysqlCommitCutter(int(SMALL["MARIADB_PORT"]), mode, cut_at=2)
+    try:
+        path = os.path.join(TMP, "lost_%s.singer" % mode)
+        states = test_lost_commit.make_input(path)
+        dl = os.path.join(TMP, "lost_%s.dead.zst" % mode)
+        cfg = wh.write_config(
+            os.path.join(TMP, "lost_%s.json" % mode), "public",
+            odbc_connection_string="DRIVER={MariaDB};SERVER=127.0.0.1;PORT=%d;UID=root"
+            % proxy.port, batch_size_rows=test_lost_commit.BATCH, connect_retries=3,
+            connect_retry_delay_ms=100, invalid_records="dead_letter", dead_letter_path=dl)
+        r = harness.run_input(cfg, path, timeout=120)
+    finally:
+        proxy.close()
+    if proxy.cuts != 1:
+        problems.append("%s: the proxy cut %d connections (expected 1): the test is broken"
+                        % (label, proxy.cuts))
+        continue
+    if not harness.check_exit_0(problems, label, r):
+        continue
+    want = [i for i in range(test_lost_commit.N_EVENTS) if i != 150]
+    events = [int(x) for (x,) in wh.query("SELECT seq FROM %s ORDER BY seq"
+                                          % wh.table("public", "events"))]
+    if events != want:
+        problems.append("%s: events holds %d rows (%d distinct), expected each of %d records "
+                        "exactly once" % (label, len(events), len(set(events)), len(want)))
+    expect("%s: items" % label, wh.count("public", "items"), test_lost_commit.N_ITEMS)
+    got = harness.parse_states(problems, label, r.stdout)
+    if got is not None and (not got or got[-1] != states[-1]
+                            or any(x not in states for x in got)):
+        problems.append("%s: stdout STATEs %r do not end with %r" % (label, got, states[-1]))
+    letters = test_lost_commit.dead_letters(dl)
+    expect("%s: dead letters" % label, [x.get("record", {}).get("seq") for x in letters], [150])
+    said = r.stderr.lower()
+    why = "committed that transaction" if mode == "after" else "rolled that transaction back"
+    if why not in said:
+        problems.append("%s: no log line says the server %s: %s"
+                        % (label, why, r.stderr.strip()[-800:]))
 
 sys.exit(harness.report(problems))
