@@ -9,6 +9,7 @@ Standard library only.  An adapter is made for one fresh database:
     wh.create()                               # a fresh, empty database
     cfg = wh.config(schema="public", batch_size_rows=10)   # target config dict
     wh.write_config(path, schema="public")    # the same, written to a file
+    wh.load(tmpdir, msgs, schema="public")    # target-pg over messages: a harness.Run
     wh.query("SELECT ...")                    # rows as lists of values
     wh.columns("public", "orders")            # {column: declared type}, in order
     wh.count("public", "orders")              # rows in the table
@@ -29,6 +30,7 @@ that point unixODBC at it; make() puts them into os.environ, so target-pg
 runs started afterwards see them.  Nothing under /etc is read or written.
 """
 
+import itertools
 import json
 import os
 import sqlite3
@@ -95,6 +97,23 @@ def identifier(parts, ident_max: int) -> str:
     return "%s_%08x" % (harness.cut_utf8(ident, ident_max - 9), h)
 
 
+# numbers the config and input files of Warehouse.load within one test run
+_LOADS = itertools.count(1)
+
+
+def schema_message(stream, props, keys=()):
+    """A SCHEMA message whose schema has the JSON Schema `props`."""
+    return {"type": "SCHEMA", "stream": stream, "schema": {"properties": props},
+            "key_properties": list(keys)}
+
+
+def record_message(stream, record, **extra):
+    """A RECORD message; extra envelope members (version, time_extracted)."""
+    m = {"type": "RECORD", "stream": stream, "record": record}
+    m.update(extra)
+    return m
+
+
 class Warehouse:
     """The interface; see the module docstring."""
     name = "?"
@@ -119,6 +138,16 @@ class Warehouse:
             json.dump(self.config(schema, **extra), f, indent=2)
             f.write("\n")
         return path
+
+    def load(self, tmpdir, msgs, schema="public", **extra):
+        """Runs target-pg over msgs (message objects, or lines of JSON text
+        kept as written, for exact numbers) with this warehouse's config for
+        `schema` plus the extra settings, both written into tmpdir."""
+        n = next(_LOADS)
+        cfg = self.write_config(os.path.join(tmpdir, "cfg%d.json" % n), schema, **extra)
+        path = os.path.join(tmpdir, "in%d.singer" % n)
+        harness.write_lines(path, [m if isinstance(m, str) else harness.jline(m) for m in msgs])
+        return harness.run_input(cfg, path)
 
     def ident(self, name: str) -> str:
         return '"' + name.replace('"', '""') + '"'

@@ -58,7 +58,6 @@ import warehouse  # noqa: E402
 
 problems = []
 _, TMP = harness.integration_env()
-N = [0]
 
 
 def start_server(**env):
@@ -97,23 +96,11 @@ def fresh(name, socket=None):
 
 
 def run(wh, msgs, schema="public", **extra):
-    """msgs: message objects, or lines of JSON text (exact numbers)."""
-    N[0] += 1
-    cfg = wh.write_config(os.path.join(TMP, "cfg%d.json" % N[0]), schema, **extra)
-    path = os.path.join(TMP, "in%d.singer" % N[0])
-    harness.write_lines(path, [m if isinstance(m, str) else harness.jline(m) for m in msgs])
-    return harness.run_input(cfg, path)
+    return wh.load(TMP, msgs, schema, **extra)
 
 
-def schema(stream, props, keys=()):
-    return {"type": "SCHEMA", "stream": stream, "schema": {"properties": props},
-            "key_properties": list(keys)}
-
-
-def rec(stream, r, **extra):
-    m = {"type": "RECORD", "stream": stream, "record": r}
-    m.update(extra)
-    return m
+schema = warehouse.schema_message
+rec = warehouse.record_message
 
 
 def expect(label, got, want):
