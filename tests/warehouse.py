@@ -35,6 +35,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import tempfile
 from decimal import Decimal
 from xml.etree import ElementTree
 
@@ -69,13 +70,26 @@ def odbc_env(directory: str) -> dict:
         lib = odbc_library(filename)
         if lib:
             lines += ["[%s]" % name, "Driver = %s" % lib, ""]
-    with open(os.path.join(directory, "odbcinst.ini"), "w", encoding="utf-8") as f:
-        f.write("\n".join(lines))
+    _write_if_changed(os.path.join(directory, "odbcinst.ini"), "\n".join(lines))
     ini = os.path.join(directory, "odbc.ini")
-    if not os.path.exists(ini):
-        with open(ini, "w", encoding="utf-8") as f:
-            f.write("")
+    _write_if_changed(ini, "")
     return {"ODBCSYSINI": directory, "ODBCINI": ini}
+
+
+def _write_if_changed(path: str, text: str) -> None:
+    """Writes path whole (a new file renamed over it) unless it holds text
+    already: a target-pg a test left running may be reading the file at that
+    moment, and a truncated odbcinst.ini is "Can't open lib"."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            if f.read() == text:
+                return
+    except FileNotFoundError:
+        pass
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=os.path.dirname(path),
+                                     prefix=".odbc-", delete=False) as f:
+        f.write(text)
+    os.replace(f.name, path)
 
 
 class Error(Exception):
