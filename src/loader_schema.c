@@ -279,8 +279,11 @@ int tgt_loader_on_schema(tgt_batch *b, const char *line, size_t len, const tgt_m
     rc = evolve_and_install(b, s, &model, fingerprint, err);
     fingerprint = NULL;
     if (rc == 0) {
-        json_decref(s->schema_doc);
-        s->schema_doc = json_incref(root);
+        free(s->schema_text);
+        /* jansson keeps the properties' order, which is the columns' order */
+        s->schema_text = json_dumps(root, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (s->schema_text == NULL)
+            rc = tgt_error_nomem(err);
     }
 out:
     free(fingerprint);
@@ -300,13 +303,17 @@ int tgt_loader_use_versions(tgt_batch *b, tgt_stream *s, tgt_error *err)
     tgt_schema_model model;
     tgt_schema_model_init(&model);
     char *fingerprint = strdup(s->schema_fingerprint);
+    json_t *root = json_loads(s->schema_text, JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, NULL);
     int rc = -1;
-    if (fingerprint == NULL)
-        tgt_error_nomem(err);
-    else if (build_model(b, s, s->schema_doc, &model, err) == 0)
-        rc = evolve_and_install(b, s, &model, fingerprint, err);
-    else
+    if (fingerprint == NULL || root == NULL) {
         free(fingerprint);
+        tgt_error_nomem(err);
+    } else if (build_model(b, s, root, &model, err) == 0) {
+        rc = evolve_and_install(b, s, &model, fingerprint, err);
+    } else {
+        free(fingerprint);
+    }
+    json_decref(root);
     tgt_schema_model_deinit(&model);
     return rc;
 }

@@ -21,7 +21,7 @@ static void stream_free(tgt_stream *s)
     tgt_schema_model_deinit(&s->model);
     tgt_sbuf_deinit(&s->chunk);
     free(s->schema_fingerprint);
-    json_decref(s->schema_doc);
+    free(s->schema_text);
     free(s->slot_tok);
     free(s->seen);
     free(s->name);

@@ -23,7 +23,11 @@ typedef struct tgt_stream {
     uint32_t id; /* registration order from 0: names the stream in the spool */
     tgt_schema_model model;
     char *schema_fingerprint; /* owned: compact JSON of schema + keys, to spot repeats */
-    json_t *schema_doc;       /* owned: the SCHEMA message the model came from, for rebuilds */
+    /* owned: the SCHEMA message the model came from, as compact JSON, for
+     * rebuilds (tgt_loader_use_versions).  Text, not the parsed document: a
+     * jansson tree costs ~10x its text, which with thousands of streams was
+     * most of the run's memory. */
+    char *schema_text;
     int versioned;            /* RECORD versions or ACTIVATE_VERSION seen: keep version columns */
     int shadow_cleared;       /* load_method overwrite: a leftover shadow was dropped this run */
     char live_name[TGT_IDENT_MAX + 1]; /* overwrite: the table the shadow replaces at the end */
