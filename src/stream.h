@@ -28,8 +28,8 @@ typedef struct tgt_stream {
      * jansson tree costs ~10x its text, which with thousands of streams was
      * most of the run's memory. */
     char *schema_text;
-    int versioned;            /* RECORD versions or ACTIVATE_VERSION seen: keep version columns */
-    int shadow_cleared;       /* load_method overwrite: a leftover shadow was dropped this run */
+    int versioned;      /* RECORD versions or ACTIVATE_VERSION seen: keep version columns */
+    int shadow_cleared; /* load_method overwrite: a leftover shadow was dropped this run */
     char live_name[TGT_IDENT_MAX + 1]; /* overwrite: the table the shadow replaces at the end */
     /* Where the stream loads, fixed at its first SCHEMA (or ACTIVATE_VERSION)
      * and checked against every other stream of the run
