@@ -5,7 +5,11 @@
 #
 # One run, one private PostgreSQL (tests/pg.sh: fsync, synchronous_commit and
 # full_page_writes off; here also autovacuum, so it cannot run into a timed
-# case, and wal_init_zero; the same server settings for every case):
+# case, and wal_init_zero, and max_wal_size is 8 GB, so no checkpoint is
+# triggered inside a timed case: an upsert of 1,000,000 orders rows writes
+# about 470 MB of WAL, near the default's trigger of about 540 MB, so whether
+# a checkpoint fell inside the upsert or its reference depended on a few MB;
+# the same server settings for every case):
 #
 #   (a) append       unkeyed orders stream -> append path
 #   (b) first load   keyed orders stream into a new table (straight in by COPY)
@@ -122,6 +126,7 @@ sql() { PGOPTIONS="-c client_min_messages=warning" "${PSQL[@]}" -A -t -c "$1"; }
 # case happens to run first does not pay for creating the server's WAL files
 sql "ALTER SYSTEM SET autovacuum = off" >/dev/null
 sql "ALTER SYSTEM SET wal_init_zero = off" >/dev/null
+sql "ALTER SYSTEM SET max_wal_size = '8GB'" >/dev/null
 sql "SELECT pg_reload_conf()" >/dev/null
 sql "CREATE SCHEMA bench" >/dev/null
 
@@ -147,13 +152,48 @@ chmod 600 "$CONFIG_PII"
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8; exit}' /proc/stat 2>/dev/null || echo 0; }
 
+# CPU time of the private server so far, in clock ticks: the postmaster's own
+# and its reaped children's (a backend's CPU is added to the postmaster's
+# cutime/cstime when it exits) plus its live children's.  Unlike the
+# machine's busy time it does not grow with other work on the machine, so
+# client CPU + server CPU is the steadier measure of what a case costs.
+server_children() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' '; }
+server_ticks() {
+    local pm c
+    pm=$(head -n 1 "$PGDIR/data/postmaster.pid" 2>/dev/null) || { echo 0; return; }
+    {
+        awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat" 2>/dev/null
+        for c in $(server_children "$pm"); do
+            awk '{print $14 + $15}' "/proc/$c/stat" 2>/dev/null
+        done
+    } | awk '{s += $1} END {print s + 0}'
+}
+# Waits (at most 5 s) until the server has no more children than it had
+# before the case: the client's backends have exited and been reaped.
+server_settle() { # CHILDREN-BEFORE
+    local pm i
+    pm=$(head -n 1 "$PGDIR/data/postmaster.pid" 2>/dev/null) || return 0
+    for ((i = 0; i < 50; i++)); do
+        [ "$(server_children "$pm" | wc -l)" -le "$1" ] && return 0
+        sleep 0.1
+    done
+}
+server_nchildren() {
+    local pm
+    pm=$(head -n 1 "$PGDIR/data/postmaster.pid" 2>/dev/null) || { echo 0; return; }
+    server_children "$pm" | wc -l
+}
+
 # run_timed STDIN STDOUT STDERR CMD...: runs CMD, sets T_NS (wall time),
-# T_RSS_KB (peak RSS, "" without GNU time), T_CPU (user+sys seconds of CMD)
-# and T_ALL (busy seconds of the whole machine meanwhile).
+# T_RSS_KB (peak RSS, "" without GNU time), T_CPU (user+sys seconds of CMD),
+# T_SRV (CPU seconds of the server meanwhile) and T_ALL (busy seconds of the
+# whole machine meanwhile).
 run_timed() {
-    local in=$1 out=$2 errf=$3 t0 t1 rc line b0 b1
+    local in=$1 out=$2 errf=$3 t0 t1 rc line b0 b1 s0 s1 kids
     shift 3
     T_RSS_KB="" T_CPU=""
+    kids=$(server_nchildren)
+    s0=$(server_ticks)
     b0=$(busy_ticks)
     t0=$(date +%s%N)
     set +e
@@ -166,6 +206,9 @@ run_timed() {
     set -e
     t1=$(date +%s%N)
     b1=$(busy_ticks)
+    server_settle "$kids"
+    s1=$(server_ticks)
+    T_SRV=$(awk -v s="$((s1 - s0))" -v hz="$CLK_TCK" 'BEGIN{printf "%.2f", s / hz}')
     T_NS=$((t1 - t0))
     T_ALL=$(awk -v b="$((b1 - b0))" -v hz="$CLK_TCK" 'BEGIN{printf "%.2f", b / hz}')
     if [ "$HAVE_TIME" = 1 ]; then
@@ -176,12 +219,13 @@ run_timed() {
     return $rc
 }
 
-R_LABEL=() R_ROWS=() R_BYTES=() R_NS=() R_RSS=() R_CPU=() R_ALL=()
+R_LABEL=() R_ROWS=() R_BYTES=() R_NS=() R_RSS=() R_CPU=() R_SRV=() R_ALL=()
 
 # bench_case LABEL ROWS BYTES PREP CHECK STDIN CMD...: PREP (a shell function)
 # before each run, then CHECKPOINT, the timed CMD, CHECK; best of REPS runs.
 bench_case() {
     local label=$1 rows=$2 bytes=$3 prep=$4 check=$5 in=$6 rep best_ns="" best_cpu="" best_all=""
+    local best_srv=""
     local rss=""
     shift 6
     for ((rep = 1; rep <= REPS; rep++)); do
@@ -198,14 +242,14 @@ bench_case() {
         $check
         log "$(printf '%-28s run %d: %8.3f s' "$label" "$rep" "$(awk -v n="$T_NS" 'BEGIN{print n/1e9}')")"
         if [ -z "$best_ns" ] || [ "$T_NS" -lt "$best_ns" ]; then
-            best_ns=$T_NS best_cpu=$T_CPU best_all=$T_ALL
+            best_ns=$T_NS best_cpu=$T_CPU best_all=$T_ALL best_srv=$T_SRV
         fi
         if [ -n "$T_RSS_KB" ] && { [ -z "$rss" ] || [ "$T_RSS_KB" -gt "$rss" ]; }; then
             rss=$T_RSS_KB
         fi
     done
     R_LABEL+=("$label") R_ROWS+=("$rows") R_BYTES+=("$bytes") R_NS+=("$best_ns")
-    R_RSS+=("$rss") R_CPU+=("$best_cpu") R_ALL+=("$best_all")
+    R_RSS+=("$rss") R_CPU+=("$best_cpu") R_SRV+=("$best_srv") R_ALL+=("$best_all")
 }
 
 expect_count() { # TABLE ROWS
@@ -548,6 +592,12 @@ ratio() { # TARGET-LABEL REFERENCE-LABEL
     a=$(index_of "$1") b=$(index_of "$2")
     awk -v x="${R_NS[$a]}" -v y="${R_NS[$b]}" 'BEGIN{printf "%.2f", x / y}'
 }
+cpu_ratio() { # TARGET-LABEL REFERENCE-LABEL: of client + server CPU seconds
+    local a b
+    a=$(index_of "$1") b=$(index_of "$2")
+    awk -v x="${R_CPU[$a]:-0}" -v xs="${R_SRV[$a]}" -v y="${R_CPU[$b]:-0}" -v ys="${R_SRV[$b]}" \
+        'BEGIN{ if (y + ys > 0) printf "%.2f", (x + xs) / (y + ys); else printf "n/a" }'
+}
 
 cpu_model=$(grep -m 1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)
 mem_gib=$(awk '/^MemTotal:/ {printf "%.1f", $2 / 1048576}' /proc/meminfo)
@@ -567,10 +617,10 @@ echo "- $($TARGET_PG --version); input read from a file in the page cache; one p
 echo "- best of $REPS run(s) per case; MB = 10^6 bytes of input (the Singer file for target-pg, the COPY text file for psql); RSS = peak resident set of the client process (GNU time)"
 echo "- generator (untimed): $GEN_PIPE_RATE orders rows/s to a pipe, $GEN_RATE to a file"
 echo
-printf '| %-30s | %9s | %8s | %10s | %7s | %8s | %8s | %9s |\n' case rows seconds rows/s MB/s \
-    "CPU s" "all CPU" "peak RSS"
-printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..32})" "----------:" "---------:" \
-    "-----------:" "--------:" "---------:" "---------:" "----------:"
+printf '| %-30s | %9s | %8s | %10s | %7s | %8s | %8s | %8s | %9s |\n' case rows seconds rows/s MB/s \
+    "CPU s" "server s" "all CPU" "peak RSS"
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..32})" "----------:" "---------:" \
+    "-----------:" "--------:" "---------:" "---------:" "---------:" "----------:"
 for i in "${!R_LABEL[@]}"; do
     secs=$(secs_of "${R_NS[$i]}")
     rate=$(awk -v r="${R_ROWS[$i]}" -v n="${R_NS[$i]}" 'BEGIN{printf "%.0f", r / (n / 1e9)}')
@@ -580,8 +630,9 @@ for i in "${!R_LABEL[@]}"; do
     else
         rss=n/a
     fi
-    printf '| %-30s | %9s | %8s | %10s | %7s | %8s | %8s | %9s |\n' "${R_LABEL[$i]}" \
-        "${R_ROWS[$i]}" "$secs" "$rate" "$mbs" "${R_CPU[$i]:-n/a}" "${R_ALL[$i]}" "$rss"
+    printf '| %-30s | %9s | %8s | %10s | %7s | %8s | %8s | %8s | %9s |\n' "${R_LABEL[$i]}" \
+        "${R_ROWS[$i]}" "$secs" "$rate" "$mbs" "${R_CPU[$i]:-n/a}" "${R_SRV[$i]}" "${R_ALL[$i]}" \
+        "$rss"
 done
 echo
 echo "- append: target-pg / COPY time = $(ratio "target-pg append" "COPY append (psql \\copy)")" \
@@ -589,13 +640,17 @@ echo "- append: target-pg / COPY time = $(ratio "target-pg append" "COPY append 
 echo "- BATCH files: target-pg append from gzip BATCH files / from RECORD lines time = $(ratio "target-pg append, BATCH files" "target-pg append")"
 echo "- pseudonymised: target-pg append with 3 properties pseudonymised (HMAC, HMAC-EMAIL, HASH) / plain append time = $(ratio "target-pg pseudonymised" "target-pg append")"
 echo "- first load (keyed, new table): target-pg / COPY into the keyed table time = $(ratio "target-pg first load (keyed)" "COPY first load (psql \\copy)")"
-echo "- upsert: target-pg / COPY + INSERT ... ON CONFLICT time = $(ratio "target-pg upsert (keyed)" "COPY upsert (psql \\copy)")"
-echo "- wide: target-pg / COPY time = $(ratio "target-pg wide (200 props)" "COPY wide (psql \\copy)")"
+echo "- upsert: target-pg / COPY + INSERT ... ON CONFLICT time = $(ratio "target-pg upsert (keyed)" "COPY upsert (psql \\copy)")" \
+    "(client + server CPU: $(cpu_ratio "target-pg upsert (keyed)" "COPY upsert (psql \\copy)"))"
+echo "- wide: target-pg / COPY time = $(ratio "target-pg wide (200 props)" "COPY wide (psql \\copy)")" \
+    "(client + server CPU: $(cpu_ratio "target-pg wide (200 props)" "COPY wide (psql \\copy)"))"
 echo "- $IL_STREAMS streams: single-stream first load / $IL_STREAMS-stream time per row = $(awk -v a="${R_NS[$(index_of "target-pg first load (keyed)")]}" -v ra="$ROWS" -v b="${R_NS[$(index_of "target-pg $IL_STREAMS streams (keyed)")]}" -v rb="$IL_ROWS" 'BEGIN{printf "%.2f", (a / ra) / (b / rb)}') (rate of $IL_STREAMS interleaved streams relative to one)"
 echo "- widen: $WIDEN_COLS columns / 1 column widened (bigint -> numeric, $ROWS rows) time = $(ratio "target-pg widen $WIDEN_COLS columns" "target-pg widen 1 column")"
-echo "- CPU s: user + system time of the client process (target-pg or psql); all CPU: busy CPU"
-echo "  seconds of the whole machine during the case (client + server + anything else running;"
-echo "  at most $(nproc) x seconds) - all CPU minus CPU s is roughly the server's share"
+echo "- CPU s: user + system time of the client process (target-pg or psql); server s: CPU seconds"
+echo "  of the private PostgreSQL (its backends and background processes) during the case; all CPU:"
+echo "  busy CPU seconds of the whole machine during the case (client + server + anything else"
+echo "  running; at most $(nproc) x seconds). CPU s + server s does not grow with other work on the"
+echo "  machine the way seconds do: compare it when the load average was not near 0"
 echo "- load average before / after the run: $LOAD_BEFORE / $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "- wide: $WIDE_ROWS rows of 200 properties; $IL_STREAMS streams: $IL_ROWS rows round-robin over $IL_STREAMS keyed streams"
 echo "- many streams: $MANY_PER records per keyed stream, each stream's table created by the run (the time is mostly"

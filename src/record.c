@@ -104,12 +104,31 @@ static void null_children(tgt_stream *s, const tgt_plan *plan, size_t null_tok)
     }
 }
 
+/* The plan entry named name[0..len): taps write a record's properties in
+ * the order their SCHEMA declares them, which is the plan's order, so the
+ * entry after the previous one (*next) is tried before the hash lookup. */
+static const tgt_plan_entry *find_entry(const tgt_plan *plan, const char *name, size_t len,
+                                        size_t *next)
+{
+    const tgt_plan_entry *e = NULL;
+    if (*next < plan->n_entries) {
+        const tgt_plan_entry *guess = &plan->entries[*next];
+        if (guess->name_len == len && memcmp(guess->name, name, len) == 0)
+            e = guess;
+    }
+    if (e == NULL)
+        e = tgt_plan_find(plan, name, len);
+    if (e != NULL)
+        *next = (size_t)(e - plan->entries) + 1;
+    return e;
+}
+
 /* Walks one object level, filling s->slot_tok for the leaves. */
 static int route(tgt_stream *s, const tgt_plan *plan, const tgt_json_parser *p, const char *text,
                  size_t obj, int is_root, const tgt_record_context *ctx, tgt_error *err)
 {
     const tgt_json_token *toks = p->tokens;
-    size_t i = obj + 1;
+    size_t i = obj + 1, next = 0;
     for (uint32_t m = 0; m < toks[obj].size; m++) {
         const tgt_json_token *key = &toks[i];
         size_t value = i + 1;
@@ -120,9 +139,9 @@ static int route(tgt_stream *s, const tgt_plan *plan, const tgt_json_parser *p, 
             tgt_json_decode_string(text + key->start, key->len, ctx->scratch, NULL);
             if (!tgt_sbuf_ok(ctx->scratch))
                 return tgt_error_nomem(err);
-            e = tgt_plan_find(plan, ctx->scratch->data, ctx->scratch->len);
+            e = find_entry(plan, ctx->scratch->data, ctx->scratch->len, &next);
         } else {
-            e = tgt_plan_find(plan, text + key->start, key->len);
+            e = find_entry(plan, text + key->start, key->len, &next);
         }
         if (e == NULL) {
             /* undeclared properties are ignored (docs/contract.md "Loading"), except the

@@ -63,8 +63,8 @@ static void entry_free(pg_table_cache *tc)
     free(tc->name);
     free(tc->copy_sql[0]);
     free(tc->copy_sql[1]);
-    free(tc->merge_sql[0]);
-    free(tc->merge_sql[1]);
+    for (int m = 0; m < PG_MERGE_FORMS; m++)
+        free(tc->merge_sql[m]);
     free(tc);
 }
 

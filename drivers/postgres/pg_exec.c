@@ -79,7 +79,7 @@ static void add_hint(pg_driver *d, tgt_error *err, const char *primary)
                      pid);
     } else if (strcmp(err->sqlstate, "53400") == 0 && strstr(primary, "temp_file_limit") != NULL)
         tgt_error_hint(err, "The statement spilled more than temp_file_limit to temporary files "
-                            "(merging a keyed stream sorts its whole batch): lower "
+                            "(merging a keyed batch that repeats a key sorts the batch): lower "
                             "batch_size_rows, or raise temp_file_limit or work_mem for this "
                             "role.");
 }

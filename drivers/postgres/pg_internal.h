@@ -39,6 +39,11 @@
 /* "tgt_stage_" + 8 hex digits + NUL, with room to spare. */
 #define PG_STAGE_NAME_MAX 32
 
+/* The forms of the merge statement (pg_merge.c): newest row per key picked
+ * by a sort, each staged row as it is (a batch that repeats no key), or the
+ * partial rows' form (pg_merge_partial.c). */
+enum { PG_MERGE_SORTED, PG_MERGE_UNSORTED, PG_MERGE_PARTIAL, PG_MERGE_FORMS };
+
 /* What the driver remembers about one target table, keyed by (schema, name).
  * Each cached statement is valid for the shape_version (and column count) it
  * was built for; a mismatch rebuilds it. */
@@ -52,9 +57,13 @@ typedef struct pg_table_cache {
     char *copy_sql[2]; /* owned: COPY ... FROM STDIN per tgt_write_mode, or NULL */
     unsigned long copy_shape[2];
     size_t copy_ncols[2];
-    char *merge_sql[2]; /* owned: the merge statement, [1] for partial rows, or NULL */
-    unsigned long merge_shape[2];
-    size_t merge_ncols[2];
+    /* owned: the merge statement per PG_MERGE_* form, or NULL */
+    char *merge_sql[PG_MERGE_FORMS];
+    unsigned long merge_shape[PG_MERGE_FORMS];
+    size_t merge_ncols[PG_MERGE_FORMS];
+    /* A batch of this table repeated a key this run: its merges take the
+     * sorted form straight away (pg_merge.c). */
+    int key_repeats;
 } pg_table_cache;
 
 typedef struct pg_driver {

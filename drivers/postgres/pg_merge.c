@@ -8,7 +8,21 @@
  *   WHERE ROW(t.<data cols>) IS DISTINCT FROM ROW(EXCLUDED.<data cols>)
  *
  * DISTINCT ON keeps only the newest staged row per key (the highest batch
- * sequence), which also keeps ON CONFLICT from touching a row twice.  With
+ * sequence), which also keeps ON CONFLICT from touching a row twice.  That
+ * sort of the whole stage is most of what the merge costs beyond a plain
+ * INSERT ... ON CONFLICT, and most batches repeat no key, so the merge first
+ * tries the stage as it is (merge_unsorted: the same statement reading
+ * pg_temp."<stage>" AS n directly) inside a savepoint.  A key staged twice
+ * then fails it with "ON CONFLICT DO UPDATE command cannot affect row a
+ * second time" (21000) as soon as one of its rows was written; the savepoint
+ * is rolled back and the sorted form runs, and every later batch of that
+ * table in this run is sorted straight away (key_repeats).  When no error
+ * comes, at most one staged row per key was written, the last of its key in
+ * the scan, and the others were equal to the stored row.  That is the
+ * newest one because the stage is scanned in the order it was filled: it is
+ * created in the transaction that fills it, so COPY appends every row to a
+ * new page (it skips the free space map for such a table) and a temporary
+ * table is never scanned from a middle block (no synchronized scans).  With
  * hard_delete, a key whose newest record carries a deletion mark
  * (_sdc_deleted_at) is left out of the INSERT and deleted by a second
  * statement in the same string.  The
@@ -38,6 +52,10 @@
 #include <string.h>
 
 #include "error.h"
+#include "log.h"
+
+/* The savepoint of merge_unsorted. */
+#define UNSORTED_SAVEPOINT "tgt_merge_unsorted"
 
 int pg_merge_is_key(const tgt_table *t, size_t col)
 {
@@ -134,7 +152,10 @@ static void build_delete(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const p
     }
 }
 
-static void build_merge(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const pg_table_cache *tc)
+/* The merge statement: with `sorted`, the newest staged row per key;
+ * without, every staged row (see merge_unsorted). */
+static void build_merge(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const pg_table_cache *tc,
+                        int sorted)
 {
     tgt_sbuf_append_str(sb, "INSERT INTO ");
     pg_sql_qualified(d, sb, t->schema, t->name);
@@ -151,7 +172,13 @@ static void build_merge(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const pg
     tgt_sbuf_append_str(sb, ") SELECT ");
     pg_sql_columns(d, sb, t, "");
     tgt_sbuf_append_str(sb, " FROM ");
-    append_newest(d, sb, t, tc);
+    if (sorted) {
+        append_newest(d, sb, t, tc);
+    } else {
+        tgt_sbuf_append_str(sb, "pg_temp.");
+        pg_sql_ident(d, sb, tc->stage);
+        tgt_sbuf_append_str(sb, " AS n");
+    }
     if (pg_merge_deletes_marked(t)) {
         /* a key whose newest record is a deletion is deleted, not upserted */
         tgt_sbuf_append_str(sb, " WHERE n.");
@@ -191,12 +218,11 @@ static void build_merge(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const pg
     append_data_row(d, sb, t, "EXCLUDED.");
 }
 
-/* The cached merge statement for t (the partial form or not), rebuilt
- * when the shape changed. */
-static const char *merge_sql(pg_driver *d, const tgt_table *t, pg_table_cache *tc, int partial,
+/* The cached merge statement for t in form m (PG_MERGE_*), rebuilt when
+ * the shape changed. */
+static const char *merge_sql(pg_driver *d, const tgt_table *t, pg_table_cache *tc, int m,
                              tgt_error *err)
 {
-    int m = partial ? 1 : 0;
     size_t ncols = pg_existing_columns(t);
     if (tc->merge_sql[m] != NULL && tc->merge_shape[m] == t->shape_version &&
         tc->merge_ncols[m] == ncols)
@@ -210,10 +236,14 @@ static const char *merge_sql(pg_driver *d, const tgt_table *t, pg_table_cache *t
     }
     tgt_sbuf sb;
     tgt_sbuf_init(&sb);
-    if (m == 1) {
+    if (m == PG_MERGE_PARTIAL) {
         pg_merge_build_partial(d, &sb, t, tc);
+    } else if (m == PG_MERGE_UNSORTED) {
+        /* the savepoint merge_unsorted rolls back to when a key repeats */
+        tgt_sbuf_append_str(&sb, "SAVEPOINT " UNSORTED_SAVEPOINT "; ");
+        build_merge(d, &sb, t, tc, 0);
     } else {
-        build_merge(d, &sb, t, tc);
+        build_merge(d, &sb, t, tc, 1);
         if (t->n_keys > 0 && pg_merge_deletes_marked(t)) {
             /* one string, two statements: run as one by the open transaction */
             tgt_sbuf_append_str(&sb, "; ");
@@ -230,6 +260,46 @@ static const char *merge_sql(pg_driver *d, const tgt_table *t, pg_table_cache *t
     return sql;
 }
 
+/* Whether t's merge may try the stage unsorted: a complete-row upsert
+ * whose batches have not repeated a key so far.  (With hard_delete the
+ * deletion statement needs the newest row per key anyway.) */
+static int may_skip_sort(const tgt_table *t, const pg_table_cache *tc, int partial)
+{
+    return !partial && t->n_keys > 0 && !pg_merge_deletes_marked(t) && !tc->key_repeats;
+}
+
+/* The merge without the sort (see the top of the file).  0 merged (changed
+ * set), 1 a key repeats (nothing changed, the transaction usable: run the
+ * sorted form), -1 error. */
+static int merge_unsorted(pg_driver *d, const tgt_table *t, pg_table_cache *tc,
+                          unsigned long *changed, tgt_error *err)
+{
+    const char *sql = merge_sql(d, t, tc, PG_MERGE_UNSORTED, err);
+    if (sql == NULL)
+        return -1;
+    tgt_error failed;
+    tgt_error_init(&failed);
+    PGresult *res = pg_exec(d, sql, PGRES_COMMAND_OK, &failed,
+                            "while merging staged rows into \"%s\".\"%s\"", t->schema, t->name);
+    if (res != NULL) {
+        *changed = strtoul(PQcmdTuples(res), NULL, 10);
+        PQclear(res);
+        return pg_command(d, "RELEASE SAVEPOINT " UNSORTED_SAVEPOINT, err,
+                          "while merging staged rows into \"%s\".\"%s\"", t->schema, t->name);
+    }
+    if (failed.connection_lost || strcmp(failed.sqlstate, "21000") != 0)
+        return pg_error_forward(err, &failed);
+    tgt_log(TGT_LOG_DEBUG, "a key repeats in the batch of \"%s\".\"%s\": merging its newest rows",
+            t->schema, t->name);
+    tc->key_repeats = 1;
+    if (pg_command(d,
+                   "ROLLBACK TO SAVEPOINT " UNSORTED_SAVEPOINT
+                   "; RELEASE SAVEPOINT " UNSORTED_SAVEPOINT,
+                   err, "while merging staged rows into \"%s\".\"%s\"", t->schema, t->name) < 0)
+        return -1;
+    return 1;
+}
+
 int pg_merge(tgt_driver *base, const tgt_table *t, int partial, unsigned long *changed,
              tgt_error *err)
 {
@@ -244,7 +314,12 @@ int pg_merge(tgt_driver *base, const tgt_table *t, int partial, unsigned long *c
     if (pg_existing_columns(t) == 0)
         return 0;
     partial = partial && t->n_keys > 0;
-    const char *sql = merge_sql(d, t, tc, partial, err);
+    if (may_skip_sort(t, tc, partial)) {
+        int r = merge_unsorted(d, t, tc, changed, err);
+        if (r <= 0)
+            return r;
+    }
+    const char *sql = merge_sql(d, t, tc, partial ? PG_MERGE_PARTIAL : PG_MERGE_SORTED, err);
     if (sql == NULL)
         return -1;
     /* the partial form counts its changes in a result row */

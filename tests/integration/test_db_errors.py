@@ -21,9 +21,12 @@ STATE is written past the last commit.
     no row.  Needs root and a kernel that lets us mount tmpfs; otherwise the
     case is reported as a note and skipped.  Always unmounted;
   * temp_file_limit (a resource limit that needs no mount): the merge of a
-    5,000-row batch (loading the same rows a second time: a first load into
-    a new table is not merged) spills past temp_file_limit = 256kB, exit 1 with
-    SQLSTATE 53400 and a hint; after the limit is lifted a rerun completes.
+    5,000-row batch (loading the same rows a second time, each after a changed
+    record of its key:
+    a first load into a new table is not merged, and a batch that repeats no
+    key is merged without a sort) spills past temp_file_limit = 256kB, exit 1
+    with SQLSTATE 53400 and a hint; after the limit is lifted a rerun
+    completes.
 
 Every case starts with a stream that commits one batch (batch_size_rows 2) in
 a schema the failure does not touch: its rows stay, and stdout holds only the
@@ -305,15 +308,17 @@ N_BIG = 20000
 BIG_BATCH = 1000
 
 
-def big_input(path, stream, first=1, state_every=1000):
-    """Keyed stream, ids first..N_BIG of ~230 bytes each, STATE {"n": i} after
-    every state_every-th record and at the end."""
+def big_input(path, stream, first=1, state_every=1000, twice=False):
+    """Keyed stream, ids first..N_BIG of ~230 bytes each (with twice, each
+    record follows another of its key with a changed value), STATE {"n": i}
+    after every state_every-th id and at the end."""
     with open(path, "w", encoding="utf-8") as f:
         f.write(harness.jline(keyed_schema(stream)) + "\n")
         pad = "x" * 200
         for i in range(first, N_BIG + 1):
-            f.write(harness.jline({"type": "RECORD", "stream": stream,
-                                   "record": {"id": i, "v": "%d %s" % (i, pad)}}) + "\n")
+            for p in (["y" * 200] if twice else []) + [pad]:
+                f.write(harness.jline({"type": "RECORD", "stream": stream,
+                                       "record": {"id": i, "v": "%d %s" % (i, p)}}) + "\n")
             if i % state_every == 0 or i == N_BIG:
                 f.write(harness.jline(state(i)) + "\n")
     return path
@@ -436,10 +441,12 @@ def temp_file_limit(db, tmp):
                            schema_mapping={"tf": "dbe_tfl"})
         path = big_input(os.path.join(tmp, "tfl.singer"), "tf-big")
         # a first load into the new table needs no merge (no sort): it goes
-        # through under the limit, and the same rows again are merged
+        # through under the limit, and the same rows again, each after a
+        # changed one of its key, are merged newest per key: a sort
         r = run(["--config", cfg, "--input", path], timeout=60)
         harness.check_exit_0(problems, "temp_file_limit: first load (no merge)", r)
-        r = run(["--config", cfg, "--input", path], timeout=60)
+        twice = big_input(os.path.join(tmp, "tfl-twice.singer"), "tf-big", twice=True)
+        r = run(["--config", cfg, "--input", twice], timeout=60)
         label = "temp_file_limit 256kB (merge sort spills)"
         check_failure(label, r, "53400", ["temp_file_limit"], ['"dbe_tfl"."big"'],
                       hint_words=["batch_size_rows"])
