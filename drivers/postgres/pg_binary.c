@@ -261,10 +261,14 @@ static int64_t fraction_usecs(const tgt_datetime *v)
     return (int64_t)rint(strtod(buf, NULL) * 1000000.0);
 }
 
+/* The written clock in microseconds; -1 past 24:00:00, which the server's
+ * date/time input refuses ("date/time field value out of range": hour 24
+ * and second 60 are accepted only while the total stays within the day). */
 static int64_t clock_usecs(const tgt_datetime *v)
 {
     int64_t secs = ((int64_t)v->hour * 60 + v->minute) * 60 + v->second;
-    return secs * USECS_PER_SEC + fraction_usecs(v);
+    int64_t us = secs * USECS_PER_SEC + fraction_usecs(v);
+    return us > USECS_PER_DAY ? -1 : us;
 }
 
 int32_t pg_binary_date(const tgt_datetime *v)
@@ -272,17 +276,23 @@ int32_t pg_binary_date(const tgt_datetime *v)
     return date2j(v->year, v->month, v->day) - POSTGRES_EPOCH_JDATE;
 }
 
-int64_t pg_binary_time(const tgt_datetime *v)
+int pg_binary_time(const tgt_datetime *v, int64_t *out)
 {
-    return clock_usecs(v);
+    *out = clock_usecs(v);
+    return *out < 0 ? -1 : 0;
 }
 
-int64_t pg_binary_timestamp(const tgt_datetime *v, int utc)
+int pg_binary_timestamp(const tgt_datetime *v, int utc, int64_t *out)
 {
     int64_t t = (int64_t)pg_binary_date(v) * USECS_PER_DAY;
-    if (v->has_time)
-        t += clock_usecs(v);
+    if (v->has_time) {
+        int64_t clock = clock_usecs(v);
+        if (clock < 0)
+            return -1;
+        t += clock;
+    }
     if (utc)
         t -= (int64_t)v->utc_offset * USECS_PER_SEC;
-    return t;
+    *out = t;
+    return 0;
 }

@@ -43,15 +43,19 @@ int pg_binary_float8(const char *text, size_t n, double *out);
 /* Days from 2000-01-01 to v's date (date_recv's form). */
 int32_t pg_binary_date(const tgt_datetime *v);
 
-/* Microseconds since midnight of v's clock parts, with the fraction rounded
- * as time_in rounds it (time_recv's form; 24:00:00 is 86400000000). */
-int64_t pg_binary_time(const tgt_datetime *v);
+/* Microseconds since midnight of v's clock parts into *out, with the
+ * fraction rounded as time_in rounds it (time_recv's form; 24:00:00 is
+ * 86400000000).  Returns 0, or -1 when the clock passes 24:00:00 once
+ * rounded (23:59:60.5), which the server's input refuses. */
+int pg_binary_time(const tgt_datetime *v, int64_t *out);
 
-/* Microseconds since 2000-01-01 00:00 of v (a date alone is midnight).  With
- * `utc` (a timestamptz column) a written offset is taken off, as
- * timestamptz_in does; without (a timestamp column) the clock is kept as
- * written and the offset ignored, as timestamp_in does.  Second 60 and hour
- * 24 roll over into the next minute or day, as they do in the server. */
-int64_t pg_binary_timestamp(const tgt_datetime *v, int utc);
+/* Microseconds since 2000-01-01 00:00 of v into *out (a date alone is
+ * midnight).  With `utc` (a timestamptz column) a written offset is taken
+ * off, as timestamptz_in does; without (a timestamp column) the clock is
+ * kept as written and the offset ignored, as timestamp_in does.  Second 60
+ * and hour 24 roll over into the next minute or day, as they do in the
+ * server.  Returns 0, or -1 when the written clock passes 24:00:00 (as
+ * pg_binary_time). */
+int pg_binary_timestamp(const tgt_datetime *v, int utc, int64_t *out);
 
 #endif

@@ -109,6 +109,8 @@ static const char *copy_sql(pg_driver *d, const tgt_table *t, pg_table_cache *tc
     char *sql = pg_sql_take(d, &sb, err);
     if (sql == NULL)
         return NULL;
+    tgt_log(TGT_LOG_DEBUG, "rows of \"%s\".\"%s\" go in COPY %s format (shape %lu)", t->schema,
+            t->name, binary ? "binary" : "text", t->shape_version);
     free(tc->copy_sql[m]);
     tc->copy_sql[m] = sql;
     tc->copy_shape[m] = t->shape_version;

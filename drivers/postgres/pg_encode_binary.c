@@ -132,7 +132,8 @@ static void var_end(tgt_row_writer *w, size_t at)
 /* A field that makes the server refuse the row ("incorrect binary data
  * format", SQLSTATE 22P03, with the row and column in its context): for a
  * value the server's text input would refuse but whose binary form it
- * would take (a float that rounds to zero or infinity).  A bigger length
+ * would take (a float that rounds to zero or infinity, a clock past
+ * 24:00:00), so that it is refused as before.  A bigger length
  * than the type reads is such a field for every fixed-size type. */
 static void refused_field(tgt_row_writer *w, uint32_t size)
 {
@@ -294,9 +295,14 @@ static void put_time(tgt_row_writer *w, const tgt_datetime *v)
         tgt_pg_row_ops.put_time(w, v);
         return;
     }
+    int64_t us;
+    if (pg_binary_time(v, &us) != 0) {
+        refused_field(w, 8);
+        return;
+    }
     char *p = fixed_field(w, 8);
     if (p != NULL)
-        pg_binary_put64(p, (uint64_t)pg_binary_time(v));
+        pg_binary_put64(p, (uint64_t)us);
 }
 
 /* timestamp keeps the written clock and ignores an offset, as its text
@@ -308,9 +314,14 @@ static void put_timestamp(tgt_row_writer *w, const tgt_datetime *v)
         return;
     }
     int utc = w->table->columns[w->column].live_type.kind != TGT_T_TIMESTAMP;
+    int64_t us;
+    if (pg_binary_timestamp(v, utc, &us) != 0) {
+        refused_field(w, 8);
+        return;
+    }
     char *p = fixed_field(w, 8);
     if (p != NULL)
-        pg_binary_put64(p, (uint64_t)pg_binary_timestamp(v, utc));
+        pg_binary_put64(p, (uint64_t)us);
 }
 
 /* JSON text with each \u0000 escape inside its strings rewritten to
