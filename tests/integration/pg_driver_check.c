@@ -368,8 +368,8 @@ static void encode_rows(tgt_driver *d, const tgt_table *t, tgt_write_mode mode,
 
 /* write_begin + the row writer's bytes in pieces of `piece` bytes +
  * write_end; returns 0/-1. */
-static int load_bytes(tgt_driver *d, const tgt_table *t, tgt_write_mode mode,
-                      const tgt_sbuf *bytes, size_t piece, unsigned long *n_rows, tgt_error *err)
+static int load_bytes(tgt_driver *d, const tgt_table *t, tgt_write_mode mode, const tgt_sbuf *bytes,
+                      size_t piece, unsigned long *n_rows, tgt_error *err)
 {
     if (d->ops->write_begin(d, t, mode, err) < 0)
         return -1;

@@ -128,7 +128,7 @@ static void test_timestamp(void **state)
     assert_true(usecs("2000-01-01T00:00:00.0000004Z", 1) == 0);
     assert_true(usecs("2000-01-01T00:00:00.0000016Z", 1) == 2);
     assert_true(usecs("2000-01-01T00:00:00.9999999Z", 1) == SEC);
-    assert_true(usecs("2000-03-01T00:00:00Z", 1) == 60 * DAY);  /* 2000 is a leap year */
+    assert_true(usecs("2000-03-01T00:00:00Z", 1) == 60 * DAY); /* 2000 is a leap year */
     assert_true(usecs("1970-01-01T00:00:00Z", 1) == -INT64_C(946684800) * SEC);
     assert_true(usecs("0001-01-01T00:00:00Z", 1) == -INT64_C(63082281600) * SEC);
     assert_true(usecs("9999-12-31T23:59:59.999999Z", 1) == INT64_C(252455615999999999));
@@ -175,7 +175,7 @@ static void test_float(void **state)
     assert_true(d < 0 && d * 0.5 == d);
     assert_int_equal(pg_binary_float8("4.9e-324", 8, &d), 0); /* a denormal is kept */
     assert_true(d > 0);
-    assert_int_equal(pg_binary_float8("1e-324", 6, &d), -1); /* rounds to 0 */
+    assert_int_equal(pg_binary_float8("1e-324", 6, &d), -1);  /* rounds to 0 */
     assert_int_equal(pg_binary_float8("1.8e308", 7, &d), -1); /* overflows */
     assert_int_equal(pg_binary_float4("3.4e38", 6, &f), 0);
     assert_int_equal(pg_binary_float4("3.5e38", 6, &f), -1);
@@ -215,13 +215,13 @@ static void test_row_layout(void **state)
     ops->put_json(&w, "[1]", 3);
     ops->put_null(&w);
     ops->end_staged_row(&w, 7, (const unsigned char[]){1, 1, 0, 1});
-    static const char want[] = "\0\6"                                   /* 6 fields */
-                               "\0\0\0\4\377\377\377\376"               /* integer -2 */
-                               "\0\0\0\6a\tb\357\277\275"               /* text, U+FFFD */
-                               "\0\0\0\4\1[1]"                          /* jsonb v1 */
-                               "\377\377\377\377"                       /* NULL */
-                               "\0\0\0\10\0\0\0\0\0\0\0\7"              /* sequence */
-                               "\0\0\0\0041101";                        /* presence */
+    static const char want[] = "\0\6"                      /* 6 fields */
+                               "\0\0\0\4\377\377\377\376"  /* integer -2 */
+                               "\0\0\0\6a\tb\357\277\275"  /* text, U+FFFD */
+                               "\0\0\0\4\1[1]"             /* jsonb v1 */
+                               "\377\377\377\377"          /* NULL */
+                               "\0\0\0\10\0\0\0\0\0\0\0\7" /* sequence */
+                               "\0\0\0\0041101";           /* presence */
     assert_true(tgt_sbuf_ok(&sb));
     assert_int_equal(sb.len, sizeof want - 1);
     assert_memory_equal(sb.data, want, sizeof want - 1);
@@ -252,9 +252,9 @@ static void test_row_layout(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_numeric),       cmocka_unit_test(test_numeric_long),
-        cmocka_unit_test(test_timestamp),     cmocka_unit_test(test_date_time),
-        cmocka_unit_test(test_float),         cmocka_unit_test(test_row_layout),
+        cmocka_unit_test(test_numeric),   cmocka_unit_test(test_numeric_long),
+        cmocka_unit_test(test_timestamp), cmocka_unit_test(test_date_time),
+        cmocka_unit_test(test_float),     cmocka_unit_test(test_row_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
