@@ -111,9 +111,29 @@ static int digit_at(const number_parts *np, size_t i)
     return (i < np->n_int ? np->int_digits[i] : np->frac_digits[i - np->n_int]) - '0';
 }
 
+/* Base-10000 digits out of decimal ones: each decimal digit is appended to
+ * the group being filled, which is stored when its four places are. */
+typedef struct groups {
+    char *p;   /* where the next group is stored */
+    int acc;   /* the group being filled */
+    int place; /* decimal places left in it (3 .. 0) */
+} groups;
+
+static void add_digits(groups *g, const char *d, const char *end)
+{
+    for (; d < end; d++) {
+        g->acc = g->acc * 10 + (*d - '0');
+        if (g->place-- == 0) {
+            g->p = pg_binary_put16(g->p, (uint16_t)g->acc);
+            g->acc = 0;
+            g->place = 3;
+        }
+    }
+}
+
 void pg_binary_numeric(tgt_sbuf *out, const char *text, size_t n)
 {
-    static const int POW10[4] = {1, 10, 100, 1000};
+    static const int POW10[5] = {1, 10, 100, 1000, 10000};
     if (n >= 3 && (text[0] == 'N' || text[0] == 'I' || text[1] == 'I')) {
         uint16_t sign = text[0] == 'N' ? NUMERIC_NAN : text[0] == 'I' ? NUMERIC_PINF : NUMERIC_NINF;
         numeric_header(out, 0, 0, sign, 0);
@@ -143,20 +163,18 @@ void pg_binary_numeric(tgt_sbuf *out, const char *text, size_t n)
     numeric_header(out, ndigits, weight, np.negative ? NUMERIC_NEG : NUMERIC_POS, dscale);
     if (tgt_sbuf_reserve(out, 2 * ndigits) != 0)
         return;
-    char *p = out->data + out->len;
-    long long group = weight, power = top;
-    int acc = 0;
-    for (size_t i = first; i < last; i++, power--) {
-        long long g = group_of(power);
-        if (g != group) {
-            p = pg_binary_put16(p, (uint16_t)acc);
-            acc = 0;
-            group = g;
-        }
-        acc += digit_at(&np, i) * POW10[power - 4 * g];
+    /* the first digit's place within its group */
+    groups g = {out->data + out->len, 0, (int)(top - 4 * weight)};
+    if (first < np.n_int)
+        add_digits(&g, np.int_digits + first, np.int_digits + (last < np.n_int ? last : np.n_int));
+    if (last > np.n_int) {
+        size_t from = first > np.n_int ? first - np.n_int : 0;
+        add_digits(&g, np.frac_digits + from, np.frac_digits + (last - np.n_int));
     }
-    p = pg_binary_put16(p, (uint16_t)acc);
-    out->len = (size_t)(p - out->data);
+    /* a last group short of its lower places */
+    if (g.place != 3)
+        g.p = pg_binary_put16(g.p, (uint16_t)(g.acc * POW10[g.place + 1]));
+    out->len = (size_t)(g.p - out->data);
     out->data[out->len] = '\0';
 }
 

@@ -163,14 +163,16 @@ static void put_bool(tgt_row_writer *w, int value)
         *p = value ? 1 : 0;
 }
 
-/* Checked digits (row.h) of a value that fits the column's kind. */
-static int64_t parse_integer(const char *digits, size_t n)
+/* Checked digits (row.h) of a value that fits the column's kind, as the
+ * two's complement bits the big-endian stores take (truncated to the
+ * column's width, they are that width's two's complement too). */
+static uint64_t parse_integer(const char *digits, size_t n)
 {
-    size_t i = n > 0 && digits[0] == '-' ? 1 : 0;
+    int negative = n > 0 && digits[0] == '-';
     uint64_t v = 0;
-    for (; i < n; i++)
+    for (size_t i = (size_t)negative; i < n; i++)
         v = v * 10 + (uint64_t)(digits[i] - '0');
-    return digits[0] == '-' ? (int64_t)(0 - v) : (int64_t)v;
+    return negative ? 0 - v : v;
 }
 
 static void put_numeric_binary(tgt_row_writer *w, const char *text, size_t n)
@@ -236,7 +238,7 @@ static void put_integer(tgt_row_writer *w, const char *digits, size_t n)
         return;
     case TGT_T_BIGINT:
         if ((p = fixed_field(w, 8)) != NULL)
-            pg_binary_put64(p, (uint64_t)parse_integer(digits, n));
+            pg_binary_put64(p, parse_integer(digits, n));
         return;
     case TGT_T_NUMERIC:
         put_numeric_binary(w, digits, n);
