@@ -201,9 +201,12 @@ def check_exactness(db, tmp):
 
 def check_switch(db, tmp):
     """Binary while every loaded column has a binary form; text from the
-    SCHEMA that maps a property to the uuid column on."""
-    harness.psql("CREATE SCHEMA sw; CREATE TABLE sw.mix (id bigint, amount numeric, "
-                 "code uuid, __loaded_at timestamptz)", db)
+    SCHEMA that maps properties to the uuid, enum and domain columns, and
+    binary again with the first SCHEMA, which loads none of them."""
+    harness.psql("CREATE SCHEMA sw; CREATE TYPE sw.mood AS ENUM ('calm', 'happy'); "
+                 "CREATE DOMAIN sw.positive AS numeric CHECK (VALUE > 0); "
+                 "CREATE TABLE sw.mix (id bigint, amount numeric, code uuid, mood sw.mood, "
+                 "dom sw.positive, __loaded_at timestamptz)", db)
     s1 = json.dumps({"type": "SCHEMA", "stream": "mix", "key_properties": [],
                      "schema": {"properties": {"id": {"type": "integer"},
                                                "amount": {"type": "number"}}}})
@@ -211,20 +214,23 @@ def check_switch(db, tmp):
                      "schema": {"properties": {"id": {"type": "integer"},
                                                "amount": {"type": "number"},
                                                "code": {"type": ["null", "string"]},
+                                               "mood": {"type": ["null", "string"]},
+                                               "dom": {"type": ["null", "number"]},
                                                "note": {"type": ["null", "string"]}}}})
     lines = [s1, '{"type": "RECORD", "stream": "mix", "record": {"id": 1, "amount": 1.50}}',
              s2, '{"type": "RECORD", "stream": "mix", "record": {"id": 2, "amount": -0.00, '
-             '"code": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "note": "t\\tab"}}',
+             '"code": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "mood": "happy", "dom": 2.50, '
+             '"note": "t\\tab"}}',
              s1, '{"type": "RECORD", "stream": "mix", "record": {"id": 3, "amount": 1e3}}']
     r = run(db, tmp, "sw", "switch", lines)
     formats = [l.split("go in COPY ")[1].split()[0] for l in r.stderr.splitlines()
                if 'rows of "sw"."mix" go in COPY' in l]
-    if not formats or formats[0] != "binary" or "text" not in formats:
-        problems.append("switch: COPY formats of sw.mix were %s, expected binary then text"
+    if formats != ["binary", "text", "binary"]:
+        problems.append("switch: COPY formats of sw.mix were %s, expected binary, text, binary"
                         % formats)
-    got = harness.psql("SELECT string_agg(concat_ws('|', id, amount, code, note), ';' "
+    got = harness.psql("SELECT string_agg(concat_ws('|', id, amount, code, mood, dom, note), ';' "
                        "ORDER BY id) FROM sw.mix", db).strip()
-    want = "1|1.50;2|0.00|a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11|t\tab;3|1000"
+    want = "1|1.50;2|0.00|a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11|happy|2.50|t\tab;3|1000"
     if got != want:
         problems.append("switch: sw.mix holds %r, expected %r" % (got, want))
 
