@@ -36,7 +36,8 @@ DRIVER_OBJ := $(DRIVER_SRC:%.c=$(BUILD)/%.o)
 FAKE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard drivers/fake/*.c))
 # The PostgreSQL row encoder, limits and type spellings need no libpq: the
 # unit tests and the fuzz targets link them on their own.
-PG_ENCODE_OBJ := $(BUILD)/drivers/postgres/pg_encode.o $(BUILD)/drivers/postgres/pg_caps.o \
+PG_ENCODE_OBJ := $(BUILD)/drivers/postgres/pg_encode.o $(BUILD)/drivers/postgres/pg_encode_binary.o \
+                 $(BUILD)/drivers/postgres/pg_binary.o $(BUILD)/drivers/postgres/pg_caps.o \
                  $(BUILD)/drivers/postgres/pg_types.o
 # The ODBC row writer calls no ODBC function, and the MariaDB dialect's
 # digit check is pure as well: the unit tests link them alone.

@@ -37,6 +37,11 @@ typedef struct tgt_row_writer {
     size_t column;          /* index of the next value; the encoder adds 1 per put */
     size_t *nul_count;      /* U+0000 the encoder had to replace (if its warehouse
                              * cannot store it) are added here; never NULL */
+    /* The encoder's own per-row state (e.g. which of its formats the row is
+     * in, where the row began in out): zero when the core starts a row, and
+     * never read or written by the core. */
+    int format;
+    size_t row_start;
 } tgt_row_writer;
 
 typedef struct tgt_row_ops {

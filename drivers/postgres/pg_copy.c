@@ -1,6 +1,6 @@
 /*
  * pg_copy.c - the bulk stream: write_begin / write_data / write_end over
- * COPY ... FROM STDIN (text format), and the temporary staging tables keyed
+ * COPY ... FROM STDIN (binary or text format), and the temporary staging tables keyed
  * streams write into.
  *
  * A staging table is "pg_temp"."tgt_stage_<8 hex>" (see pg_cache.c), made
@@ -20,8 +20,13 @@
  * into the table itself; the primary key refuses a key that is there or
  * twice in the rows, which write_end reports as a key clash.
  *
- * The rows themselves are already COPY text (copy.h): they are passed on
- * untouched.  Errors in the data surface at write_end, with the server's
+ * The rows themselves are already encoded (pg_encode_binary.h): binary
+ * tuples for a table whose every column has a binary form, COPY text lines
+ * for any other; they are passed on untouched.  The statement says which
+ * (FORMAT binary), decided with the rows' own test and cached per table
+ * shape, and a binary COPY gets its header here at write_begin and its
+ * trailer at write_end: rows may be split, dropped and re-sent, so neither
+ * belongs to one.  Errors in the data surface at write_end, with the server's
  * CONTEXT ("COPY t, line 3, column amount: ...") as the error's where.
  */
 #include "pg_internal.h"
@@ -33,6 +38,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "pg_encode_binary.h"
 
 static int ensure_stage(pg_driver *d, const tgt_table *t, pg_table_cache *tc, tgt_error *err)
 {
@@ -97,13 +103,19 @@ static const char *copy_sql(pg_driver *d, const tgt_table *t, pg_table_cache *tc
         pg_sql_ident(d, &sb, PG_PRESENT_COLUMN);
     }
     tgt_sbuf_append_str(&sb, ") FROM STDIN");
+    int binary = tgt_pg_binary_table(t);
+    if (binary)
+        tgt_sbuf_append_str(&sb, " WITH (FORMAT binary)");
     char *sql = pg_sql_take(d, &sb, err);
     if (sql == NULL)
         return NULL;
+    tgt_log(TGT_LOG_DEBUG, "rows of \"%s\".\"%s\" go in COPY %s format (shape %lu)", t->schema,
+            t->name, binary ? "binary" : "text", t->shape_version);
     free(tc->copy_sql[m]);
     tc->copy_sql[m] = sql;
     tc->copy_shape[m] = t->shape_version;
     tc->copy_ncols[m] = ncols;
+    tc->copy_binary[m] = binary;
     return sql;
 }
 
@@ -129,6 +141,10 @@ int pg_write_begin(tgt_driver *base, const tgt_table *t, tgt_write_mode mode, tg
     PQclear(res);
     d->copying = tc;
     d->copy_mode = mode;
+    d->copy_binary = tc->copy_binary[mode == TGT_WRITE_STAGING ? 1 : 0];
+    if (d->copy_binary &&
+        pg_write_data(base, TGT_PG_BINARY_HEADER, TGT_PG_BINARY_HEADER_LEN, err) != 0)
+        return -1;
     return 0;
 }
 
@@ -195,8 +211,14 @@ int pg_write_end(tgt_driver *base, unsigned long *rows, tgt_error *err)
     pg_table_cache *tc = d->copying;
     if (tc == NULL)
         return tgt_error_set(err, TGT_ERR_INTERNAL, "PostgreSQL: write_end without a COPY");
-    d->copying = NULL;
     unsigned long n = 0;
+    if (d->copy_binary &&
+        pg_write_data(base, TGT_PG_BINARY_TRAILER, TGT_PG_BINARY_TRAILER_LEN, err) != 0) {
+        d->copying = NULL;
+        drain(d, tc, NULL, err);
+        return -1;
+    }
+    d->copying = NULL;
     if (PQputCopyEnd(d->conn, NULL) <= 0) {
         char where[TGT_ERROR_WHERE_MAX];
         snprintf(where, sizeof(where), "while finishing the load of \"%s\".\"%s\"", tc->schema,

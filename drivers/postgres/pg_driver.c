@@ -21,7 +21,7 @@
 #include "error.h"
 #include "log.h"
 #include "pg_caps.h"
-#include "pg_encode.h"
+#include "pg_encode_binary.h"
 #include "postgres.h"
 
 /* libpq's default notice processor prints to stderr; send notices to the log. */
@@ -331,7 +331,7 @@ static void pg_rollback(tgt_driver *base)
 
 static const tgt_driver_ops pg_ops = {
     .name = "postgres",
-    .rows = &tgt_pg_row_ops,
+    .rows = &tgt_pg_binary_row_ops,
     .caps = &tgt_pg_caps,
     .connect = pg_connect,
     .free = pg_free,

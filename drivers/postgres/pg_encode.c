@@ -149,11 +149,8 @@ static int32_t hex4(const char *p)
 
 #define REPLACEMENT 0xFFFDu
 
-/* The \uXXXX escape at p (p[0] == '\\', p[1] == 'u'), combined with a
- * following low surrogate escape when it is a high surrogate.  Returns the
- * code point and sets *used to the input bytes consumed.  A broken escape
- * (truncated, bad hex digits, lone surrogate) yields U+FFFD. */
-static uint32_t decode_u_escape(const char *p, const char *end, size_t *used)
+/* pg_encode.h */
+uint32_t tgt_pg_decode_u_escape(const char *p, const char *end, size_t *used)
 {
     int32_t cp = end - p >= 6 ? hex4(p + 2) : -1;
     if (cp < 0) {
@@ -198,7 +195,7 @@ static char *put_json_escape(char *w, const char **pp, const char *end, size_t *
         return put_byte(w, '\t');
     case 'u': {
         size_t used;
-        uint32_t cp = decode_u_escape(p, end, &used);
+        uint32_t cp = tgt_pg_decode_u_escape(p, end, &used);
         *pp = p + used;
         if (cp == 0) {
             /* PostgreSQL text cannot hold U+0000. */

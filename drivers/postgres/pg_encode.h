@@ -16,6 +16,7 @@
 #define TGT_PG_ENCODE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "row.h"
 #include "sbuf.h"
@@ -44,5 +45,12 @@ void tgt_pg_copy_json_raw(tgt_sbuf *out, const char *json, size_t n, size_t *nul
 
 /* The NULL marker. */
 void tgt_pg_copy_null(tgt_sbuf *out);
+
+/* The JSON \uXXXX escape at p (p[0] == '\\', p[1] == 'u', p < end),
+ * combined with a following low surrogate escape when it is a high
+ * surrogate.  Returns the code point and sets *used to the input bytes
+ * consumed.  A broken escape (truncated, bad hex digits, lone surrogate)
+ * yields U+FFFD; U+0000 is returned as it is (the caller replaces it). */
+uint32_t tgt_pg_decode_u_escape(const char *p, const char *end, size_t *used);
 
 #endif

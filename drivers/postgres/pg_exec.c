@@ -123,7 +123,12 @@ int pg_fail(pg_driver *d, const PGresult *res, int prefer_context, tgt_error *er
     }
     char line[TGT_ERROR_MESSAGE_MAX];
     pg_one_line(primary, line, sizeof(line));
-    if (connection_lost(d)) {
+    /* the server ends the session (terminated backend, shutdown, restart)
+     * with a message that can arrive before libpq notices the socket is
+     * gone: that too is a lost connection, and says so */
+    const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    int ended = state != NULL && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P0", 4) == 0);
+    if (connection_lost(d) || ended) {
         tgt_error_set(err, TGT_ERR_LOAD, "connection to PostgreSQL lost: %s", line);
         err->connection_lost = 1;
     } else
@@ -131,11 +136,7 @@ int pg_fail(pg_driver *d, const PGresult *res, int prefer_context, tgt_error *er
 
     const char *context = NULL;
     if (res != NULL) {
-        tgt_error_sqlstate(err, PQresultErrorField(res, PG_DIAG_SQLSTATE));
-        /* the server ends the session (terminated backend, shutdown,
-         * restart) before libpq notices the socket is gone */
-        if (strncmp(err->sqlstate, "08", 2) == 0 || strncmp(err->sqlstate, "57P0", 4) == 0)
-            err->connection_lost = 1;
+        tgt_error_sqlstate(err, state);
         /* deadlock_detected, serialization_failure: the transaction lost a
          * race with another session and may succeed when run again */
         if (strcmp(err->sqlstate, "40P01") == 0 || strcmp(err->sqlstate, "40001") == 0)

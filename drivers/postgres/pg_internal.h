@@ -13,6 +13,8 @@
  *   pg_ddl.c     describe_table, ensure_schema, create_table, add_column,
  *                alter_column_types
  *   pg_copy.c    write_begin / write_data / write_end and staging tables
+ *   pg_encode.c, pg_encode_binary.c, pg_binary.c  the row writer: COPY
+ *                text and binary rows, the binary forms of values
  *   pg_merge.c   merge, lock_for_merge
  *   pg_merge_partial.c  the merge of a batch whose records omit properties
  *   pg_version.c activate_version (ACTIVATE_VERSION)
@@ -64,14 +66,16 @@ typedef struct pg_table_cache {
     /* A batch of this table repeated a key this run: its merges take the
      * sorted form straight away (pg_merge.c). */
     int key_repeats;
+    int copy_binary[2]; /* copy_sql[m] takes binary tuples (tgt_pg_binary_table) */
 } pg_table_cache;
 
 typedef struct pg_driver {
     tgt_driver base;         /* first: a pg_driver * is a tgt_driver * */
     PGconn *conn;            /* NULL until connected */
     pg_table_cache *copying; /* the table of the open COPY, NULL when none is open */
-    /* the open COPY's mode */
+    /* the open COPY's mode, and whether it takes binary tuples */
     tgt_write_mode copy_mode;
+    int copy_binary;
     pg_table_cache **tables; /* owned; pointers so entries stay put when it grows */
     size_t n_tables;
     size_t cap_tables;
