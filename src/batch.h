@@ -7,11 +7,12 @@
  *   and a line in the spool (spool.c), so a recovery can send it again; a
  *   record the encoder refuses is handled by invalid_records (fail, skip,
  *   dead_letter);
- * - shipping: chunks go to the driver as they fill, so memory is bounded by
- *   the chunk sizes, never by batch_size_rows.  Keyed streams go to staging
- *   and are merged at the commit point (but a first load into a new or empty
- *   table goes straight in, tgt_stream.direct); unkeyed streams are appended
- *   straight into the table;
+ * - shipping: chunks go to the driver as they fill (with several streams
+ *   one at a time, largest first: TGT_STAGGER_CHUNK_MAX), so memory is
+ *   bounded by the chunk sizes, never by batch_size_rows.  Keyed streams go
+ *   to staging and are merged at the commit point (but a first load into a
+ *   new or empty table goes straight in, tgt_stream.direct); unkeyed streams
+ *   are appended straight into the table;
  * - the transaction: opened by the first row shipped, committed at the
  *   commit point, or early when it would write to more tables than the
  *   driver allows (the server's lock table); in_txn is written only in
