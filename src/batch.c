@@ -380,7 +380,7 @@ static int ship_encoded(tgt_batch *b, tgt_stream *s, tgt_error *err)
         return -1;
     b->last_shipped = s->id + 1;
     if (before == 0 || before == b->last_shipped || b->driver->ops->write_close == NULL ||
-        b->copy_stream != s)
+        b->copy_stream != s || b->copy_closed)
         return 0;
     return close_bulk_write(b, err);
 }
