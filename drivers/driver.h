@@ -15,8 +15,9 @@
  *
  * Transactions: the core calls begin() before the first write of a commit
  * point, then any number of write_begin/write_data/write_end sequences (one
- * bulk stream open at a time), merge() for keyed tables at the commit point,
- * then commit().  DDL (ensure_schema, create_table, add_column,
+ * bulk stream open at a time; write_close, where the driver has it, may come
+ * between the last write_data and write_end), merge() for keyed tables at
+ * the commit point, then commit().  DDL (ensure_schema, create_table, add_column,
  * alter_column_types) is issued outside that transaction: the core commits
  * pending rows before it changes a table, and each DDL call is atomic on its
  * own.  On any error the core calls rollback() (which must be safe to call
