@@ -15,8 +15,9 @@
  *
  * Transactions: the core calls begin() before the first write of a commit
  * point, then any number of write_begin/write_data/write_end sequences (one
- * bulk stream open at a time), merge() for keyed tables at the commit point,
- * then commit().  DDL (ensure_schema, create_table, add_column,
+ * bulk stream open at a time; write_close, where the driver has it, may come
+ * between the last write_data and write_end), merge() for keyed tables at
+ * the commit point, then commit().  DDL (ensure_schema, create_table, add_column,
  * alter_column_types) is issued outside that transaction: the core commits
  * pending rows before it changes a table, and each DDL call is atomic on its
  * own.  On any error the core calls rollback() (which must be safe to call
@@ -208,8 +209,17 @@ typedef struct tgt_driver_ops {
     /* Sends bytes the driver's row writer produced (row.h): whole rows, or
      * any split of them, in order. */
     int (*write_data)(tgt_driver *d, const char *data, size_t len, tgt_error *err);
-    /* Ends the bulk stream; reports how many rows the warehouse took. */
+    /* Ends the bulk stream; reports how many rows the warehouse took.  After
+     * write_close it only collects the outcome the warehouse sent since. */
     int (*write_end)(tgt_driver *d, unsigned long *rows, tgt_error *err);
+    /* Optional (NULL: the core calls write_end alone).  Sends the end of the
+     * bulk stream without waiting for the warehouse to finish it, so that it
+     * works through the rows while the core encodes on; the stream takes no
+     * more data.  The core calls write_end before any other op, which reports
+     * the outcome (rows taken, a refused row, a lost connection) exactly as
+     * it would have without write_close.  On error (-1, err as write_end's)
+     * the bulk stream is over and the core does not call write_end. */
+    int (*write_close)(tgt_driver *d, tgt_error *err);
 
     /* Moves t's staged rows into t: newest sequence per key wins, rows whose
      * non-key data did not change are left alone (a change of written digits

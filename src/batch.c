@@ -172,6 +172,7 @@ void tgt_batch_forget(tgt_batch *b)
     b->in_txn = 0;
     b->txn_tables = 0;
     b->copy_stream = NULL;
+    b->copy_closed = 0;
     b->merge_failed = NULL;
     b->failed_stream = NULL;
     b->buffered = 0;
@@ -234,6 +235,7 @@ int tgt_batch_end_bulk_write(tgt_batch *b, tgt_error *err)
     unsigned long rows = 0;
     tgt_stream *s = b->copy_stream;
     b->copy_stream = NULL;
+    b->copy_closed = 0;
     if (b->driver->ops->write_end(b->driver, &rows, err) != 0) {
         b->failed_stream = s;
         b->failed_first_row = b->copy_first_row;
@@ -263,6 +265,7 @@ static void release_chunk(tgt_batch *b, tgt_stream *s)
 }
 
 static int ship(tgt_batch *b, tgt_stream *s, tgt_error *err);
+static int ship_all(tgt_batch *b, tgt_error *err);
 static int merge_keyed(tgt_batch *b, const tgt_stream *last, tgt_error *err);
 
 /* The open transaction holds as many tables as one may: ship the rest of
@@ -323,7 +326,8 @@ static int ship(tgt_batch *b, tgt_stream *s, tgt_error *err)
     tgt_driver *d = b->driver;
     if (!s->in_txn && join_txn(b, s, err) != 0)
         return -1;
-    if (b->copy_stream != s) {
+    /* a write closed early takes no more rows, not even its own stream's */
+    if (b->copy_stream != s || b->copy_closed) {
         if (tgt_batch_end_bulk_write(b, err) != 0)
             return -1;
         tgt_write_mode mode = tgt_stream_stages(s)        ? TGT_WRITE_STAGING
@@ -345,6 +349,77 @@ static int ship(tgt_batch *b, tgt_stream *s, tgt_error *err)
     s->rows_shipped += s->rows_in_chunk;
     release_chunk(b, s);
     return 0;
+}
+
+/* Sends the end of the open bulk write now (write_close) and leaves its
+ * outcome for tgt_batch_end_bulk_write; a failure is pinned on its stream as
+ * that function would. */
+static int close_bulk_write(tgt_batch *b, tgt_error *err)
+{
+    tgt_stream *s = b->copy_stream;
+    if (b->driver->ops->write_close(b->driver, err) != 0) {
+        b->copy_stream = NULL;
+        b->failed_stream = s;
+        b->failed_first_row = b->copy_first_row;
+        tgt_error_where(err, "loading stream \"%s\"", s->name);
+        return -1;
+    }
+    b->copy_closed = 1;
+    return 0;
+}
+
+/* Ships stream s's chunk while records keep coming.  When the chunk shipped
+ * before was another stream's, the next one likely is too: the bulk write is
+ * then closed at once, so the server finishes it while records are encoded,
+ * rather than while target-pg waits at the next switch.  One stream's
+ * chunks in a row keep one bulk write open, as ever. */
+static int ship_encoded(tgt_batch *b, tgt_stream *s, tgt_error *err)
+{
+    uint32_t before = b->last_shipped;
+    if (ship(b, s, err) != 0)
+        return -1;
+    b->last_shipped = s->id + 1;
+    if (before == 0 || before == b->last_shipped || b->driver->ops->write_close == NULL ||
+        b->copy_stream != s || b->copy_closed)
+        return 0;
+    return close_bulk_write(b, err);
+}
+
+/* The total at which staggered shipping (TGT_STAGGER_CHUNK_MAX) ships the
+ * largest chunk, or 0 when it does not apply: one stream (its chunks ship
+ * as they fill, into one open bulk write), or so many streams that a chunk
+ * each would pass TGT_BUFFERED_MAX (everything ships at that size then, as
+ * the scan for the largest chunk would cost more than it saves). */
+static size_t stagger_budget(const tgt_batch *b)
+{
+    size_t n = b->streams.n_streams;
+    if (n < 2 || n > TGT_BUFFERED_MAX / TGT_CHUNK_BYTES)
+        return 0;
+    return n * TGT_CHUNK_BYTES;
+}
+
+static tgt_stream *largest_chunk(const tgt_batch *b)
+{
+    tgt_stream *largest = b->streams.first;
+    for (tgt_stream *s = b->streams.first; s != NULL; s = s->next_in_order) {
+        if (s->chunk.len > largest->chunk.len)
+            largest = s;
+    }
+    return largest;
+}
+
+/* Ships what the chunk sizes call for after stream s's chunk grew. */
+static int ship_full(tgt_batch *b, tgt_stream *s, tgt_error *err)
+{
+    size_t budget = stagger_budget(b);
+    if (budget == 0) {
+        if (s->chunk.len >= TGT_CHUNK_BYTES && ship_encoded(b, s, err) != 0)
+            return -1;
+        return b->buffered >= TGT_BUFFERED_MAX ? ship_all(b, err) : 0;
+    }
+    if (s->chunk.len >= TGT_STAGGER_CHUNK_MAX)
+        return ship_encoded(b, s, err);
+    return b->buffered >= budget ? ship_encoded(b, largest_chunk(b), err) : 0;
 }
 
 static int ship_all(tgt_batch *b, tgt_error *err)
@@ -603,11 +678,7 @@ int tgt_batch_encode(tgt_batch *b, tgt_stream *s, const tgt_json_parser *p, cons
     warn_extracted_at_once(b, s);
     b->buffered += s->chunk.len - before;
     b->pending_rows++;
-    if (s->chunk.len >= TGT_CHUNK_BYTES && ship(b, s, err) != 0)
-        return -1;
-    if (b->buffered >= TGT_BUFFERED_MAX && ship_all(b, err) != 0)
-        return -1;
-    return 0;
+    return ship_full(b, s, err);
 }
 
 void tgt_batch_abort(tgt_batch *b)
@@ -617,4 +688,5 @@ void tgt_batch_abort(tgt_batch *b)
     b->in_txn = 0;
     b->txn_tables = 0;
     b->copy_stream = NULL;
+    b->copy_closed = 0;
 }

@@ -7,11 +7,12 @@
  *   and a line in the spool (spool.c), so a recovery can send it again; a
  *   record the encoder refuses is handled by invalid_records (fail, skip,
  *   dead_letter);
- * - shipping: chunks go to the driver as they fill, so memory is bounded by
- *   the chunk sizes, never by batch_size_rows.  Keyed streams go to staging
- *   and are merged at the commit point (but a first load into a new or empty
- *   table goes straight in, tgt_stream.direct); unkeyed streams are appended
- *   straight into the table;
+ * - shipping: chunks go to the driver as they fill (with several streams
+ *   one at a time, largest first: TGT_STAGGER_CHUNK_MAX), so memory is
+ *   bounded by the chunk sizes, never by batch_size_rows.  Keyed streams go
+ *   to staging and are merged at the commit point (but a first load into a
+ *   new or empty table goes straight in, tgt_stream.direct); unkeyed streams
+ *   are appended straight into the table;
  * - the transaction: opened by the first row shipped, committed at the
  *   commit point, or early when it would write to more tables than the
  *   driver allows (the server's lock table); in_txn is written only in
@@ -31,6 +32,7 @@
 #ifndef TGT_BATCH_H
 #define TGT_BATCH_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -55,6 +57,16 @@
 #define TGT_CHUNK_BYTES (64u * 1024u)
 /* All chunks together never hold more than this before everything ships. */
 #define TGT_BUFFERED_MAX (4u * 1024u * 1024u)
+/* With 2 to TGT_BUFFERED_MAX / TGT_CHUNK_BYTES streams, chunks ship one at a
+ * time, the largest, whenever all of them together hold a chunk per stream
+ * (a chunk then grows to at most twice TGT_CHUNK_BYTES, still below the
+ * socket's buffer).  Round-robin input would otherwise fill every chunk at
+ * once and switch the COPY between all streams in one wave, with the server
+ * idle while the next wave is encoded and target-pg idle while the server
+ * works through this one; staggered, one chunk ships per chunk's worth of
+ * input and its COPY is closed early (write_close) so the server finishes it
+ * while the next records are encoded. */
+#define TGT_STAGGER_CHUNK_MAX (2u * TGT_CHUNK_BYTES)
 
 typedef struct tgt_batch {
     const tgt_config *cfg; /* borrowed */
@@ -81,6 +93,8 @@ typedef struct tgt_batch {
     unsigned conflicts;          /* deadlocks retried since the last commit */
     int probing;                 /* loader_recover.c bisects: never commit early */
     tgt_stream *copy_stream;     /* stream whose bulk write is open, or NULL */
+    int copy_closed;             /* its end was sent (write_close); write_end collects it */
+    uint32_t last_shipped;       /* id + 1 of the stream of the latest chunk shipped; 0: none */
     unsigned long copy_rows;     /* rows sent in that bulk write */
     size_t buffered;             /* bytes in all chunks */
     unsigned long pending_rows;  /* rows of all streams since the last commit */
@@ -146,8 +160,10 @@ int tgt_batch_drop_record(tgt_batch *b, tgt_stream *s, const tgt_json_parser *p,
                           const tgt_message *msg, unsigned long line_no, const char *reason,
                           tgt_error *err);
 
-/* Ends the open bulk write (COPY), if any; its rows stay in the open
- * transaction.  Needed before any other statement on the connection. */
+/* Ends the open bulk write (COPY), if any, or collects the outcome of one
+ * closed early; its rows stay in the open transaction.  Needed before any
+ * other statement on the connection.  A failure is pinned on the write's
+ * stream and first row (failed_stream, failed_first_row). */
 int tgt_batch_end_bulk_write(tgt_batch *b, tgt_error *err);
 
 /* Ships every pending row and merges the keyed streams up to and including

@@ -16,7 +16,7 @@
 #include "fake/fake_rows.h"
 
 #define FAKE_MAX_COLUMNS 512
-#define FAKE_OPS 20
+#define FAKE_OPS 21
 
 typedef struct fake_column {
     char name[TGT_IDENT_MAX + 1];
@@ -69,6 +69,7 @@ typedef struct fake_driver {
     tgt_sbuf pending;         /* bytes of an incomplete last row */
     tgt_sbuf cells;           /* scratch for the cells of one row */
     unsigned long written;    /* rows parsed in this bulk write */
+    int write_closed;         /* write_close ended it: write_end reports the outcome */
     unsigned long refuse_row; /* a REFUSED failure waiting for this row (0: none) */
     /* tgt_fake_refuse_value: rows holding this value are refused when the
      * write ends (append) or at merge (staging), naming no row */
@@ -100,6 +101,7 @@ static const char *const op_names[FAKE_OPS] = {
     "commit_status",
     "tables_per_transaction",
     "lock_for_merge",
+    "write_close",
 };
 
 static int op_index(const char *op)
@@ -581,6 +583,7 @@ static int fake_write_begin(tgt_driver *base, const tgt_table *t, tgt_write_mode
     d->write_direct = mode == TGT_WRITE_DIRECT;
     d->clashed_at = 0;
     d->written = 0;
+    d->write_closed = 0;
     d->refused_at = 0;
     tgt_sbuf_reset(&d->pending);
     return 0;
@@ -644,6 +647,8 @@ static int fake_write_data(tgt_driver *base, const char *data, size_t len, tgt_e
     tgt_fake_failure after;
     if (enter(d, op_index("write_data"), &after, err) != 0)
         return -1;
+    if (d->write_table == NULL || d->write_closed)
+        return tgt_error_set(err, TGT_ERR_INTERNAL, "fake: write_data without an open write");
     if (after == TGT_FAKE_REFUSED)
         d->refuse_row = d->failures[op_index("write_data")].row;
     tgt_sbuf_append(&d->pending, data, len);
@@ -694,6 +699,24 @@ static int fake_write_end(tgt_driver *base, unsigned long *rows, tgt_error *err)
     if (d->refused_at != 0)
         return refuse_unnamed(err);
     *rows = d->written;
+    return 0;
+}
+
+/* The deferred end (driver.h): the write takes no more data; whatever it
+ * ran into is still reported by write_end, as PostgreSQL's COPY reports it
+ * when the results are collected.  A failure injected here (a lost
+ * connection, say) ends the write with no write_end. */
+static int fake_write_close(tgt_driver *base, tgt_error *err)
+{
+    fake_driver *d = (fake_driver *)base;
+    tgt_fake_failure after;
+    if (enter(d, op_index("write_close"), &after, err) != 0) {
+        d->write_table = NULL;
+        return -1;
+    }
+    if (d->write_table == NULL || d->write_closed)
+        return tgt_error_set(err, TGT_ERR_INTERNAL, "fake: write_close without an open write");
+    d->write_closed = 1;
     return 0;
 }
 
@@ -948,6 +971,7 @@ static const tgt_driver_ops fake_ops = {
     .write_begin = fake_write_begin,
     .write_data = fake_write_data,
     .write_end = fake_write_end,
+    .write_close = fake_write_close,
     .merge = fake_merge,
     .activate_version = fake_activate_version,
     .set_primary_key = fake_set_primary_key,

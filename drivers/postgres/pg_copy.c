@@ -1,7 +1,7 @@
 /*
- * pg_copy.c - the bulk stream: write_begin / write_data / write_end over
- * COPY ... FROM STDIN (binary or text format), and the temporary staging tables keyed
- * streams write into.
+ * pg_copy.c - the bulk stream: write_begin / write_data / write_end (and the
+ * deferred end, write_close) over COPY ... FROM STDIN (binary or text
+ * format), and the temporary staging tables keyed streams write into.
  *
  * A staging table is "pg_temp"."tgt_stage_<8 hex>" (see pg_cache.c), made
  * LIKE the target table plus the trailing "target-pg sequence" bigint and
@@ -141,6 +141,7 @@ int pg_write_begin(tgt_driver *base, const tgt_table *t, tgt_write_mode mode, tg
     PQclear(res);
     d->copying = tc;
     d->copy_mode = mode;
+    d->copy_closed = 0;
     d->copy_binary = tc->copy_binary[mode == TGT_WRITE_STAGING ? 1 : 0];
     if (d->copy_binary &&
         pg_write_data(base, TGT_PG_BINARY_HEADER, TGT_PG_BINARY_HEADER_LEN, err) != 0)
@@ -151,7 +152,7 @@ int pg_write_begin(tgt_driver *base, const tgt_table *t, tgt_write_mode mode, tg
 int pg_write_data(tgt_driver *base, const char *data, size_t len, tgt_error *err)
 {
     pg_driver *d = (pg_driver *)base;
-    if (d->copying == NULL)
+    if (d->copying == NULL || d->copy_closed)
         return tgt_error_set(err, TGT_ERR_INTERNAL, "PostgreSQL: write_data without a COPY");
     while (len > 0) {
         /* PQputCopyData takes an int length */
@@ -205,6 +206,22 @@ static int drain(pg_driver *d, const pg_table_cache *tc, unsigned long *rows, tg
     return failed ? -1 : 0;
 }
 
+/* Sends the end of the COPY into tc (a binary COPY's trailer first); on
+ * failure reports it, drains, -1. */
+static int send_end(pg_driver *d, const pg_table_cache *tc, tgt_error *err)
+{
+    if ((!d->copy_binary ||
+         PQputCopyData(d->conn, TGT_PG_BINARY_TRAILER, TGT_PG_BINARY_TRAILER_LEN) > 0) &&
+        PQputCopyEnd(d->conn, NULL) > 0)
+        return 0;
+    char where[TGT_ERROR_WHERE_MAX];
+    snprintf(where, sizeof(where), "while finishing the load of \"%s\".\"%s\"", tc->schema,
+             tc->name);
+    pg_fail(d, NULL, 0, err, where);
+    drain(d, tc, NULL, err);
+    return -1;
+}
+
 int pg_write_end(tgt_driver *base, unsigned long *rows, tgt_error *err)
 {
     pg_driver *d = (pg_driver *)base;
@@ -212,21 +229,9 @@ int pg_write_end(tgt_driver *base, unsigned long *rows, tgt_error *err)
     if (tc == NULL)
         return tgt_error_set(err, TGT_ERR_INTERNAL, "PostgreSQL: write_end without a COPY");
     unsigned long n = 0;
-    if (d->copy_binary &&
-        pg_write_data(base, TGT_PG_BINARY_TRAILER, TGT_PG_BINARY_TRAILER_LEN, err) != 0) {
-        d->copying = NULL;
-        drain(d, tc, NULL, err);
-        return -1;
-    }
     d->copying = NULL;
-    if (PQputCopyEnd(d->conn, NULL) <= 0) {
-        char where[TGT_ERROR_WHERE_MAX];
-        snprintf(where, sizeof(where), "while finishing the load of \"%s\".\"%s\"", tc->schema,
-                 tc->name);
-        pg_fail(d, NULL, 0, err, where);
-        drain(d, tc, NULL, err);
+    if (!d->copy_closed && send_end(d, tc, err) < 0)
         return -1;
-    }
     if (drain(d, tc, &n, err) < 0) {
         /* unique_violation in a direct write: a key was there already or
          * twice in the rows (driver.h, TGT_WRITE_DIRECT) */
@@ -239,13 +244,34 @@ int pg_write_end(tgt_driver *base, unsigned long *rows, tgt_error *err)
     return 0;
 }
 
+/* The deferred end (driver.h): the end goes out now, and the server finishes
+ * the COPY while the core encodes other rows; write_end then only collects
+ * the results, which libpq keeps until asked.  The connection is blocking, so
+ * PQputCopyEnd has flushed everything when it returns. */
+int pg_write_close(tgt_driver *base, tgt_error *err)
+{
+    pg_driver *d = (pg_driver *)base;
+    pg_table_cache *tc = d->copying;
+    if (tc == NULL || d->copy_closed)
+        return tgt_error_set(err, TGT_ERR_INTERNAL, "PostgreSQL: write_close without a COPY");
+    if (send_end(d, tc, err) < 0) {
+        d->copying = NULL;
+        return -1;
+    }
+    d->copy_closed = 1;
+    return 0;
+}
+
 void pg_copy_abort(pg_driver *d)
 {
     pg_table_cache *tc = d->copying;
+    int closed = tc != NULL && d->copy_closed;
     d->copying = NULL;
     if (d->conn == NULL || PQstatus(d->conn) != CONNECTION_OK)
         return;
-    PQputCopyEnd(d->conn, "aborted");
+    /* a closed COPY has sent its end: only its results are left to drain */
+    if (!closed)
+        PQputCopyEnd(d->conn, "aborted");
     PGresult *r;
     while ((r = PQgetResult(d->conn)) != NULL) {
         ExecStatusType st = PQresultStatus(r);

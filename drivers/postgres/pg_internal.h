@@ -76,6 +76,9 @@ typedef struct pg_driver {
     /* the open COPY's mode, and whether it takes binary tuples */
     tgt_write_mode copy_mode;
     int copy_binary;
+    /* the open COPY's end was sent (pg_write_close): write_end only collects
+     * its outcome; meaningful only while copying is set */
+    int copy_closed;
     pg_table_cache **tables; /* owned; pointers so entries stay put when it grows */
     size_t n_tables;
     size_t cap_tables;
@@ -181,6 +184,7 @@ int pg_alter_column_types(tgt_driver *base, const tgt_table *t, const size_t *co
 int pg_write_begin(tgt_driver *base, const tgt_table *t, tgt_write_mode mode, tgt_error *err);
 int pg_write_data(tgt_driver *base, const char *data, size_t len, tgt_error *err);
 int pg_write_end(tgt_driver *base, unsigned long *rows, tgt_error *err);
+int pg_write_close(tgt_driver *base, tgt_error *err);
 /* Ends an open COPY with a failure and drains its results (rollback). */
 void pg_copy_abort(pg_driver *d);
 

@@ -674,6 +674,169 @@ static void test_driver_limits_obeyed(void **state)
     tgt_loader_abort(&fx->loader);
 }
 
+/* --- interleaved streams: chunks shipped one at a time, closed early ------- */
+
+#define IL_ROWS 300  /* per stream: several chunks of ~1 kB rows each */
+#define IL_WIDTH 900 /* bytes of v per row */
+
+/* Feeds the SCHEMA of keyed streams "x" and "y" (a first load: direct). */
+static void il_schemas(fixture *fx)
+{
+    const char *names[] = {"x", "y"};
+    char line[512];
+    for (int i = 0; i < 2; i++) {
+        snprintf(line, sizeof(line),
+                 "{\"type\":\"SCHEMA\",\"stream\":\"%s\",\"key_properties\":[\"id\"],\"schema\":{"
+                 "\"properties\":{\"id\":{\"type\":\"integer\"},\"v\":{\"type\":\"string\"}}}}",
+                 names[i]);
+        feed_ok(fx, line);
+    }
+}
+
+/* The RECORD of row id of stream `stream`: v is IL_WIDTH bytes, "<stream><id>"
+ * padded with dots. */
+static void il_record(char *line, size_t cap, const char *stream, int id)
+{
+    char v[IL_WIDTH + 1];
+    int n = snprintf(v, sizeof(v), "%s%d", stream, id);
+    memset(v + n, '.', IL_WIDTH - (size_t)n);
+    v[IL_WIDTH] = '\0';
+    snprintf(line, cap,
+             "{\"type\":\"RECORD\",\"stream\":\"%s\",\"record\":{\"id\":%d,\"v\":\"%s\"}}", stream,
+             id, v);
+}
+
+/* Rows 1..IL_ROWS of x and y, alternating (x at the odd input lines after
+ * the two SCHEMAs: row i of x is line 2i+1, of y line 2i+2), then a STATE. */
+static int il_feed(fixture *fx)
+{
+    char line[IL_WIDTH + 256];
+    for (int i = 1; i <= IL_ROWS; i++) {
+        il_record(line, sizeof(line), "x", i);
+        if (feed(fx, line) != 0)
+            return -1;
+        il_record(line, sizeof(line), "y", i);
+        if (feed(fx, line) != 0)
+            return -1;
+    }
+    return feed(fx, "{\"type\":\"STATE\",\"value\":\"il\"}");
+}
+
+/* Every row of stream `table` but `missing` (0: none) is there, once. */
+static void il_check_rows(fixture *fx, const char *table, int missing)
+{
+    size_t n = tgt_fake_row_count(fx->driver, "public", table);
+    assert_int_equal(n, IL_ROWS - (missing ? 1 : 0));
+    char seen[IL_ROWS + 1] = {0};
+    for (size_t r = 0; r < n; r++) {
+        const char *id = tgt_fake_value(fx->driver, "public", table, r, "id", NULL);
+        assert_non_null(id);
+        int i = atoi(id);
+        assert_true(i >= 1 && i <= IL_ROWS && i != missing && !seen[i]);
+        seen[i] = 1;
+        char want[IL_WIDTH + 1];
+        int len = snprintf(want, sizeof(want), "%s%d", table, i);
+        assert_memory_equal(tgt_fake_value(fx->driver, "public", table, r, "v", NULL), want,
+                            (size_t)len);
+    }
+}
+
+/* Two streams round-robin: their chunks ship while records come in (not all
+ * at the end), each bulk write of one stream followed by the other's is
+ * closed early (write_close) and collected later, and every row lands. */
+static void test_interleaved_closed_early(void **state)
+{
+    fixture *fx = *state;
+    start(fx);
+    il_schemas(fx);
+    assert_int_equal(il_feed(fx), 0);
+    /* shipped during the run, most of them closed early */
+    unsigned begun = tgt_fake_calls(fx->driver, "write_begin");
+    unsigned closed = tgt_fake_calls(fx->driver, "write_close");
+    assert_true(begun >= 4);
+    assert_true(closed >= begun / 2);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    /* a closed write never takes more rows: one write_end per write_begin */
+    assert_int_equal(tgt_fake_calls(fx->driver, "write_end"),
+                     tgt_fake_calls(fx->driver, "write_begin"));
+    il_check_rows(fx, "x", 0);
+    il_check_rows(fx, "y", 0);
+    assert_string_equal(states(fx), "\"il\"\n");
+}
+
+/* A row refused when a closed-early write of stream y ends (a foreign key,
+ * naming no row) is pinned on y's rows, not on the stream being encoded when
+ * the outcome is collected: under skip only that record is dropped. */
+static void test_deferred_end_refusal_skipped(void **state)
+{
+    fixture *fx = *state;
+    set_string(&fx->cfg.invalid_records, "skip");
+    start(fx);
+    il_schemas(fx);
+    char v[IL_WIDTH + 1];
+    memset(v, '.', IL_WIDTH);
+    v[IL_WIDTH] = '\0';
+    memcpy(v, "y150", 4);
+    assert_int_equal(tgt_fake_refuse_value(fx->driver, "v", v), 0);
+    assert_int_equal(il_feed(fx), 0);
+    assert_true(tgt_fake_calls(fx->driver, "write_close") > 0);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    il_check_rows(fx, "x", 0);
+    il_check_rows(fx, "y", 150);
+    assert_string_equal(states(fx), "\"il\"\n");
+}
+
+/* The same refusal under invalid_records fail: the error names y's record
+ * (input line 2 + 2 * 150) and no STATE goes out. */
+static void test_deferred_end_refusal_fails(void **state)
+{
+    fixture *fx = *state;
+    start(fx);
+    il_schemas(fx);
+    char v[IL_WIDTH + 1];
+    memset(v, '.', IL_WIDTH);
+    v[IL_WIDTH] = '\0';
+    memcpy(v, "y150", 4);
+    assert_int_equal(tgt_fake_refuse_value(fx->driver, "v", v), 0);
+    int rc = il_feed(fx);
+    if (rc == 0)
+        rc = tgt_loader_finish(&fx->loader, &fx->err);
+    assert_int_equal(rc, -1);
+    assert_non_null(strstr(fx->err.where, "line 302"));
+    assert_non_null(strstr(fx->err.where, "stream \"y\""));
+    tgt_loader_abort(&fx->loader);
+    assert_string_equal(states(fx), "");
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "x"), 0);
+    assert_int_equal(tgt_fake_row_count(fx->driver, "public", "y"), 0);
+}
+
+/* The connection breaks while a closed-early write's outcome is collected
+ * (the second write_end: the first write is not closed early) or while its
+ * end is sent: the batch is replayed, every row lands once, STATE after. */
+static void deferred_end_lost(void **state, const char *op, unsigned n)
+{
+    fixture *fx = *state;
+    start(fx);
+    il_schemas(fx);
+    tgt_fake_fail_at(fx->driver, op, n, TGT_FAKE_LOST, 0);
+    assert_int_equal(il_feed(fx), 0);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    assert_true(tgt_fake_calls(fx->driver, "connect") >= 2);
+    il_check_rows(fx, "x", 0);
+    il_check_rows(fx, "y", 0);
+    assert_string_equal(states(fx), "\"il\"\n");
+}
+
+static void test_deferred_end_lost(void **state)
+{
+    deferred_end_lost(state, "write_end", 2);
+}
+
+static void test_write_close_lost(void **state)
+{
+    deferred_end_lost(state, "write_close", 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -702,6 +865,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_activate_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_retries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_driver_limits_obeyed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_interleaved_closed_early, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_end_refusal_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_end_refusal_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_end_lost, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_close_lost, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
