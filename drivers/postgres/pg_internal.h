@@ -194,10 +194,16 @@ int pg_merge(tgt_driver *base, const tgt_table *t, int partial, unsigned long *c
 int pg_merge_is_key(const tgt_table *t, size_t col);
 /* hard_delete with a deletion mark column that exists. */
 int pg_merge_deletes_marked(const tgt_table *t);
-/* Appends column c, prefixed (e.g. "t."), in the form whose equality means
- * "unchanged": numeric with its scale (1.0 and 1.00 differ), jsonb, json
- * and unknown types as text. */
-void pg_merge_append_compared(pg_driver *d, tgt_sbuf *sb, const tgt_column *c, const char *prefix);
+/* Appends a condition true when column c differs between the rows `left`
+ * and `right` (prefixes such as "t." and "EXCLUDED."), NULL-safe and down
+ * to the written digits: numeric with its scale (1.0 and 1.00 differ),
+ * jsonb, json and unknown types as text. */
+void pg_merge_append_differs(pg_driver *d, tgt_sbuf *sb, const tgt_column *c, const char *left,
+                             const char *right);
+/* How costly pg_merge_append_differs's test of c is, 0 (a fixed-width
+ * comparison) to 3 (formatting both sides as text): a changed row is
+ * decided by its first differing column, so cheap tests go first. */
+int pg_merge_compare_cost(const tgt_column *c);
 
 /* pg_merge_partial.c: the merge statement for a stage holding partial rows
  * (pg_merge's `partial`), built into sb. */

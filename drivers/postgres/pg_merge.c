@@ -30,7 +30,7 @@
  * the receive-time column is updated with a change but not compared (it
  * always differs).  json and unknown types have no equality operator and are
  * compared as text; numeric and jsonb compare their written digits too
- * (pg_merge_append_compared).  Without a non-key data column there is nothing
+ * (pg_merge_append_differs).  Without a non-key data column there is nothing
  * to update: DO NOTHING.  A stage holding partial rows (records that omit
  * properties) takes the other form of pg_merge_partial.c.  The statements are
  * cached per table shape (pg_cache.c).
@@ -71,42 +71,80 @@ static int has_kind(const tgt_column *c, tgt_type_kind kind)
     return c->type.kind == kind || c->live_type.kind == kind;
 }
 
-void pg_merge_append_compared(pg_driver *d, tgt_sbuf *sb, const tgt_column *c, const char *prefix)
+/* "L.c IS DISTINCT FROM R.c", each side optionally wrapped as
+ * open ... close (e.g. "scale(" ... ")" or "" ... "::text"). */
+static void append_distinct(pg_driver *d, tgt_sbuf *sb, const tgt_column *c, const char *left,
+                            const char *right, const char *open, const char *close)
+{
+    const char *sides[2] = {left, right};
+    for (int i = 0; i < 2; i++) {
+        tgt_sbuf_append_str(sb, i == 0 ? open : " IS DISTINCT FROM ");
+        if (i == 1)
+            tgt_sbuf_append_str(sb, open);
+        tgt_sbuf_append_str(sb, sides[i]);
+        pg_sql_ident(d, sb, c->name);
+        tgt_sbuf_append_str(sb, close);
+    }
+}
+
+int pg_merge_compare_cost(const tgt_column *c)
+{
+    if (has_kind(c, TGT_T_JSON) || has_kind(c, TGT_T_OTHER))
+        return 3;
+    if (has_kind(c, TGT_T_JSONB))
+        return 2;
+    if (c->live_type.kind == TGT_T_NUMERIC || c->live_type.kind == TGT_T_TEXT ||
+        c->live_type.kind == TGT_T_VARCHAR)
+        return 1;
+    return 0;
+}
+
+void pg_merge_append_differs(pg_driver *d, tgt_sbuf *sb, const tgt_column *c, const char *left,
+                             const char *right)
 {
     /* numeric and jsonb equality is numeric: 1.0 = 1.00 and {"a":1.0} =
      * {"a":1.00}, yet both keep the digits as written.  A numeric's text is
      * its value with scale() digits after the point, so value and scale
-     * together see every written digit without formatting it; jsonb has no
-     * such shortcut.  json and unknown types may have no equality at all. */
-    if (has_kind(c, TGT_T_JSON) || has_kind(c, TGT_T_JSONB) || has_kind(c, TGT_T_OTHER)) {
-        tgt_sbuf_append_str(sb, prefix);
-        pg_sql_ident(d, sb, c->name);
-        tgt_sbuf_append_str(sb, "::text");
+     * together see every written digit without formatting it.  jsonb has no
+     * such shortcut: its text decides, but only where its (cheaper) equality
+     * says equal, since unequal values never print alike.  json and unknown
+     * types may have no equality at all: text only. */
+    if (has_kind(c, TGT_T_JSON) || has_kind(c, TGT_T_OTHER)) {
+        append_distinct(d, sb, c, left, right, "", "::text");
         return;
     }
-    tgt_sbuf_append_str(sb, prefix);
-    pg_sql_ident(d, sb, c->name);
-    if (c->live_type.kind == TGT_T_NUMERIC) {
-        tgt_sbuf_append_str(sb, ", scale(");
-        tgt_sbuf_append_str(sb, prefix);
-        pg_sql_ident(d, sb, c->name);
+    if (has_kind(c, TGT_T_JSONB) || c->live_type.kind == TGT_T_NUMERIC) {
+        tgt_sbuf_append_char(sb, '(');
+        append_distinct(d, sb, c, left, right, "", "");
+        tgt_sbuf_append_str(sb, " OR ");
+        if (has_kind(c, TGT_T_JSONB))
+            append_distinct(d, sb, c, left, right, "", "::text");
+        else
+            append_distinct(d, sb, c, left, right, "scale(", ")");
         tgt_sbuf_append_char(sb, ')');
+        return;
     }
+    append_distinct(d, sb, c, left, right, "", "");
 }
 
-/* Appends the compared data columns, each prefixed and cast as needed. */
-static void append_data_row(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const char *prefix)
+/* Appends "(<c1 differs> OR <c2 differs> ...)" over the compared data
+ * columns, cheapest tests first: OR stops at the first true one, so a
+ * changed row usually costs one comparison, not a formatted jsonb. */
+static void append_data_changed(pg_driver *d, tgt_sbuf *sb, const tgt_table *t)
 {
     int first = 1;
-    tgt_sbuf_append_str(sb, "ROW(");
-    for (size_t i = 0; i < t->n_columns; i++) {
-        const tgt_column *c = &t->columns[i];
-        if (!c->exists || pg_merge_is_key(t, i) || !TGT_COLUMN_IS_COMPARED(c))
-            continue;
-        if (!first)
-            tgt_sbuf_append_str(sb, ", ");
-        first = 0;
-        pg_merge_append_compared(d, sb, c, prefix);
+    tgt_sbuf_append_char(sb, '(');
+    for (int cost = 0; cost <= 3; cost++) {
+        for (size_t i = 0; i < t->n_columns; i++) {
+            const tgt_column *c = &t->columns[i];
+            if (!c->exists || pg_merge_is_key(t, i) || !TGT_COLUMN_IS_COMPARED(c) ||
+                pg_merge_compare_cost(c) != cost)
+                continue;
+            if (!first)
+                tgt_sbuf_append_str(sb, " OR ");
+            first = 0;
+            pg_merge_append_differs(d, sb, c, "t.", "EXCLUDED.");
+        }
     }
     tgt_sbuf_append_char(sb, ')');
 }
@@ -213,9 +251,7 @@ static void build_merge(pg_driver *d, tgt_sbuf *sb, const tgt_table *t, const pg
         pg_sql_ident(d, sb, c->name);
     }
     tgt_sbuf_append_str(sb, " WHERE ");
-    append_data_row(d, sb, t, "t.");
-    tgt_sbuf_append_str(sb, " IS DISTINCT FROM ");
-    append_data_row(d, sb, t, "EXCLUDED.");
+    append_data_changed(d, sb, t);
 }
 
 /* The cached merge statement for t in form m (PG_MERGE_*), rebuilt when

@@ -216,18 +216,20 @@ static void append_changed(pg_driver *d, tgt_sbuf *sb, const tgt_table *t)
         append_column(d, sb, "n.", DELETED);
         tgt_sbuf_append_str(sb, " IS NOT NULL");
     }
-    for (size_t i = 0; i < t->n_columns; i++) {
-        const tgt_column *c = &t->columns[i];
-        if (!is_combined(t, i) || !TGT_COLUMN_IS_COMPARED(c))
-            continue;
-        tgt_sbuf_append_str(sb, any ? " OR (" : "(");
-        any = 1;
-        append_newest(d, sb, "n.", i);
-        tgt_sbuf_append_str(sb, " IS NOT NULL AND ROW(");
-        pg_merge_append_compared(d, sb, c, "t.");
-        tgt_sbuf_append_str(sb, ") IS DISTINCT FROM ROW(");
-        pg_merge_append_compared(d, sb, c, "n.");
-        tgt_sbuf_append_str(sb, "))");
+    /* cheapest tests first: OR stops at the first true one */
+    for (int cost = 0; cost <= 3; cost++) {
+        for (size_t i = 0; i < t->n_columns; i++) {
+            const tgt_column *c = &t->columns[i];
+            if (!is_combined(t, i) || !TGT_COLUMN_IS_COMPARED(c) ||
+                pg_merge_compare_cost(c) != cost)
+                continue;
+            tgt_sbuf_append_str(sb, any ? " OR (" : "(");
+            any = 1;
+            append_newest(d, sb, "n.", i);
+            tgt_sbuf_append_str(sb, " IS NOT NULL AND ");
+            pg_merge_append_differs(d, sb, c, "t.", "n.");
+            tgt_sbuf_append_char(sb, ')');
+        }
     }
     /* nothing compared (only the receive time beside the key): as DO NOTHING */
     tgt_sbuf_append_str(sb, any ? ")" : "false)");
