@@ -32,7 +32,7 @@ void tgt_sbuf_reset(tgt_sbuf *sb)
         sb->data[0] = '\0';
 }
 
-int tgt_sbuf_reserve(tgt_sbuf *sb, size_t extra)
+int tgt_sbuf_grow(tgt_sbuf *sb, size_t extra)
 {
     if (sb->broken)
         return -1;
@@ -54,16 +54,6 @@ int tgt_sbuf_reserve(tgt_sbuf *sb, size_t extra)
     sb->data = grown;
     sb->cap = cap;
     return 0;
-}
-
-void tgt_sbuf_append(tgt_sbuf *sb, const void *bytes, size_t n)
-{
-    if (tgt_sbuf_reserve(sb, n) != 0)
-        return;
-    if (n > 0)
-        memcpy(sb->data + sb->len, bytes, n);
-    sb->len += n;
-    sb->data[sb->len] = '\0';
 }
 
 void tgt_sbuf_append_str(tgt_sbuf *sb, const char *s)

@@ -12,6 +12,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 
 typedef struct tgt_sbuf {
     char *data; /* owned; NULL until the first append */
@@ -26,10 +27,34 @@ void tgt_sbuf_deinit(tgt_sbuf *sb);
 /* Empties the buffer but keeps its memory (and clears "broken"). */
 void tgt_sbuf_reset(tgt_sbuf *sb);
 
-/* Makes room for at least `extra` more bytes plus the NUL; 0 or -1 (broken). */
-int tgt_sbuf_reserve(tgt_sbuf *sb, size_t extra);
+/* The slow half of tgt_sbuf_reserve(): reallocates (or goes broken).  Same
+ * contract; call tgt_sbuf_reserve() instead. */
+int tgt_sbuf_grow(tgt_sbuf *sb, size_t extra);
 
-void tgt_sbuf_append(tgt_sbuf *sb, const void *bytes, size_t n);
+/* Makes room for at least `extra` more bytes plus the NUL; 0 or -1 (broken).
+ * Inline because the COPY encoders call it for every value: the common case
+ * (room left) is one compare instead of a call. */
+static inline int tgt_sbuf_reserve(tgt_sbuf *sb, size_t extra)
+{
+    /* len < cap whenever cap > 0 (the NUL), so this cannot wrap; cap == 0
+     * always takes the slow path */
+    if (!sb->broken && extra < sb->cap - sb->len)
+        return 0;
+    return tgt_sbuf_grow(sb, extra);
+}
+
+/* Appends n bytes (bytes may be NULL when n is 0); inline for the same
+ * reason as tgt_sbuf_reserve(). */
+static inline void tgt_sbuf_append(tgt_sbuf *sb, const void *bytes, size_t n)
+{
+    if (tgt_sbuf_reserve(sb, n) != 0)
+        return;
+    if (n > 0)
+        memcpy(sb->data + sb->len, bytes, n);
+    sb->len += n;
+    sb->data[sb->len] = '\0';
+}
+
 void tgt_sbuf_append_str(tgt_sbuf *sb, const char *s);
 void tgt_sbuf_append_char(tgt_sbuf *sb, char c);
 void tgt_sbuf_printf(tgt_sbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
