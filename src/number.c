@@ -88,9 +88,45 @@ static size_t refuse(const char **why, const char *reason)
     return 0;
 }
 
+/* Fewest digits that can exceed a bigint, minus one: shorter digit strings
+ * take the plain-integer fast path below. */
+#define PLAIN_MAX_DIGITS 18
+
+/* The number of digits when v[0..n) is already the answer's spelling: an
+ * optional '-', then 1 to PLAIN_MAX_DIGITS digits, the first not '0' (so
+ * "0" and "-0" are not plain).  0 otherwise. */
+static size_t plain_integer_digits(const char *v, size_t n)
+{
+    size_t neg = n > 0 && v[0] == '-', nd = n - neg;
+    if (nd == 0 || nd > PLAIN_MAX_DIGITS || v[neg] == '0')
+        return 0;
+    for (size_t i = neg; i < n; i++)
+        if (!is_digit(v[i]))
+            return 0;
+    return nd;
+}
+
+static const char *integer_limit(tgt_type_kind kind, int negative)
+{
+    return kind == TGT_T_SMALLINT  ? (negative ? "32768" : "32767")
+           : kind == TGT_T_INTEGER ? (negative ? "2147483648" : "2147483647")
+                                   : (negative ? "9223372036854775808" : "9223372036854775807");
+}
+
 size_t tgt_number_integer_text(const char *v, size_t n, tgt_type_kind kind,
                                char out[TGT_NUMBER_INTEGER_MAX], const char **why)
 {
+    /* Nearly every value of an integer column is written as plain digits:
+     * copy them instead of splitting and re-spelling (same result). */
+    size_t nd = plain_integer_digits(v, n);
+    if (nd > 0) {
+        int negative = v[0] == '-';
+        if (digits_exceed(v + negative, nd, integer_limit(kind, negative)))
+            return refuse(why, "out of range");
+        memcpy(out, v, n);
+        out[n] = '\0';
+        return n;
+    }
     parts p;
     split(v, n, &p);
     size_t n_all = p.n_int + p.n_frac, first = 0;
@@ -118,17 +154,29 @@ size_t tgt_number_integer_text(const char *v, size_t n, tgt_type_kind kind,
     for (long long i = 0; i < n_digits; i++)
         out[len++] = i < kept ? digit_at(&p, first + (size_t)i) : '0';
     out[len] = '\0';
-    const char *limit = kind == TGT_T_SMALLINT ? (p.negative ? "32768" : "32767")
-                        : kind == TGT_T_INTEGER
-                            ? (p.negative ? "2147483648" : "2147483647")
-                            : (p.negative ? "9223372036854775808" : "9223372036854775807");
-    if (digits_exceed(out + p.negative, (size_t)n_digits, limit))
+    if (digits_exceed(out + p.negative, (size_t)n_digits, integer_limit(kind, p.negative)))
         return refuse(why, "out of range");
     return len;
 }
 
+/* Longest text without an exponent that fits every kind whatever its
+ * digits: at most 37 powers of ten above the first digit and 38 below, inside
+ * real's range (the narrowest) and far inside numeric's. */
+#define SHORT_FITS_MAX 38
+
+/* 1 when v[0..n) has no exponent ('e' or 'E'). */
+static int no_exponent(const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((v[i] | 0x20) == 'e')
+            return 0;
+    return 1;
+}
+
 int tgt_number_fits(const char *v, size_t n, tgt_type_kind kind, const char **why)
 {
+    if (n <= SHORT_FITS_MAX && no_exponent(v, n))
+        return 1;
     parts p;
     split(v, n, &p);
     long long first = -1; /* position of the first non-zero digit */

@@ -61,6 +61,22 @@ static void test_plain_integers(void **state)
     expect("-2147483649", TGT_T_INTEGER, "out of range");
 }
 
+/* Around the copy-as-is fast path (up to 18 digits, no leading zero): the
+ * answer and the range checks must not change at its edges. */
+static void test_plain_fast_path_edges(void **state)
+{
+    (void)state;
+    expect("123456789012345678", TGT_T_BIGINT, "123456789012345678");
+    expect("-999999999999999999", TGT_T_BIGINT, "-999999999999999999");
+    expect("1234567890123456789", TGT_T_BIGINT, "1234567890123456789");
+    expect("99999999999999999999", TGT_T_BIGINT, "out of range");
+    expect("-2147483648", TGT_T_INTEGER, "-2147483648");
+    expect("2147483648", TGT_T_INTEGER, "out of range");
+    expect("-32769", TGT_T_SMALLINT, "out of range");
+    expect("100000", TGT_T_SMALLINT, "out of range");
+    expect("-5", TGT_T_BIGINT, "-5");
+}
+
 /* Python's json.dumps writes integral floats from 1e16 up as 1e+16. */
 static void test_exponents_and_fractions(void **state)
 {
@@ -125,6 +141,14 @@ static void test_fits(void **state)
     assert_false(fits("1e131072", TGT_T_NUMERIC, &why));
     assert_string_equal(why, "out of range: more than 131072 digits before the decimal point");
     assert_true(fits("1e131071", TGT_T_NUMERIC, &why));
+    /* the longest texts the no-exponent shortcut accepts (38 bytes) sit
+     * inside real's range either way; one byte longer is judged in full */
+    assert_true(fits("99999999999999999999999999999999999999", TGT_T_REAL, &why));
+    assert_true(fits("0.000000000000000000000000000000000001", TGT_T_REAL, &why));
+    assert_true(fits("-0.00000000000000000000000000000000001", TGT_T_REAL, &why));
+    assert_false(fits("9999999999999999999999999999999999999999", TGT_T_REAL, &why));
+    assert_true(fits("0.0000000000000000000000000000000000000000001", TGT_T_REAL, &why));
+    assert_false(fits("0.00000000000000000000000000000000000000000000001", TGT_T_REAL, &why));
 }
 
 int main(void)
@@ -133,6 +157,7 @@ int main(void)
         cmocka_unit_test(test_plain_integers),
         cmocka_unit_test(test_exponents_and_fractions),
         cmocka_unit_test(test_not_integers),
+        cmocka_unit_test(test_plain_fast_path_edges),
         cmocka_unit_test(test_fits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
