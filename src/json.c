@@ -19,6 +19,7 @@
  * p->n_tokens is 0.
  */
 #include "json.h"
+#include "bytes.h"
 #include "utf8.h"
 
 #include <stdint.h>
@@ -778,7 +779,7 @@ int tgt_json_string_equals(const char *raw, size_t len, unsigned flags, const ch
 static int key_is(const tgt_json_token *k, const char *text, const char *key, size_t keylen)
 {
     if (!(k->flags & TGT_JSON_ESCAPED))
-        return k->len == keylen && memcmp(text + k->start, key, keylen) == 0;
+        return k->len == keylen && tgt_bytes_equal(text + k->start, key, keylen);
     return tgt_json_string_equals(text + k->start, k->len, k->flags, key, keylen);
 }
 

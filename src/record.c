@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "datetime.h"
 #include "number.h"
 #include "utf8.h"
@@ -113,7 +114,7 @@ static const tgt_plan_entry *find_entry(const tgt_plan *plan, const char *name, 
     const tgt_plan_entry *e = NULL;
     if (*next < plan->n_entries) {
         const tgt_plan_entry *guess = &plan->entries[*next];
-        if (guess->name_len == len && memcmp(guess->name, name, len) == 0)
+        if (guess->name_len == len && tgt_bytes_equal(guess->name, name, len))
             e = guess;
     }
     if (e == NULL)

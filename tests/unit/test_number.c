@@ -154,10 +154,8 @@ static void test_fits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain_integers),
-        cmocka_unit_test(test_exponents_and_fractions),
-        cmocka_unit_test(test_not_integers),
-        cmocka_unit_test(test_plain_fast_path_edges),
+        cmocka_unit_test(test_plain_integers), cmocka_unit_test(test_exponents_and_fractions),
+        cmocka_unit_test(test_not_integers),   cmocka_unit_test(test_plain_fast_path_edges),
         cmocka_unit_test(test_fits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
