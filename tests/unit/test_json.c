@@ -199,6 +199,56 @@ static void test_string_flags(void **state)
     assert_int_equal(tok(f, 5)->flags, 0);
 }
 
+/* A string body whose two special sequences (escape or UTF-8) sit at every
+ * offset around the 8-byte word scan: the tokenizer resumes the word scan
+ * after each one, so the token's length and flags and the column of a
+ * control byte after them must not depend on where the words fall. */
+static void test_string_stops_at_every_offset(void **state)
+{
+    fixture *f = *state;
+    static const struct {
+        const char *bytes;
+        unsigned flag;
+    } specials[] = {{"\\n", TGT_JSON_ESCAPED},
+                    {"\xc3\xa9", TGT_JSON_NON_ASCII},
+                    {"\\u00e9", TGT_JSON_ESCAPED},
+                    {"\xf0\x9f\x98\x80", TGT_JSON_NON_ASCII}};
+    char text[128];
+    for (size_t a = 0; a < 4; a++)
+        for (size_t b = 0; b < 4; b++)
+            for (size_t k = 0; k < 18; k++)
+                for (size_t m = 0; m < 18; m += 3) {
+                    size_t n = 0;
+                    text[n++] = '"';
+                    memset(text + n, 'x', k);
+                    n += k;
+                    memcpy(text + n, specials[a].bytes, strlen(specials[a].bytes));
+                    n += strlen(specials[a].bytes);
+                    memset(text + n, 'y', m);
+                    n += m;
+                    memcpy(text + n, specials[b].bytes, strlen(specials[b].bytes));
+                    n += strlen(specials[b].bytes);
+                    text[n++] = 'z';
+                    text[n++] = '"';
+                    if (parse_n(f, text, n) != 0)
+                        fail_msg("rejected %.*s: %s", (int)n, text, f->err.message);
+                    check_token(f, 0, TGT_JSON_STRING, specials[a].flag | specials[b].flag, 0, 1,
+                                n - 2, 1);
+                    /* a control byte in place of the 'z' is reported where it is */
+                    text[n - 2] = '\x01';
+                    assert_int_equal(parse_n(f, text, n), -1);
+                    char want[64];
+                    snprintf(want, sizeof(want), "invalid JSON at column %zu: unescaped", n - 1);
+                    if (strncmp(f->err.message, want, strlen(want)) != 0)
+                        fail_msg("%.*s: got \"%s\", want \"%s\"", (int)n, text, f->err.message,
+                                 want);
+                    /* and a missing closing quote at the opening one */
+                    text[n - 2] = 'z';
+                    assert_int_equal(parse_n(f, text, n - 1), -1);
+                    assert_non_null(strstr(f->err.message, "column 1: unterminated string"));
+                }
+}
+
 static void test_utf8_boundaries(void **state)
 {
     fixture *f = *state;
@@ -994,6 +1044,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_number_flags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nonfinite_numbers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_string_flags, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_string_stops_at_every_offset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_utf8_boundaries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spans_and_ends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_containers_and_whitespace, setup, teardown),
