@@ -59,7 +59,8 @@
 #define TGT_BUFFERED_MAX (4u * 1024u * 1024u)
 /* With 2 to TGT_BUFFERED_MAX / TGT_CHUNK_BYTES streams, chunks ship one at a
  * time, the largest, whenever all of them together hold a chunk per stream
- * (a chunk then grows to at most twice TGT_CHUNK_BYTES, still below the
+ * (a chunk then grows to at most twice TGT_CHUNK_BYTES, or three times while
+ * the server is busy, TGT_LOOKAHEAD_CHUNK; still below the
  * socket's buffer).  Round-robin input would otherwise fill every chunk at
  * once and switch the COPY between all streams in one wave, with the server
  * idle while the next wave is encoded and target-pg idle while the server
@@ -73,10 +74,10 @@
  * target-pg at write_end while the server works, and the server would then
  * idle while target-pg catches up.  The slack is bounded: all chunks
  * together by TGT_LOOKAHEAD_BYTES more than the budget (and by
- * TGT_BUFFERED_MAX), and one chunk by
- * TGT_LOOKAHEAD_CHUNK more than TGT_STAGGER_CHUNK_MAX (the largest chunk is
- * near that size whenever one is due, so without this there would be no
- * slack; 192 kB is still below the socket's buffer).  Slack is resident
+ * TGT_BUFFERED_MAX), and one chunk by TGT_LOOKAHEAD_CHUNK more than
+ * TGT_STAGGER_CHUNK_MAX (the largest chunk is near that size whenever one is
+ * due, so without this there would be no slack; 192 kB is still below the
+ * socket's buffer).  Slack is resident
  * memory: 1 MiB of it took 50 streams' peak RSS from 15.0 to 16.4-16.9 MiB.
  * The driver is asked again after every TGT_READY_POLL_BYTES encoded. */
 #define TGT_LOOKAHEAD_BYTES (512u * 1024u)
