@@ -80,7 +80,7 @@
  * socket's buffer).  Slack is resident
  * memory: 1 MiB of it took 50 streams' peak RSS from 15.0 to 16.4-16.9 MiB.
  * The driver is asked again after every TGT_READY_POLL_BYTES encoded. */
-#define TGT_LOOKAHEAD_BYTES (512u * 1024u)
+#define TGT_LOOKAHEAD_BYTES (384u * 1024u)
 #define TGT_LOOKAHEAD_CHUNK TGT_CHUNK_BYTES
 #define TGT_READY_POLL_BYTES (16u * 1024u)
 
