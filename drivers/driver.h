@@ -220,6 +220,13 @@ typedef struct tgt_driver_ops {
      * it would have without write_close.  On error (-1, err as write_end's)
      * the bulk stream is over and the core does not call write_end. */
     int (*write_close)(tgt_driver *d, tgt_error *err);
+    /* Optional (NULL: the core never waits to ship for it).  After
+     * write_close: 1 when the warehouse has finished the closed stream, so
+     * that write_end would return at once, 0 while it still works through it.
+     * Cheap enough to ask every few tens of kB encoded; never blocks.  It
+     * reports no error: a failure (a refused row, a lost connection) counts
+     * as finished, and write_end reports it as ever. */
+    int (*write_ready)(tgt_driver *d);
 
     /* Moves t's staged rows into t: newest sequence per key wins, rows whose
      * non-key data did not change are left alone (a change of written digits

@@ -16,7 +16,7 @@
 #include "fake/fake_rows.h"
 
 #define FAKE_MAX_COLUMNS 512
-#define FAKE_OPS 21
+#define FAKE_OPS 22
 
 typedef struct fake_column {
     char name[TGT_IDENT_MAX + 1];
@@ -70,6 +70,8 @@ typedef struct fake_driver {
     tgt_sbuf cells;           /* scratch for the cells of one row */
     unsigned long written;    /* rows parsed in this bulk write */
     int write_closed;         /* write_close ended it: write_end reports the outcome */
+    unsigned busy_answers;    /* tgt_fake_set_busy: write_ready says no this often per close */
+    unsigned busy_left;       /* of those, still to give for the closed write */
     unsigned long refuse_row; /* a REFUSED failure waiting for this row (0: none) */
     /* tgt_fake_refuse_value: rows holding this value are refused when the
      * write ends (append) or at merge (staging), naming no row */
@@ -102,6 +104,7 @@ static const char *const op_names[FAKE_OPS] = {
     "tables_per_transaction",
     "lock_for_merge",
     "write_close",
+    "write_ready",
 };
 
 static int op_index(const char *op)
@@ -717,6 +720,21 @@ static int fake_write_close(tgt_driver *base, tgt_error *err)
     if (d->write_table == NULL || d->write_closed)
         return tgt_error_set(err, TGT_ERR_INTERNAL, "fake: write_close without an open write");
     d->write_closed = 1;
+    d->busy_left = d->busy_answers;
+    return 0;
+}
+
+/* Whether the closed write is done (driver.h): not for the first
+ * tgt_fake_set_busy answers after each write_close, as a server still busy
+ * with the rows.  Counted and logged like any call; it cannot fail. */
+static int fake_write_ready(tgt_driver *base)
+{
+    fake_driver *d = (fake_driver *)base;
+    tgt_fake_failure how;
+    (void)take_failure(d, op_index("write_ready"), &how);
+    if (d->write_table == NULL || !d->write_closed || d->busy_left == 0)
+        return 1;
+    d->busy_left--;
     return 0;
 }
 
@@ -972,6 +990,7 @@ static const tgt_driver_ops fake_ops = {
     .write_data = fake_write_data,
     .write_end = fake_write_end,
     .write_close = fake_write_close,
+    .write_ready = fake_write_ready,
     .merge = fake_merge,
     .activate_version = fake_activate_version,
     .set_primary_key = fake_set_primary_key,
@@ -1020,6 +1039,11 @@ int tgt_fake_refuse_value(tgt_driver *base, const char *column, const char *valu
 void tgt_fake_set_tables_per_transaction(tgt_driver *base, size_t n)
 {
     ((fake_driver *)base)->tables_per_txn = n;
+}
+
+void tgt_fake_set_busy(tgt_driver *base, unsigned answers)
+{
+    ((fake_driver *)base)->busy_answers = answers;
 }
 
 unsigned tgt_fake_calls(const tgt_driver *base, const char *op)

@@ -63,6 +63,10 @@ int tgt_fake_refuse_value(tgt_driver *d, const char *column, const char *value);
 /* What tables_per_transaction() answers (default 1000). */
 void tgt_fake_set_tables_per_transaction(tgt_driver *d, size_t n);
 
+/* After each write_close, write_ready answers "not done" this many times
+ * before it answers "done" (default 0: done at once). */
+void tgt_fake_set_busy(tgt_driver *d, unsigned answers);
+
 /* How many times operation `op` was called so far. */
 unsigned tgt_fake_calls(const tgt_driver *d, const char *op);
 

@@ -1,7 +1,8 @@
 /*
  * pg_copy.c - the bulk stream: write_begin / write_data / write_end (and the
- * deferred end, write_close) over COPY ... FROM STDIN (binary or text
- * format), and the temporary staging tables keyed streams write into.
+ * deferred end, write_close, with write_ready to see it done) over
+ * COPY ... FROM STDIN (binary or text format), and the temporary staging
+ * tables keyed streams write into.
  *
  * A staging table is "pg_temp"."tgt_stage_<8 hex>" (see pg_cache.c), made
  * LIKE the target table plus the trailing "target-pg sequence" bigint and
@@ -260,6 +261,19 @@ int pg_write_close(tgt_driver *base, tgt_error *err)
     }
     d->copy_closed = 1;
     return 0;
+}
+
+/* Whether the server has answered the closed COPY (driver.h).  libpq's
+ * socket is non-blocking underneath even on a blocking connection, so
+ * PQconsumeInput only reads what has arrived; PQisBusy then says whether
+ * PQgetResult would still wait.  A read that fails leaves the failure for
+ * write_end to report. */
+int pg_write_ready(tgt_driver *base)
+{
+    pg_driver *d = (pg_driver *)base;
+    if (d->copying == NULL || !d->copy_closed || PQconsumeInput(d->conn) == 0)
+        return 1;
+    return !PQisBusy(d->conn);
 }
 
 void pg_copy_abort(pg_driver *d)

@@ -350,6 +350,7 @@ static const tgt_driver_ops pg_ops = {
     .write_data = pg_write_data,
     .write_end = pg_write_end,
     .write_close = pg_write_close,
+    .write_ready = pg_write_ready,
     .merge = pg_merge,
     .activate_version = pg_activate_version,
     .set_primary_key = pg_set_primary_key,
