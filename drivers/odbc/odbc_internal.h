@@ -215,6 +215,11 @@ typedef struct odbc_version_sql {
  * "WHERE (<version> < CAST(? AS <integer type>) OR <version> IS NULL)"
  * [" AND <deleted> IS NULL"]: the one parameter is the version. */
 void odbc_sql_activate_version(odbc_driver *d, tgt_sbuf *sb, const odbc_version_sql *v);
+/* Builds v's statement in d->sql and runs it with the version as its one
+ * parameter; *affected gets the rows marked or deleted.  `where` names the
+ * table for an error, in the dialect's way ("while activating ..."). */
+int odbc_sql_exec_activate_version(odbc_driver *d, const odbc_version_sql *v, const char *version,
+                                   const char *where, unsigned long *affected, tgt_error *err);
 
 /* 1 when t's hard deletions are staged as marks: hard_delete with the
  * deleted-at column existing. */

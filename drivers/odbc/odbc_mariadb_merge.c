@@ -543,14 +543,10 @@ int odbc_mariadb_activate_version(odbc_driver *d, const char *schema, const char
                                 .hard = hard,
                                 .now_sql = "UTC_TIMESTAMP(6)",
                                 .integer_type = "DECIMAL(65,0)"};
-    tgt_sbuf *sb = &d->sql;
-    tgt_sbuf_reset(sb);
-    odbc_sql_activate_version(d, sb, &v);
-    if (odbc_sql_check(sb, err) < 0)
-        return -1;
-    const char *params[1] = {version};
-    return odbc_exec_params(d, tgt_sbuf_str(sb), params, 1, affected, err,
-                            "while activating version %s of \"%s\".\"%s\"", version, schema, table);
+    char where[TGT_ERROR_WHERE_MAX];
+    snprintf(where, sizeof(where), "while activating version %s of \"%s\".\"%s\"", version, schema,
+             table);
+    return odbc_sql_exec_activate_version(d, &v, version, where, affected, err);
 }
 
 /* ---- overwrite ----------------------------------------------------------------- */

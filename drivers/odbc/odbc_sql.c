@@ -167,6 +167,18 @@ void odbc_sql_activate_version(odbc_driver *d, tgt_sbuf *sb, const odbc_version_
     }
 }
 
+int odbc_sql_exec_activate_version(odbc_driver *d, const odbc_version_sql *v, const char *version,
+                                   const char *where, unsigned long *affected, tgt_error *err)
+{
+    tgt_sbuf *sb = &d->sql;
+    tgt_sbuf_reset(sb);
+    odbc_sql_activate_version(d, sb, v);
+    if (odbc_sql_check(sb, err) < 0)
+        return -1;
+    const char *params[1] = {version};
+    return odbc_exec_params(d, tgt_sbuf_str(sb), params, 1, affected, err, "%s", where);
+}
+
 void odbc_sql_not_deleted(odbc_driver *d, tgt_sbuf *sb, const tgt_table *t, const char *prefix)
 {
     if (!odbc_deletes_marked(t))

@@ -914,14 +914,10 @@ static int sqlite_activate_version(odbc_driver *d, const char *schema, const cha
                                 .hard = hard,
                                 .now_sql = "strftime('%Y-%m-%d %H:%M:%f', 'now')",
                                 .integer_type = "INTEGER"};
-    tgt_sbuf *sb = &d->sql;
-    tgt_sbuf_reset(sb);
-    odbc_sql_activate_version(d, sb, &v);
-    if (odbc_sql_check(sb, err) < 0)
-        return -1;
-    const char *params[1] = {version};
-    return odbc_exec_params(d, tgt_sbuf_str(sb), params, 1, affected, err,
-                            "while activating version %s of \"%s.%s\"", version, schema, table);
+    char where[TGT_ERROR_WHERE_MAX];
+    snprintf(where, sizeof(where), "while activating version %s of \"%s.%s\"", version, schema,
+             table);
+    return odbc_sql_exec_activate_version(d, &v, version, where, affected, err);
 }
 
 static int same_key(const tgt_live_table *live, const tgt_table *t)
