@@ -71,20 +71,24 @@ static int has_kind(const tgt_column *c, tgt_type_kind kind)
     return c->type.kind == kind || c->live_type.kind == kind;
 }
 
-/* "L.c IS DISTINCT FROM R.c", each side optionally wrapped as
- * open ... close (e.g. "scale(" ... ")" or "" ... "::text"). */
+/* One side of a comparison: open, the prefixed column, close (e.g.
+ * "scale(" ... ")" or "" ... "::text"). */
+static void append_side(pg_driver *d, tgt_sbuf *sb, const tgt_column *c, const char *prefix,
+                        const char *open, const char *close)
+{
+    tgt_sbuf_append_str(sb, open);
+    tgt_sbuf_append_str(sb, prefix);
+    pg_sql_ident(d, sb, c->name);
+    tgt_sbuf_append_str(sb, close);
+}
+
+/* "<open>L.c<close> IS DISTINCT FROM <open>R.c<close>" */
 static void append_distinct(pg_driver *d, tgt_sbuf *sb, const tgt_column *c, const char *left,
                             const char *right, const char *open, const char *close)
 {
-    const char *sides[2] = {left, right};
-    for (int i = 0; i < 2; i++) {
-        tgt_sbuf_append_str(sb, i == 0 ? open : " IS DISTINCT FROM ");
-        if (i == 1)
-            tgt_sbuf_append_str(sb, open);
-        tgt_sbuf_append_str(sb, sides[i]);
-        pg_sql_ident(d, sb, c->name);
-        tgt_sbuf_append_str(sb, close);
-    }
+    append_side(d, sb, c, left, open, close);
+    tgt_sbuf_append_str(sb, " IS DISTINCT FROM ");
+    append_side(d, sb, c, right, open, close);
 }
 
 int pg_merge_compare_cost(const tgt_column *c)
