@@ -227,6 +227,15 @@ typedef struct tgt_driver_ops {
      * reports no error: a failure (a refused row, a lost connection) counts
      * as finished, and write_end reports it as ever. */
     int (*write_ready)(tgt_driver *d);
+    /* Optional (NULL: several streams' rows ship as their chunks fill, the
+     * core waiting for the warehouse as it must).  During a bulk stream
+     * that is not closed: 1 when write_data of up to TGT_SPILL_SLOT bytes
+     * would not wait for the warehouse to take earlier rows, 0 while it
+     * would.  Cheap enough to ask every few kB encoded; never blocks; a
+     * broken connection answers 1 (write_data then reports it).  With it the
+     * core keeps one bulk stream fed from its streams' spilled rows while it
+     * encodes (batch.h), and needs write_close and write_ready too. */
+    int (*write_room)(tgt_driver *d);
 
     /* Moves t's staged rows into t: newest sequence per key wins, rows whose
      * non-key data did not change are left alone (a change of written digits

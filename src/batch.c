@@ -55,6 +55,7 @@ int tgt_batch_init(tgt_batch *b, const tgt_config *cfg, tgt_driver *driver, cons
     tgt_state_init(&b->state);
     tgt_sbuf_init(&b->scratch);
     tgt_spool_init(&b->spool);
+    tgt_spill_init(&b->spill);
     tgt_json_parser_init(&b->replay_parser);
     tgt_singer_batch_init(&b->singer);
     b->overwrite = cfg->load_method_mode == TGT_LOAD_OVERWRITE;
@@ -75,6 +76,7 @@ void tgt_batch_deinit(tgt_batch *b)
     tgt_state_deinit(&b->state);
     tgt_sbuf_deinit(&b->scratch);
     tgt_spool_deinit(&b->spool);
+    tgt_spill_deinit(&b->spill);
     tgt_json_parser_deinit(&b->replay_parser);
     tgt_singer_batch_deinit(&b->singer);
     tgt_transform_free(b->transform);
@@ -180,6 +182,7 @@ void tgt_batch_forget(tgt_batch *b)
     for (tgt_stream *s = b->streams.first; s != NULL; s = s->next_in_order) {
         s->in_txn = 0;
         tgt_sbuf_reset(&s->chunk);
+        tgt_spill_drop(&b->spill, &s->spill);
         s->rows_in_chunk = 0;
         s->rows_pending = 0;
         s->rows_shipped = 0;
@@ -241,6 +244,8 @@ int tgt_batch_end_bulk_write(tgt_batch *b, tgt_error *err)
         b->failed_first_row = b->copy_first_row;
         return -1;
     }
+    tgt_log(TGT_LOG_DEBUG, "stream \"%s\": a bulk write of %lu rows (%zu bytes wait to be sent)",
+            s->name, rows, b->spill.bytes);
     if (rows != b->copy_rows)
         return tgt_error_set(err, TGT_ERR_INTERNAL,
                              "stream \"%s\": PostgreSQL took %lu rows of %lu sent", s->name, rows,
@@ -317,36 +322,71 @@ static int join_txn(tgt_batch *b, tgt_stream *s, tgt_error *err)
     return 0;
 }
 
-/* Sends a stream's encoded rows to the driver, opening the transaction and
- * the stream's bulk write as needed. */
-static int ship(tgt_batch *b, tgt_stream *s, tgt_error *err)
+/* Makes the open bulk write stream s's, opening the transaction and ending
+ * another stream's bulk write as needed. */
+static int open_bulk_write(tgt_batch *b, tgt_stream *s, tgt_error *err)
 {
-    if (s->chunk.len == 0)
-        return 0;
     tgt_driver *d = b->driver;
     if (!s->in_txn && join_txn(b, s, err) != 0)
         return -1;
     /* a write closed early takes no more rows, not even its own stream's */
-    if (b->copy_stream != s || b->copy_closed) {
-        if (tgt_batch_end_bulk_write(b, err) != 0)
-            return -1;
-        tgt_write_mode mode = tgt_stream_stages(s)        ? TGT_WRITE_STAGING
-                              : s->model.table.n_keys > 0 ? TGT_WRITE_DIRECT
-                                                          : TGT_WRITE_APPEND;
-        if (d->ops->write_begin(d, &s->model.table, mode, err) != 0)
-            return -1;
-        b->copy_stream = s;
-        b->copy_rows = 0;
-        b->copy_first_row = s->rows_shipped;
-    }
-    if (d->ops->write_data(d, s->chunk.data, s->chunk.len, err) != 0) {
+    if (b->copy_stream == s && !b->copy_closed)
+        return 0;
+    if (tgt_batch_end_bulk_write(b, err) != 0)
+        return -1;
+    tgt_write_mode mode = tgt_stream_stages(s)        ? TGT_WRITE_STAGING
+                          : s->model.table.n_keys > 0 ? TGT_WRITE_DIRECT
+                                                      : TGT_WRITE_APPEND;
+    if (d->ops->write_begin(d, &s->model.table, mode, err) != 0)
+        return -1;
+    b->copy_stream = s;
+    b->copy_rows = 0;
+    b->copy_first_row = s->rows_shipped;
+    return 0;
+}
+
+/* Sends `rows` rows of s (data, len) into its open bulk write. */
+static int send_rows(tgt_batch *b, tgt_stream *s, const char *data, size_t len, unsigned long rows,
+                     tgt_error *err)
+{
+    if (b->driver->ops->write_data(b->driver, data, len, err) != 0) {
         b->failed_stream = s;
         b->failed_first_row = b->copy_first_row;
         tgt_error_where(err, "loading stream \"%s\"", s->name);
         return -1;
     }
-    b->copy_rows += s->rows_in_chunk;
-    s->rows_shipped += s->rows_in_chunk;
+    b->copy_rows += rows;
+    s->rows_shipped += rows;
+    return 0;
+}
+
+/* Sends the oldest slot of s's spilled rows into its open bulk write. */
+static int send_spilled(tgt_batch *b, tgt_stream *s, tgt_error *err)
+{
+    const char *data;
+    size_t len;
+    unsigned long rows;
+    if (tgt_spill_pop(&b->spill, &s->spill, &data, &len, &rows, err) < 0)
+        return -1;
+    return send_rows(b, s, data, len, rows, err);
+}
+
+/* Sends a stream's encoded rows to the driver, its spilled ones first,
+ * opening the transaction and the stream's bulk write as needed. */
+static int ship(tgt_batch *b, tgt_stream *s, tgt_error *err)
+{
+    if (s->chunk.len == 0 && tgt_spill_queue_empty(&s->spill))
+        return 0;
+    if (open_bulk_write(b, s, err) != 0)
+        return -1;
+    while (!tgt_spill_queue_empty(&s->spill)) {
+        if (send_spilled(b, s, err) != 0)
+            return -1;
+    }
+    if (s->chunk.len == 0)
+        return 0;
+    if (send_rows(b, s, s->chunk.data, s->chunk.len, s->rows_in_chunk, err) != 0)
+        return -1;
     release_chunk(b, s);
     return 0;
 }
@@ -427,9 +467,88 @@ static int server_busy(tgt_batch *b, size_t budget)
     return 1;
 }
 
+/* Whether full chunks go to the spill file (TGT_SPILL_MAX). */
+static int spills(const tgt_batch *b)
+{
+    const tgt_driver_ops *ops = b->driver->ops;
+    return ops->write_room != NULL && ops->write_close != NULL && ops->write_ready != NULL &&
+           stagger_budget(b) != 0;
+}
+
+/* The stream with the most rows spilled, or NULL when none waits. */
+static tgt_stream *largest_spill(const tgt_batch *b)
+{
+    tgt_stream *largest = NULL;
+    for (tgt_stream *s = b->streams.first; s != NULL; s = s->next_in_order) {
+        if (s->spill.bytes > 0 && (largest == NULL || s->spill.bytes > largest->spill.bytes))
+            largest = s;
+    }
+    return largest;
+}
+
+/* Feeds the server spilled rows without waiting for it (TGT_SPILL_MAX):
+ * the open bulk write gets its stream's slots while the driver has room,
+ * is closed when they are gone, and once the server has finished it the
+ * stream with the most rows waiting gets the next.  Returns when the driver
+ * would wait or nothing waits. */
+static int pump(tgt_batch *b, tgt_error *err)
+{
+    tgt_driver *d = b->driver;
+    for (;;) {
+        tgt_stream *s = b->copy_stream;
+        if (s != NULL && !b->copy_closed) {
+            if (!tgt_spill_queue_empty(&s->spill)) {
+                if (!d->ops->write_room(d))
+                    return 0;
+                if (send_spilled(b, s, err) != 0)
+                    return -1;
+                continue;
+            }
+            if (close_bulk_write(b, err) != 0)
+                return -1;
+        }
+        if (b->copy_stream != NULL) {
+            if (!d->ops->write_ready(d))
+                return 0;
+            if (tgt_batch_end_bulk_write(b, err) != 0)
+                return -1;
+        }
+        tgt_stream *next = largest_spill(b);
+        if (next == NULL)
+            return 0;
+        if (open_bulk_write(b, next, err) != 0)
+            return -1;
+    }
+}
+
+/* The spilling regime's step after stream s's chunk grew: a full chunk
+ * joins its stream's queue, and the pump runs. */
+static int spill_full(tgt_batch *b, tgt_stream *s, tgt_error *err)
+{
+    int spilled = s->chunk.len >= TGT_CHUNK_BYTES;
+    if (spilled) {
+        if (tgt_spill_push(&b->spill, &s->spill, s->chunk.data, s->chunk.len, s->rows_in_chunk,
+                           err) != 0)
+            return -1;
+        release_chunk(b, s);
+    }
+    if (!spilled && b->since_pump < TGT_PUMP_POLL_BYTES)
+        return 0;
+    b->since_pump = 0;
+    if (pump(b, err) != 0)
+        return -1;
+    while (b->spill.bytes > TGT_SPILL_MAX) {
+        if (ship(b, largest_spill(b), err) != 0)
+            return -1;
+    }
+    return b->buffered >= TGT_BUFFERED_MAX ? ship_all(b, err) : 0;
+}
+
 /* Ships what the chunk sizes call for after stream s's chunk grew. */
 static int ship_full(tgt_batch *b, tgt_stream *s, tgt_error *err)
 {
+    if (spills(b))
+        return spill_full(b, s, err);
     size_t budget = stagger_budget(b);
     if (budget == 0) {
         if (s->chunk.len >= TGT_CHUNK_BYTES && ship_encoded(b, s, err) != 0)
@@ -699,6 +818,7 @@ int tgt_batch_encode(tgt_batch *b, tgt_stream *s, const tgt_json_parser *p, cons
     warn_nul_once(s);
     warn_extracted_at_once(b, s);
     b->buffered += s->chunk.len - before;
+    b->since_pump += s->chunk.len - before;
     b->pending_rows++;
     return ship_full(b, s, err);
 }

@@ -91,6 +91,7 @@ tgt_stream *tgt_stream_get_or_add(tgt_stream_registry *reg, const char *name, si
     s->name_len = len;
     tgt_schema_model_init(&s->model);
     tgt_sbuf_init(&s->chunk);
+    tgt_spill_queue_init(&s->spill);
     if (reg->last != NULL)
         reg->last->next_in_order = s;
     else

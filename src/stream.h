@@ -16,6 +16,7 @@
 #include "error.h"
 #include "sbuf.h"
 #include "schema.h"
+#include "spill.h"
 
 typedef struct tgt_stream {
     char *name; /* owned, as sent */
@@ -49,6 +50,7 @@ typedef struct tgt_stream {
 
     tgt_sbuf chunk; /* COPY rows encoded, not yet shipped */
     unsigned long rows_in_chunk;
+    tgt_spill_queue spill; /* full chunks waiting in the batch's spill file, sent before chunk */
     unsigned long rows_pending;    /* rows not yet committed (shipped or not) */
     unsigned long rows_committed;  /* over the whole run */
     unsigned long seq;             /* staging sequence: newest record per key wins */

@@ -32,7 +32,9 @@
  */
 #include "pg_internal.h"
 
+#include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,6 +276,27 @@ int pg_write_ready(tgt_driver *base)
     if (d->copying == NULL || !d->copy_closed || PQconsumeInput(d->conn) == 0)
         return 1;
     return !PQisBusy(d->conn);
+}
+
+/* Whether write_data of a spill slot would go out without waiting
+ * (driver.h): the socket reports writable.  A local socket does so while at
+ * most a quarter of its send buffer is queued (pg_driver.c widens it), TCP
+ * while a good part of its buffer is free, so a slot does not wait, or not
+ * for long; libpq itself keeps less than 8 kB back on a blocking
+ * connection.  (Asking the kernel how much is queued, SIOCOUTQ, and keeping
+ * it near 256 kB measured the same.) */
+int pg_write_room(tgt_driver *base)
+{
+    pg_driver *d = (pg_driver *)base;
+    int fd = d->conn != NULL ? PQsocket(d->conn) : -1;
+    if (d->copying == NULL || d->copy_closed || fd < 0)
+        return 1;
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int n;
+    do
+        n = poll(&p, 1, 0);
+    while (n < 0 && errno == EINTR);
+    return n != 0;
 }
 
 void pg_copy_abort(pg_driver *d)

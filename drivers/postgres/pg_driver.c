@@ -17,6 +17,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "error.h"
 #include "log.h"
@@ -130,6 +131,21 @@ static int read_lock_budget(pg_driver *d, tgt_error *err)
     return 0;
 }
 
+/* A local socket's send buffer is as large as the system allows (about
+ * 416 kB with Linux's default limits, against 208 kB): more rows queued for
+ * the backend means more slack while target-pg encodes between writes.  TCP
+ * sizes its buffer itself and is left alone (setting it would stop that). */
+static void widen_send_buffer(PGconn *conn)
+{
+    int fd = PQsocket(conn);
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof(addr);
+    if (fd < 0 || getsockname(fd, (struct sockaddr *)&addr, &len) != 0 || addr.ss_family != AF_UNIX)
+        return;
+    int size = 4 * 1024 * 1024; /* the kernel caps it at its wmem_max */
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+}
+
 static int pg_connect(tgt_driver *base, const tgt_config *cfg, tgt_error *err)
 {
     pg_driver *d = (pg_driver *)base;
@@ -203,6 +219,7 @@ static int pg_connect(tgt_driver *base, const tgt_config *cfg, tgt_error *err)
     }
     PQsetNoticeProcessor(conn, notice_to_log, NULL);
     d->conn = conn;
+    widen_send_buffer(conn);
 
     if (pg_command(d,
                    "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
@@ -351,6 +368,7 @@ static const tgt_driver_ops pg_ops = {
     .write_end = pg_write_end,
     .write_close = pg_write_close,
     .write_ready = pg_write_ready,
+    .write_room = pg_write_room,
     .merge = pg_merge,
     .activate_version = pg_activate_version,
     .set_primary_key = pg_set_primary_key,

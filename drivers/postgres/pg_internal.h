@@ -186,6 +186,7 @@ int pg_write_data(tgt_driver *base, const char *data, size_t len, tgt_error *err
 int pg_write_end(tgt_driver *base, unsigned long *rows, tgt_error *err);
 int pg_write_close(tgt_driver *base, tgt_error *err);
 int pg_write_ready(tgt_driver *base);
+int pg_write_room(tgt_driver *base);
 /* Ends an open COPY with a failure and drains its results (rollback). */
 void pg_copy_abort(pg_driver *d);
 
