@@ -497,6 +497,31 @@ bench_case "target-pg $IL_STREAMS streams (keyed)" "$IL_ROWS" "$(file_size "$F_I
     check_il "$F_IL" "${CMD[@]}"
 [ "${BENCH_KEEP:-0}" = 1 ] || rm -f "$F_IL"
 
+# The server's own cost of many tables: psql \copy of the same rows into
+# copies of the 50 tables, one COPY per table in one session, against (b)'s
+# reference (one COPY into one table).  No interleaving, no CREATE TABLE.
+IL_COPY_SQL=$DATA/interleaved-copy.sql
+IL_COPY_BYTES=0
+: >"$IL_COPY_SQL"
+for t in $IL_TABLES; do
+    f=$DATA/${t#bench.}.copy
+    sql "\\copy (SELECT * FROM $t) TO '$f'" >/dev/null
+    sql "CREATE TABLE ${t}_ref (LIKE $t INCLUDING ALL)" >/dev/null
+    echo "\\copy ${t}_ref FROM '$f'" >>"$IL_COPY_SQL"
+    IL_COPY_BYTES=$((IL_COPY_BYTES + $(file_size "$f")))
+done
+prep_ref_il() { sql "TRUNCATE $(for t in $IL_TABLES; do printf '%s_ref, ' "$t"; done | sed 's/, $//')" >/dev/null; }
+check_ref_il() {
+    local t total=0
+    for t in $IL_TABLES; do total=$((total + $(sql "SELECT count(*) FROM ${t}_ref"))); done
+    [ "$total" = "$IL_ROWS" ] || die "the $IL_STREAMS reference tables hold $total rows, expected $IL_ROWS"
+}
+bench_case "COPY $IL_STREAMS tables (psql \\copy)" "$IL_ROWS" "$IL_COPY_BYTES" prep_ref_il \
+    check_ref_il /dev/null "${PSQL[@]}" -q -f "$IL_COPY_SQL"
+for t in $IL_TABLES; do rm -f "$DATA/${t#bench.}.copy"; done
+rm -f "$IL_COPY_SQL"
+sql "DROP TABLE $(for t in $IL_TABLES; do printf '%s, %s_ref, ' "$t" "$t"; done | sed 's/, $//')" >/dev/null
+
 # (h) many streams: the tables of stream prefix P are P_00 .. P_99, P_100 ..
 # (gen_stream); they are dropped and counted 200 at a time, because one
 # statement over thousands of tables would itself exhaust the lock table.
@@ -644,7 +669,12 @@ echo "- upsert: target-pg / COPY + INSERT ... ON CONFLICT time = $(ratio "target
     "(client + server CPU: $(cpu_ratio "target-pg upsert (keyed)" "COPY upsert (psql \\copy)"))"
 echo "- wide: target-pg / COPY time = $(ratio "target-pg wide (200 props)" "COPY wide (psql \\copy)")" \
     "(client + server CPU: $(cpu_ratio "target-pg wide (200 props)" "COPY wide (psql \\copy)"))"
-echo "- $IL_STREAMS streams: single-stream first load / $IL_STREAMS-stream time per row = $(awk -v a="${R_NS[$(index_of "target-pg first load (keyed)")]}" -v ra="$ROWS" -v b="${R_NS[$(index_of "target-pg $IL_STREAMS streams (keyed)")]}" -v rb="$IL_ROWS" 'BEGIN{printf "%.2f", (a / ra) / (b / rb)}') (rate of $IL_STREAMS interleaved streams relative to one)"
+per_row_ratio() { # LABEL-ONE ROWS-ONE LABEL-MANY ROWS-MANY: rate of MANY relative to ONE
+    awk -v a="${R_NS[$(index_of "$1")]}" -v ra="$2" -v b="${R_NS[$(index_of "$3")]}" -v rb="$4" \
+        'BEGIN{printf "%.2f", (a / ra) / (b / rb)}'
+}
+echo "- $IL_STREAMS streams: single-stream first load / $IL_STREAMS-stream time per row = $(per_row_ratio "target-pg first load (keyed)" "$ROWS" "target-pg $IL_STREAMS streams (keyed)" "$IL_ROWS") (rate of $IL_STREAMS interleaved streams relative to one);" \
+    "the server's own: psql \\copy into one table / into the $IL_STREAMS tables, one COPY each = $(per_row_ratio "COPY first load (psql \\copy)" "$ROWS" "COPY $IL_STREAMS tables (psql \\copy)" "$IL_ROWS")"
 echo "- widen: $WIDEN_COLS columns / 1 column widened (bigint -> numeric, $ROWS rows) time = $(ratio "target-pg widen $WIDEN_COLS columns" "target-pg widen 1 column")"
 echo "- CPU s: user + system time of the client process (target-pg or psql); server s: CPU seconds"
 echo "  of the private PostgreSQL (its backends and background processes) during the case; all CPU:"
