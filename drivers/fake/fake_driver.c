@@ -16,7 +16,7 @@
 #include "fake/fake_rows.h"
 
 #define FAKE_MAX_COLUMNS 512
-#define FAKE_OPS 22
+#define FAKE_OPS 23
 
 typedef struct fake_column {
     char name[TGT_IDENT_MAX + 1];
@@ -52,6 +52,7 @@ typedef struct fake_failure {
 
 typedef struct fake_driver {
     tgt_driver base;
+    tgt_driver_ops ops; /* fake_ops, with write_room once tgt_fake_set_room was called */
     fake_table **tables;
     size_t n_tables;
     char **schemas;
@@ -72,6 +73,8 @@ typedef struct fake_driver {
     int write_closed;         /* write_close ended it: write_end reports the outcome */
     unsigned busy_answers;    /* tgt_fake_set_busy: write_ready says no this often per close */
     unsigned busy_left;       /* of those, still to give for the closed write */
+    unsigned room_full;       /* tgt_fake_set_room: write_room says no this often per write */
+    unsigned room_left;       /* of those, still to give for the open write */
     unsigned long refuse_row; /* a REFUSED failure waiting for this row (0: none) */
     /* tgt_fake_refuse_value: rows holding this value are refused when the
      * write ends (append) or at merge (staging), naming no row */
@@ -105,6 +108,7 @@ static const char *const op_names[FAKE_OPS] = {
     "lock_for_merge",
     "write_close",
     "write_ready",
+    "write_room",
 };
 
 static int op_index(const char *op)
@@ -588,6 +592,7 @@ static int fake_write_begin(tgt_driver *base, const tgt_table *t, tgt_write_mode
     d->written = 0;
     d->write_closed = 0;
     d->refused_at = 0;
+    d->room_left = d->room_full;
     tgt_sbuf_reset(&d->pending);
     return 0;
 }
@@ -735,6 +740,21 @@ static int fake_write_ready(tgt_driver *base)
     if (d->write_table == NULL || !d->write_closed || d->busy_left == 0)
         return 1;
     d->busy_left--;
+    return 0;
+}
+
+/* Whether write_data would wait (driver.h): "no room" for the first
+ * tgt_fake_set_room answers after each write_begin, as a socket whose
+ * buffer the server has not drained yet, then room for the rest of the
+ * write.  Counted and logged like any call; it cannot fail. */
+static int fake_write_room(tgt_driver *base)
+{
+    fake_driver *d = (fake_driver *)base;
+    tgt_fake_failure how;
+    (void)take_failure(d, op_index("write_room"), &how);
+    if (d->write_table == NULL || d->write_closed || d->room_left == 0)
+        return 1;
+    d->room_left--;
     return 0;
 }
 
@@ -1005,7 +1025,9 @@ tgt_driver *tgt_fake_driver_new(tgt_error *err)
         tgt_error_nomem(err);
         return NULL;
     }
-    d->base.ops = &fake_ops;
+    /* a copy: tgt_fake_set_room adds write_room to this driver's alone */
+    d->ops = fake_ops;
+    d->base.ops = &d->ops;
     d->tables_per_txn = 1000;
     tgt_sbuf_init(&d->log);
     tgt_sbuf_init(&d->pending);
@@ -1044,6 +1066,13 @@ void tgt_fake_set_tables_per_transaction(tgt_driver *base, size_t n)
 void tgt_fake_set_busy(tgt_driver *base, unsigned answers)
 {
     ((fake_driver *)base)->busy_answers = answers;
+}
+
+void tgt_fake_set_room(tgt_driver *base, unsigned full)
+{
+    fake_driver *d = (fake_driver *)base;
+    d->ops.write_room = fake_write_room;
+    d->room_full = full;
 }
 
 unsigned tgt_fake_calls(const tgt_driver *base, const char *op)

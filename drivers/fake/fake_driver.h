@@ -67,6 +67,13 @@ void tgt_fake_set_tables_per_transaction(tgt_driver *d, size_t n);
  * before it answers "done" (default 0: done at once). */
 void tgt_fake_set_busy(tgt_driver *d, unsigned answers);
 
+/* Gives the fake write_room (driver.h), which it lacks until then, so that
+ * with several streams the core spills full chunks and feeds one bulk write
+ * from them (batch.h TGT_SPILL_MAX) rather than staggering them: after each
+ * write_begin, write_room answers "no room" `full` times, then "room" for
+ * the rest of that bulk write.  Call it before the first row is encoded. */
+void tgt_fake_set_room(tgt_driver *d, unsigned full);
+
 /* How many times operation `op` was called so far. */
 unsigned tgt_fake_calls(const tgt_driver *d, const char *op);
 
