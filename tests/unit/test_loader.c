@@ -891,6 +891,260 @@ static void test_ship_waits_bounded(void **state)
     assert_string_equal(states(fx), "\"il\"\n");
 }
 
+/* --- interleaved streams spilled: one bulk write fed from the spill file --- */
+
+#define SP_STREAMS 3
+#define SP_ROWS 600 /* per stream: ~9 chunks of TGT_CHUNK_BYTES of ~1 kB rows */
+
+static const char *const sp_names[SP_STREAMS] = {"x", "y", "z"};
+
+/* Gives the fake write_room (the core then spills with 2 to 64 streams):
+ * after each write_begin it says `full` times that a write would wait, and
+ * after each write_close `busy` times that the server is not done. */
+static void sp_start(fixture *fx, unsigned full, unsigned busy)
+{
+    start(fx);
+    tgt_fake_set_room(fx->driver, full);
+    tgt_fake_set_busy(fx->driver, busy);
+}
+
+/* Feeds the SCHEMAs (input lines 1-3) of keyed x and y (a first load:
+ * direct) and unkeyed z (append). */
+static void sp_schemas(fixture *fx)
+{
+    char line[512];
+    for (int k = 0; k < SP_STREAMS; k++) {
+        snprintf(line, sizeof(line),
+                 "{\"type\":\"SCHEMA\",\"stream\":\"%s\",\"key_properties\":[%s],\"schema\":{"
+                 "\"properties\":{\"id\":{\"type\":\"integer\"},\"v\":{\"type\":\"string\"}}}}",
+                 sp_names[k], k < 2 ? "\"id\"" : "");
+        feed_ok(fx, line);
+    }
+}
+
+/* Rows `from`..`to` of every stream round-robin (row i of sp_names[k] is
+ * input line 3i + k + 1), il_record's rows; returns the first feed's
+ * failure. */
+static int sp_feed_rows(fixture *fx, int from, int to)
+{
+    char line[IL_WIDTH + 256];
+    for (int i = from; i <= to; i++) {
+        for (int k = 0; k < SP_STREAMS; k++) {
+            il_record(line, sizeof(line), sp_names[k], i);
+            if (feed(fx, line) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Every row, then a STATE. */
+static int sp_feed(fixture *fx)
+{
+    if (sp_feed_rows(fx, 1, SP_ROWS) != 0)
+        return -1;
+    return feed(fx, "{\"type\":\"STATE\",\"value\":\"sp\"}");
+}
+
+/* Stream `table` holds rows 1..SP_ROWS but `missing` (0: none), each once,
+ * in input order, each with its own v. */
+static void sp_check_rows(fixture *fx, const char *table, int missing)
+{
+    size_t n = tgt_fake_row_count(fx->driver, "public", table);
+    assert_int_equal(n, SP_ROWS - (missing ? 1 : 0));
+    int want = 0;
+    for (size_t r = 0; r < n; r++) {
+        if (++want == missing)
+            want++;
+        const char *id = tgt_fake_value(fx->driver, "public", table, r, "id", NULL);
+        assert_non_null(id);
+        if (atoi(id) != want)
+            fail_msg("%s row %zu: id %s, %d expected", table, r, id, want);
+        char v[IL_WIDTH + 1];
+        int len = snprintf(v, sizeof(v), "%s%d.", table, want);
+        assert_memory_equal(tgt_fake_value(fx->driver, "public", table, r, "v", NULL), v,
+                            (size_t)len);
+    }
+}
+
+static void sp_check_all(fixture *fx, int missing_line)
+{
+    for (int k = 0; k < SP_STREAMS; k++) {
+        int missing = missing_line != 0 && (missing_line - 1) % 3 == k ? (missing_line - 1) / 3 : 0;
+        sp_check_rows(fx, sp_names[k], missing);
+    }
+}
+
+/* The input line named in err.where ("stdin line N, ..."); 0 when none. */
+static int where_line(const tgt_error *err)
+{
+    const char *at = strstr(err->where, "line ");
+    return at == NULL ? 0 : atoi(at + 5);
+}
+
+/* With room for every write, full chunks of three interleaved streams go
+ * through the spill file during the run, and every row lands once, in its
+ * stream's order. */
+static void test_spill_rows_in_order(void **state)
+{
+    fixture *fx = *state;
+    sp_start(fx, 0, 0);
+    sp_schemas(fx);
+    assert_int_equal(sp_feed(fx), 0);
+    assert_true(tgt_fake_calls(fx->driver, "write_room") > 0);
+    assert_true(tgt_fake_calls(fx->driver, "write_begin") >= 2 * SP_STREAMS);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    assert_int_equal(tgt_fake_calls(fx->driver, "write_end"),
+                     tgt_fake_calls(fx->driver, "write_begin"));
+    sp_check_all(fx, 0);
+    assert_string_equal(states(fx), "\"sp\"\n");
+}
+
+/* While the driver has no room and the server is busy, chunks wait in the
+ * spill file and each bulk write then carries several of them (a spilled
+ * chunk is one write_data): fewer bulk writes than chunks, every row once
+ * and in order all the same. */
+static void test_spill_scarce_room_batches_chunks(void **state)
+{
+    fixture *fx = *state;
+    sp_start(fx, 40, 10);
+    sp_schemas(fx);
+    assert_int_equal(sp_feed(fx), 0);
+    unsigned begun = tgt_fake_calls(fx->driver, "write_begin");
+    unsigned chunks = tgt_fake_calls(fx->driver, "write_data");
+    assert_true(begun >= 2);
+    assert_true(chunks >= 2 * begun);
+    assert_true(fx->loader.b.spill.bytes > 0); /* some still wait */
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    assert_int_equal(fx->loader.b.spill.bytes, 0);
+    sp_check_all(fx, 0);
+    assert_string_equal(states(fx), "\"sp\"\n");
+}
+
+/* A refusal at the deferred end of y's bulk write (a foreign key, naming no
+ * row) while x and z have rows spilled is pinned on y's record; under fail
+ * the error names its line and stream and nothing is committed. */
+static void test_spill_deferred_refusal_fails(void **state)
+{
+    fixture *fx = *state;
+    sp_start(fx, 40, 3);
+    sp_schemas(fx);
+    char v[IL_WIDTH + 1];
+    memset(v, '.', IL_WIDTH);
+    v[IL_WIDTH] = '\0';
+    memcpy(v, "y150", 4);
+    assert_int_equal(tgt_fake_refuse_value(fx->driver, "v", v), 0);
+    int rc = sp_feed(fx);
+    if (rc == 0)
+        rc = tgt_loader_finish(&fx->loader, &fx->err);
+    assert_int_equal(rc, -1);
+    assert_true(tgt_fake_calls(fx->driver, "write_room") > 0);
+    assert_int_equal(where_line(&fx->err), 3 * 150 + 1 + 1);
+    assert_non_null(strstr(fx->err.where, "stream \"y\""));
+    tgt_loader_abort(&fx->loader);
+    assert_string_equal(states(fx), "");
+    for (int k = 0; k < SP_STREAMS; k++)
+        assert_int_equal(tgt_fake_row_count(fx->driver, "public", sp_names[k]), 0);
+}
+
+/* The same under skip: only that record is dropped; after the recovery
+ * every other row is there once, in order. */
+static void test_spill_deferred_refusal_skipped(void **state)
+{
+    fixture *fx = *state;
+    set_string(&fx->cfg.invalid_records, "skip");
+    sp_start(fx, 40, 3);
+    sp_schemas(fx);
+    char v[IL_WIDTH + 1];
+    memset(v, '.', IL_WIDTH);
+    v[IL_WIDTH] = '\0';
+    memcpy(v, "y150", 4);
+    assert_int_equal(tgt_fake_refuse_value(fx->driver, "v", v), 0);
+    assert_int_equal(sp_feed(fx), 0);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    sp_check_all(fx, 3 * 150 + 1 + 1);
+    assert_string_equal(states(fx), "\"sp\"\n");
+}
+
+/* A row refused by number inside a bulk write fed from the spill file (the
+ * 5th write_data, a spilled chunk, refuses the 40th row of its write): under
+ * fail the error names a record of the stream it names; a second run under
+ * skip, the same in every other respect, drops exactly that record and
+ * loads every other row once, in order. */
+static void test_spill_refused_row(void **state)
+{
+    fixture *fx = *state;
+    sp_start(fx, 40, 3);
+    sp_schemas(fx);
+    tgt_fake_fail_at(fx->driver, "write_data", 5, TGT_FAKE_REFUSED, 40);
+    int rc = sp_feed(fx);
+    if (rc == 0)
+        rc = tgt_loader_finish(&fx->loader, &fx->err);
+    assert_int_equal(rc, -1);
+    assert_true(tgt_fake_calls(fx->driver, "write_room") > 0);
+    int line = where_line(&fx->err);
+    assert_true(line > 3 && line <= 3 * SP_ROWS + 3);
+    char named[64];
+    snprintf(named, sizeof(named), "stream \"%s\"", sp_names[(line - 1) % 3]);
+    assert_non_null(strstr(fx->err.where, named));
+    tgt_loader_abort(&fx->loader);
+    assert_string_equal(states(fx), "");
+
+    teardown(state);
+    setup(state);
+    fx = *state;
+    set_string(&fx->cfg.invalid_records, "skip");
+    sp_start(fx, 40, 3);
+    sp_schemas(fx);
+    tgt_fake_fail_at(fx->driver, "write_data", 5, TGT_FAKE_REFUSED, 40);
+    assert_int_equal(sp_feed(fx), 0);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    sp_check_all(fx, line);
+    assert_string_equal(states(fx), "\"sp\"\n");
+}
+
+/* The connection breaks in a bulk write fed from the spill file while other
+ * streams' rows wait there: the batch is rolled back and replayed, and
+ * nothing spilled before the rollback is sent again (the append stream z
+ * would get those rows twice). */
+static void test_spill_lost_write_replayed(void **state)
+{
+    fixture *fx = *state;
+    sp_start(fx, 40, 3);
+    sp_schemas(fx);
+    tgt_fake_fail_at(fx->driver, "write_data", 4, TGT_FAKE_LOST, 0);
+    assert_int_equal(sp_feed(fx), 0);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    assert_true(tgt_fake_calls(fx->driver, "connect") >= 2);
+    sp_check_all(fx, 0);
+    assert_string_equal(states(fx), "\"sp\"\n");
+}
+
+/* A rollback forgets every spilled row: no queue keeps any, nor the file's
+ * count of bytes waiting. */
+static void test_spill_forget_drops_queues(void **state)
+{
+    fixture *fx = *state;
+    sp_start(fx, 40, 3);
+    sp_schemas(fx);
+    assert_int_equal(sp_feed_rows(fx, 1, SP_ROWS / 2), 0);
+    tgt_batch *b = &fx->loader.b;
+    size_t queued = 0;
+    for (tgt_stream *s = b->streams.first; s != NULL; s = s->next_in_order)
+        queued += s->spill.bytes;
+    assert_true(queued > 0);
+    assert_int_equal(queued, b->spill.bytes);
+    tgt_batch_forget(b);
+    assert_int_equal(b->spill.bytes, 0);
+    for (tgt_stream *s = b->streams.first; s != NULL; s = s->next_in_order) {
+        assert_true(tgt_spill_queue_empty(&s->spill));
+        assert_int_equal(s->spill.bytes, 0);
+    }
+    tgt_loader_abort(&fx->loader);
+    for (int k = 0; k < SP_STREAMS; k++)
+        assert_int_equal(tgt_fake_row_count(fx->driver, "public", sp_names[k]), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -927,6 +1181,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ship_waits_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_end_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_close_lost, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spill_rows_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spill_scarce_room_batches_chunks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spill_deferred_refusal_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spill_deferred_refusal_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spill_refused_row, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spill_lost_write_replayed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spill_forget_drops_queues, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
