@@ -81,6 +81,10 @@ typedef struct fake_driver {
     char refuse_column[TGT_IDENT_MAX + 1];
     char *refuse_value;
     unsigned long refused_at; /* first refused row of the open write (0: none) */
+    /* tgt_fake_check_value: rows holding this value are refused as they
+     * are written, naming their row */
+    char check_column[TGT_IDENT_MAX + 1];
+    char *check_value;
     size_t tables_per_txn;
     tgt_txn_status last_commit; /* what became of the last COMMIT that was cut off */
 } fake_driver;
@@ -349,6 +353,7 @@ static void fake_free(tgt_driver *base)
     tgt_sbuf_deinit(&d->pending);
     tgt_sbuf_deinit(&d->cells);
     free(d->refuse_value);
+    free(d->check_value);
     free(d);
 }
 
@@ -597,13 +602,20 @@ static int fake_write_begin(tgt_driver *base, const tgt_table *t, tgt_write_mode
     return 0;
 }
 
+/* True when `column` of a row of ft holds `value` (NULL: no rule). */
+static int holds_value(const fake_table *ft, char *const *cells, const char *column,
+                       const char *value)
+{
+    if (value == NULL)
+        return 0;
+    long c = find_column(ft, column);
+    return c >= 0 && cells[c] != NULL && strcmp(cells[c], value) == 0;
+}
+
 /* True when a row of ft holds the value tgt_fake_refuse_value refuses. */
 static int refused_value(const fake_driver *d, const fake_table *ft, char *const *cells)
 {
-    if (d->refuse_value == NULL)
-        return 0;
-    long c = find_column(ft, d->refuse_column);
-    return c >= 0 && cells[c] != NULL && strcmp(cells[c], d->refuse_value) == 0;
+    return holds_value(ft, cells, d->refuse_column, d->refuse_value);
 }
 
 /* A refusal that names no row, as a foreign key's at the end of a COPY. */
@@ -638,6 +650,13 @@ static int take_row(fake_driver *d, const char *p, size_t len, tgt_error *err)
             err->bulk_row = d->written;
             return -1;
         }
+    if (holds_value(ft, (char *const *)cells, d->check_column, d->check_value)) {
+        tgt_error_set(err, TGT_ERR_LOAD, "fake: new row violates check constraint");
+        tgt_error_sqlstate(err, "23514");
+        err->bulk_row = d->written;
+        err->bulk_row_exact = 1;
+        return -1;
+    }
     if (d->refused_at == 0 && !d->write_staging && refused_value(d, ft, (char *const *)cells))
         d->refused_at = d->written;
     if (d->write_direct && find_key(ft, (char *const *)cells) >= 0) {
@@ -1056,6 +1075,15 @@ int tgt_fake_refuse_value(tgt_driver *base, const char *column, const char *valu
     snprintf(d->refuse_column, sizeof(d->refuse_column), "%s", column);
     d->refuse_value = strdup(value);
     return d->refuse_value == NULL ? -1 : 0;
+}
+
+int tgt_fake_check_value(tgt_driver *base, const char *column, const char *value)
+{
+    fake_driver *d = (fake_driver *)base;
+    free(d->check_value);
+    snprintf(d->check_column, sizeof(d->check_column), "%s", column);
+    d->check_value = strdup(value);
+    return d->check_value == NULL ? -1 : 0;
 }
 
 void tgt_fake_set_tables_per_transaction(tgt_driver *base, size_t n)

@@ -60,6 +60,12 @@ void tgt_fake_fail_at(tgt_driver *d, const char *op, unsigned n, tgt_fake_failur
  * Returns -1 on allocation failure. */
 int tgt_fake_refuse_value(tgt_driver *d, const char *column, const char *value);
 
+/* From now on every row whose `column` holds `value` (as the fake keeps
+ * it) is refused as it is written, the way a CHECK constraint refuses:
+ * write_data fails naming the row's number in the bulk write exactly
+ * (SQLSTATE 23514).  Returns -1 on allocation failure. */
+int tgt_fake_check_value(tgt_driver *d, const char *column, const char *value);
+
 /* What tables_per_transaction() answers (default 1000). */
 void tgt_fake_set_tables_per_transaction(tgt_driver *d, size_t n);
 
