@@ -1021,25 +1021,37 @@ static void test_spill_scarce_room_batches_chunks(void **state)
     assert_string_equal(states(fx), "\"sp\"\n");
 }
 
-/* A refusal at the deferred end of y's bulk write (a foreign key, naming no
- * row) while x and z have rows spilled is pinned on y's record; under fail
- * the error names its line and stream and nothing is committed. */
-static void test_spill_deferred_refusal_fails(void **state)
+/* Makes the fake refuse row `id` of stream y: at the end of its bulk write
+ * naming no row (a foreign key), or, `exact`, as it is written, naming it
+ * (a CHECK constraint). */
+static void sp_refuse_y(fixture *fx, int id, int exact)
 {
-    fixture *fx = *state;
-    sp_start(fx, 40, 3);
-    sp_schemas(fx);
     char v[IL_WIDTH + 1];
     memset(v, '.', IL_WIDTH);
     v[IL_WIDTH] = '\0';
-    memcpy(v, "y150", 4);
-    assert_int_equal(tgt_fake_refuse_value(fx->driver, "v", v), 0);
+    int n = snprintf(v, sizeof(v), "y%d", id);
+    v[n] = '.';
+    if (exact)
+        assert_int_equal(tgt_fake_check_value(fx->driver, "v", v), 0);
+    else
+        assert_int_equal(tgt_fake_refuse_value(fx->driver, "v", v), 0);
+}
+
+/* Row `id` of y is refused while x and z have rows spilled (bulk writes
+ * carry several chunks, the server answers busy): under fail the error
+ * names its input line and stream y, nothing is committed and no STATE
+ * goes out. */
+static void sp_refusal_fails(fixture *fx, int id, int exact)
+{
+    sp_start(fx, 40, 3);
+    sp_schemas(fx);
+    sp_refuse_y(fx, id, exact);
     int rc = sp_feed(fx);
     if (rc == 0)
         rc = tgt_loader_finish(&fx->loader, &fx->err);
     assert_int_equal(rc, -1);
     assert_true(tgt_fake_calls(fx->driver, "write_room") > 0);
-    assert_int_equal(where_line(&fx->err), 3 * 150 + 1 + 1);
+    assert_int_equal(where_line(&fx->err), 3 * id + 1 + 1);
     assert_non_null(strstr(fx->err.where, "stream \"y\""));
     tgt_loader_abort(&fx->loader);
     assert_string_equal(states(fx), "");
@@ -1049,58 +1061,39 @@ static void test_spill_deferred_refusal_fails(void **state)
 
 /* The same under skip: only that record is dropped; after the recovery
  * every other row is there once, in order. */
-static void test_spill_deferred_refusal_skipped(void **state)
+static void sp_refusal_skipped(fixture *fx, int id, int exact)
 {
-    fixture *fx = *state;
     set_string(&fx->cfg.invalid_records, "skip");
     sp_start(fx, 40, 3);
     sp_schemas(fx);
-    char v[IL_WIDTH + 1];
-    memset(v, '.', IL_WIDTH);
-    v[IL_WIDTH] = '\0';
-    memcpy(v, "y150", 4);
-    assert_int_equal(tgt_fake_refuse_value(fx->driver, "v", v), 0);
+    sp_refuse_y(fx, id, exact);
     assert_int_equal(sp_feed(fx), 0);
     assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
-    sp_check_all(fx, 3 * 150 + 1 + 1);
+    sp_check_all(fx, 3 * id + 1 + 1);
     assert_string_equal(states(fx), "\"sp\"\n");
 }
 
-/* A row refused by number inside a bulk write fed from the spill file (the
- * 5th write_data, a spilled chunk, refuses the 40th row of its write): under
- * fail the error names a record of the stream it names; a second run under
- * skip, the same in every other respect, drops exactly that record and
- * loads every other row once, in order. */
-static void test_spill_refused_row(void **state)
+/* Refused at the deferred end of y's bulk write (found by bisecting). */
+static void test_spill_deferred_refusal_fails(void **state)
 {
-    fixture *fx = *state;
-    sp_start(fx, 40, 3);
-    sp_schemas(fx);
-    tgt_fake_fail_at(fx->driver, "write_data", 5, TGT_FAKE_REFUSED, 40);
-    int rc = sp_feed(fx);
-    if (rc == 0)
-        rc = tgt_loader_finish(&fx->loader, &fx->err);
-    assert_int_equal(rc, -1);
-    assert_true(tgt_fake_calls(fx->driver, "write_room") > 0);
-    int line = where_line(&fx->err);
-    assert_true(line > 3 && line <= 3 * SP_ROWS + 3);
-    char named[64];
-    snprintf(named, sizeof(named), "stream \"%s\"", sp_names[(line - 1) % 3]);
-    assert_non_null(strstr(fx->err.where, named));
-    tgt_loader_abort(&fx->loader);
-    assert_string_equal(states(fx), "");
+    sp_refusal_fails(*state, 150, 0);
+}
 
-    teardown(state);
-    setup(state);
-    fx = *state;
-    set_string(&fx->cfg.invalid_records, "skip");
-    sp_start(fx, 40, 3);
-    sp_schemas(fx);
-    tgt_fake_fail_at(fx->driver, "write_data", 5, TGT_FAKE_REFUSED, 40);
-    assert_int_equal(sp_feed(fx), 0);
-    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
-    sp_check_all(fx, line);
-    assert_string_equal(states(fx), "\"sp\"\n");
+static void test_spill_deferred_refusal_skipped(void **state)
+{
+    sp_refusal_skipped(*state, 150, 0);
+}
+
+/* Refused by number inside a later bulk write of y fed from the spill
+ * file: its place is the rows y shipped before that write plus the number. */
+static void test_spill_refused_row_fails(void **state)
+{
+    sp_refusal_fails(*state, 400, 1);
+}
+
+static void test_spill_refused_row_skipped(void **state)
+{
+    sp_refusal_skipped(*state, 400, 1);
 }
 
 /* The connection breaks in a bulk write fed from the spill file while other
@@ -1185,7 +1178,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_spill_scarce_room_batches_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spill_deferred_refusal_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spill_deferred_refusal_skipped, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_spill_refused_row, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spill_refused_row_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spill_refused_row_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spill_lost_write_replayed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spill_forget_drops_queues, setup, teardown),
     };
