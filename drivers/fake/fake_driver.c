@@ -16,7 +16,7 @@
 #include "fake/fake_rows.h"
 
 #define FAKE_MAX_COLUMNS 512
-#define FAKE_OPS 22
+#define FAKE_OPS 23
 
 typedef struct fake_column {
     char name[TGT_IDENT_MAX + 1];
@@ -52,6 +52,7 @@ typedef struct fake_failure {
 
 typedef struct fake_driver {
     tgt_driver base;
+    tgt_driver_ops ops; /* fake_ops, with write_room once tgt_fake_set_room was called */
     fake_table **tables;
     size_t n_tables;
     char **schemas;
@@ -72,12 +73,18 @@ typedef struct fake_driver {
     int write_closed;         /* write_close ended it: write_end reports the outcome */
     unsigned busy_answers;    /* tgt_fake_set_busy: write_ready says no this often per close */
     unsigned busy_left;       /* of those, still to give for the closed write */
+    unsigned room_full;       /* tgt_fake_set_room: write_room says no this often per write */
+    unsigned room_left;       /* of those, still to give for the open write */
     unsigned long refuse_row; /* a REFUSED failure waiting for this row (0: none) */
     /* tgt_fake_refuse_value: rows holding this value are refused when the
      * write ends (append) or at merge (staging), naming no row */
     char refuse_column[TGT_IDENT_MAX + 1];
     char *refuse_value;
     unsigned long refused_at; /* first refused row of the open write (0: none) */
+    /* tgt_fake_check_value: rows holding this value are refused as they
+     * are written, naming their row */
+    char check_column[TGT_IDENT_MAX + 1];
+    char *check_value;
     size_t tables_per_txn;
     tgt_txn_status last_commit; /* what became of the last COMMIT that was cut off */
 } fake_driver;
@@ -105,6 +112,7 @@ static const char *const op_names[FAKE_OPS] = {
     "lock_for_merge",
     "write_close",
     "write_ready",
+    "write_room",
 };
 
 static int op_index(const char *op)
@@ -345,6 +353,7 @@ static void fake_free(tgt_driver *base)
     tgt_sbuf_deinit(&d->pending);
     tgt_sbuf_deinit(&d->cells);
     free(d->refuse_value);
+    free(d->check_value);
     free(d);
 }
 
@@ -588,17 +597,25 @@ static int fake_write_begin(tgt_driver *base, const tgt_table *t, tgt_write_mode
     d->written = 0;
     d->write_closed = 0;
     d->refused_at = 0;
+    d->room_left = d->room_full;
     tgt_sbuf_reset(&d->pending);
     return 0;
+}
+
+/* True when `column` of a row of ft holds `value` (NULL: no rule). */
+static int holds_value(const fake_table *ft, char *const *cells, const char *column,
+                       const char *value)
+{
+    if (value == NULL)
+        return 0;
+    long c = find_column(ft, column);
+    return c >= 0 && cells[c] != NULL && strcmp(cells[c], value) == 0;
 }
 
 /* True when a row of ft holds the value tgt_fake_refuse_value refuses. */
 static int refused_value(const fake_driver *d, const fake_table *ft, char *const *cells)
 {
-    if (d->refuse_value == NULL)
-        return 0;
-    long c = find_column(ft, d->refuse_column);
-    return c >= 0 && cells[c] != NULL && strcmp(cells[c], d->refuse_value) == 0;
+    return holds_value(ft, cells, d->refuse_column, d->refuse_value);
 }
 
 /* A refusal that names no row, as a foreign key's at the end of a COPY. */
@@ -633,6 +650,13 @@ static int take_row(fake_driver *d, const char *p, size_t len, tgt_error *err)
             err->bulk_row = d->written;
             return -1;
         }
+    if (holds_value(ft, (char *const *)cells, d->check_column, d->check_value)) {
+        tgt_error_set(err, TGT_ERR_LOAD, "fake: new row violates check constraint");
+        tgt_error_sqlstate(err, "23514");
+        err->bulk_row = d->written;
+        err->bulk_row_exact = 1;
+        return -1;
+    }
     if (d->refused_at == 0 && !d->write_staging && refused_value(d, ft, (char *const *)cells))
         d->refused_at = d->written;
     if (d->write_direct && find_key(ft, (char *const *)cells) >= 0) {
@@ -735,6 +759,21 @@ static int fake_write_ready(tgt_driver *base)
     if (d->write_table == NULL || !d->write_closed || d->busy_left == 0)
         return 1;
     d->busy_left--;
+    return 0;
+}
+
+/* Whether write_data would wait (driver.h): "no room" for the first
+ * tgt_fake_set_room answers after each write_begin, as a socket whose
+ * buffer the server has not drained yet, then room for the rest of the
+ * write.  Counted and logged like any call; it cannot fail. */
+static int fake_write_room(tgt_driver *base)
+{
+    fake_driver *d = (fake_driver *)base;
+    tgt_fake_failure how;
+    (void)take_failure(d, op_index("write_room"), &how);
+    if (d->write_table == NULL || d->write_closed || d->room_left == 0)
+        return 1;
+    d->room_left--;
     return 0;
 }
 
@@ -1005,7 +1044,9 @@ tgt_driver *tgt_fake_driver_new(tgt_error *err)
         tgt_error_nomem(err);
         return NULL;
     }
-    d->base.ops = &fake_ops;
+    /* a copy: tgt_fake_set_room adds write_room to this driver's alone */
+    d->ops = fake_ops;
+    d->base.ops = &d->ops;
     d->tables_per_txn = 1000;
     tgt_sbuf_init(&d->log);
     tgt_sbuf_init(&d->pending);
@@ -1036,6 +1077,15 @@ int tgt_fake_refuse_value(tgt_driver *base, const char *column, const char *valu
     return d->refuse_value == NULL ? -1 : 0;
 }
 
+int tgt_fake_check_value(tgt_driver *base, const char *column, const char *value)
+{
+    fake_driver *d = (fake_driver *)base;
+    free(d->check_value);
+    snprintf(d->check_column, sizeof(d->check_column), "%s", column);
+    d->check_value = strdup(value);
+    return d->check_value == NULL ? -1 : 0;
+}
+
 void tgt_fake_set_tables_per_transaction(tgt_driver *base, size_t n)
 {
     ((fake_driver *)base)->tables_per_txn = n;
@@ -1044,6 +1094,13 @@ void tgt_fake_set_tables_per_transaction(tgt_driver *base, size_t n)
 void tgt_fake_set_busy(tgt_driver *base, unsigned answers)
 {
     ((fake_driver *)base)->busy_answers = answers;
+}
+
+void tgt_fake_set_room(tgt_driver *base, unsigned full)
+{
+    fake_driver *d = (fake_driver *)base;
+    d->ops.write_room = fake_write_room;
+    d->room_full = full;
 }
 
 unsigned tgt_fake_calls(const tgt_driver *base, const char *op)

@@ -60,12 +60,25 @@ void tgt_fake_fail_at(tgt_driver *d, const char *op, unsigned n, tgt_fake_failur
  * Returns -1 on allocation failure. */
 int tgt_fake_refuse_value(tgt_driver *d, const char *column, const char *value);
 
+/* From now on every row whose `column` holds `value` (as the fake keeps
+ * it) is refused as it is written, the way a CHECK constraint refuses:
+ * write_data fails naming the row's number in the bulk write exactly
+ * (SQLSTATE 23514).  Returns -1 on allocation failure. */
+int tgt_fake_check_value(tgt_driver *d, const char *column, const char *value);
+
 /* What tables_per_transaction() answers (default 1000). */
 void tgt_fake_set_tables_per_transaction(tgt_driver *d, size_t n);
 
 /* After each write_close, write_ready answers "not done" this many times
  * before it answers "done" (default 0: done at once). */
 void tgt_fake_set_busy(tgt_driver *d, unsigned answers);
+
+/* Gives the fake write_room (driver.h), which it lacks until then, so that
+ * with several streams the core spills full chunks and feeds one bulk write
+ * from them (batch.h TGT_SPILL_MAX) rather than staggering them: after each
+ * write_begin, write_room answers "no room" `full` times, then "room" for
+ * the rest of that bulk write.  Call it before the first row is encoded. */
+void tgt_fake_set_room(tgt_driver *d, unsigned full);
 
 /* How many times operation `op` was called so far. */
 unsigned tgt_fake_calls(const tgt_driver *d, const char *op);

@@ -891,6 +891,253 @@ static void test_ship_waits_bounded(void **state)
     assert_string_equal(states(fx), "\"il\"\n");
 }
 
+/* --- interleaved streams spilled: one bulk write fed from the spill file --- */
+
+#define SP_STREAMS 3
+#define SP_ROWS 600 /* per stream: ~9 chunks of TGT_CHUNK_BYTES of ~1 kB rows */
+
+static const char *const sp_names[SP_STREAMS] = {"x", "y", "z"};
+
+/* Gives the fake write_room (the core then spills with 2 to 64 streams):
+ * after each write_begin it says `full` times that a write would wait, and
+ * after each write_close `busy` times that the server is not done. */
+static void sp_start(fixture *fx, unsigned full, unsigned busy)
+{
+    start(fx);
+    tgt_fake_set_room(fx->driver, full);
+    tgt_fake_set_busy(fx->driver, busy);
+}
+
+/* Feeds the SCHEMAs (input lines 1-3) of keyed x and y (a first load:
+ * direct) and unkeyed z (append). */
+static void sp_schemas(fixture *fx)
+{
+    char line[512];
+    for (int k = 0; k < SP_STREAMS; k++) {
+        snprintf(line, sizeof(line),
+                 "{\"type\":\"SCHEMA\",\"stream\":\"%s\",\"key_properties\":[%s],\"schema\":{"
+                 "\"properties\":{\"id\":{\"type\":\"integer\"},\"v\":{\"type\":\"string\"}}}}",
+                 sp_names[k], k < 2 ? "\"id\"" : "");
+        feed_ok(fx, line);
+    }
+}
+
+/* Rows `from`..`to` of every stream round-robin (row i of sp_names[k] is
+ * input line 3i + k + 1), il_record's rows; returns the first feed's
+ * failure. */
+static int sp_feed_rows(fixture *fx, int from, int to)
+{
+    char line[IL_WIDTH + 256];
+    for (int i = from; i <= to; i++) {
+        for (int k = 0; k < SP_STREAMS; k++) {
+            il_record(line, sizeof(line), sp_names[k], i);
+            if (feed(fx, line) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Every row, then a STATE. */
+static int sp_feed(fixture *fx)
+{
+    if (sp_feed_rows(fx, 1, SP_ROWS) != 0)
+        return -1;
+    return feed(fx, "{\"type\":\"STATE\",\"value\":\"sp\"}");
+}
+
+/* Stream `table` holds rows 1..SP_ROWS but `missing` (0: none), each once,
+ * in input order, each with its own v. */
+static void sp_check_rows(fixture *fx, const char *table, int missing)
+{
+    size_t n = tgt_fake_row_count(fx->driver, "public", table);
+    assert_int_equal(n, SP_ROWS - (missing ? 1 : 0));
+    int want = 0;
+    for (size_t r = 0; r < n; r++) {
+        if (++want == missing)
+            want++;
+        const char *id = tgt_fake_value(fx->driver, "public", table, r, "id", NULL);
+        assert_non_null(id);
+        if (atoi(id) != want)
+            fail_msg("%s row %zu: id %s, %d expected", table, r, id, want);
+        char v[IL_WIDTH + 1];
+        int len = snprintf(v, sizeof(v), "%s%d.", table, want);
+        assert_memory_equal(tgt_fake_value(fx->driver, "public", table, r, "v", NULL), v,
+                            (size_t)len);
+    }
+}
+
+static void sp_check_all(fixture *fx, int missing_line)
+{
+    for (int k = 0; k < SP_STREAMS; k++) {
+        int missing = missing_line != 0 && (missing_line - 1) % 3 == k ? (missing_line - 1) / 3 : 0;
+        sp_check_rows(fx, sp_names[k], missing);
+    }
+}
+
+/* The input line named in err.where ("stdin line N, ..."); 0 when none. */
+static int where_line(const tgt_error *err)
+{
+    const char *at = strstr(err->where, "line ");
+    return at == NULL ? 0 : atoi(at + 5);
+}
+
+/* With room for every write, full chunks of three interleaved streams go
+ * through the spill file during the run, and every row lands once, in its
+ * stream's order. */
+static void test_spill_rows_in_order(void **state)
+{
+    fixture *fx = *state;
+    sp_start(fx, 0, 0);
+    sp_schemas(fx);
+    assert_int_equal(sp_feed(fx), 0);
+    assert_true(tgt_fake_calls(fx->driver, "write_room") > 0);
+    assert_true(tgt_fake_calls(fx->driver, "write_begin") >= 2 * SP_STREAMS);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    assert_int_equal(tgt_fake_calls(fx->driver, "write_end"),
+                     tgt_fake_calls(fx->driver, "write_begin"));
+    sp_check_all(fx, 0);
+    assert_string_equal(states(fx), "\"sp\"\n");
+}
+
+/* While the driver has no room and the server is busy, chunks wait in the
+ * spill file and each bulk write then carries several of them (a spilled
+ * chunk is one write_data): fewer bulk writes than chunks, every row once
+ * and in order all the same. */
+static void test_spill_scarce_room_batches_chunks(void **state)
+{
+    fixture *fx = *state;
+    sp_start(fx, 40, 10);
+    sp_schemas(fx);
+    assert_int_equal(sp_feed(fx), 0);
+    unsigned begun = tgt_fake_calls(fx->driver, "write_begin");
+    unsigned chunks = tgt_fake_calls(fx->driver, "write_data");
+    assert_true(begun >= 2);
+    assert_true(chunks >= 2 * begun);
+    assert_true(fx->loader.b.spill.bytes > 0); /* some still wait */
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    assert_int_equal(fx->loader.b.spill.bytes, 0);
+    sp_check_all(fx, 0);
+    assert_string_equal(states(fx), "\"sp\"\n");
+}
+
+/* Makes the fake refuse row `id` of stream y: at the end of its bulk write
+ * naming no row (a foreign key), or, `exact`, as it is written, naming it
+ * (a CHECK constraint). */
+static void sp_refuse_y(fixture *fx, int id, int exact)
+{
+    char v[IL_WIDTH + 1];
+    memset(v, '.', IL_WIDTH);
+    v[IL_WIDTH] = '\0';
+    int n = snprintf(v, sizeof(v), "y%d", id);
+    v[n] = '.';
+    if (exact)
+        assert_int_equal(tgt_fake_check_value(fx->driver, "v", v), 0);
+    else
+        assert_int_equal(tgt_fake_refuse_value(fx->driver, "v", v), 0);
+}
+
+/* Row `id` of y is refused while x and z have rows spilled (bulk writes
+ * carry several chunks, the server answers busy): under fail the error
+ * names its input line and stream y, nothing is committed and no STATE
+ * goes out. */
+static void sp_refusal_fails(fixture *fx, int id, int exact)
+{
+    sp_start(fx, 40, 3);
+    sp_schemas(fx);
+    sp_refuse_y(fx, id, exact);
+    int rc = sp_feed(fx);
+    if (rc == 0)
+        rc = tgt_loader_finish(&fx->loader, &fx->err);
+    assert_int_equal(rc, -1);
+    assert_true(tgt_fake_calls(fx->driver, "write_room") > 0);
+    assert_int_equal(where_line(&fx->err), 3 * id + 1 + 1);
+    assert_non_null(strstr(fx->err.where, "stream \"y\""));
+    tgt_loader_abort(&fx->loader);
+    assert_string_equal(states(fx), "");
+    for (int k = 0; k < SP_STREAMS; k++)
+        assert_int_equal(tgt_fake_row_count(fx->driver, "public", sp_names[k]), 0);
+}
+
+/* The same under skip: only that record is dropped; after the recovery
+ * every other row is there once, in order. */
+static void sp_refusal_skipped(fixture *fx, int id, int exact)
+{
+    set_string(&fx->cfg.invalid_records, "skip");
+    sp_start(fx, 40, 3);
+    sp_schemas(fx);
+    sp_refuse_y(fx, id, exact);
+    assert_int_equal(sp_feed(fx), 0);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    sp_check_all(fx, 3 * id + 1 + 1);
+    assert_string_equal(states(fx), "\"sp\"\n");
+}
+
+/* Refused at the deferred end of y's bulk write (found by bisecting). */
+static void test_spill_deferred_refusal_fails(void **state)
+{
+    sp_refusal_fails(*state, 150, 0);
+}
+
+static void test_spill_deferred_refusal_skipped(void **state)
+{
+    sp_refusal_skipped(*state, 150, 0);
+}
+
+/* Refused by number inside a later bulk write of y fed from the spill
+ * file: its place is the rows y shipped before that write plus the number. */
+static void test_spill_refused_row_fails(void **state)
+{
+    sp_refusal_fails(*state, 400, 1);
+}
+
+static void test_spill_refused_row_skipped(void **state)
+{
+    sp_refusal_skipped(*state, 400, 1);
+}
+
+/* The connection breaks in a bulk write fed from the spill file while other
+ * streams' rows wait there: the batch is rolled back and replayed, and
+ * nothing spilled before the rollback is sent again (the append stream z
+ * would get those rows twice). */
+static void test_spill_lost_write_replayed(void **state)
+{
+    fixture *fx = *state;
+    sp_start(fx, 40, 3);
+    sp_schemas(fx);
+    tgt_fake_fail_at(fx->driver, "write_data", 4, TGT_FAKE_LOST, 0);
+    assert_int_equal(sp_feed(fx), 0);
+    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
+    assert_true(tgt_fake_calls(fx->driver, "connect") >= 2);
+    sp_check_all(fx, 0);
+    assert_string_equal(states(fx), "\"sp\"\n");
+}
+
+/* A rollback forgets every spilled row: no queue keeps any, nor the file's
+ * count of bytes waiting. */
+static void test_spill_forget_drops_queues(void **state)
+{
+    fixture *fx = *state;
+    sp_start(fx, 40, 3);
+    sp_schemas(fx);
+    assert_int_equal(sp_feed_rows(fx, 1, SP_ROWS / 2), 0);
+    tgt_batch *b = &fx->loader.b;
+    size_t queued = 0;
+    for (tgt_stream *s = b->streams.first; s != NULL; s = s->next_in_order)
+        queued += s->spill.bytes;
+    assert_true(queued > 0);
+    assert_int_equal(queued, b->spill.bytes);
+    tgt_batch_forget(b);
+    assert_int_equal(b->spill.bytes, 0);
+    for (tgt_stream *s = b->streams.first; s != NULL; s = s->next_in_order) {
+        assert_true(tgt_spill_queue_empty(&s->spill));
+        assert_int_equal(s->spill.bytes, 0);
+    }
+    tgt_loader_abort(&fx->loader);
+    for (int k = 0; k < SP_STREAMS; k++)
+        assert_int_equal(tgt_fake_row_count(fx->driver, "public", sp_names[k]), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -927,6 +1174,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ship_waits_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_end_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_close_lost, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spill_rows_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spill_scarce_room_batches_chunks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spill_deferred_refusal_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spill_deferred_refusal_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spill_refused_row_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spill_refused_row_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spill_lost_write_replayed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spill_forget_drops_queues, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
