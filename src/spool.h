@@ -27,6 +27,7 @@
 
 typedef struct tgt_spool {
     FILE *file;             /* NULL until the first append */
+    char *buffer;           /* owned: file's stdio buffer (freed after the file is closed) */
     unsigned long count;    /* lines since the last reset */
     unsigned long bytes;    /* their size: the file's contents (it may be longer) */
     unsigned long read_pos; /* bytes read back since the rewind */
