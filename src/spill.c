@@ -37,8 +37,12 @@ void tgt_spill_queue_init(tgt_spill_queue *q)
 
 static int io_failed(const char *what, tgt_error *err)
 {
-    return tgt_error_set(err, TGT_ERR_IO, "cannot %s the file of rows waiting to be sent: %s", what,
-                         strerror(errno));
+    tgt_error_set(err, TGT_ERR_IO, "cannot %s the file of rows waiting to be sent: %s", what,
+                  strerror(errno));
+    tgt_error_hint(err, "With several streams interleaved, encoded rows wait for their stream's "
+                        "turn in an unlinked file in $TMPDIR (else /tmp); it needs room for up "
+                        "to 256 MiB.");
+    return -1;
 }
 
 /* Opens the file and the read buffer on first use. */

@@ -26,8 +26,10 @@ chunks ship within each batch).
       50 streams take at most 3/4 of the COPY statements that shipping every
       64 kB chunk as it fills takes (all streams' chunks fill at once with
       round-robin input, and each ships alone; staggered, a chunk grows to
-      about twice that): 282 here, 448 before.  Fails on a binary without
-      staggered shipping.
+      about twice that; spilled, a COPY carries a stream's whole queue):
+      448 before staggering, 282 with it, about 170 with spilling.  Fails on
+      a binary without either.  Not checked under a slow wrapper (valgrind),
+      where target-pg, not the server, is the slow side.
 
 A recovery may commit at other points than a plain run, so after one only
 the order and the last of the STATEs written are checked (b, c); (a) and (d)
@@ -239,7 +241,16 @@ def case_copies():
     # rows of at least WIDTH + 60 bytes of COPY text (the note, id, qty and
     # the _sdc columns), plus one per stream at each commit point (3 here)
     as_filled = N_STREAMS * N_ROWS * (WIDTH + 60) // CHUNK + 3 * N_STREAMS
-    if proxy.copies == 0 or proxy.copies > 0.75 * as_filled:
+    if proxy.copies == 0:
+        problems.append("%s: no COPY statement went through the proxy" % label)
+    elif SLOW > 1.0:
+        # With spilling (src/spill.c) a COPY carries several chunks only while
+        # the server is slower than target-pg; under valgrind target-pg is the
+        # slow side, so each chunk may take a COPY of its own.
+        # test_spill_pump.py checks the count with the server throttled.
+        print("# %s: %d COPY statements under a slow wrapper (not checked)" % (label,
+                                                                            proxy.copies))
+    elif proxy.copies > 0.75 * as_filled:
         problems.append("%s: %d COPY statements, expected at most 3/4 of the %d that shipping "
                         "each 64 kB chunk as it fills takes" % (label, proxy.copies, as_filled))
 
