@@ -149,15 +149,13 @@ int tgt_spill_push(tgt_spill *sp, tgt_spill_queue *q, const char *data, size_t l
     /* written in full before any slot joins q: a failure leaves q as it was */
     tgt_spill_queue part;
     tgt_spill_queue_init(&part);
-    size_t bytes_before = sp->bytes;
     while (len > 0) {
         int32_t i = take_slot(sp, err);
         size_t n = len < TGT_SPILL_SLOT ? len : TGT_SPILL_SLOT;
         if (i < 0 || write_all(sp->fd, data, n, slot_offset(i), err) != 0) {
             if (i >= 0)
                 free_slot(sp, i);
-            tgt_spill_drop(sp, &part);
-            sp->bytes = bytes_before;
+            tgt_spill_drop(sp, &part); /* also takes its bytes off sp->bytes */
             return -1;
         }
         sp->slots[i].len = (uint32_t)n;
