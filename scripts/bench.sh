@@ -34,6 +34,12 @@
 #   COPY first load  the rows of (b), \copy into an empty (LIKE t INCLUDING ALL):
 #                    the same primary key
 #   COPY wide        the rows of (e), \copy into an empty (LIKE wide INCLUDING ALL)
+#   COPY 50 tables   the rows of (f), one \copy per table into 50 empty
+#                    copies of its tables, in one session
+#   ..., binary      COPY first load and COPY 50 tables again in COPY's binary
+#                    format, the one target-pg sends: their ratio is the
+#                    server's own rate of 50 tables relative to one, the
+#                    ceiling for (f)'s ratio
 #   COPY upsert      the rows of (c), \copy into a TEMP staging table and
 #                    INSERT ... ON CONFLICT (order_id) DO UPDATE SET <all>, in
 #                    one psql session, into a copy of the table after (b)
@@ -405,6 +411,13 @@ check_ref_first() { expect_count bench.orders_first_ref "$ROWS"; }
 bench_case "COPY first load (psql \\copy)" "$ROWS" "$(file_size "$COPY_KEYED")" prep_ref_first \
     check_ref_first /dev/null "${PSQL[@]}" -c "\\copy bench.orders_first_ref FROM '$COPY_KEYED'"
 rm -f "$COPY_KEYED"
+# The same in COPY's binary format, the one target-pg sends: with (f)'s
+# binary reference, the server's own rate of 50 tables relative to one.
+sql "\\copy (SELECT * FROM bench.orders) TO '$COPY_KEYED' WITH (FORMAT binary)" >/dev/null
+bench_case "COPY first load, binary" "$ROWS" "$(file_size "$COPY_KEYED")" prep_ref_first \
+    check_ref_first /dev/null "${PSQL[@]}" \
+    -c "\\copy bench.orders_first_ref FROM '$COPY_KEYED' WITH (FORMAT binary)"
+rm -f "$COPY_KEYED"
 sql "DROP TABLE bench.orders_first_ref" >/dev/null
 
 # The table as (b) left it, restored before every upsert run on either side.
@@ -519,6 +532,18 @@ check_ref_il() {
 bench_case "COPY $IL_STREAMS tables (psql \\copy)" "$IL_ROWS" "$IL_COPY_BYTES" prep_ref_il \
     check_ref_il /dev/null "${PSQL[@]}" -q -f "$IL_COPY_SQL"
 for t in $IL_TABLES; do rm -f "$DATA/${t#bench.}.copy"; done
+rm -f "$IL_COPY_SQL"
+IL_BIN_BYTES=0
+: >"$IL_COPY_SQL"
+for t in $IL_TABLES; do
+    f=$DATA/${t#bench.}.bin
+    sql "\\copy (SELECT * FROM $t) TO '$f' WITH (FORMAT binary)" >/dev/null
+    echo "\\copy ${t}_ref FROM '$f' WITH (FORMAT binary)" >>"$IL_COPY_SQL"
+    IL_BIN_BYTES=$((IL_BIN_BYTES + $(file_size "$f")))
+done
+bench_case "COPY $IL_STREAMS tables, binary" "$IL_ROWS" "$IL_BIN_BYTES" prep_ref_il \
+    check_ref_il /dev/null "${PSQL[@]}" -q -f "$IL_COPY_SQL"
+for t in $IL_TABLES; do rm -f "$DATA/${t#bench.}.bin"; done
 rm -f "$IL_COPY_SQL"
 sql "DROP TABLE $(for t in $IL_TABLES; do printf '%s, %s_ref, ' "$t" "$t"; done | sed 's/, $//')" >/dev/null
 
@@ -639,7 +664,7 @@ echo "- machine: ${cpu_model:-unknown CPU}, $(nproc) cores, $mem_gib GiB RAM; ${
 echo "- server: $pg_version"
 echo "- server settings (same for every case): $pg_settings"
 echo "- $($TARGET_PG --version); input read from a file in the page cache; one private server over its unix socket"
-echo "- best of $REPS run(s) per case; MB = 10^6 bytes of input (the Singer file for target-pg, the COPY text file for psql); RSS = peak resident set of the client process (GNU time)"
+echo "- best of $REPS run(s) per case; MB = 10^6 bytes of input (the Singer file for target-pg, the COPY file, text or binary, for psql); RSS = peak resident set of the client process (GNU time)"
 echo "- generator (untimed): $GEN_PIPE_RATE orders rows/s to a pipe, $GEN_RATE to a file"
 echo
 printf '| %-30s | %9s | %8s | %10s | %7s | %8s | %8s | %8s | %9s |\n' case rows seconds rows/s MB/s \
@@ -674,7 +699,8 @@ per_row_ratio() { # LABEL-ONE ROWS-ONE LABEL-MANY ROWS-MANY: rate of MANY relati
         'BEGIN{printf "%.2f", (a / ra) / (b / rb)}'
 }
 echo "- $IL_STREAMS streams: single-stream first load / $IL_STREAMS-stream time per row = $(per_row_ratio "target-pg first load (keyed)" "$ROWS" "target-pg $IL_STREAMS streams (keyed)" "$IL_ROWS") (rate of $IL_STREAMS interleaved streams relative to one);" \
-    "the server's own: psql \\copy into one table / into the $IL_STREAMS tables, one COPY each = $(per_row_ratio "COPY first load (psql \\copy)" "$ROWS" "COPY $IL_STREAMS tables (psql \\copy)" "$IL_ROWS")"
+    "the server's own: psql \\copy into one table / into the $IL_STREAMS tables, one COPY each = $(per_row_ratio "COPY first load (psql \\copy)" "$ROWS" "COPY $IL_STREAMS tables (psql \\copy)" "$IL_ROWS")," \
+    "in binary format (target-pg's) = $(per_row_ratio "COPY first load, binary" "$ROWS" "COPY $IL_STREAMS tables, binary" "$IL_ROWS")"
 echo "- widen: $WIDEN_COLS columns / 1 column widened (bigint -> numeric, $ROWS rows) time = $(ratio "target-pg widen $WIDEN_COLS columns" "target-pg widen 1 column")"
 echo "- CPU s: user + system time of the client process (target-pg or psql); server s: CPU seconds"
 echo "  of the private PostgreSQL (its backends and background processes) during the case; all CPU:"
