@@ -416,7 +416,6 @@ static int close_bulk_write(tgt_batch *b, tgt_error *err)
 static int ship_encoded(tgt_batch *b, tgt_stream *s, tgt_error *err)
 {
     uint32_t before = b->last_shipped;
-    b->ready_asked = 0;
     if (ship(b, s, err) != 0)
         return -1;
     b->last_shipped = s->id + 1;
@@ -447,24 +446,6 @@ static tgt_stream *largest_chunk(const tgt_batch *b)
             largest = s;
     }
     return largest;
-}
-
-/* Whether a due staggered chunk waits (TGT_LOOKAHEAD_BYTES): the bulk write
- * before it is closed, the driver can tell, and it says the server is still
- * busy with it.  Asked again only after TGT_READY_POLL_BYTES more encoded
- * (ready_asked: the bytes buffered at the last "busy"). */
-static int server_busy(tgt_batch *b, size_t budget)
-{
-    tgt_driver *d = b->driver;
-    if (!b->copy_closed || d->ops->write_ready == NULL ||
-        b->buffered >= budget + TGT_LOOKAHEAD_BYTES || b->buffered >= TGT_BUFFERED_MAX)
-        return 0;
-    if (b->ready_asked != 0 && b->buffered < b->ready_asked + TGT_READY_POLL_BYTES)
-        return 1;
-    if (d->ops->write_ready(d))
-        return 0;
-    b->ready_asked = b->buffered;
-    return 1;
 }
 
 /* Whether full chunks go to the spill file (TGT_SPILL_MAX). */
@@ -556,9 +537,7 @@ static int ship_full(tgt_batch *b, tgt_stream *s, tgt_error *err)
         return b->buffered >= TGT_BUFFERED_MAX ? ship_all(b, err) : 0;
     }
     int full = s->chunk.len >= TGT_STAGGER_CHUNK_MAX;
-    if (s->chunk.len >= TGT_STAGGER_CHUNK_MAX + TGT_LOOKAHEAD_CHUNK)
-        return ship_encoded(b, s, err);
-    if ((!full && b->buffered < budget) || server_busy(b, budget))
+    if (!full && b->buffered < budget)
         return 0;
     return ship_encoded(b, full ? s : largest_chunk(b), err);
 }

@@ -59,8 +59,7 @@
 #define TGT_BUFFERED_MAX (4u * 1024u * 1024u)
 /* With 2 to TGT_BUFFERED_MAX / TGT_CHUNK_BYTES streams, chunks ship one at a
  * time, the largest, whenever all of them together hold a chunk per stream
- * (a chunk then grows to at most twice TGT_CHUNK_BYTES, or three times while
- * the server is busy, TGT_LOOKAHEAD_CHUNK; still below the
+ * (a chunk then grows to at most twice TGT_CHUNK_BYTES, still below the
  * socket's buffer).  Round-robin input would otherwise fill every chunk at
  * once and switch the COPY between all streams in one wave, with the server
  * idle while the next wave is encoded and target-pg idle while the server
@@ -68,21 +67,6 @@
  * input and its COPY is closed early (write_close) so the server finishes it
  * while the next records are encoded. */
 #define TGT_STAGGER_CHUNK_MAX (2u * TGT_CHUNK_BYTES)
-/* When a staggered chunk is due but the server is still working through the
- * closed bulk write before it (write_ready), records are encoded on and the
- * chunk ships once the server is done: shipping at once would block
- * target-pg at write_end while the server works, and the server would then
- * idle while target-pg catches up.  The slack is bounded: all chunks
- * together by TGT_LOOKAHEAD_BYTES more than the budget (and by
- * TGT_BUFFERED_MAX), and one chunk by TGT_LOOKAHEAD_CHUNK more than
- * TGT_STAGGER_CHUNK_MAX (the largest chunk is near that size whenever one is
- * due, so without this there would be no slack; 192 kB is still below the
- * socket's buffer).  Slack is resident
- * memory: 1 MiB of it took 50 streams' peak RSS from 15.0 to 16.4-16.9 MiB.
- * The driver is asked again after every TGT_READY_POLL_BYTES encoded. */
-#define TGT_LOOKAHEAD_BYTES (384u * 1024u)
-#define TGT_LOOKAHEAD_CHUNK TGT_CHUNK_BYTES
-#define TGT_READY_POLL_BYTES (16u * 1024u)
 /* Where the driver can say whether a write would wait (write_room), the
  * staggering above gives way to spilling: with 2 to TGT_BUFFERED_MAX /
  * TGT_CHUNK_BYTES streams, a stream's chunk that reaches TGT_CHUNK_BYTES
@@ -128,7 +112,6 @@ typedef struct tgt_batch {
     tgt_stream *copy_stream;     /* stream whose bulk write is open, or NULL */
     int copy_closed;             /* its end was sent (write_close); write_end collects it */
     uint32_t last_shipped;       /* id + 1 of the stream of the latest chunk shipped; 0: none */
-    size_t ready_asked;          /* buffered when write_ready last said no; 0: not asked */
     unsigned long copy_rows;     /* rows sent in that bulk write */
     size_t buffered;             /* bytes in all chunks */
     size_t since_pump;           /* bytes encoded since the pump last ran */

@@ -787,14 +787,11 @@ static void test_deferred_end_refusal_skipped(void **state)
 }
 
 /* The same refusal under invalid_records fail: the error names y's record
- * (input line 2 + 2 * 150) and no STATE goes out; also when the driver says
- * for a while after each close that the server is not done (`busy`), so the
- * outcome is collected later still. */
-static void deferred_end_refusal_fails(void **state, unsigned busy)
+ * (input line 2 + 2 * 150) and no STATE goes out. */
+static void test_deferred_end_refusal_fails(void **state)
 {
     fixture *fx = *state;
     start(fx);
-    tgt_fake_set_busy(fx->driver, busy);
     il_schemas(fx);
     char v[IL_WIDTH + 1];
     memset(v, '.', IL_WIDTH);
@@ -811,17 +808,6 @@ static void deferred_end_refusal_fails(void **state, unsigned busy)
     assert_string_equal(states(fx), "");
     assert_int_equal(tgt_fake_row_count(fx->driver, "public", "x"), 0);
     assert_int_equal(tgt_fake_row_count(fx->driver, "public", "y"), 0);
-}
-
-static void test_deferred_end_refusal_fails(void **state)
-{
-    deferred_end_refusal_fails(state, 0);
-}
-
-static void test_busy_deferred_end_refusal_fails(void **state)
-{
-    deferred_end_refusal_fails(state, 2);
-    assert_true(tgt_fake_calls(((fixture *)*state)->driver, "write_ready") > 0);
 }
 
 /* The connection breaks while a closed-early write's outcome is collected
@@ -849,46 +835,6 @@ static void test_deferred_end_lost(void **state)
 static void test_write_close_lost(void **state)
 {
     deferred_end_lost(state, "write_close", 2);
-}
-
-/* While the server is still busy with the closed write (write_ready says
- * no), a due chunk waits and records are encoded on; it ships once the
- * server is done: the core asks again and again (every TGT_READY_POLL_BYTES
- * encoded) and collects the outcome only after the "done". */
-static void test_ship_waits_for_server(void **state)
-{
-    fixture *fx = *state;
-    start(fx);
-    tgt_fake_set_busy(fx->driver, 3);
-    il_schemas(fx);
-    assert_int_equal(il_feed(fx), 0);
-    assert_non_null(strstr(tgt_fake_call_log(fx->driver),
-                           "write_close\nwrite_ready\nwrite_ready\nwrite_ready\nwrite_ready\n"
-                           "write_end\nwrite_begin\n"));
-    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
-    assert_int_equal(tgt_fake_calls(fx->driver, "write_end"),
-                     tgt_fake_calls(fx->driver, "write_begin"));
-    il_check_rows(fx, "x", 0);
-    il_check_rows(fx, "y", 0);
-    assert_string_equal(states(fx), "\"il\"\n");
-}
-
-/* A server that never says it is done does not hold rows back without
- * bound: chunks still ship (at TGT_STAGGER_CHUNK_MAX + TGT_LOOKAHEAD_CHUNK)
- * during the run, and every row lands. */
-static void test_ship_waits_bounded(void **state)
-{
-    fixture *fx = *state;
-    start(fx);
-    tgt_fake_set_busy(fx->driver, 1000000);
-    il_schemas(fx);
-    assert_int_equal(il_feed(fx), 0);
-    assert_true(tgt_fake_calls(fx->driver, "write_ready") > 0);
-    assert_true(tgt_fake_calls(fx->driver, "write_close") >= 2);
-    assert_int_equal(tgt_loader_finish(&fx->loader, &fx->err), 0);
-    il_check_rows(fx, "x", 0);
-    il_check_rows(fx, "y", 0);
-    assert_string_equal(states(fx), "\"il\"\n");
 }
 
 /* --- interleaved streams spilled: one bulk write fed from the spill file --- */
@@ -1169,9 +1115,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_interleaved_closed_early, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_end_refusal_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_end_refusal_fails, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_busy_deferred_end_refusal_fails, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ship_waits_for_server, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ship_waits_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_end_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_close_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spill_rows_in_order, setup, teardown),
