@@ -20,8 +20,10 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
+import threading
 import time
 from decimal import Decimal
 
@@ -280,6 +282,63 @@ class Run:
         self.stdout = stdout  # str (UTF-8, errors replaced)
         self.stderr = stderr
         self.timed_out = timed_out
+
+
+class LiveTarget:
+    """target-pg reading a pipe the test writes to (self.p.stdin), in a
+    session of its own so that a kill reaches its whole process group (a
+    wrapper such as valgrind too).  Threads collect its stdout and stderr
+    lines into out and err while it runs: str, or (monotonic time, line)
+    with stamped=True.  A context manager: still running when the block
+    ends, it is killed."""
+
+    def __init__(self, cfg, env=None, stamped=False):
+        self.stamped = stamped
+        self.p = subprocess.Popen(target_cmd() + ["--config", cfg], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  start_new_session=True, env=env)
+        self.out, self.err = [], []
+        self.threads = [threading.Thread(target=self._collect, args=(f, sink), daemon=True)
+                        for f, sink in ((self.p.stdout, self.out), (self.p.stderr, self.err))]
+        for t in self.threads:
+            t.start()
+
+    def _collect(self, f, sink):
+        for raw in iter(f.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            sink.append((time.monotonic(), line) if self.stamped else line)
+
+    def stderr(self):
+        return "\n".join(e[1] if self.stamped else e for e in list(self.err))
+
+    def kill(self):
+        try:
+            os.killpg(self.p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.p.wait()
+
+    def close_stdin(self):
+        try:
+            self.p.stdin.close()
+        except BrokenPipeError:
+            pass
+
+    def join(self):
+        """Waits (10 s each at most) for the threads: after the exit, every
+        line is collected."""
+        for t in self.threads:
+            t.join(10)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.p.poll() is None:
+            self.kill()
+        self.close_stdin()
+        self.join()
+        return False
 
 
 def run_target(args, timeout=120, stdin_path=None, env=None) -> Run:

@@ -29,7 +29,6 @@ TEST_TMPDIR).  Exit 0 = pass; each problem is printed on its own line.
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -74,28 +73,14 @@ def rows_committed(table, db, where=""):
                               % (harness.qualified(SCHEMA, table), where), db))
 
 
-class Live:
+class Live(harness.LiveTarget):
     """target-pg fed through a pipe we write to; stdout and stderr read by
-    threads so we can watch STATE lines appear while it runs.  Used as a
-    context manager: target-pg is killed if it still runs when the block ends."""
+    threads so we can watch STATE lines appear while it runs, each with the
+    monotonic time it was read.  Used as a context manager: target-pg is
+    killed if it still runs when the block ends."""
 
     def __init__(self, cfg):
-        self.p = subprocess.Popen(harness.target_cmd() + ["--config", cfg],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, start_new_session=True)
-        self.out = []  # (monotonic time, line)
-        self.err = []
-        self.t_out = threading.Thread(target=self._pump, args=(self.p.stdout, self.out),
-                                      daemon=True)
-        self.t_err = threading.Thread(target=self._pump, args=(self.p.stderr, self.err),
-                                      daemon=True)
-        self.t_out.start()
-        self.t_err.start()
-
-    @staticmethod
-    def _pump(f, sink):
-        for raw in iter(f.readline, b""):
-            sink.append((time.monotonic(), raw.decode("utf-8", "replace").rstrip("\n")))
+        super().__init__(cfg, stamped=True)
 
     def send(self, msgs):
         try:
@@ -105,7 +90,7 @@ class Live:
             return True
         except BrokenPipeError:
             problem("target-pg closed its stdin early (exit %s): %s"
-                    % (self.p.poll(), self.stderr_text()[-1500:]))
+                    % (self.p.poll(), self.stderr()[-1500:]))
             return False
 
     def states(self):
@@ -132,37 +117,15 @@ class Live:
     def running(self):
         return self.p.poll() is None
 
-    def stderr_text(self):
-        return "\n".join(line for _, line in list(self.err))
-
     def finish(self, timeout=60):
-        try:
-            self.p.stdin.close()
-        except BrokenPipeError:
-            pass
+        self.close_stdin()
         try:
             self.p.wait(timeout=timeout * SLOW)
         except subprocess.TimeoutExpired:
             problem("target-pg did not exit %d s after its input ended" % (timeout * SLOW))
             self.kill()
-        self.t_out.join(10)
-        self.t_err.join(10)
+        self.join()
         return self.p.returncode
-
-    def kill(self):
-        try:
-            os.killpg(self.p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.p.wait()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.running():
-            self.kill()
-        return False
 
 
 def metric_counts(stderr):
@@ -238,7 +201,7 @@ def case_a(db, tmp):
             problem("(a) %d rows committed before batch_size_rows (3) was reached" % n)
         if not live.running():
             problem("(a) target-pg exited while its stdin was open (exit %s): %s"
-                    % (live.p.returncode, live.stderr_text()[-1500:]))
+                    % (live.p.returncode, live.stderr()[-1500:]))
             return
 
         # the third record crosses batch_size_rows: commit, then s1
@@ -284,7 +247,7 @@ def case_a(db, tmp):
                 problem("(a) ... and only %d rows are committed" % rows_committed(S, db))
         rc = live.finish()
     if rc != 0:
-        problem("(a) exit %s: %s" % (rc, live.stderr_text()[-1500:]))
+        problem("(a) exit %s: %s" % (rc, live.stderr()[-1500:]))
     got = live.states()
     if got not in ([{"s": 1}, {"s": "2b"}, {"s": 3}, {"s": 4}],
                    [{"s": 1}, {"s": "2a"}, {"s": "2b"}, {"s": 3}, {"s": 4}]):
@@ -293,7 +256,7 @@ def case_a(db, tmp):
     n = rows_committed(S, db)
     if n != 10:
         problem("(a) %d rows after the run, expected 10" % n)
-    check_metrics("(a)", live.stderr_text(), {S: 10})
+    check_metrics("(a)", live.stderr(), {S: 10})
 
 
 # --- (b) -------------------------------------------------------------------------
@@ -318,7 +281,7 @@ def case_b(db, tmp):
                 seen_rows = time.monotonic() - start
             if not live.running():
                 problem("(b) target-pg exited while its stdin was open (exit %s): %s"
-                        % (live.p.returncode, live.stderr_text()[-1500:]))
+                        % (live.p.returncode, live.stderr()[-1500:]))
                 break
             if seen_state is not None and seen_rows is not None:
                 break
@@ -339,11 +302,11 @@ def case_b(db, tmp):
                         % rows_committed(S, db))
         rc = live.finish()
     if rc != 0:
-        problem("(b) exit %s: %s" % (rc, live.stderr_text()[-1500:]))
+        problem("(b) exit %s: %s" % (rc, live.stderr()[-1500:]))
     got = live.states()
     if got != [{"aged": 1}, {"aged": 2}]:
         problem("(b) stdout STATEs %r, expected [{'aged': 1}, {'aged': 2}] (each once)" % (got,))
-    check_metrics("(b)", live.stderr_text(), {S: 3})
+    check_metrics("(b)", live.stderr(), {S: 3})
 
 
 def case_b_trickle(db, tmp):
@@ -373,7 +336,7 @@ def case_b_trickle(db, tmp):
         live.send([state({"trickle": i})])
         rc = live.finish()
     if rc != 0:
-        problem("(b trickle) exit %s: %s" % (rc, live.stderr_text()[-1500:]))
+        problem("(b trickle) exit %s: %s" % (rc, live.stderr()[-1500:]))
     if rows_committed(S, db) != i:
         problem("(b trickle) %d rows after the run, expected %d" % (rows_committed(S, db), i))
     if live.states() != [{"trickle": i}]:

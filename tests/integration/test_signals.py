@@ -33,7 +33,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -60,24 +59,9 @@ def state(value):
     return {"type": "STATE", "value": value}
 
 
-class Live:
+class Live(harness.LiveTarget):
     """target-pg reading a pipe we write to; stdout and stderr collected by
     threads.  Killed if it still runs when the block ends."""
-
-    def __init__(self, cfg):
-        self.p = subprocess.Popen(harness.target_cmd() + ["--config", cfg],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, start_new_session=True)
-        self.out, self.err = [], []
-        self.threads = [threading.Thread(target=self._pump, args=(f, sink), daemon=True)
-                        for f, sink in ((self.p.stdout, self.out), (self.p.stderr, self.err))]
-        for t in self.threads:
-            t.start()
-
-    @staticmethod
-    def _pump(f, sink):
-        for raw in iter(f.readline, b""):
-            sink.append(raw.decode("utf-8", "replace").rstrip("\n"))
 
     def write(self, text):
         try:
@@ -97,29 +81,8 @@ class Live:
             rc = self.p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             return None
-        for t in self.threads:
-            t.join(10)
+        self.join()
         return rc
-
-    def stderr(self):
-        return "\n".join(self.err)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.p.poll() is None:
-            try:
-                os.killpg(self.p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.p.wait()
-        try:
-            self.p.stdin.close()
-        except BrokenPipeError:
-            pass
-        for t in self.threads:
-            t.join(10)
 
 
 def config(name, **extra):

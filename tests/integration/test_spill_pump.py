@@ -283,7 +283,7 @@ def case_cut():
     check_tables(label, "sp_cut", msgs)
 
 
-class Feeder:
+class Feeder(harness.LiveTarget):
     """target-pg (TMPDIR=tmpdir) reading a pipe that a thread writes lines
     to at rate bytes a second; stop() ends the writing between two lines and
     sends a signal in the same step, so `written` lines were sent before it.
@@ -292,21 +292,10 @@ class Feeder:
     def __init__(self, cfg, lines, rate, tmpdir):
         self.lines, self.rate, self.written, self.stopped = lines, rate, 0, False
         self.lock = threading.Lock()
-        self.p = subprocess.Popen(harness.target_cmd() + ["--config", cfg],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, start_new_session=True,
-                                  env=dict(os.environ, TMPDIR=tmpdir))
-        self.out, self.err = [], []
-        self.threads = [threading.Thread(target=self._collect, args=(f, sink), daemon=True)
-                        for f, sink in ((self.p.stdout, self.out), (self.p.stderr, self.err))]
-        self.threads.append(threading.Thread(target=self._write, daemon=True))
-        for t in self.threads:
-            t.start()
-
-    @staticmethod
-    def _collect(f, sink):
-        for raw in iter(f.readline, b""):
-            sink.append(raw.decode("utf-8", "replace").rstrip("\n"))
+        super().__init__(cfg, env=dict(os.environ, TMPDIR=tmpdir))
+        writer = threading.Thread(target=self._write, daemon=True)
+        self.threads.append(writer)
+        writer.start()
 
     def _write(self):
         started, sent = time.monotonic(), 0
@@ -331,25 +320,17 @@ class Feeder:
             self.stopped = True
             self.p.send_signal(sig)
 
-    def stderr(self):
-        return "\n".join(self.err)
-
     def finish(self, timeout):
         """The exit status (None after a kill at the timeout)."""
         try:
             rc = self.p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(self.p.pid, signal.SIGKILL)
-            self.p.wait()
+            self.kill()
             rc = None
         with self.lock:
             self.stopped = True
-            try:
-                self.p.stdin.close()
-            except BrokenPipeError:
-                pass
-        for t in self.threads:
-            t.join(10)
+            self.close_stdin()
+        self.join()
         return rc
 
 
