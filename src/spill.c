@@ -128,15 +128,22 @@ static int read_all(int fd, char *data, size_t len, off_t at, tgt_error *err)
     return 0;
 }
 
+/* Links the run of slots head..tail (already linked to each other) at the
+ * end of q; the bytes are the caller's to count. */
+static void link_at_tail(tgt_spill *sp, tgt_spill_queue *q, int32_t head, int32_t tail)
+{
+    if (q->tail >= 0)
+        sp->slots[q->tail].next = head;
+    else
+        q->head = head;
+    q->tail = tail;
+}
+
 /* Links slot i (written, len and rows set) at the end of q. */
 static void enqueue(tgt_spill *sp, tgt_spill_queue *q, int32_t i)
 {
     sp->slots[i].next = -1;
-    if (q->tail >= 0)
-        sp->slots[q->tail].next = i;
-    else
-        q->head = i;
-    q->tail = i;
+    link_at_tail(sp, q, i, i);
     q->bytes += sp->slots[i].len;
     sp->bytes += sp->slots[i].len;
 }
@@ -166,12 +173,8 @@ int tgt_spill_push(tgt_spill *sp, tgt_spill_queue *q, const char *data, size_t l
     }
     if (part.head < 0)
         return 0;
-    if (q->tail >= 0)
-        sp->slots[q->tail].next = part.head;
-    else
-        q->head = part.head;
-    q->tail = part.tail;
-    q->bytes += part.bytes;
+    link_at_tail(sp, q, part.head, part.tail);
+    q->bytes += part.bytes; /* sp->bytes counted them as part's */
     return 0;
 }
 
