@@ -4,9 +4,11 @@
  *
  * Why: with several streams interleaved, every bulk write ships one
  * stream's rows, and each COPY costs PostgreSQL 15 a fixed amount besides
- * its rows (make bench, 50 streams: ~0.25 ms per COPY, most of it pinning
- * and releasing one tuple descriptor per buffered slot in a resource owner
- * whose hash degrades when every entry is the same descriptor).  Chunks of
+ * its rows (make bench, 50 streams: ~0.25 ms per COPY of a few hundred
+ * rows, 1.1-1.2 ms for one of 1,000 rows or more; most of it pinning and
+ * releasing one tuple descriptor per buffered slot, up to 1,000, in a
+ * resource owner whose hash degrades when every entry is the same
+ * descriptor).  Chunks of
  * 64-192 kB per stream meant ~2,300 COPYs for 1,000,000 rows and half a
  * second of the server's time; fewer, larger COPYs need more rows waiting
  * per stream than the memory budget (16 MiB for every stream together)
