@@ -679,46 +679,70 @@ static void test_driver_limits_obeyed(void **state)
 #define IL_ROWS 300  /* per stream: several chunks of ~1 kB rows each */
 #define IL_WIDTH 900 /* bytes of v per row */
 
-/* Feeds the SCHEMA of keyed streams "x" and "y" (a first load: direct). */
-static void il_schemas(fixture *fx)
+static const char *const il_names[] = {"x", "y"};
+
+/* Feeds the SCHEMAs (id integer, v string) of the n streams `names`, the
+ * first n_keyed of them keyed on id (a first load: direct), the rest
+ * unkeyed (append). */
+static void feed_schemas(fixture *fx, const char *const *names, int n, int n_keyed)
 {
-    const char *names[] = {"x", "y"};
     char line[512];
-    for (int i = 0; i < 2; i++) {
+    for (int k = 0; k < n; k++) {
         snprintf(line, sizeof(line),
-                 "{\"type\":\"SCHEMA\",\"stream\":\"%s\",\"key_properties\":[\"id\"],\"schema\":{"
+                 "{\"type\":\"SCHEMA\",\"stream\":\"%s\",\"key_properties\":[%s],\"schema\":{"
                  "\"properties\":{\"id\":{\"type\":\"integer\"},\"v\":{\"type\":\"string\"}}}}",
-                 names[i]);
+                 names[k], k < n_keyed ? "\"id\"" : "");
         feed_ok(fx, line);
     }
 }
 
-/* The RECORD of row id of stream `stream`: v is IL_WIDTH bytes, "<stream><id>"
- * padded with dots. */
+/* Feeds the SCHEMA of keyed streams "x" and "y" (a first load: direct). */
+static void il_schemas(fixture *fx)
+{
+    feed_schemas(fx, il_names, 2, 2);
+}
+
+/* v of row id of stream `stream`: IL_WIDTH bytes, "<stream><id>" padded
+ * with dots. */
+static void il_value(char v[IL_WIDTH + 1], const char *stream, int id)
+{
+    int n = snprintf(v, IL_WIDTH + 1, "%s%d", stream, id);
+    memset(v + n, '.', IL_WIDTH - (size_t)n);
+    v[IL_WIDTH] = '\0';
+}
+
+/* The RECORD of row id of stream `stream`, with il_value's v. */
 static void il_record(char *line, size_t cap, const char *stream, int id)
 {
     char v[IL_WIDTH + 1];
-    int n = snprintf(v, sizeof(v), "%s%d", stream, id);
-    memset(v + n, '.', IL_WIDTH - (size_t)n);
-    v[IL_WIDTH] = '\0';
+    il_value(v, stream, id);
     snprintf(line, cap,
              "{\"type\":\"RECORD\",\"stream\":\"%s\",\"record\":{\"id\":%d,\"v\":\"%s\"}}", stream,
              id, v);
+}
+
+/* Rows `from`..`to` of the n streams `names` round-robin (after n SCHEMA
+ * lines, row i of names[k] is input line n*i + k + 1), il_record's rows;
+ * returns the first feed's failure. */
+static int feed_round_robin(fixture *fx, const char *const *names, int n, int from, int to)
+{
+    char line[IL_WIDTH + 256];
+    for (int i = from; i <= to; i++) {
+        for (int k = 0; k < n; k++) {
+            il_record(line, sizeof(line), names[k], i);
+            if (feed(fx, line) != 0)
+                return -1;
+        }
+    }
+    return 0;
 }
 
 /* Rows 1..IL_ROWS of x and y, alternating (x at the odd input lines after
  * the two SCHEMAs: row i of x is line 2i+1, of y line 2i+2), then a STATE. */
 static int il_feed(fixture *fx)
 {
-    char line[IL_WIDTH + 256];
-    for (int i = 1; i <= IL_ROWS; i++) {
-        il_record(line, sizeof(line), "x", i);
-        if (feed(fx, line) != 0)
-            return -1;
-        il_record(line, sizeof(line), "y", i);
-        if (feed(fx, line) != 0)
-            return -1;
-    }
+    if (feed_round_robin(fx, il_names, 2, 1, IL_ROWS) != 0)
+        return -1;
     return feed(fx, "{\"type\":\"STATE\",\"value\":\"il\"}");
 }
 
@@ -774,9 +798,7 @@ static void test_deferred_end_refusal_skipped(void **state)
     start(fx);
     il_schemas(fx);
     char v[IL_WIDTH + 1];
-    memset(v, '.', IL_WIDTH);
-    v[IL_WIDTH] = '\0';
-    memcpy(v, "y150", 4);
+    il_value(v, "y", 150);
     assert_int_equal(tgt_fake_refuse_value(fx->driver, "v", v), 0);
     assert_int_equal(il_feed(fx), 0);
     assert_true(tgt_fake_calls(fx->driver, "write_close") > 0);
@@ -794,9 +816,7 @@ static void test_deferred_end_refusal_fails(void **state)
     start(fx);
     il_schemas(fx);
     char v[IL_WIDTH + 1];
-    memset(v, '.', IL_WIDTH);
-    v[IL_WIDTH] = '\0';
-    memcpy(v, "y150", 4);
+    il_value(v, "y", 150);
     assert_int_equal(tgt_fake_refuse_value(fx->driver, "v", v), 0);
     int rc = il_feed(fx);
     if (rc == 0)
@@ -858,30 +878,14 @@ static void sp_start(fixture *fx, unsigned full, unsigned busy)
  * direct) and unkeyed z (append). */
 static void sp_schemas(fixture *fx)
 {
-    char line[512];
-    for (int k = 0; k < SP_STREAMS; k++) {
-        snprintf(line, sizeof(line),
-                 "{\"type\":\"SCHEMA\",\"stream\":\"%s\",\"key_properties\":[%s],\"schema\":{"
-                 "\"properties\":{\"id\":{\"type\":\"integer\"},\"v\":{\"type\":\"string\"}}}}",
-                 sp_names[k], k < 2 ? "\"id\"" : "");
-        feed_ok(fx, line);
-    }
+    feed_schemas(fx, sp_names, SP_STREAMS, 2);
 }
 
 /* Rows `from`..`to` of every stream round-robin (row i of sp_names[k] is
- * input line 3i + k + 1), il_record's rows; returns the first feed's
- * failure. */
+ * input line 3i + k + 1). */
 static int sp_feed_rows(fixture *fx, int from, int to)
 {
-    char line[IL_WIDTH + 256];
-    for (int i = from; i <= to; i++) {
-        for (int k = 0; k < SP_STREAMS; k++) {
-            il_record(line, sizeof(line), sp_names[k], i);
-            if (feed(fx, line) != 0)
-                return -1;
-        }
-    }
-    return 0;
+    return feed_round_robin(fx, sp_names, SP_STREAMS, from, to);
 }
 
 /* Every row, then a STATE. */
@@ -973,10 +977,7 @@ static void test_spill_scarce_room_batches_chunks(void **state)
 static void sp_refuse_y(fixture *fx, int id, int exact)
 {
     char v[IL_WIDTH + 1];
-    memset(v, '.', IL_WIDTH);
-    v[IL_WIDTH] = '\0';
-    int n = snprintf(v, sizeof(v), "y%d", id);
-    v[n] = '.';
+    il_value(v, "y", id);
     if (exact)
         assert_int_equal(tgt_fake_check_value(fx->driver, "v", v), 0);
     else
