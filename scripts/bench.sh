@@ -513,38 +513,32 @@ bench_case "target-pg $IL_STREAMS streams (keyed)" "$IL_ROWS" "$(file_size "$F_I
 # The server's own cost of many tables: psql \copy of the same rows into
 # copies of the 50 tables, one COPY per table in one session, against (b)'s
 # reference (one COPY into one table).  No interleaving, no CREATE TABLE.
-IL_COPY_SQL=$DATA/interleaved-copy.sql
-IL_COPY_BYTES=0
-: >"$IL_COPY_SQL"
-for t in $IL_TABLES; do
-    f=$DATA/${t#bench.}.copy
-    sql "\\copy (SELECT * FROM $t) TO '$f'" >/dev/null
-    sql "CREATE TABLE ${t}_ref (LIKE $t INCLUDING ALL)" >/dev/null
-    echo "\\copy ${t}_ref FROM '$f'" >>"$IL_COPY_SQL"
-    IL_COPY_BYTES=$((IL_COPY_BYTES + $(file_size "$f")))
-done
+for t in $IL_TABLES; do sql "CREATE TABLE ${t}_ref (LIKE $t INCLUDING ALL)" >/dev/null; done
 prep_ref_il() { sql "TRUNCATE $(for t in $IL_TABLES; do printf '%s_ref, ' "$t"; done | sed 's/, $//')" >/dev/null; }
 check_ref_il() {
     local t total=0
     for t in $IL_TABLES; do total=$((total + $(sql "SELECT count(*) FROM ${t}_ref"))); done
     [ "$total" = "$IL_ROWS" ] || die "the $IL_STREAMS reference tables hold $total rows, expected $IL_ROWS"
 }
-bench_case "COPY $IL_STREAMS tables (psql \\copy)" "$IL_ROWS" "$IL_COPY_BYTES" prep_ref_il \
-    check_ref_il /dev/null "${PSQL[@]}" -q -f "$IL_COPY_SQL"
-for t in $IL_TABLES; do rm -f "$DATA/${t#bench.}.copy"; done
-rm -f "$IL_COPY_SQL"
-IL_BIN_BYTES=0
-: >"$IL_COPY_SQL"
-for t in $IL_TABLES; do
-    f=$DATA/${t#bench.}.bin
-    sql "\\copy (SELECT * FROM $t) TO '$f' WITH (FORMAT binary)" >/dev/null
-    echo "\\copy ${t}_ref FROM '$f' WITH (FORMAT binary)" >>"$IL_COPY_SQL"
-    IL_BIN_BYTES=$((IL_BIN_BYTES + $(file_size "$f")))
-done
-bench_case "COPY $IL_STREAMS tables, binary" "$IL_ROWS" "$IL_BIN_BYTES" prep_ref_il \
-    check_ref_il /dev/null "${PSQL[@]}" -q -f "$IL_COPY_SQL"
-for t in $IL_TABLES; do rm -f "$DATA/${t#bench.}.bin"; done
-rm -f "$IL_COPY_SQL"
+# il_copy_case LABEL SUFFIX [COPY-OPTIONS]: exports each table to a file
+# (untimed) and times their \copy into the reference tables
+il_copy_case() {
+    local label=$1 suffix=$2 with=${3:+ WITH ($3)} sqlfile=$DATA/interleaved-copy.sql bytes=0 t f
+    : >"$sqlfile"
+    for t in $IL_TABLES; do
+        f=$DATA/${t#bench.}.$suffix
+        sql "\\copy (SELECT * FROM $t) TO '$f'$with" >/dev/null
+        echo "\\copy ${t}_ref FROM '$f'$with" >>"$sqlfile"
+        bytes=$((bytes + $(file_size "$f")))
+    done
+    bench_case "$label" "$IL_ROWS" "$bytes" prep_ref_il check_ref_il /dev/null "${PSQL[@]}" -q \
+        -f "$sqlfile"
+    for t in $IL_TABLES; do rm -f "$DATA/${t#bench.}.$suffix"; done
+    rm -f "$sqlfile"
+}
+il_copy_case "COPY $IL_STREAMS tables (psql \\copy)" copy
+# in COPY's binary format, the one target-pg sends, against (b)'s binary reference
+il_copy_case "COPY $IL_STREAMS tables, binary" bin "FORMAT binary"
 sql "DROP TABLE $(for t in $IL_TABLES; do printf '%s, %s_ref, ' "$t" "$t"; done | sed 's/, $//')" >/dev/null
 
 # (h) many streams: the tables of stream prefix P are P_00 .. P_99, P_100 ..
